@@ -1,0 +1,3 @@
+"""GloViTa: typed, reproducible PyTorch training for whole-sample vision prediction."""
+
+__version__ = "0.1.0"

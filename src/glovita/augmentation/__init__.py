@@ -1,0 +1,1 @@
+"""Transform pipelines: `factory.py` picks a policy, `policies/` implements each one."""

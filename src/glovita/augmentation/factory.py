@@ -1,0 +1,19 @@
+"""Policy name -> transform; the names users may choose are listed in configs/augmentation.py."""
+
+from glovita.augmentation.policies import shared_2d
+from glovita.augmentation.policies.dataset_specific import digits
+from glovita.augmentation.policies.shared_2d import PolicyParams
+
+_POLICIES = {**shared_2d.POLICIES, **digits.POLICIES}
+
+
+def build_transform(policy: str, params: PolicyParams, field: str):
+    """The transform of a policy; `field` (e.g. data.augmentation.train_policy) is named in errors."""
+    if policy not in _POLICIES:
+        raise ValueError(f"{field}={policy!r} has no implementation. Choose one of {', '.join(sorted(_POLICIES))}.")
+    return _POLICIES[policy](params)
+
+
+def policy_names() -> list[str]:
+    """Every implemented policy name."""
+    return sorted(_POLICIES)

@@ -1,0 +1,1 @@
+"""Policy implementations: shared ones in shared_2d.py, dataset-specific ones in dataset_specific/<dataset>.py."""

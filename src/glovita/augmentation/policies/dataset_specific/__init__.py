@@ -1,0 +1,1 @@
+"""Policies that only make sense for one dataset."""

@@ -1,0 +1,1 @@
+"""tyro entry points: parse a RootConfig, then call training."""

@@ -1,0 +1,1 @@
+"""Pydantic config schema; never imports torch, so `--help` and validation stay fast."""

@@ -1,0 +1,45 @@
+"""Train/test augmentation choice and the overrides a user may set."""
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from glovita.configs.base import GlovitaConfig
+
+PolicyName = Literal["default", "shared_default_2d", "default_2d_1", "randaugment", "default_2d_randaugment", "digits"]
+"""Augmentation policies a user may choose; `augmentation/policies` implements each one."""
+
+
+class AugmentationConfig(GlovitaConfig):
+    """Augmentation policies and preprocessing sizes; unset values come from the encoder's pretrained config."""
+
+    train_policy: PolicyName = "default"
+    """Policy applied to training images."""
+    test_policy: PolicyName = "default"
+    """Policy applied to validation and test images (deterministic)."""
+    image_size: int | None = Field(None, gt=0)
+    """Side of the square image fed to the encoder; unset uses the encoder's default."""
+    resize_size: int | None = Field(None, gt=0)
+    """Shorter side after resizing, before the centre crop to image_size; unset derives it from the encoder."""
+    mean: tuple[float, ...] | None = None
+    """Per-channel normalisation mean; unset uses the encoder's."""
+    std: tuple[float, ...] | None = None
+    """Per-channel normalisation std; unset uses the encoder's."""
+    interpolation: Literal["bilinear", "bicubic", "nearest"] | None = None
+    """Resize interpolation; unset uses the encoder's."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "AugmentationConfig":
+        if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
+            raise ValueError(
+                f"data.augmentation.mean has {len(self.mean)} values but data.augmentation.std has {len(self.std)}. "
+                "Give one value per input channel to both."
+            )
+        if self.std is not None and any(s <= 0 for s in self.std):
+            raise ValueError(f"data.augmentation.std={self.std} must be positive. Fix --data.augmentation.std.")
+        if self.image_size is not None and self.resize_size is not None and self.resize_size < self.image_size:
+            raise ValueError(
+                f"data.augmentation.resize_size={self.resize_size} is smaller than image_size={self.image_size}; "
+                "the centre crop would not fit. Set resize_size >= image_size."
+            )
+        return self

@@ -1,0 +1,27 @@
+"""The base class of every config block, and the helper that declares a choice between config classes."""
+
+import re
+from typing import Annotated, Any, Union
+
+import tyro
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GlovitaConfig(BaseModel):
+    """Frozen, typo-proof config block: unknown keys fail, running code cannot change settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True)
+
+
+def subcommand_name(cls: type) -> str:
+    """CLI subcommand name of a config class: `Cifar10Config` -> `cifar10-config`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", cls.__name__).lower()
+
+
+def choice(*classes: type[GlovitaConfig], discriminator: str) -> Any:
+    """A discriminated union of config classes; each is also a tyro subcommand named after its class.
+
+    The explicit names keep the spec's hyphenated subcommands (`data:cifar10-config`) while flags use underscores.
+    """
+    members = tuple(Annotated[cls, tyro.conf.subcommand(name=subcommand_name(cls))] for cls in classes)
+    return Annotated[Union[members], Field(discriminator=discriminator)]  # noqa: UP007

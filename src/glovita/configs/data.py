@@ -1,0 +1,127 @@
+"""Dataset selection (discriminated by `dataset`) and each dataset's defaults."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from glovita.configs.augmentation import AugmentationConfig
+from glovita.configs.base import GlovitaConfig, choice
+
+TaskName = Literal["Classification", "Regression"]
+SubtaskName = Literal["multiclass", "binary", "regression"]
+
+
+class _DataFields(GlovitaConfig):
+    """Fields every dataset shares."""
+
+    num_classes: int = Field(gt=0)
+    """Number of classes (classification) or regression outputs; sets the head's output size."""
+    task: TaskName = "Classification"
+    """What is predicted: Classification or Regression."""
+    subtask: SubtaskName = "multiclass"
+    """multiclass or binary for Classification, regression for Regression."""
+    fold: int = Field(0, ge=0)
+    """Cross-validation fold: selects numeric keys of splits.json and names the run directory."""
+    data_fraction: float = Field(1.0, gt=0, le=1)
+    """Fraction of the training split to use (stratified for classification), e.g. for data-efficiency curves."""
+
+    @model_validator(mode="after")
+    def _check_task(self) -> "_DataFields":
+        if self.task == "Regression" and self.subtask != "regression":
+            raise ValueError(
+                f"data.task='Regression' needs data.subtask='regression', got {self.subtask!r}. "
+                "Pass --data.subtask regression."
+            )
+        if self.task == "Classification" and self.subtask == "regression":
+            raise ValueError(
+                "data.subtask='regression' needs data.task='Regression'. Pass --data.task Regression "
+                "(or choose --data.subtask multiclass)."
+            )
+        if self.task == "Classification" and self.num_classes < 2:
+            raise ValueError(
+                f"data.num_classes={self.num_classes} but classification needs at least 2 classes. "
+                "Set --data.num_classes, or use --data.task Regression --data.subtask regression."
+            )
+        return self
+
+
+class GenericImageDatasetConfig(_DataFields):
+    """Any folder of images with scalar labels: split subfolders or a splits.json, labels from folders/JSON/CSV."""
+
+    dataset: Literal["generic_image_dataset"] = "generic_image_dataset"
+    """Dataset tag."""
+    data_root_dir: Path
+    """Dataset folder holding the images folder, splits.json and label files."""
+    num_classes: int = Field(gt=0)
+    """Number of classes (classification) or regression outputs; must match the labels found."""
+    images_dir: Path = Path("images")
+    """Folder of images, relative to data_root_dir; sample ids are paths relative to it."""
+    split_source: Literal["splits_json", "subdirs"] = "splits_json"
+    """Where split membership comes from: a splits file, or images/train, images/val, images/test subfolders."""
+    splits_file: Path = Path("splits.json")
+    """Split file (relative to data_root_dir) used with split_source=splits_json."""
+    label_source: Literal["folder", "json", "csv"] = "folder"
+    """Where labels come from: each image's parent folder name, a JSON map, or a CSV table."""
+    labels_file: Path | None = None
+    """Labels file relative to data_root_dir; unset means labels.json or labels.csv by label_source."""
+    csv_id_column: str = "image"
+    """CSV column holding the image path relative to images_dir."""
+    csv_label_column: str = "label"
+    """CSV column holding the label (class name, class index or number)."""
+    val_fraction: float | None = Field(None, gt=0, lt=1)
+    """When the source has no validation split, hold out this fraction of train (stratified, fixed seed)."""
+    augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_2d_1", test_policy="default")
+    """Augmentation policies and preprocessing overrides."""
+
+
+class DigitsConfig(_DataFields):
+    """scikit-learn's bundled 8x8 handwritten digits, written once to disk and read as a generic image dataset."""
+
+    dataset: Literal["digits"] = "digits"
+    """Dataset tag."""
+    data_root_dir: Path = Path("data/digits")
+    """Where the digits are written as PNG files + splits.json on first use."""
+    num_classes: int = Field(10, gt=0)
+    """Number of classes (the digits have 10)."""
+    augmentation: AugmentationConfig = AugmentationConfig(
+        train_policy="digits", test_policy="default", image_size=32, resize_size=32
+    )
+    """Augmentation policies and preprocessing overrides."""
+
+
+class Cifar10Config(_DataFields):
+    """CIFAR-10 through torchvision, read from data_root_dir/cifar-10-batches-py."""
+
+    dataset: Literal["cifar10"] = "cifar10"
+    """Dataset tag."""
+    data_root_dir: Path = Path("data")
+    """Folder that holds (or receives, with download) cifar-10-batches-py."""
+    num_classes: int = Field(10, gt=0)
+    """Number of classes (CIFAR-10 has 10)."""
+    download: bool = False
+    """Download the files into data_root_dir when missing (needs a network)."""
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    """Fraction of the official training set held out for validation (stratified, fixed seed)."""
+    augmentation: AugmentationConfig = AugmentationConfig(train_policy="randaugment", test_policy="default")
+    """Augmentation policies and preprocessing overrides."""
+
+
+class Cifar100Config(_DataFields):
+    """CIFAR-100 through torchvision, read from data_root_dir/cifar-100-python."""
+
+    dataset: Literal["cifar100"] = "cifar100"
+    """Dataset tag."""
+    data_root_dir: Path = Path("data")
+    """Folder that holds (or receives, with download) cifar-100-python."""
+    num_classes: int = Field(100, gt=0)
+    """Number of classes (CIFAR-100 has 100)."""
+    download: bool = False
+    """Download the files into data_root_dir when missing (needs a network)."""
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    """Fraction of the official training set held out for validation (stratified, fixed seed)."""
+    augmentation: AugmentationConfig = AugmentationConfig(train_policy="randaugment", test_policy="default")
+    """Augmentation policies and preprocessing overrides."""
+
+
+DataConfig = choice(DigitsConfig, GenericImageDatasetConfig, Cifar10Config, Cifar100Config, discriminator="dataset")

@@ -1,0 +1,80 @@
+"""RootConfig: the whole run, and where its directory goes."""
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import tyro
+from pydantic import Field, field_validator, model_validator
+
+from glovita.configs.base import GlovitaConfig
+from glovita.configs.data import DataConfig, DigitsConfig
+from glovita.configs.dataloading import DataloadingConfig
+from glovita.configs.logging import LoggerConfig, NoneLoggerConfig
+from glovita.configs.model import ModelConfig
+from glovita.configs.optimizer import AdamwOptimizerConfig, OptimizerConfig
+from glovita.configs.peft import FullFinetuningConfig, PeftConfig
+from glovita.configs.task import TaskConfig
+from glovita.configs.training import TrainingConfig
+
+_GROUP_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class RootConfig(GlovitaConfig):
+    """A whole training run. The run directory is <experiments_dir>/<dataset>/<group>/<fold>/."""
+
+    data: DataConfig = DigitsConfig()
+    """What samples exist and how dataset defaults behave."""
+    model: ModelConfig = ModelConfig()
+    """Encoder, head and feature aggregation."""
+    peft: PeftConfig = FullFinetuningConfig()
+    """Which parameters are trainable."""
+    task: TaskConfig = TaskConfig()
+    """Metrics and task-specific training behaviour."""
+    training: TrainingConfig = TrainingConfig()
+    """Trainer-loop behaviour."""
+    dataloading: DataloadingConfig = DataloadingConfig()
+    """DataLoader settings."""
+    optimizer: OptimizerConfig = AdamwOptimizerConfig()
+    """Optimizer and learning-rate schedule."""
+    logger: LoggerConfig = NoneLoggerConfig()
+    """Experiment-tracking backend."""
+    experiments_dir: Path = Path("experiments")
+    """Root folder of run directories."""
+    group: str | None = None
+    """Run group, shared by the folds of one CV run; unset derives <encoder>_<head>_<timestamp>."""
+    add_log: Annotated[dict[str, Any], tyro.conf.Suppress] = Field(default_factory=dict)
+    """Logging-only metadata (--add_log.KEY VALUE, nested with dots); saved, never changes the run."""
+
+    @field_validator("group")
+    @classmethod
+    def _check_group(cls, group: str | None) -> str | None:
+        if group is not None and not _GROUP_PATTERN.match(group):
+            raise ValueError(
+                f"group={group!r} must be a single folder name of letters, digits, '.', '_' or '-'. "
+                "Choose another --group."
+            )
+        return group
+
+    @model_validator(mode="after")
+    def _check_task_and_head(self) -> "RootConfig":
+        head = self.model.head.head_type
+        if self.data.task == "Regression" and head != "regression":
+            raise ValueError(
+                f"data.task='Regression' but model.head.head_type={head!r}. Pass --model.head.head_type regression."
+            )
+        if self.data.task == "Classification" and head == "regression":
+            raise ValueError(
+                "model.head.head_type='regression' but data.task='Classification'. "
+                "Pass --data.task Regression --data.subtask regression --data.num_classes 1, "
+                "or --model.head.head_type classification."
+            )
+        if self.data.task != "Classification" and (self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0):
+            raise ValueError("task.mixup_alpha / task.cutmix_alpha apply to classification only. Set them to 0.")
+        if self.data.task != "Classification" and self.task.label_smoothing > 0:
+            raise ValueError("task.label_smoothing applies to classification only. Set it to 0.")
+        if self.training.resume and self.group is None:
+            raise ValueError(
+                "training.resume needs the run to continue: pass --group NAME (the <group> folder of the run)."
+            )
+        return self

@@ -1,0 +1,32 @@
+"""Trainer-loop behaviour: epochs, precision, checkpointing, best-metric selection, resume."""
+
+from typing import Literal
+
+from pydantic import Field
+
+from glovita.configs.base import GlovitaConfig
+
+
+class TrainingConfig(GlovitaConfig):
+    """How the loop runs."""
+
+    epochs: int = Field(10, gt=0)
+    """Number of training epochs."""
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
+    """Numeric precision: 32, bf16-mixed (CPU or CUDA) or 16-mixed (CUDA, with gradient scaling)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to train: auto picks CUDA when available."""
+    gradient_clip_norm: float | None = Field(None, gt=0)
+    """Clip the global gradient norm to this value; unset disables clipping."""
+    seed: int = 42
+    """Seed for weights, shuffling, augmentation and mixing."""
+    deterministic: bool = False
+    """Use deterministic algorithms only (slower; fails on ops that have none)."""
+    channels_last: bool = True
+    """Keep image tensors and the model in channels-last memory format (faster convolutions)."""
+    best_checkpoint_metric: str | None = None
+    """Validation metric that selects best.pt (e.g. val_accuracy, F1, val_loss); unset picks one for the task."""
+    checkpoint_every_n_epochs: int = Field(1, ge=0)
+    """Also keep checkpoints/epoch_XXXX.pt every N epochs; 0 keeps only last.pt and best.pt."""
+    resume: bool = False
+    """Continue the run in --group from its checkpoints/last.pt."""

@@ -1,0 +1,1 @@
+"""Plain torch datasets built through `factory.py`; each returns (PIL image, target) before transforms."""

@@ -1,0 +1,55 @@
+"""scikit-learn's bundled handwritten digits (1,797 8x8 images), written once as a generic image dataset."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from glovita.datasets.splits import stratified_split
+
+_SPLIT_SEED = 0
+_TEST_FRACTION = 0.2
+_VAL_FRACTION = 0.25
+"""Of the remaining 80 %, so that train/val/test is 60/20/20."""
+
+
+def prepare_digits(root: Path) -> None:
+    """Write images/<digit>/<index>.png and splits.json under `root` unless they are already there.
+
+    The folder is filled under a temporary name and renamed at the end, so an interrupted first run leaves
+    nothing half-written behind.
+    """
+    if (root / "splits.json").is_file():
+        return
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(
+            f"data.data_root_dir: '{root}' is not empty but has no splits.json, so it is not a digits folder "
+            "written by GloViTa. Point --data.data_root_dir at an empty or missing folder."
+        )
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.clip(digits.images * 16, 0, 255).astype(np.uint8)
+    labels = digits.target.tolist()
+    rest, test = stratified_split(labels, _TEST_FRACTION, _SPLIT_SEED, stratify=True)
+    train_pos, val_pos = stratified_split([labels[i] for i in rest], _VAL_FRACTION, _SPLIT_SEED, stratify=True)
+    ids = [f"{label}/{index:04d}.png" for index, label in enumerate(labels)]
+    splits = {
+        "train": [ids[rest[i]] for i in train_pos],
+        "val": [ids[rest[i]] for i in val_pos],
+        "test": [ids[i] for i in test],
+    }
+    staging = root.with_name(f".{root.name}.tmp-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    for image, sample_id in zip(images, ids, strict=True):
+        path = staging / "images" / sample_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(image, mode="L").save(path)
+    (staging / "splits.json").write_text(json.dumps(splits, indent=1))
+    root.parent.mkdir(parents=True, exist_ok=True)
+    if root.exists():
+        root.rmdir()
+    os.replace(staging, root)

@@ -1,0 +1,99 @@
+"""Dataset assembly: config -> train/val/test datasets of (PIL image, target) and class names."""
+
+from dataclasses import dataclass
+
+from torch.utils.data import Dataset, Subset
+
+from glovita.configs.data import Cifar10Config, Cifar100Config, DataConfig, DigitsConfig, GenericImageDatasetConfig
+from glovita.datasets.splits import stratified_split, subsample
+
+_IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+_SUBSAMPLE_SEED = 0
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """The three splits (test may be empty) and the class names in index order ([] for regression)."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset | None
+    class_names: list[str]
+    train_targets: list
+
+
+def image_mode(input_channels: int) -> str:
+    """PIL mode that gives `input_channels` channels."""
+    if input_channels not in _IMAGE_MODES:
+        raise ValueError(
+            f"model.encoder.input_channels={input_channels}: images can be read as 1 (grayscale), 3 (RGB) or "
+            "4 (RGBA) channels. Set --model.encoder.input_channels to one of those."
+        )
+    return _IMAGE_MODES[input_channels]
+
+
+def _with_fraction(dataset: Dataset, targets: list, fraction: float, stratify: bool) -> tuple[Dataset, list]:
+    if fraction >= 1.0:
+        return dataset, targets
+    keep = subsample(targets, fraction, _SUBSAMPLE_SEED, stratify)
+    return Subset(dataset, keep), [targets[i] for i in keep]
+
+
+def _build_generic_split_datasets(cfg: GenericImageDatasetConfig | DigitsConfig, mode: str) -> DatasetSplits:
+    from glovita.datasets.generic_image import GenericImageDataset, collect_generic_samples
+
+    generic = cfg if isinstance(cfg, GenericImageDatasetConfig) else None
+    samples = collect_generic_samples(
+        root=cfg.data_root_dir,
+        images_dir=generic.images_dir if generic else GenericImageDatasetConfig.model_fields["images_dir"].default,
+        split_source=generic.split_source if generic else "splits_json",
+        splits_file=generic.splits_file if generic else GenericImageDatasetConfig.model_fields["splits_file"].default,
+        label_source=generic.label_source if generic else "folder",
+        labels_file=generic.labels_file if generic else None,
+        csv_id_column=generic.csv_id_column if generic else "",
+        csv_label_column=generic.csv_label_column if generic else "",
+        fold=cfg.fold,
+        val_fraction=generic.val_fraction if generic else None,
+        regression=cfg.task == "Regression",
+        num_classes=cfg.num_classes,
+    )
+    train = GenericImageDataset(samples.train, mode)
+    train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=cfg.task != "Regression")
+    return DatasetSplits(
+        train=train_set,
+        val=GenericImageDataset(samples.val, mode),
+        test=GenericImageDataset(samples.test, mode) if samples.test else None,
+        class_names=samples.class_names,
+        train_targets=targets,
+    )
+
+
+def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
+    """Build the splits of the configured dataset; file and label checks happen here, before training."""
+    mode = image_mode(input_channels)
+    match cfg:
+        case GenericImageDatasetConfig():
+            return _build_generic_split_datasets(cfg, mode)
+        case DigitsConfig():
+            from glovita.datasets.digits import prepare_digits
+
+            prepare_digits(cfg.data_root_dir)
+            return _build_generic_split_datasets(cfg, mode)
+        case Cifar10Config() | Cifar100Config():
+            from glovita.datasets.cifar import CifarDataset, load_cifar
+
+            official_train = load_cifar(cfg.dataset, cfg.data_root_dir, train=True, download=cfg.download)
+            official_test = load_cifar(cfg.dataset, cfg.data_root_dir, train=False, download=cfg.download)
+            labels = list(official_train.targets)
+            train_idx, val_idx = stratified_split(labels, cfg.val_fraction, _SUBSAMPLE_SEED, stratify=True)
+            train = CifarDataset(official_train, train_idx, mode)
+            train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=True)
+            return DatasetSplits(
+                train=train_set,
+                val=CifarDataset(official_train, val_idx, mode),
+                test=CifarDataset(official_test, list(range(len(official_test))), mode),
+                class_names=list(official_train.classes),
+                train_targets=targets,
+            )
+        case _:
+            raise TypeError(f"No dataset branch for {type(cfg).__name__} in glovita/datasets/factory.py.")

@@ -1,0 +1,265 @@
+"""Generic image dataset: image files under one folder, split by subfolders or splits.json, labels from
+folder names, labels.json or a CSV. The layouts are documented in docs/datasets/DATASET_STRUCTURE.md."""
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from glovita.datasets.splits import stratified_split
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+SPLIT_NAMES = ("train", "val", "test")
+_HOLDOUT_SEED = 0
+"""Fixed seed of validation hold-outs, so every run of a dataset sees the same validation set."""
+
+Target = int | tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SplitSamples:
+    """(image path, target) lists per split, and the class names (index order) for classification."""
+
+    train: list[tuple[Path, Target]]
+    val: list[tuple[Path, Target]]
+    test: list[tuple[Path, Target]]
+    class_names: list[str]
+
+
+def load_image(path: Path, mode: str) -> Image.Image:
+    """Open an image file and convert it to `mode` (L, RGB or RGBA); name the file when that fails."""
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"Image file '{path}' does not exist. Fix the split/label files or restore it."
+        ) from err
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"Cannot read image file '{path}' ({err}). Replace or remove the file.") from err
+
+
+class GenericImageDataset(Dataset):
+    """(PIL image, target) pairs; target is a class index (int) or a float tensor of regression values."""
+
+    def __init__(self, samples: Sequence[tuple[Path, Target]], image_mode: str) -> None:
+        self.samples = list(samples)
+        self.image_mode = image_mode
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[Image.Image, int | torch.Tensor]:
+        path, target = self.samples[index]
+        image = load_image(path, self.image_mode)
+        if isinstance(target, tuple):
+            return image, torch.tensor(target, dtype=torch.float32)
+        return image, target
+
+    @property
+    def targets(self) -> list[Target]:
+        return [target for _, target in self.samples]
+
+
+def _list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _split_ids_from_subdirs(images_dir: Path) -> dict[str, list[str]]:
+    splits = {}
+    for name in SPLIT_NAMES:
+        folder = images_dir / name
+        if folder.is_dir():
+            splits[name] = [p.relative_to(images_dir).as_posix() for p in _list_images(folder)]
+    if "train" not in splits:
+        found = sorted(p.name for p in images_dir.iterdir() if p.is_dir())
+        raise FileNotFoundError(
+            f"data.split_source='subdirs' needs '{images_dir / 'train'}' (and val/, test/); found folders {found}. "
+            "Create images/train, images/val, images/test, or use --data.split_source splits_json."
+        )
+    return splits
+
+
+def _split_ids_from_json(splits_file: Path, fold: int) -> dict[str, list[str]]:
+    if not splits_file.is_file():
+        raise FileNotFoundError(
+            f"Split file '{splits_file}' does not exist. Create it (see docs/datasets/DATASET_STRUCTURE.md), "
+            "point --data.splits_file at it, or use --data.split_source subdirs."
+        )
+    try:
+        raw = json.loads(splits_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Split file '{splits_file}' is not valid JSON: {err}.") from err
+    if not isinstance(raw, dict):
+        raise ValueError(f"Split file '{splits_file}' must hold a JSON object with keys train/val/test or 0, 1, ...")
+    fold_keys = sorted((k for k in raw if k.isdigit()), key=int)
+    splits: dict[str, list[str]] = {k: v for k, v in raw.items() if k in SPLIT_NAMES}
+    if fold_keys:
+        if str(fold) not in raw:
+            raise ValueError(
+                f"data.fold={fold} but '{splits_file}' has folds {', '.join(fold_keys)}. Pick one of them."
+            )
+        entry = raw[str(fold)]
+        if isinstance(entry, dict):
+            # nnU-Net style: each fold lists its own train and val ids.
+            splits.update({k: v for k, v in entry.items() if k in SPLIT_NAMES})
+        else:
+            # k-fold partitions: fold k validates, the other partitions train.
+            splits["val"] = list(entry)
+            splits["train"] = [i for k in fold_keys if k != str(fold) for i in raw[k]]
+    elif fold != 0:
+        raise ValueError(f"data.fold={fold} but '{splits_file}' has no numeric fold keys. Use --data.fold 0.")
+    for name, ids in splits.items():
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ValueError(f"'{splits_file}': split {name!r} must be a list of image paths (strings).")
+    if "train" not in splits:
+        raise ValueError(f"'{splits_file}' has no 'train' split (keys: {sorted(raw)}). Add one.")
+    return splits
+
+
+def _labels_from_json(labels_file: Path) -> dict[str, object]:
+    if not labels_file.is_file():
+        raise FileNotFoundError(f"Labels file '{labels_file}' does not exist. Create it or set --data.labels_file.")
+    try:
+        labels = json.loads(labels_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Labels file '{labels_file}' is not valid JSON: {err}.") from err
+    if not isinstance(labels, dict):
+        raise ValueError(f"Labels file '{labels_file}' must map image path -> label (a JSON object).")
+    return labels
+
+
+def _labels_from_csv(labels_file: Path, id_column: str, label_column: str) -> dict[str, object]:
+    if not labels_file.is_file():
+        raise FileNotFoundError(f"Labels file '{labels_file}' does not exist. Create it or set --data.labels_file.")
+    with labels_file.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        for column, flag in ((id_column, "csv_id_column"), (label_column, "csv_label_column")):
+            if column not in columns:
+                raise ValueError(
+                    f"Labels file '{labels_file}' has no column {column!r} (columns: {', '.join(columns)}). "
+                    f"Set --data.{flag}."
+                )
+        return {row[id_column]: row[label_column] for row in reader}
+
+
+def _class_targets(raw: dict[str, object], num_classes: int, source: str) -> tuple[dict[str, int], list[str]]:
+    """Map raw labels to class indices: integers are indices, anything else is a class name (sorted)."""
+    as_int: dict[str, int] = {}
+    for key, value in raw.items():
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.lstrip("-").isdigit():
+            break
+        as_int[key] = int(text)
+    else:
+        bad = sorted({v for v in as_int.values() if not 0 <= v < num_classes})
+        if bad:
+            raise ValueError(
+                f"{source}: class indices {bad} are outside 0..{num_classes - 1} (data.num_classes={num_classes}). "
+                "Fix the labels or --data.num_classes."
+            )
+        return as_int, [str(i) for i in range(num_classes)]
+    names = sorted({str(v) for v in raw.values()})
+    if len(names) != num_classes:
+        shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+        raise ValueError(
+            f"data.num_classes={num_classes} but {source} has {len(names)} classes ({shown}). "
+            f"Set --data.num_classes {len(names)}."
+        )
+    index = {name: i for i, name in enumerate(names)}
+    return {key: index[str(value)] for key, value in raw.items()}, names
+
+
+def _regression_targets(raw: dict[str, object], num_outputs: int, source: str) -> dict[str, tuple[float, ...]]:
+    targets = {}
+    for key, value in raw.items():
+        values = value if isinstance(value, list) else [value]
+        try:
+            floats = tuple(float(v) for v in values)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{source}: label {value!r} of '{key}' is not a number (regression).") from err
+        if len(floats) != num_outputs:
+            raise ValueError(
+                f"{source}: '{key}' has {len(floats)} regression values but data.num_classes={num_outputs}. "
+                f"Set --data.num_classes {len(floats)}."
+            )
+        targets[key] = floats
+    return targets
+
+
+def collect_generic_samples(
+    root: Path,
+    images_dir: Path,
+    split_source: str,
+    splits_file: Path,
+    label_source: str,
+    labels_file: Path | None,
+    csv_id_column: str,
+    csv_label_column: str,
+    fold: int,
+    val_fraction: float | None,
+    regression: bool,
+    num_classes: int,
+) -> SplitSamples:
+    """Resolve split membership and labels of a generic image dataset, checking every file reference."""
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"data.data_root_dir: '{root}' does not exist. Point --data.data_root_dir at the dataset folder."
+        )
+    image_root = root / images_dir
+    if not image_root.is_dir():
+        raise FileNotFoundError(
+            f"Images folder '{image_root}' does not exist. Put the images there or set --data.images_dir."
+        )
+    if split_source == "subdirs":
+        split_ids = _split_ids_from_subdirs(image_root)
+    else:
+        split_ids = _split_ids_from_json(root / splits_file, fold)
+    all_ids = [i for ids in split_ids.values() for i in ids]
+
+    if label_source == "folder":
+        raw: dict[str, object] = {i: Path(i).parent.name for i in all_ids}
+        source = f"the folder names under '{image_root}'"
+    elif label_source == "json":
+        path = root / (labels_file or Path("labels.json"))
+        raw, source = _labels_from_json(path), f"labels file '{path}'"
+    else:
+        path = root / (labels_file or Path("labels.csv"))
+        raw, source = _labels_from_csv(path, csv_id_column, csv_label_column), f"labels file '{path}'"
+    missing = [i for i in all_ids if i not in raw]
+    if missing:
+        raise ValueError(
+            f"{source} has no label for {len(missing)} image(s), e.g. {missing[:3]}. "
+            f"Keys must be image paths relative to '{image_root}'."
+        )
+    raw = {i: raw[i] for i in all_ids}
+    if regression:
+        targets: dict[str, Target] = dict(_regression_targets(raw, num_classes, source))
+        class_names: list[str] = []
+    else:
+        indices, class_names = _class_targets(raw, num_classes, source)
+        targets = dict(indices)
+
+    def samples(ids: list[str]) -> list[tuple[Path, Target]]:
+        return [(image_root / i, targets[i]) for i in ids]
+
+    train, val, test = (
+        samples(split_ids["train"]),
+        samples(split_ids.get("val", [])),
+        samples(split_ids.get("test", [])),
+    )
+    if not val:
+        if val_fraction is None:
+            raise ValueError(
+                f"The dataset under '{root}' has no validation split. Add a 'val' split, "
+                "or hold out part of train with --data.val_fraction 0.1."
+            )
+        kept, held = stratified_split([t for _, t in train], val_fraction, _HOLDOUT_SEED, stratify=not regression)
+        train, val = [train[i] for i in kept], [train[i] for i in held]
+    return SplitSamples(train=train, val=val, test=test, class_names=class_names)

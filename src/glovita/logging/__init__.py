@@ -1,0 +1,1 @@
+"""Backend-neutral experiment tracking; training code only calls the ExperimentLogger interface."""

@@ -1,0 +1,1 @@
+"""Metrics via torchmetrics; stable keys are listed in `keys.py` (torch-free)."""

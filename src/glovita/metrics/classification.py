@@ -1,0 +1,51 @@
+"""Multiclass metrics: accuracy, balanced accuracy, macro F1, macro AUROC, per-class F1/AUROC, confusion matrix."""
+
+import torch
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassAUROC,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
+
+
+class ClassificationMetrics:
+    """Accumulates logits (B, K) and class indices (B,); compute() returns the keys of metrics/keys.py."""
+
+    def __init__(self, num_classes: int, device: torch.device) -> None:
+        self.num_classes = num_classes
+        self.metrics = {
+            "accuracy": MulticlassAccuracy(num_classes, average="micro"),
+            "balanced_accuracy": MulticlassAccuracy(num_classes, average="macro"),
+            "f1": MulticlassF1Score(num_classes, average="none"),
+            "auroc": MulticlassAUROC(num_classes, average="none"),
+            "confusion": MulticlassConfusionMatrix(num_classes),
+        }
+        for metric in self.metrics.values():
+            metric.to(device)
+
+    def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        probabilities = outputs.float().softmax(dim=-1)
+        for metric in self.metrics.values():
+            metric.update(probabilities, targets)
+
+    def compute(self) -> dict[str, float]:
+        values = {
+            "accuracy": float(self.metrics["accuracy"].compute()),
+            "balanced_accuracy": float(self.metrics["balanced_accuracy"].compute()),
+        }
+        f1 = self.metrics["f1"].compute().float()
+        auroc = self.metrics["auroc"].compute().float()
+        values["f1_macro"] = float(f1.mean())
+        values["auroc"] = float(auroc.mean())
+        values.update({f"f1_class_{i}": float(v) for i, v in enumerate(f1)})
+        values.update({f"auroc_class_{i}": float(v) for i, v in enumerate(auroc)})
+        return values
+
+    def confusion_matrix(self) -> torch.Tensor:
+        """(K, K) counts, rows = true class, columns = predicted class."""
+        return self.metrics["confusion"].compute().cpu()
+
+    def reset(self) -> None:
+        for metric in self.metrics.values():
+            metric.reset()

@@ -1,0 +1,43 @@
+"""Metric names per task, their direction, and resolution of `training.best_checkpoint_metric`.
+
+Validation metrics are logged as `val_<name>`, test metrics as `test_<name>`; `val_loss` is always there.
+"""
+
+import difflib
+
+CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "auroc")
+REGRESSION = ("mae", "mse", "r2", "pearson")
+LOWER_IS_BETTER = ("loss", "mae", "mse")
+ALIASES = {"f1": "f1_macro", "acc": "accuracy", "auc": "auroc", "bacc": "balanced_accuracy"}
+"""Short names accepted by training.best_checkpoint_metric (case-insensitive)."""
+
+
+def metric_names(task: str, num_classes: int) -> list[str]:
+    """Metric names (without split prefix) computed for a task, per-class values included."""
+    if task == "Regression":
+        return list(REGRESSION)
+    per_class = [f"{kind}_class_{i}" for kind in ("f1", "auroc") for i in range(num_classes)]
+    return [*CLASSIFICATION, *per_class]
+
+
+def higher_is_better(name: str) -> bool:
+    return name.removeprefix("val_").removeprefix("test_") not in LOWER_IS_BETTER
+
+
+def resolve_best_metric(requested: str | None, task: str, num_classes: int) -> tuple[str, str]:
+    """(validation key, 'max' or 'min') for best.pt; unset picks val_accuracy / val_mae."""
+    valid = ["val_loss", *(f"val_{n}" for n in metric_names(task, num_classes))]
+    if requested is None:
+        key = "val_accuracy" if task == "Classification" else "val_mae"
+    else:
+        name = requested.strip().lower().replace("/", "_").removeprefix("val_")
+        key = f"val_{ALIASES.get(name, name)}"
+        if key not in valid:
+            shown = [k for k in valid if "_class_" not in k]
+            close = difflib.get_close_matches(f"val_{name}", valid, n=1)
+            hint = f" Did you mean {close[0]}?" if close else ""
+            raise ValueError(
+                f"training.best_checkpoint_metric={requested!r} is not a validation metric of this run. "
+                f"Valid keys: {', '.join(shown)} (and per-class keys such as val_auroc_class_0).{hint}"
+            )
+    return key, "max" if higher_is_better(key) else "min"

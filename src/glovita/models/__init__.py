@@ -1,0 +1,1 @@
+"""Encoder + optional aggregation + head, assembled by `factory.py`."""

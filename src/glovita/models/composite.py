@@ -1,0 +1,44 @@
+"""The assembled model: encoder -> head, with the interfaces every component satisfies."""
+
+from typing import Protocol
+
+import torch
+from torch import nn
+
+
+class ImgEncoder(Protocol):
+    """images (B, C, H, W) -> features (B, out_dim)."""
+
+    out_dim: int
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+class Head(Protocol):
+    """features (B, D) -> outputs (B, K); owns its loss and turns outputs into predictions."""
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor: ...
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor: ...
+
+
+class GlovitaModel(nn.Module):
+    """Encoder followed by head. A frozen encoder stays in eval mode (BatchNorm statistics unchanged)."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.encoder_frozen = False
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) -> outputs (B, K)."""
+        return self.head(self.encoder(images))
+
+    def train(self, mode: bool = True) -> "GlovitaModel":
+        super().train(mode)
+        if self.encoder_frozen:
+            self.encoder.eval()
+        return self

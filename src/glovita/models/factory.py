@@ -1,0 +1,83 @@
+"""Model assembly: config -> encoder, head, PEFT."""
+
+from glovita.configs.model import (
+    ClassificationHeadConfig,
+    ModelConfig,
+    RegressionHeadConfig,
+    TimmEncoderConfig,
+    TorchvisionEncoderConfig,
+)
+from glovita.configs.peft import FullFinetuningConfig, LinearProbingConfig, PeftConfig
+from glovita.models.composite import GlovitaModel
+
+
+def build_encoder(cfg: ModelConfig):
+    """The image encoder of `cfg.encoder` with `cfg.feature_aggregation_method` applied."""
+    encoder = cfg.encoder
+    match encoder:
+        case TimmEncoderConfig():
+            from glovita.models.img_encoder.timm_encoder import TimmImgEncoder
+
+            return TimmImgEncoder(
+                name=encoder.type,
+                pretrained=encoder.pretrained,
+                pretrained_file=encoder.pretrained_path,
+                input_channels=encoder.input_channels,
+                model_kwargs=encoder.model_kwargs,
+                aggregation=cfg.feature_aggregation_method,
+            )
+        case TorchvisionEncoderConfig():
+            from glovita.models.img_encoder.torchvision_encoder import TorchvisionImgEncoder
+
+            if cfg.feature_aggregation_method is not None:
+                raise ValueError(
+                    f"model.feature_aggregation_method={cfg.feature_aggregation_method!r}: torchvision encoders "
+                    "return pooled vectors, not tokens. Leave it unset or use --model.encoder.encoder_type timm."
+                )
+            return TorchvisionImgEncoder(
+                name=encoder.type,
+                pretrained=encoder.pretrained,
+                pretrained_file=encoder.pretrained_path,
+                input_channels=encoder.input_channels,
+                model_kwargs=encoder.model_kwargs,
+            )
+        case _:
+            raise TypeError(f"No encoder branch for {type(encoder).__name__} in glovita/models/factory.py.")
+
+
+def build_head(cfg: ModelConfig, in_dim: int, num_outputs: int, label_smoothing: float):
+    """The head of `cfg.head` on `in_dim` features with `num_outputs` outputs."""
+    head = cfg.head
+    match head:
+        case ClassificationHeadConfig():
+            from glovita.models.heads.classification import ClassificationHead
+
+            return ClassificationHead(in_dim, num_outputs, head.dropout, head.hidden_dim, label_smoothing)
+        case RegressionHeadConfig():
+            from glovita.models.heads.regression import RegressionHead
+
+            return RegressionHead(in_dim, num_outputs, head.dropout, head.hidden_dim, head.loss)
+        case _:
+            raise TypeError(f"No head branch for {type(head).__name__} in glovita/models/factory.py.")
+
+
+def apply_peft(model: GlovitaModel, cfg: PeftConfig) -> GlovitaModel:
+    """Mark what trains according to `cfg.method`."""
+    match cfg:
+        case FullFinetuningConfig():
+            from glovita.models.peft.full_finetuning import apply_full_finetuning
+
+            return apply_full_finetuning(model)
+        case LinearProbingConfig():
+            from glovita.models.peft.linear_probing import apply_linear_probing
+
+            return apply_linear_probing(model)
+        case _:
+            raise TypeError(f"No PEFT branch for {type(cfg).__name__} in glovita/models/factory.py.")
+
+
+def build_model(cfg: ModelConfig, peft: PeftConfig, num_outputs: int, label_smoothing: float) -> GlovitaModel:
+    """Encoder + head with PEFT applied; the head has `num_outputs` outputs (data.num_classes)."""
+    encoder = build_encoder(cfg)
+    head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing)
+    return apply_peft(GlovitaModel(encoder, head), peft)

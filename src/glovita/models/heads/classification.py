@@ -1,0 +1,37 @@
+"""Classification head: (optional MLP) linear classifier, cross-entropy with label smoothing and soft targets."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def mlp(in_dim: int, out_dim: int, dropout: float, hidden_dim: int | None) -> nn.Sequential:
+    """Dropout -> [Linear -> GELU -> Dropout] -> Linear."""
+    layers: list[nn.Module] = [nn.Dropout(dropout)]
+    if hidden_dim is not None:
+        layers += [nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout)]
+        in_dim = hidden_dim
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class ClassificationHead(nn.Module):
+    """features (B, D) -> logits (B, K)."""
+
+    def __init__(
+        self, in_dim: int, num_classes: int, dropout: float, hidden_dim: int | None, label_smoothing: float
+    ) -> None:
+        super().__init__()
+        self.net = mlp(in_dim, num_classes, dropout, hidden_dim)
+        self.label_smoothing = label_smoothing
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy against class indices (B,) or mixed soft targets (B, K)."""
+        return F.cross_entropy(outputs.float(), targets, label_smoothing=self.label_smoothing)
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, K)."""
+        return outputs.float().softmax(dim=-1)

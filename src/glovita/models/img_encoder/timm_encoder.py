@@ -1,0 +1,66 @@
+"""timm image models as encoders (classifier removed)."""
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from glovita.models.aggregation import TOKEN_ONLY_METHODS, aggregate
+from glovita.models.preprocessing import PreprocessingDefaults, timm_preprocessing
+from glovita.models.weights import check_weights_file, find_timm_weights
+
+
+class TimmImgEncoder(nn.Module):
+    """A timm model without its classifier.
+
+    Args:
+        name: timm model name, optionally with a pretrained tag (resnet50.a1_in1k).
+        pretrained_file: local weights; with `pretrained` and no file, the local cache is searched.
+        aggregation: pooling of forward_features output; None keeps the model's own pooling.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        pretrained: bool,
+        pretrained_file: Path | None,
+        input_channels: int,
+        model_kwargs: dict[str, int | float | bool | str],
+        aggregation: str | None,
+    ) -> None:
+        super().__init__()
+        import timm
+
+        if not timm.is_model(name.split(".")[0]):
+            import difflib
+
+            close = difflib.get_close_matches(name.split(".")[0], timm.list_models(), n=3)
+            raise ValueError(
+                f"model.encoder.type={name!r} is not a timm model. Closest: {', '.join(close) or 'none'}. "
+                "See timm.list_models()."
+            )
+        kwargs: dict = dict(model_kwargs)
+        if pretrained:
+            file = check_weights_file(pretrained_file) if pretrained_file else find_timm_weights(name)
+            kwargs["pretrained_cfg_overlay"] = {"file": str(file)}
+        self.model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=input_channels, **kwargs)
+        self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0))
+        self.aggregation = aggregation
+        if aggregation in TOKEN_ONLY_METHODS and self.num_prefix_tokens == 0:
+            raise ValueError(
+                f"model.feature_aggregation_method={aggregation!r} needs a class token, and timm model {name!r} "
+                "has none. Use avg, sum or mean_all, or leave it unset."
+            )
+        width = int(self.model.num_features)
+        if aggregation is None:
+            self.out_dim = int(getattr(self.model, "head_hidden_size", None) or width)
+        else:
+            self.out_dim = 2 * width if aggregation == "joint" else width
+        self._width = width
+        self.preprocessing: PreprocessingDefaults = timm_preprocessing(self.model)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) -> features (B, out_dim)."""
+        if self.aggregation is None:
+            return self.model(images)
+        return aggregate(self.model.forward_features(images), self.aggregation, self.num_prefix_tokens, self._width)

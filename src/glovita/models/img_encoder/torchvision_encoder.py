@@ -1,0 +1,86 @@
+"""torchvision classification models as encoders (last linear layer removed)."""
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from glovita.models.preprocessing import PreprocessingDefaults, torchvision_preprocessing
+from glovita.models.weights import check_weights_file, find_torchvision_weights, load_state_dict_file
+
+
+def _replace_module(root: nn.Module, dotted: str, new: nn.Module) -> None:
+    parent_name, _, child = dotted.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    setattr(parent, child, new)
+
+
+def _first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return name, module
+    raise ValueError("model.encoder.input_channels: this torchvision model has no Conv2d stem to adapt.")
+
+
+class TorchvisionImgEncoder(nn.Module):
+    """A torchvision classification model whose last nn.Linear is replaced by identity."""
+
+    def __init__(
+        self,
+        name: str,
+        pretrained: bool,
+        pretrained_file: Path | None,
+        input_channels: int,
+        model_kwargs: dict[str, int | float | bool | str],
+    ) -> None:
+        super().__init__()
+        from torchvision import models
+
+        available = models.list_models(module=models)
+        if name not in available:
+            import difflib
+
+            close = difflib.get_close_matches(name, available, n=3)
+            raise ValueError(
+                f"model.encoder.type={name!r} is not a torchvision classification model. "
+                f"Closest: {', '.join(close) or 'none'}. See torchvision.models.list_models()."
+            )
+        default_weights = models.get_model_weights(name).DEFAULT if models.get_model_weights(name) else None
+        self.model = models.get_model(name, weights=None, **model_kwargs)
+        if pretrained:
+            file = (
+                check_weights_file(pretrained_file)
+                if pretrained_file
+                else find_torchvision_weights(name, default_weights)
+            )
+            missing, unexpected = self.model.load_state_dict(load_state_dict_file(file), strict=False)
+            if missing or unexpected:
+                raise ValueError(
+                    f"Weights file '{file}' does not fit torchvision model {name!r}: "
+                    f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}."
+                )
+        last_linear = [(n, m) for n, m in self.model.named_modules() if isinstance(m, nn.Linear)][-1]
+        _replace_module(self.model, last_linear[0], nn.Identity())
+        self.out_dim = int(last_linear[1].in_features)
+        if input_channels != 3:
+            conv_name, conv = _first_conv(self.model)
+            new = nn.Conv2d(
+                input_channels,
+                conv.out_channels,
+                conv.kernel_size,
+                conv.stride,
+                conv.padding,
+                conv.dilation,
+                conv.groups,
+                conv.bias is not None,
+            )
+            if pretrained:
+                with torch.no_grad():
+                    mean_kernel = conv.weight.mean(dim=1, keepdim=True)
+                    new.weight.copy_(mean_kernel.repeat(1, input_channels, 1, 1) * 3 / input_channels)
+            _replace_module(self.model, conv_name, new)
+        self.preprocessing: PreprocessingDefaults = torchvision_preprocessing(default_weights)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) -> features (B, out_dim)."""
+        return self.model(images)

@@ -1,0 +1,1 @@
+"""Training loop, optimizer/scheduler factory, checkpoints, run directory, runtime-derived values."""

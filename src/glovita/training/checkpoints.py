@@ -1,0 +1,71 @@
+"""Checkpoint files: full training state (model, optimizer, scheduler, scaler, epoch, best metric, RNG)."""
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from glovita import __version__
+from glovita.training.io import link_or_copy, save_torch
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Python, numpy, torch (and CUDA) RNG states in types that torch.load(weights_only=True) accepts."""
+    py_version, py_state, py_gauss = random.getstate()
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state = {
+        "python": [py_version, list(py_state), py_gauss],
+        "numpy": [np_kind, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos), int(np_has_gauss), float(np_gauss)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    py_version, py_state, py_gauss = state["python"]
+    random.setstate((py_version, tuple(py_state), py_gauss))
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = state["numpy"]
+    np.random.set_state((np_kind, np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a GloViTa checkpoint with weights_only=True; name the file when it is missing or unreadable."""
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint '{path}' does not exist.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        raise ValueError(
+            f"Checkpoint '{path}' cannot be read ({err}). It may be truncated or not a GloViTa file."
+        ) from err
+
+
+class CheckpointWriter:
+    """Writes last.pt every epoch, best.pt when the metric improves, epoch_XXXX.pt every N epochs."""
+
+    def __init__(self, folder: Path, every_n_epochs: int) -> None:
+        self.folder = folder
+        self.every_n_epochs = every_n_epochs
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def last(self) -> Path:
+        return self.folder / "last.pt"
+
+    @property
+    def best(self) -> Path:
+        return self.folder / "best.pt"
+
+    def save(self, state: dict[str, Any], epoch: int, is_best: bool) -> None:
+        save_torch({**state, "epoch": epoch, "glovita_version": __version__}, self.last)
+        if is_best:
+            link_or_copy(self.last, self.best)
+        if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
+            link_or_copy(self.last, self.folder / f"epoch_{epoch:04d}.pt")

@@ -1,0 +1,79 @@
+"""DataLoaders whose augmentation randomness depends only on (seed, epoch, sample), not on worker layout.
+
+Each training index travels with its own seed, so a resumed run, or one with another number of workers,
+draws exactly the same augmentations.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class SeededSampler(Sampler[tuple[int, int]]):
+    """Yields (index, sample seed); the order and seeds are a function of (seed, epoch)."""
+
+    def __init__(self, size: int, seed: int, shuffle: bool) -> None:
+        self.size = size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator) if self.shuffle else torch.arange(self.size)
+        seeds = torch.randint(0, 2**62, (self.size,), generator=generator)
+        return iter(zip(order.tolist(), seeds.tolist(), strict=True))
+
+
+class TransformedDataset(Dataset):
+    """Applies `transform` to the image of (image, target); a (index, seed) key fixes the transform's RNG."""
+
+    def __init__(self, base: Dataset, transform: Callable[[Any], torch.Tensor]) -> None:
+        self.base = base
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, Any]:
+        index, seed = key if isinstance(key, tuple) else (key, None)
+        image, target = self.base[index]
+        if seed is None:
+            return self.transform(image), target
+        state = torch.get_rng_state()
+        torch.manual_seed(seed)
+        try:
+            return self.transform(image), target
+        finally:
+            torch.set_rng_state(state)
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    sampler: Sampler | None,
+    num_workers: int,
+    pin_memory: bool,
+    persistent_workers: bool,
+    prefetch_factor: int | None,
+    drop_last: bool,
+) -> DataLoader:
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        persistent_workers=persistent_workers and num_workers > 0,
+        prefetch_factor=prefetch_factor if num_workers > 0 else None,
+        drop_last=drop_last,
+    )

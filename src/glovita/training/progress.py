@@ -1,0 +1,60 @@
+"""Progress bars (quiet when stderr is not a terminal) and the end-of-run summary table."""
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+_console = Console(stderr=True)
+
+
+class Bar:
+    def __init__(self, progress: Progress | None, task: int | None) -> None:
+        self._progress = progress
+        self._task = task
+
+    def update(self, advance: int, info: str = "") -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, advance=advance, info=info)
+
+
+@contextmanager
+def progress_bar(description: str, total: int) -> Iterator[Bar]:
+    """A transient bar with a free-text info column; a no-op when not on a terminal."""
+    if not sys.stderr.isatty():
+        yield Bar(None, None)
+        return
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=_console,
+        transient=True,
+    )
+    with progress:
+        yield Bar(progress, progress.add_task(description, total=total, info=""))
+
+
+def print_line(text: str) -> None:
+    _console.print(text, highlight=False)
+
+
+def print_summary(test_metrics: dict[str, float], wall_seconds: float, run_dir: Path) -> None:
+    """Test metrics (per-class values left out), wall time and the run directory, on stdout."""
+    table = Table(title="GloViTa run summary", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in test_metrics.items():
+        if "_class_" not in key:
+            table.add_row(key, f"{value:.4f}")
+    table.add_row("wall time (s)", f"{wall_seconds:.1f}")
+    console = Console()
+    console.print(table)
+    console.print(f"Run directory: {run_dir}", highlight=False, soft_wrap=True)

@@ -1,0 +1,168 @@
+"""Every value derived at run time, computed here and written to resolved_config.json."""
+
+import os
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from glovita.configs.augmentation import AugmentationConfig
+from glovita.configs.dataloading import DataloadingConfig
+from glovita.configs.root import RootConfig
+from glovita.configs.training import TrainingConfig
+from glovita.metrics.keys import resolve_best_metric
+from glovita.models.preprocessing import PreprocessingDefaults, adapt_statistics
+
+
+@dataclass(frozen=True)
+class ResolvedAugmentation:
+    train_policy: str
+    test_policy: str
+    image_size: int
+    resize_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str
+    patch_size: int | None
+
+
+@dataclass(frozen=True)
+class ResolvedDataloading:
+    batch_size: int
+    eval_batch_size: int
+    num_workers: int
+    pin_memory: bool
+    persistent_workers: bool
+    prefetch_factor: int | None
+    drop_last: bool
+
+
+@dataclass
+class ResolvedRun:
+    """The derived state of a run; `to_json()` is resolved_config.json."""
+
+    run_dir: Path
+    group: str
+    fold: int
+    seed: int
+    device: str
+    precision: str
+    task: str
+    num_outputs: int
+    best_metric: str
+    best_metric_mode: str
+    class_names: list[str] = field(default_factory=list)
+    encoder_out_dim: int = 0
+    encoder_preprocessing: dict[str, Any] = field(default_factory=dict)
+    augmentation: ResolvedAugmentation | None = None
+    dataloading: ResolvedDataloading | None = None
+    dataset_sizes: dict[str, int] = field(default_factory=dict)
+    steps_per_epoch: int = 0
+    total_steps: int = 0
+    fused_optimizer: bool = False
+    parameters: dict[str, int] = field(default_factory=dict)
+    logger: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def resolve_device(cfg: TrainingConfig) -> torch.device:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("training.device='cuda' but no CUDA device is visible. Use --training.device cpu (or auto).")
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(cfg.device)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    if precision == "16-mixed" and device.type != "cuda":
+        raise ValueError(
+            "training.precision='16-mixed' needs CUDA (float16 on CPU is slow and unscaled). "
+            "Use --training.precision bf16-mixed on CPU."
+        )
+    return precision
+
+
+def resolve_group(cfg: RootConfig, experiments_dir: Path, now: datetime) -> str:
+    """The user's group, else <encoder type>_<head>_<timestamp> (made unique when runs start the same second)."""
+    if cfg.group is not None:
+        return cfg.group
+    encoder = cfg.model.encoder.type.replace("/", "-")
+    base = f"{encoder}_{cfg.model.head.head_type}_{now:%Y%m%d-%H%M%S}"
+    parent = experiments_dir / cfg.data.dataset
+    group, n = base, 1
+    while (parent / group).exists():
+        n += 1
+        group = f"{base}-{n}"
+    return group
+
+
+def run_directory(cfg: RootConfig, group: str) -> Path:
+    """<experiments_dir>/<dataset>/<group>/<fold>."""
+    return cfg.experiments_dir / cfg.data.dataset / group / str(cfg.data.fold)
+
+
+def resolve_augmentation(
+    cfg: AugmentationConfig, defaults: PreprocessingDefaults, input_channels: int
+) -> ResolvedAugmentation:
+    """Explicit values (dataset defaults or user overrides) win; the encoder's pretrained config fills the rest."""
+    image_size = cfg.image_size or defaults.image_size
+    if cfg.resize_size is not None:
+        resize_size = cfg.resize_size
+    elif cfg.image_size is not None:
+        resize_size = round(image_size * defaults.resize_size / defaults.image_size)
+    else:
+        resize_size = defaults.resize_size
+    mean = cfg.mean or adapt_statistics(defaults.mean, input_channels, fill=0.5)
+    std = cfg.std or adapt_statistics(defaults.std, input_channels, fill=0.5)
+    if len(mean) != input_channels:
+        raise ValueError(
+            f"data.augmentation.mean/std have {len(mean)} values but model.encoder.input_channels={input_channels}. "
+            "Give one value per channel."
+        )
+    return ResolvedAugmentation(
+        train_policy=cfg.train_policy,
+        test_policy=cfg.test_policy,
+        image_size=image_size,
+        resize_size=max(resize_size, image_size),
+        mean=tuple(mean),
+        std=tuple(std),
+        interpolation=cfg.interpolation or defaults.interpolation,
+        patch_size=defaults.patch_size,
+    )
+
+
+def resolve_dataloading(cfg: DataloadingConfig, device: torch.device) -> ResolvedDataloading:
+    workers = cfg.num_workers if cfg.num_workers is not None else min(8, os.cpu_count() or 1)
+    return ResolvedDataloading(
+        batch_size=cfg.batch_size,
+        eval_batch_size=cfg.eval_batch_size or cfg.batch_size,
+        num_workers=workers,
+        pin_memory=cfg.pin_memory if cfg.pin_memory is not None else device.type == "cuda",
+        persistent_workers=cfg.persistent_workers if cfg.persistent_workers is not None else workers > 0,
+        prefetch_factor=cfg.prefetch_factor or (2 if workers > 0 else None),
+        drop_last=cfg.drop_last,
+    )
+
+
+def resolve_run(cfg: RootConfig, now: datetime) -> ResolvedRun:
+    """What can be derived before any data or model is touched (best metric checked here, before training)."""
+    device = resolve_device(cfg.training)
+    best_metric, mode = resolve_best_metric(cfg.training.best_checkpoint_metric, cfg.data.task, cfg.data.num_classes)
+    group = resolve_group(cfg, cfg.experiments_dir, now)
+    return ResolvedRun(
+        run_dir=run_directory(cfg, group),
+        group=group,
+        fold=cfg.data.fold,
+        seed=cfg.training.seed,
+        device=str(device),
+        precision=resolve_precision(cfg.training.precision, device),
+        task=cfg.data.task,
+        num_outputs=cfg.data.num_classes,
+        best_metric=best_metric,
+        best_metric_mode=mode,
+        logger={"backend": cfg.logger.backend, "experiment": cfg.data.dataset, "group": group},
+    )

@@ -1,0 +1,199 @@
+"""`run_training`: config -> datasets -> transforms -> loaders -> model -> PEFT -> trainer -> test evaluation."""
+
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glovita.augmentation.factory import build_transform
+from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.configs.root import RootConfig
+from glovita.datasets.factory import build_datasets
+from glovita.logging.factory import build_logger
+from glovita.metrics.factory import build_metrics
+from glovita.models.factory import build_model
+from glovita.training import run_dir as rundir
+from glovita.training.checkpoints import CheckpointWriter, load_checkpoint
+from glovita.training.dataloaders import SeededSampler, TransformedDataset, make_loader
+from glovita.training.io import save_json
+from glovita.training.loop import Trainer
+from glovita.training.mixing import BatchMixer
+from glovita.training.optim import build_optimizer, build_scheduler
+from glovita.training.progress import print_line, print_summary
+from glovita.training.resolve import resolve_augmentation, resolve_dataloading, resolve_run
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_dir: Path
+    test_metrics: dict[str, float]
+    best_epoch: int | None
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        import os
+
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+def fused_optimizer_available(device: torch.device, name: str) -> bool:
+    """Fused AdamW/Adam kernels exist for CPU and CUDA float parameters."""
+    return name in ("adamw", "adam") and device.type in ("cpu", "cuda")
+
+
+def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
+    """Train, validate every epoch, evaluate best.pt on the test split; everything lands in the run directory."""
+    started = datetime.now()
+    wall_start = time.perf_counter()
+    resolved = resolve_run(cfg, started)
+    device = torch.device(resolved.device)
+    run_dir = resolved.run_dir
+    rundir.prepare_run_dir(run_dir, cfg, cfg.training.resume)
+    seed_everything(cfg.training.seed, cfg.training.deterministic)
+
+    splits = build_datasets(cfg.data, cfg.model.encoder.input_channels)
+    resolved.class_names = splits.class_names
+    model = build_model(cfg.model, cfg.peft, cfg.data.num_classes, cfg.task.label_smoothing)
+    encoder = model.encoder
+    resolved.encoder_out_dim = encoder.out_dim
+    resolved.encoder_preprocessing = asdict(encoder.preprocessing)
+    aug = resolve_augmentation(cfg.data.augmentation, encoder.preprocessing, cfg.model.encoder.input_channels)
+    resolved.augmentation = aug
+    loading = resolve_dataloading(cfg.dataloading, device)
+    resolved.dataloading = loading
+
+    params = PolicyParams(aug.image_size, aug.resize_size, aug.mean, aug.std, aug.interpolation)
+    train_tf = build_transform(aug.train_policy, params, "data.augmentation.train_policy")
+    test_tf = build_transform(aug.test_policy, params, "data.augmentation.test_policy")
+    sampler = SeededSampler(len(splits.train), cfg.training.seed, shuffle=True)
+    loader_args = dict(
+        num_workers=loading.num_workers,
+        pin_memory=loading.pin_memory,
+        persistent_workers=loading.persistent_workers,
+        prefetch_factor=loading.prefetch_factor,
+    )
+    train_loader = make_loader(
+        TransformedDataset(splits.train, train_tf),
+        loading.batch_size,
+        sampler,
+        drop_last=loading.drop_last,
+        **loader_args,
+    )
+    if len(train_loader) == 0:
+        raise ValueError(
+            f"The training split has {len(splits.train)} samples, fewer than dataloading.batch_size="
+            f"{loading.batch_size} with drop_last. Lower --dataloading.batch_size or pass --dataloading.no_drop_last."
+        )
+
+    def eval_loader(dataset):
+        return make_loader(
+            TransformedDataset(dataset, test_tf), loading.eval_batch_size, None, drop_last=False, **loader_args
+        )
+
+    val_loader = eval_loader(splits.val)
+    test_loader = eval_loader(splits.test) if splits.test is not None else None
+    resolved.dataset_sizes = {
+        "train": len(splits.train),
+        "val": len(splits.val),
+        "test": len(splits.test) if splits.test is not None else 0,
+    }
+
+    model.to(device)
+    if cfg.training.channels_last:
+        model.to(memory_format=torch.channels_last)
+    fused = fused_optimizer_available(device, cfg.optimizer.name)
+    optimizer = build_optimizer(cfg.optimizer, model, fused)
+    scheduler = build_scheduler(cfg.optimizer, optimizer, len(train_loader), cfg.training.epochs)
+    resolved.steps_per_epoch = len(train_loader)
+    resolved.total_steps = len(train_loader) * cfg.training.epochs
+    resolved.fused_optimizer = fused
+    resolved.parameters = {
+        "total": sum(p.numel() for p in model.parameters()),
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+
+    rundir.write_config_files(run_dir, cfg, resolved.to_json())
+    device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    info = rundir.runtime_info(argv or [], resolved.device, device_name, started)
+    rundir.write_runtime_info(run_dir, info)
+    logger = build_logger(cfg.logger)
+    logger.log_config(cfg.model_dump(mode="json"), cfg.add_log)
+
+    mixer = None
+    if cfg.task.mixup_alpha > 0 or cfg.task.cutmix_alpha > 0:
+        mixer = BatchMixer(cfg.data.num_classes, cfg.task.mixup_alpha, cfg.task.cutmix_alpha, cfg.task.mix_prob)
+    trainer = Trainer(
+        module=model,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        device=device,
+        precision=resolved.precision,
+        gradient_clip_norm=cfg.training.gradient_clip_norm,
+        channels_last=cfg.training.channels_last,
+        mixer=mixer,
+        make_metrics=lambda: build_metrics(cfg.data.task, cfg.data.num_classes, device),
+        checkpoints=CheckpointWriter(run_dir / "checkpoints", cfg.training.checkpoint_every_n_epochs),
+        best_metric=resolved.best_metric,
+        best_mode=resolved.best_metric_mode,
+        logger=logger,
+        on_epoch_end=lambda record: rundir.append_metrics(run_dir, record),
+    )
+    if cfg.training.resume:
+        trainer.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "last.pt"))
+        rundir.truncate_metrics(run_dir, trainer.state.epoch)
+        print_line(f"Resuming {run_dir} at epoch {trainer.state.epoch + 1}/{cfg.training.epochs}")
+    trainable, total = resolved.parameters["trainable"], resolved.parameters["total"]
+    print_line(
+        f"Training {cfg.model.encoder.type} on {cfg.data.dataset} ({resolved.dataset_sizes['train']} train / "
+        f"{resolved.dataset_sizes['val']} val images, {trainable:,}/{total:,} trainable parameters) on {device_name}"
+    )
+
+    status = "failed"
+    try:
+        state = trainer.fit(train_loader, val_loader, cfg.training.epochs)
+        test_metrics: dict[str, float] = {}
+        if test_loader is not None:
+            best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+            model.load_state_dict(best["model"])
+            result = trainer.evaluate(test_loader, "test")
+            test_metrics = {"test_loss": result.loss, **{f"test_{k}": v for k, v in result.metrics.items()}}
+            save_json(test_metrics, run_dir / "test_metrics.json")
+            logger.log_metrics(test_metrics, step=cfg.training.epochs)
+            if result.confusion is not None and cfg.task.plot_confusion_matrix:
+                from glovita.metrics.plots import save_confusion_matrix
+
+                plot = run_dir / "confusion_matrix.png"
+                title = f"{cfg.data.dataset} test, best epoch {best['best']['epoch']}"
+                save_confusion_matrix(result.confusion.numpy(), splits.class_names, plot, title)
+                logger.log_artifact(plot)
+        else:
+            print_line("No test split: test_metrics.json is not written.")
+        status = "completed"
+    finally:
+        wall = time.perf_counter() - wall_start
+        info.update(status=status, finished_at=datetime.now().isoformat(timespec="seconds"), wall_seconds=wall)
+        rundir.write_runtime_info(run_dir, info)
+        logger.finish(status)
+    print_summary(test_metrics, wall, run_dir)
+    return RunResult(run_dir=run_dir, test_metrics=test_metrics, best_epoch=state.best_epoch)
+
+
+def load_run_config(run_dir: Path) -> RootConfig:
+    """The RootConfig saved in a run directory's config.json."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"'{path}' does not exist: '{run_dir}' is not a GloViTa run directory.")
+    return RootConfig.model_validate(json.loads(path.read_text()))

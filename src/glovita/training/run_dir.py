@@ -1,0 +1,121 @@
+"""The run directory: config snapshots, runtime info, metrics log, resume checks."""
+
+import json
+import platform
+import socket
+import subprocess
+import sys
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from glovita.configs.root import RootConfig
+from glovita.training.io import save_json
+
+_RESUME_MAY_CHANGE = {("training", "resume"), ("training", "epochs"), ("add_log",), ("group",)}
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("glovita", "torch", "torchvision", "timm", "torchmetrics", "pydantic", "tyro", "numpy"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit() -> dict[str, Any] | None:
+    """Commit (and dirty flag) of the GloViTa source checkout, when it is one."""
+    source = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(dirty)}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any], path: tuple[str, ...] = ()) -> list[str]:
+    if path in _RESUME_MAY_CHANGE:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new))
+        return [d for k in keys for d in _differences(old.get(k), new.get(k), (*path, k))]
+    return [] if old == new else [f"{'.'.join(path)}: {old!r} -> {new!r}"]
+
+
+def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
+    """Refuse to overwrite a finished run; on resume, require last.pt and the same settings."""
+    config_file = run_dir / "config.json"
+    if not resume:
+        if config_file.exists():
+            raise FileExistsError(
+                f"'{run_dir}' already holds a run. Pass --training.resume to continue it, or choose another --group."
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return
+    if not config_file.is_file() or not (run_dir / "checkpoints" / "last.pt").is_file():
+        raise FileNotFoundError(
+            f"training.resume: no run to continue at '{run_dir}' (needs config.json and checkpoints/last.pt). "
+            "Check --group, --data.fold and --experiments_dir."
+        )
+    saved = json.loads(config_file.read_text())
+    changed = _differences(saved, config.model_dump(mode="json"))
+    if changed:
+        raise ValueError(
+            f"training.resume: settings differ from the run in '{run_dir}': {'; '.join(changed[:8])}. "
+            "Only training.epochs may change on resume; start a new --group for other changes."
+        )
+
+
+def write_config_files(run_dir: Path, config: RootConfig, resolved: dict[str, Any]) -> None:
+    """config.json (what the user asked) and resolved_config.json (what was derived), before the first step."""
+    try:
+        save_json(config.model_dump(mode="json"), run_dir / "config.json")
+        save_json(resolved, run_dir / "resolved_config.json")
+    except OSError as err:
+        raise OSError(f"Cannot write the config snapshots into '{run_dir}': {err}") from err
+
+
+def runtime_info(argv: list[str], device: str, device_name: str, started: datetime) -> dict[str, Any]:
+    return {
+        "status": "running",
+        "command": argv,
+        "cwd": str(Path.cwd()),
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "executable": sys.executable,
+        "device": device,
+        "device_name": device_name,
+        "versions": package_versions(),
+        "git": git_commit(),
+        "started_at": started.isoformat(timespec="seconds"),
+    }
+
+
+def write_runtime_info(run_dir: Path, info: dict[str, Any]) -> None:
+    save_json(info, run_dir / "runtime_info.json")
+
+
+def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
+    with (run_dir / "metrics.jsonl").open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def truncate_metrics(run_dir: Path, first_epoch: int) -> None:
+    """Drop metric lines of epochs >= first_epoch (written after the checkpoint a resume starts from)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] < first_epoch]
+    path.write_text("".join(f"{line}\n" for line in kept))

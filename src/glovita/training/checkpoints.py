@@ -48,11 +48,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 class CheckpointWriter:
-    """Writes last.pt every epoch, best.pt when the metric improves, epoch_XXXX.pt every N epochs."""
+    """Writes last.pt every epoch, best.pt when the metric improves, epoch_XXXX.pt every N epochs.
 
-    def __init__(self, folder: Path, every_n_epochs: int) -> None:
+    best.pt and epoch files are hard links to the last.pt of their epoch: no extra write, and only the newest
+    `max_epoch_files` epoch files are kept so disk use stays bounded.
+    """
+
+    def __init__(self, folder: Path, every_n_epochs: int, max_epoch_files: int | None) -> None:
         self.folder = folder
         self.every_n_epochs = every_n_epochs
+        self.max_epoch_files = max_epoch_files
         folder.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -69,3 +74,6 @@ class CheckpointWriter:
             link_or_copy(self.last, self.best)
         if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
             link_or_copy(self.last, self.folder / f"epoch_{epoch:04d}.pt")
+            if self.max_epoch_files is not None:
+                for old in sorted(self.folder.glob("epoch_*.pt"))[: -self.max_epoch_files]:
+                    old.unlink()

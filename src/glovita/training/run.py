@@ -145,7 +145,9 @@ def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
         channels_last=cfg.training.channels_last,
         mixer=mixer,
         make_metrics=lambda: build_metrics(cfg.data.task, cfg.data.num_classes, device),
-        checkpoints=CheckpointWriter(run_dir / "checkpoints", cfg.training.checkpoint_every_n_epochs),
+        checkpoints=CheckpointWriter(
+            run_dir / "checkpoints", cfg.training.checkpoint_every_n_epochs, cfg.training.max_epoch_checkpoints
+        ),
         best_metric=resolved.best_metric,
         best_mode=resolved.best_metric_mode,
         logger=logger,
@@ -176,7 +178,7 @@ def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
                 from glovita.metrics.plots import save_confusion_matrix
 
                 plot = run_dir / "confusion_matrix.png"
-                title = f"{cfg.data.dataset} test, best epoch {best['best']['epoch']}"
+                title = f"{cfg.data.dataset} test, best.pt = epoch_{best['best']['epoch']:04d}"
                 save_confusion_matrix(result.confusion.numpy(), splits.class_names, plot, title)
                 logger.log_artifact(plot)
         else:

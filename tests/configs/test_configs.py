@@ -1,0 +1,85 @@
+"""Config schema: defaults, round trips, cross-field errors, every union member validates."""
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from glovita.cli.argv import find_union_fields
+from glovita.configs.data import GenericImageDatasetConfig
+from glovita.configs.root import RootConfig
+
+
+def test_default_config_round_trips_through_json() -> None:
+    config = RootConfig()
+    assert config.data.dataset == "digits"
+    assert RootConfig.model_validate(json.loads(config.model_dump_json())) == config
+
+
+def test_dataset_defaults_live_in_config() -> None:
+    from glovita.configs.data import Cifar10Config, DigitsConfig
+
+    assert Cifar10Config().augmentation.train_policy == "randaugment"
+    assert Cifar10Config().augmentation.test_policy == "default"
+    assert Cifar10Config().num_classes == 10
+    assert DigitsConfig().augmentation.image_size == 32
+
+
+def test_saved_config_reloads_into_the_right_class() -> None:
+    config = RootConfig.model_validate(
+        {"data": {"dataset": "generic_image_dataset", "data_root_dir": "x", "num_classes": 3}}
+    )
+    assert isinstance(config.data, GenericImageDatasetConfig)
+
+
+def test_unknown_key_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="epoch"):
+        RootConfig.model_validate({"training": {"epoch": 3}})
+
+
+def test_configs_are_frozen() -> None:
+    with pytest.raises(ValidationError):
+        RootConfig().training.epochs = 3  # type: ignore[misc]
+
+
+def test_bad_dataset_tag_lists_choices() -> None:
+    with pytest.raises(ValidationError, match="cifar10"):
+        RootConfig.model_validate({"data": {"dataset": "cifar11"}})
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"data": {"dataset": "digits", "task": "Regression", "subtask": "regression"}}, "head_type regression"),
+        ({"model": {"head": {"head_type": "regression"}}}, "data.task='Classification'"),
+        ({"data": {"dataset": "digits", "task": "Regression"}}, "data.subtask"),
+        ({"data": {"dataset": "digits", "num_classes": 1}}, "at least 2 classes"),
+        ({"training": {"resume": True}}, "--group"),
+        ({"group": "a/b"}, "single folder name"),
+        ({"optimizer": {"name": "adamw", "lr": 0.1, "min_lr": 1.0}}, "optimizer.min_lr"),
+        ({"data": {"dataset": "digits", "augmentation": {"mean": [0.5], "std": [0.5, 0.5]}}}, "augmentation.mean"),
+    ],
+)
+def test_cross_field_errors_name_the_fields(payload: dict, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        RootConfig.model_validate(payload)
+
+
+def test_every_union_member_validates_with_its_tag() -> None:
+    required = {"generic_image_dataset": {"data_root_dir": "x", "num_classes": 2}}
+    for union in find_union_fields(RootConfig):
+        for tag in union.subcommands:
+            head, *rest = union.path.split(".")
+            member = {union.discriminator: tag, **required.get(tag, {})}
+            if union.path == "model.head" and tag == "regression":
+                payload = {
+                    "data": {"dataset": "digits", "task": "Regression", "subtask": "regression", "num_classes": 1},
+                    "model": {"head": member},
+                }
+            else:
+                payload = {head: {rest[0]: member}} if rest else {head: member}
+            config = RootConfig.model_validate(payload)
+            node = config
+            for part in union.path.split("."):
+                node = getattr(node, part)
+            assert getattr(node, union.discriminator) == tag

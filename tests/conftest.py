@@ -1,0 +1,88 @@
+"""Fixtures that make small data in tmp_path; no test touches the network."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+FAST = [
+    "--model.encoder.type",
+    "test_resnet",
+    "--model.encoder.no_pretrained",
+    "--dataloading.num_workers",
+    "0",
+    "--dataloading.batch_size",
+    "8",
+    "--training.checkpoint_every_n_epochs",
+    "1",
+]
+"""Flags that keep a CLI run small: a 0.4M-parameter timm test model, no workers, batch 8."""
+
+
+def class_image(label: int, index: int, size: int = 32, mode: str = "RGB") -> Image.Image:
+    """A separable synthetic image: class k is a bright horizontal band at row block k, plus noise."""
+    rng = np.random.default_rng(label * 1000 + index)
+    pixels = rng.integers(0, 40, (size, size), dtype=np.uint8)
+    band = size // 4
+    pixels[label * band % size : label * band % size + band, :] = 220
+    gray = Image.fromarray(pixels, mode="L")
+    return gray.convert(mode)
+
+
+def write_images(folder: Path, label: int, count: int, mode: str = "RGB", prefix: str = "") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"{prefix}{label}_{i:03d}.png"
+        class_image(label, i + hash(prefix) % 97, mode=mode).save(path)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def subdirs_dataset(tmp_path: Path) -> Path:
+    """images/{train,val,test}/<class>/*.png with classes a, b, c."""
+    root = tmp_path / "subdirs_ds"
+    for split, count in (("train", 12), ("val", 4), ("test", 4)):
+        for label, name in enumerate("abc"):
+            write_images(root / "images" / split / name, label, count, prefix=split)
+    return root
+
+
+@pytest.fixture
+def splits_json_dataset(tmp_path: Path) -> Path:
+    """images/<class>/*.png, splits.json with train/val/test, labels.json and labels.csv (class names)."""
+    root = tmp_path / "json_ds"
+    ids: list[str] = []
+    for label, name in enumerate(("cat", "dog")):
+        for path in write_images(root / "images" / name, label, 15):
+            ids.append(path.relative_to(root / "images").as_posix())
+    splits = {"train": ids[0:9] + ids[15:24], "val": ids[9:12] + ids[24:27], "test": ids[12:15] + ids[27:30]}
+    (root / "splits.json").write_text(json.dumps(splits))
+    labels = {i: i.split("/")[0] for i in ids}
+    (root / "labels.json").write_text(json.dumps(labels))
+    rows = "\n".join(f"{i},{label}" for i, label in labels.items())
+    (root / "labels.csv").write_text(f"image,label\n{rows}\n")
+    return root
+
+
+@pytest.fixture
+def regression_dataset(tmp_path: Path) -> Path:
+    """Flat images/ folder, splits.json, labels.csv with a float target = brightness band position."""
+    root = tmp_path / "reg_ds"
+    ids: list[str] = []
+    values = {}
+    for label in range(4):
+        for path in write_images(root / "images", label, 8):
+            sample_id = path.name
+            ids.append(sample_id)
+            values[sample_id] = label * 0.5
+    splits = {"train": ids[::2], "val": ids[1::4], "test": ids[3::4]}
+    (root / "splits.json").write_text(json.dumps(splits))
+    (root / "labels.csv").write_text("image,label\n" + "\n".join(f"{k},{v}" for k, v in values.items()) + "\n")
+    return root

@@ -1,0 +1,97 @@
+"""Resume: a run killed mid-epoch continues from its last completed epoch and ends with the same weights."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from glovita.cli.train import main
+from glovita.training.loop import Trainer
+from tests.conftest import FAST
+
+
+def _args(dataset: Path, experiments: Path, group: str, *extra: str) -> list[str]:
+    return [
+        "--data.dataset",
+        "generic_image_dataset",
+        "--data.data_root_dir",
+        str(dataset),
+        "--data.num_classes",
+        "3",
+        "--data.split_source",
+        "subdirs",
+        "--data.augmentation.train_policy",
+        "randaugment",
+        "--experiments_dir",
+        str(experiments),
+        "--group",
+        group,
+        "--training.epochs",
+        "3",
+        "--model.head.dropout",
+        "0.2",
+        "--task.mixup_alpha",
+        "0.4",
+        *FAST,
+        *extra,
+    ]
+
+
+def _weights(run_dir: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "checkpoints" / name, weights_only=True)["model"]
+
+
+def test_killed_run_resumes_to_identical_weights(
+    subdirs_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    experiments = tmp_path / "exp"
+    main(_args(subdirs_dataset, experiments, "straight"))
+
+    steps_per_epoch = 36 // 8
+    original_step = Trainer._train_step
+    calls = {"n": 0}
+
+    def dying_step(self, images, targets):
+        calls["n"] += 1
+        if calls["n"] == steps_per_epoch + 2:  # in the middle of the second epoch
+            raise KeyboardInterrupt("simulated kill")
+        return original_step(self, images, targets)
+
+    monkeypatch.setattr(Trainer, "_train_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        main(_args(subdirs_dataset, experiments, "killed"))
+    monkeypatch.setattr(Trainer, "_train_step", original_step)
+
+    killed = experiments / "generic_image_dataset" / "killed" / "0"
+    assert torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 0
+    assert json.loads((killed / "runtime_info.json").read_text())["status"] == "failed"
+
+    main(_args(subdirs_dataset, experiments, "killed", "--training.resume"))
+    straight = experiments / "generic_image_dataset" / "straight" / "0"
+    expected, resumed = _weights(straight), _weights(killed)
+    assert expected.keys() == resumed.keys()
+    for key in expected:
+        assert torch.equal(expected[key], resumed[key]), key
+    lines = [json.loads(line)["epoch"] for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert lines == [0, 1, 2]
+    straight_metrics = json.loads((straight / "test_metrics.json").read_text())
+    assert json.loads((killed / "test_metrics.json").read_text()) == straight_metrics
+
+
+def test_resume_extends_epochs_but_refuses_other_changes(subdirs_dataset: Path, tmp_path: Path, capsys) -> None:
+    experiments = tmp_path / "exp"
+    base = _args(subdirs_dataset, experiments, "g")
+    main([*base, "--training.epochs", "1"])
+    with pytest.raises(SystemExit):
+        main([*base, "--training.resume", "--optimizer.lr", "0.5"])
+    assert "optimizer.lr: 0.001 -> 0.5" in capsys.readouterr().err
+    main([*base, "--training.resume", "--training.epochs", "2"])
+    run_dir = experiments / "generic_image_dataset" / "g" / "0"
+    assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
+
+
+def test_resume_without_a_run_says_where_it_looked(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--group", "nothing", "--training.resume", "--experiments_dir", str(tmp_path), *FAST])
+    assert "no run to continue at" in capsys.readouterr().err

@@ -65,6 +65,11 @@ def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
     seed_everything(cfg.training.seed, cfg.training.deterministic)
 
     splits = build_datasets(cfg.data, cfg.model.encoder.input_channels)
+    if len(splits.val) == 0:
+        raise ValueError(
+            f"The validation split of {cfg.data.dataset} under '{cfg.data.data_root_dir}' is empty. "
+            "Add validation samples (or raise --data.val_fraction)."
+        )
     resolved.class_names = splits.class_names
     model = build_model(cfg.model, cfg.peft, cfg.data.num_classes, cfg.task.label_smoothing)
     encoder = model.encoder

@@ -1,0 +1,63 @@
+"""Metric values equal hand-computed ones; best-metric resolution and its errors."""
+
+import pytest
+import torch
+
+from glovita.metrics.classification import ClassificationMetrics
+from glovita.metrics.keys import metric_names, resolve_best_metric
+from glovita.metrics.regression import RegressionMetrics
+
+
+def test_classification_metrics_by_hand() -> None:
+    metrics = ClassificationMetrics(3, torch.device("cpu"))
+    targets = torch.tensor([0, 0, 0, 1, 2, 2])
+    predicted = torch.tensor([0, 0, 1, 1, 2, 0])
+    logits = torch.nn.functional.one_hot(predicted, 3).float() * 5
+    metrics.update(logits, targets)
+    values = metrics.compute()
+    assert values["accuracy"] == pytest.approx(4 / 6)
+    assert values["balanced_accuracy"] == pytest.approx((2 / 3 + 1 + 1 / 2) / 3)
+    f1 = [2 * (2 / 3 * 2 / 3) / (4 / 3), 2 * (0.5 * 1) / 1.5, 2 * (1 * 0.5) / 1.5]
+    assert values["f1_macro"] == pytest.approx(sum(f1) / 3)
+    assert values["f1_class_1"] == pytest.approx(f1[1])
+    assert set(values) == set(metric_names("Classification", 3))
+    assert metrics.confusion_matrix().tolist() == [[2, 1, 0], [0, 1, 0], [1, 0, 1]]
+
+
+def test_regression_metrics_by_hand() -> None:
+    metrics = RegressionMetrics(1, torch.device("cpu"))
+    predictions = torch.tensor([[1.0], [2.0], [3.0], [5.0]])
+    targets = torch.tensor([[1.0], [2.0], [4.0], [4.0]])
+    metrics.update(predictions, targets)
+    values = metrics.compute()
+    assert values["mae"] == pytest.approx(0.5)
+    assert values["mse"] == pytest.approx(0.5)
+    assert values["r2"] == pytest.approx(1 - 2 / 6.75)
+    assert values["pearson"] == pytest.approx(
+        float(torch.corrcoef(torch.stack([predictions[:, 0], targets[:, 0]]))[0, 1])
+    )
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"),
+    [
+        (None, ("val_accuracy", "max")),
+        ("F1", ("val_f1_macro", "max")),
+        ("val_auroc", ("val_auroc", "max")),
+        ("balanced_accuracy", ("val_balanced_accuracy", "max")),
+        ("val_loss", ("val_loss", "min")),
+        ("auroc_class_2", ("val_auroc_class_2", "max")),
+    ],
+)
+def test_best_metric_resolution(requested: str | None, expected: tuple[str, str]) -> None:
+    assert resolve_best_metric(requested, "Classification", 3) == expected
+
+
+def test_regression_best_metric_defaults_to_mae_min() -> None:
+    assert resolve_best_metric(None, "Regression", 1) == ("val_mae", "min")
+    assert resolve_best_metric("R2", "Regression", 1) == ("val_r2", "max")
+
+
+def test_unknown_best_metric_lists_valid_keys() -> None:
+    with pytest.raises(ValueError, match="Valid keys: val_loss, val_mae, val_mse, val_r2, val_pearson"):
+        resolve_best_metric("accuracy", "Regression", 1)

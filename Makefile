@@ -18,7 +18,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/glovita_train --data.dataset digits --model.encoder.type resnet18 --model.encoder.no_pretrained \
-		--training.epochs 15 --group demo_resnet18 --training.overwrite
+		--training.epochs 12
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -65,7 +65,7 @@ def test_killed_run_resumes_to_identical_weights(
 
     killed = experiments / "generic_image_dataset" / "killed" / "0"
     assert torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 0
-    assert json.loads((killed / "runtime_info.json").read_text())["status"] == "failed"
+    assert json.loads((killed / "runtime_info.json").read_text())["status"] == "interrupted"
 
     main(_args(subdirs_dataset, experiments, "killed", "--training.resume"))
     straight = experiments / "generic_image_dataset" / "straight" / "0"

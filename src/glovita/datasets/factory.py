@@ -39,21 +39,21 @@ def _with_fraction(dataset: Dataset, targets: list, fraction: float, stratify: b
     return Subset(dataset, keep), [targets[i] for i in keep]
 
 
-def _build_generic_split_datasets(cfg: GenericImageDatasetConfig | DigitsConfig, mode: str) -> DatasetSplits:
+def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str) -> DatasetSplits:
+    """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md)."""
     from glovita.datasets.generic_image import GenericImageDataset, collect_generic_samples
 
-    generic = cfg if isinstance(cfg, GenericImageDatasetConfig) else None
     samples = collect_generic_samples(
         root=cfg.data_root_dir,
-        images_dir=generic.images_dir if generic else GenericImageDatasetConfig.model_fields["images_dir"].default,
-        split_source=generic.split_source if generic else "splits_json",
-        splits_file=generic.splits_file if generic else GenericImageDatasetConfig.model_fields["splits_file"].default,
-        label_source=generic.label_source if generic else "folder",
-        labels_file=generic.labels_file if generic else None,
-        csv_id_column=generic.csv_id_column if generic else "",
-        csv_label_column=generic.csv_label_column if generic else "",
+        images_dir=cfg.images_dir,
+        split_source=cfg.split_source,
+        splits_file=cfg.splits_file,
+        label_source=cfg.label_source,
+        labels_file=cfg.labels_file,
+        csv_id_column=cfg.csv_id_column,
+        csv_label_column=cfg.csv_label_column,
         fold=cfg.fold,
-        val_fraction=generic.val_fraction if generic else None,
+        val_fraction=cfg.val_fraction,
         regression=cfg.task == "Regression",
         num_classes=cfg.num_classes,
     )
@@ -78,7 +78,15 @@ def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
             from glovita.datasets.digits import prepare_digits
 
             prepare_digits(cfg.data_root_dir)
-            return _build_generic_split_datasets(cfg, mode)
+            layout = GenericImageDatasetConfig(
+                data_root_dir=cfg.data_root_dir,
+                num_classes=cfg.num_classes,
+                fold=cfg.fold,
+                data_fraction=cfg.data_fraction,
+                split_source="splits_json",
+                label_source="folder",
+            )
+            return _build_generic_split_datasets(layout, mode)
         case Cifar10Config() | Cifar100Config():
             from glovita.datasets.cifar import CifarDataset, load_cifar
 

@@ -1,15 +1,16 @@
-"""Metric-set assembly by task."""
+"""Metric-set assembly by task; torchmetrics is imported inside the branch that needs it."""
 
 import torch
 
-from glovita.metrics.classification import ClassificationMetrics
-from glovita.metrics.regression import RegressionMetrics
 
-
-def build_metrics(task: str, num_classes: int, device: torch.device) -> ClassificationMetrics | RegressionMetrics:
+def build_metrics(task: str, num_classes: int, device: torch.device):
     """The metric set of a task (keys in metrics/keys.py)."""
     if task == "Classification":
+        from glovita.metrics.classification import ClassificationMetrics
+
         return ClassificationMetrics(num_classes, device)
     if task == "Regression":
+        from glovita.metrics.regression import RegressionMetrics
+
         return RegressionMetrics(num_classes, device)
     raise ValueError(f"data.task={task!r} has no metrics. Choose Classification or Regression.")

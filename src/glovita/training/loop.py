@@ -138,7 +138,7 @@ class Trainer:
                 loss = self._train_step(images, targets)
                 loss_sum += loss * images.shape[0]
                 seen += images.shape[0]
-                if (step + 1) % _DISPLAY_EVERY == 0 or step + 1 == len(loader):
+                if bar.active and ((step + 1) % _DISPLAY_EVERY == 0 or step + 1 == len(loader)):
                     rate = seen / (time.perf_counter() - start)
                     bar.update(step + 1 - shown, f"loss {float(loss):.4f}  {rate:.0f} img/s")
                     shown = step + 1

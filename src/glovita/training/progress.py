@@ -17,6 +17,11 @@ class Bar:
         self._progress = progress
         self._task = task
 
+    @property
+    def active(self) -> bool:
+        """False when nothing is shown, so callers can skip work (such as reading the loss back) for it."""
+        return self._progress is not None
+
     def update(self, advance: int, info: str = "") -> None:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, advance=advance, info=info)

@@ -24,6 +24,7 @@ from glovita.training.io import save_json
 from glovita.training.loop import Trainer
 from glovita.training.mixing import BatchMixer
 from glovita.training.optim import build_optimizer, build_scheduler
+from glovita.training.preload import preload_in_background
 from glovita.training.progress import print_line, print_summary
 from glovita.training.resolve import resolve_augmentation, resolve_dataloading, resolve_run
 
@@ -58,6 +59,7 @@ def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
     """Train, validate every epoch, evaluate best.pt on the test split; everything lands in the run directory."""
     started = datetime.now()
     wall_start = time.perf_counter()
+    preload_in_background()
     resolved = resolve_run(cfg, started)
     device = torch.device(resolved.device)
     run_dir = resolved.run_dir
@@ -189,6 +191,9 @@ def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
         else:
             print_line("No test split: test_metrics.json is not written.")
         status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
     finally:
         wall = time.perf_counter() - wall_start
         info.update(status=status, finished_at=datetime.now().isoformat(timespec="seconds"), wall_seconds=wall)

@@ -1,0 +1,23 @@
+"""Import slow, late-needed libraries on a background thread while data and model are built.
+
+torchmetrics (~1.2 s) is first needed at the first validation and matplotlib (~0.5 s) at the end of the run;
+importing them off the critical path overlaps that time with dataset scanning, model construction and the
+first training steps (which release the GIL in PyTorch kernels). Python's import lock keeps this safe: a
+main-thread import of the same module waits for the background one to finish.
+"""
+
+import threading
+
+
+def _import_late_libraries() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import torchmetrics  # noqa: F401
+
+
+def preload_in_background() -> threading.Thread:
+    thread = threading.Thread(target=_import_late_libraries, name="glovita-preload", daemon=True)
+    thread.start()
+    return thread

@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_train.py
+	$(BIN)/python bench/bench_train.py --epochs 5 --rounds 3
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

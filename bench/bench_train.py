@@ -15,6 +15,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from glovita.datasets.digits import prepare_digits
@@ -55,22 +56,47 @@ def main() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     bin_dir = Path(sys.executable).parent
     bare_cmd = [
-        sys.executable, str(Path(__file__).with_name("bare_loop.py")), "--train_dir", str(work / "folders" / "train"),
-        "--val_dir", str(work / "folders" / "val"), "--epochs", str(args.epochs), "--batch_size",
-        str(args.batch_size), "--workers", str(args.workers), "--model", args.model,
+        sys.executable,
+        str(Path(__file__).with_name("bare_loop.py")),
+        "--train_dir",
+        str(work / "folders" / "train"),
+        "--val_dir",
+        str(work / "folders" / "val"),
+        "--epochs",
+        str(args.epochs),
+        "--batch_size",
+        str(args.batch_size),
+        "--workers",
+        str(args.workers),
+        "--model",
+        args.model,
     ]
     results: dict[str, dict[str, list[float]]] = {"glovita": {"rate": [], "wall": []}, "bare": {"rate": [], "wall": []}}
     for round_index in range(args.rounds):
         group = f"bench{round_index}"
         glovita_cmd = [
-            str(bin_dir / "glovita_train"), "--data.data_root_dir", str(digits), "--experiments_dir",
-            str(work / "exp"), "--group", group, "--model.encoder.type", args.model, "--model.encoder.no_pretrained",
-            "--data.augmentation.train_policy", "default", "--training.epochs", str(args.epochs),
-            "--dataloading.batch_size", str(args.batch_size), "--dataloading.num_workers", str(args.workers),
-            "--training.checkpoint_every_n_epochs", "0", *args.extra.split(),
+            str(bin_dir / "glovita_train"),
+            "--data.data_root_dir",
+            str(digits),
+            "--experiments_dir",
+            str(work / "exp"),
+            "--group",
+            group,
+            "--model.encoder.type",
+            args.model,
+            "--model.encoder.no_pretrained",
+            "--data.augmentation.train_policy",
+            "default",
+            "--training.epochs",
+            str(args.epochs),
+            "--dataloading.batch_size",
+            str(args.batch_size),
+            "--dataloading.num_workers",
+            str(args.workers),
+            "--training.checkpoint_every_n_epochs",
+            "0",
+            *args.extra.split(),
         ]
-        import time
-
         start = time.perf_counter()
         _run(glovita_cmd, env)
         wall = time.perf_counter() - start

@@ -24,6 +24,15 @@ FAST = [
 """Flags that keep a CLI run small: a 0.4M-parameter timm test model, no workers, batch 8."""
 
 
+def generic_args(root: Path, experiments: Path, num_classes: int = 3, *extra: str) -> list[str]:
+    """CLI flags for a small run on a generic subdirs/folder-label dataset, plus FAST and `extra`."""
+    return [
+        "--data.dataset", "generic_image_dataset", "--data.data_root_dir", str(root),
+        "--data.num_classes", str(num_classes), "--data.split_source", "subdirs", "--data.label_source", "folder",
+        "--experiments_dir", str(experiments), *FAST, *extra,
+    ]  # fmt: skip
+
+
 def class_image(label: int, index: int, size: int = 32, mode: str = "RGB") -> Image.Image:
     """A separable synthetic image: class k is a bright horizontal band at row block k, plus noise."""
     rng = np.random.default_rng(label * 1000 + index)

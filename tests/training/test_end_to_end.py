@@ -10,7 +10,7 @@ import torch
 
 from glovita.cli.train import main, parse_root_config
 from glovita.training.run import load_run_config
-from tests.conftest import FAST
+from tests.conftest import FAST, generic_args
 
 
 def _train(args: list[str]) -> None:
@@ -96,23 +96,7 @@ def test_run_directory_layout_and_reload(subdirs_dataset: Path, tmp_path: Path) 
 
 
 def test_rerun_into_same_group_is_refused(subdirs_dataset: Path, tmp_path: Path, capsys) -> None:
-    args = [
-        "--data.dataset",
-        "generic_image_dataset",
-        "--data.data_root_dir",
-        str(subdirs_dataset),
-        "--data.num_classes",
-        "3",
-        "--data.split_source",
-        "subdirs",
-        "--training.epochs",
-        "1",
-        "--experiments_dir",
-        str(tmp_path / "exp"),
-        "--group",
-        "g1",
-        *FAST,
-    ]
+    args = generic_args(subdirs_dataset, tmp_path / "exp", 3, "--training.epochs", "1", "--group", "g1")
     _train(args)
     with pytest.raises(SystemExit):
         _train(args)
@@ -162,23 +146,9 @@ def test_unknown_best_metric_fails_before_training(subdirs_dataset: Path, tmp_pa
 
 
 def test_spec_f1_alias_selects_macro_f1(tmp_path: Path, subdirs_dataset: Path) -> None:
-    args = [
-        "--data.dataset",
-        "generic_image_dataset",
-        "--data.data_root_dir",
-        str(subdirs_dataset),
-        "--data.num_classes",
-        "3",
-        "--data.split_source",
-        "subdirs",
-        "--training.epochs",
-        "1",
-        "--training.best_checkpoint_metric",
-        "F1",
-        "--experiments_dir",
-        str(tmp_path / "exp"),
-        *FAST,
-    ]
+    args = generic_args(
+        subdirs_dataset, tmp_path / "exp", 3, "--training.epochs", "1", "--training.best_checkpoint_metric", "F1"
+    )
     _train(args)
     resolved = json.loads(
         (_only_run_dir(tmp_path / "exp", "generic_image_dataset") / "resolved_config.json").read_text()
@@ -215,23 +185,9 @@ def test_missing_dataset_is_one_clear_line(tmp_path: Path) -> None:
 def test_corrupt_image_in_a_worker_names_the_file(subdirs_dataset: Path, tmp_path: Path) -> None:
     bad = subdirs_dataset / "images" / "train" / "b" / "truncated.png"
     bad.write_bytes((subdirs_dataset / "images" / "train" / "b").glob("*.png").__next__().read_bytes()[:60])
-    args = [
-        "--data.dataset",
-        "generic_image_dataset",
-        "--data.data_root_dir",
-        str(subdirs_dataset),
-        "--data.num_classes",
-        "3",
-        "--data.split_source",
-        "subdirs",
-        "--training.epochs",
-        "1",
-        "--experiments_dir",
-        str(tmp_path / "exp"),
-        *FAST,
-        "--dataloading.num_workers",
-        "1",
-    ]
+    args = generic_args(
+        subdirs_dataset, tmp_path / "exp", 3, "--training.epochs", "1", "--dataloading.num_workers", "1"
+    )
     result = subprocess.run([sys.executable, "-m", "glovita.train", *args], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr[-2000:]
     assert f"Cannot read image file '{bad}'" in result.stderr

@@ -87,27 +87,8 @@ def test_bf16_mixed_training_step_on_cpu() -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_16_mixed_step(tmp_path, subdirs_dataset) -> None:
     from glovita.cli.train import main
-    from tests.conftest import FAST
+    from tests.conftest import generic_args
 
-    main(
-        [
-            "--data.dataset",
-            "generic_image_dataset",
-            "--data.data_root_dir",
-            str(subdirs_dataset),
-            "--data.num_classes",
-            "3",
-            "--data.split_source",
-            "subdirs",
-            "--training.epochs",
-            "1",
-            "--training.precision",
-            "16-mixed",
-            "--training.device",
-            "cuda",
-            "--experiments_dir",
-            str(tmp_path / "exp"),
-            *FAST,
-        ]
-    )
+    extra = ("--training.epochs", "1", "--training.precision", "16-mixed", "--training.device", "cuda")
+    main(generic_args(subdirs_dataset, tmp_path / "exp", 3, *extra))
     assert list((tmp_path / "exp").rglob("test_metrics.json"))

@@ -8,34 +8,14 @@ import torch
 
 from glovita.cli.train import main
 from glovita.training.loop import Trainer
-from tests.conftest import FAST
+from tests.conftest import FAST, generic_args
 
 
 def _args(dataset: Path, experiments: Path, group: str, *extra: str) -> list[str]:
-    return [
-        "--data.dataset",
-        "generic_image_dataset",
-        "--data.data_root_dir",
-        str(dataset),
-        "--data.num_classes",
-        "3",
-        "--data.split_source",
-        "subdirs",
-        "--data.augmentation.train_policy",
-        "randaugment",
-        "--experiments_dir",
-        str(experiments),
-        "--group",
-        group,
-        "--training.epochs",
-        "3",
-        "--model.head.dropout",
-        "0.2",
-        "--task.mixup_alpha",
-        "0.4",
-        *FAST,
-        *extra,
-    ]
+    return generic_args(
+        dataset, experiments, 3, "--data.augmentation.train_policy", "randaugment", "--group", group,
+        "--training.epochs", "3", "--model.head.dropout", "0.2", "--task.mixup_alpha", "0.4", *extra,
+    )  # fmt: skip
 
 
 def _weights(run_dir: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:

@@ -90,38 +90,35 @@ class DigitsConfig(_DataFields):
     """Augmentation policies and preprocessing overrides."""
 
 
-class Cifar10Config(_DataFields):
+class _CifarFields(_DataFields):
+    """Fields the CIFAR datasets share."""
+
+    data_root_dir: Path = Path("data")
+    """Folder that holds (or receives, with download) the extracted CIFAR python files."""
+    download: bool = False
+    """Download the files into data_root_dir when missing (needs a network)."""
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    """Fraction of the official training set held out for validation (stratified, fixed seed)."""
+    augmentation: AugmentationConfig = AugmentationConfig(train_policy="randaugment", test_policy="default")
+    """Augmentation policies and preprocessing overrides."""
+
+
+class Cifar10Config(_CifarFields):
     """CIFAR-10 through torchvision, read from data_root_dir/cifar-10-batches-py."""
 
     dataset: Literal["cifar10"] = "cifar10"
     """Dataset tag."""
-    data_root_dir: Path = Path("data")
-    """Folder that holds (or receives, with download) cifar-10-batches-py."""
     num_classes: int = Field(10, gt=0)
     """Number of classes (CIFAR-10 has 10)."""
-    download: bool = False
-    """Download the files into data_root_dir when missing (needs a network)."""
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-    """Fraction of the official training set held out for validation (stratified, fixed seed)."""
-    augmentation: AugmentationConfig = AugmentationConfig(train_policy="randaugment", test_policy="default")
-    """Augmentation policies and preprocessing overrides."""
 
 
-class Cifar100Config(_DataFields):
+class Cifar100Config(_CifarFields):
     """CIFAR-100 through torchvision, read from data_root_dir/cifar-100-python."""
 
     dataset: Literal["cifar100"] = "cifar100"
     """Dataset tag."""
-    data_root_dir: Path = Path("data")
-    """Folder that holds (or receives, with download) cifar-100-python."""
     num_classes: int = Field(100, gt=0)
     """Number of classes (CIFAR-100 has 100)."""
-    download: bool = False
-    """Download the files into data_root_dir when missing (needs a network)."""
-    val_fraction: float = Field(0.1, gt=0, lt=1)
-    """Fraction of the official training set held out for validation (stratified, fixed seed)."""
-    augmentation: AugmentationConfig = AugmentationConfig(train_policy="randaugment", test_policy="default")
-    """Augmentation policies and preprocessing overrides."""
 
 
 DataConfig = choice(DigitsConfig, GenericImageDatasetConfig, Cifar10Config, Cifar100Config, discriminator="dataset")

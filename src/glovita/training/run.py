@@ -2,6 +2,7 @@
 
 import json
 import random
+import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -57,9 +58,16 @@ def fused_optimizer_available(device: torch.device, name: str) -> bool:
 
 def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
     """Train, validate every epoch, evaluate best.pt on the test split; everything lands in the run directory."""
+    preload = preload_in_background()
+    try:
+        return _run_training(cfg, argv, preload)
+    finally:
+        preload.join()
+
+
+def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Thread) -> RunResult:
     started = datetime.now()
     wall_start = time.perf_counter()
-    preload_in_background()
     resolved = resolve_run(cfg, started)
     device = torch.device(resolved.device)
     run_dir = resolved.run_dir
@@ -170,6 +178,8 @@ def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
         f"{resolved.dataset_sizes['val']} val images, {trainable:,}/{total:,} trainable parameters) on {device_name}"
     )
 
+    # Loader workers are forked from here on; forking while another thread is inside an import is unsafe.
+    preload.join()
     status = "failed"
     try:
         state = trainer.fit(train_loader, val_loader, cfg.training.epochs)

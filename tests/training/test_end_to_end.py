@@ -180,6 +180,7 @@ def test_missing_dataset_is_one_clear_line(tmp_path: Path) -> None:
     assert "glovita_train: error: data.data_root_dir: '" in result.stderr
     assert "missing' does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "exp").exists()  # a run that never started leaves no run directory behind
 
 
 def test_corrupt_image_in_a_worker_names_the_file(subdirs_dataset: Path, tmp_path: Path) -> None:

@@ -55,14 +55,14 @@ def _differences(old: dict[str, Any], new: dict[str, Any], path: tuple[str, ...]
 
 
 def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
-    """Refuse to overwrite a finished run; on resume, require last.pt and the same settings."""
+    """Refuse to overwrite a finished run; on resume, require last.pt and the same settings. Creates nothing:
+    the folder appears with the config snapshots, once data and model are known to be valid."""
     config_file = run_dir / "config.json"
     if not resume:
         if config_file.exists():
             raise FileExistsError(
                 f"'{run_dir}' already holds a run. Pass --training.resume to continue it, or choose another --group."
             )
-        run_dir.mkdir(parents=True, exist_ok=True)
         return
     if not config_file.is_file() or not (run_dir / "checkpoints" / "last.pt").is_file():
         raise FileNotFoundError(
@@ -81,6 +81,7 @@ def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
 def write_config_files(run_dir: Path, config: RootConfig, resolved: dict[str, Any]) -> None:
     """config.json (what the user asked) and resolved_config.json (what was derived), before the first step."""
     try:
+        run_dir.mkdir(parents=True, exist_ok=True)
         save_json(config.model_dump(mode="json"), run_dir / "config.json")
         save_json(resolved, run_dir / "resolved_config.json")
     except OSError as err:

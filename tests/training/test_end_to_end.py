@@ -125,6 +125,11 @@ def test_regression_run_reports_regression_metrics(regression_dataset: Path, tmp
         str(tmp_path / "exp"),
         "--training.best_checkpoint_metric",
         "mse",
+        "--training.precision",
+        "bf16-mixed",
+        "--training.gradient_clip_norm",
+        "1.0",
+        "--training.deterministic",
         *FAST,
     ]
     _train(args)
@@ -133,6 +138,19 @@ def test_regression_run_reports_regression_metrics(regression_dataset: Path, tmp
     assert set(test_metrics) == {"test_loss", "test_mae", "test_mse", "test_r2", "test_pearson"}
     assert json.loads((run_dir / "resolved_config.json").read_text())["best_metric_mode"] == "min"
     assert not (run_dir / "confusion_matrix.png").exists()
+
+
+def test_deterministic_runs_repeat_exactly_and_do_not_leak(subdirs_dataset: Path, tmp_path: Path) -> None:
+    for group in ("d1", "d2"):
+        main(generic_args(subdirs_dataset, tmp_path / "exp", 3, "--training.epochs", "1", "--group", group,
+                          "--training.deterministic"))  # fmt: skip
+    first, second = (
+        torch.load(tmp_path / "exp" / "generic_image_dataset" / g / "0" / "checkpoints" / "last.pt", weights_only=True)
+        for g in ("d1", "d2")
+    )
+    assert all(torch.equal(first["model"][k], second["model"][k]) for k in first["model"])
+    main(generic_args(subdirs_dataset, tmp_path / "exp", 3, "--training.epochs", "1", "--group", "d3"))
+    assert not torch.are_deterministic_algorithms_enabled()
 
 
 def test_unknown_best_metric_fails_before_training(subdirs_dataset: Path, tmp_path: Path, capsys) -> None:

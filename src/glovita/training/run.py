@@ -45,10 +45,9 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         import os
 
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
-    elif torch.cuda.is_available():
-        torch.backends.cudnn.benchmark = True
+    # Set both ways: an earlier in-process run must not leave its choice behind.
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic and torch.cuda.is_available()
 
 
 def fused_optimizer_available(device: torch.device, name: str) -> bool:

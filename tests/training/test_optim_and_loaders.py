@@ -41,7 +41,7 @@ def test_optimizers_reduce_loss_on_a_separable_problem(cfg) -> None:
         loss.backward()
         optimizer.step()
         scheduler.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.6 * losses[0]
     assert optimizer.param_groups[1]["weight_decay"] == 0.0  # biases
 

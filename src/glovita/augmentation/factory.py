@@ -12,8 +12,3 @@ def build_transform(policy: str, params: PolicyParams, field: str):
     if policy not in _POLICIES:
         raise ValueError(f"{field}={policy!r} has no implementation. Choose one of {', '.join(sorted(_POLICIES))}.")
     return _POLICIES[policy](params)
-
-
-def policy_names() -> list[str]:
-    """Every implemented policy name."""
-    return sorted(_POLICIES)

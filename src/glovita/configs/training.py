@@ -27,8 +27,8 @@ class TrainingConfig(GlovitaConfig):
     best_checkpoint_metric: str | None = None
     """Validation metric that selects best.pt (e.g. val_accuracy, F1, val_loss); unset picks one for the task."""
     checkpoint_every_n_epochs: int = Field(1, ge=0)
-    """Also keep checkpoints/epoch_XXXX.pt every N epochs; 0 keeps only last.pt and best.pt."""
+    """Also keep checkpoints/epoch_NNNN.pt every N epochs; 0 keeps only last.pt and best.pt."""
     max_epoch_checkpoints: int | None = Field(3, gt=0)
-    """Keep only the newest N epoch_XXXX.pt files (each holds the full training state); unset keeps all."""
+    """Keep only the newest N epoch_NNNN.pt files (each holds the full training state); unset keeps all."""
     resume: bool = False
     """Continue the run in --group from its checkpoints/last.pt."""

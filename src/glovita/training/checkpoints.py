@@ -48,7 +48,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 
 class CheckpointWriter:
-    """Writes last.pt every epoch, best.pt when the metric improves, epoch_XXXX.pt every N epochs.
+    """Writes last.pt every epoch, best.pt when the metric improves, epoch_NNNN.pt every N epochs.
 
     best.pt and epoch files are hard links to the last.pt of their epoch: no extra write, and only the newest
     `max_epoch_files` epoch files are kept so disk use stays bounded.

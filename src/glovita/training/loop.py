@@ -4,7 +4,7 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,7 +28,6 @@ class TrainState:
     epoch: int = 0
     best_value: float | None = None
     best_epoch: int | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -198,7 +197,6 @@ class Trainer:
             self.state.epoch = epoch + 1
             self.on_epoch_end(record)
             self.logger.log_metrics(record, step=epoch)
-            self.state.history.append(record)
             marker = " *" if is_best else ""
             print_line(
                 f"epoch {epoch + 1}/{epochs}  train_loss {record['train_loss']:.4f}  val_loss {val.loss:.4f}  "

@@ -95,3 +95,39 @@ def regression_dataset(tmp_path: Path) -> Path:
     (root / "splits.json").write_text(json.dumps(splits))
     (root / "labels.csv").write_text("image,label\n" + "\n".join(f"{k},{v}" for k, v in values.items()) + "\n")
     return root
+
+
+def write_feature_file(path: Path, layout: str, count: int, dim: int = 8, seed: int = 0, **extra) -> Path:
+    """A separable feature file: class-1 samples (or bags holding one 'positive' instance) are shifted.
+
+    layout: 'instances' (N, D), 'fixed' (B, 6, D), 'ptr' or 'lengths' (variable bags of 2..9 instances).
+    """
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    with h5py.File(path, "w") as handle:
+        if layout == "instances":
+            features = rng.normal(0, 1, (count, dim)).astype(np.float32)
+            features[labels == 1, :2] += 3.0
+        else:
+            lengths = np.full(count, 6) if layout == "fixed" else rng.integers(2, 10, count)
+            bags = []
+            for length, label in zip(lengths, labels, strict=True):
+                bag = rng.normal(0, 1, (length, dim)).astype(np.float32)
+                if label:
+                    bag[rng.integers(0, length), :2] += 4.0
+                bags.append(bag)
+            features = np.stack(bags) if layout == "fixed" else np.concatenate(bags)
+            if layout == "ptr":
+                handle["bag_ptr"] = np.concatenate([[0], np.cumsum(lengths)])
+            elif layout == "lengths":
+                handle["bag_lengths"] = lengths
+        handle["features"] = features
+        handle["labels"] = labels
+        handle["ids"] = np.array([f"s{i}" for i in range(count)], dtype="S")
+        for key, value in extra.items():
+            if key in handle:
+                del handle[key]
+            handle[key] = value
+    return path

@@ -65,20 +65,30 @@ def test_cross_field_errors_name_the_fields(payload: dict, message: str) -> None
         RootConfig.model_validate(payload)
 
 
+FEATURES = {"dataset": "precomputed_features", "num_classes": 2, "train_features_file": "a.h5",
+            "val_features_file": "b.h5"}  # fmt: skip
+PRECOMPUTED = {"encoder_type": "precomputed", "feature_dim": 8}
+REGRESSION = {"dataset": "digits", "task": "Regression", "subtask": "regression", "num_classes": 1}
+COMPANIONS = {
+    ("data", "generic_image_dataset"): {
+        "data": {"dataset": "generic_image_dataset", "data_root_dir": "x", "num_classes": 2}
+    },  # fmt: skip
+    ("data", "precomputed_features"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED}},
+    ("model.encoder", "precomputed"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED}},
+    ("model.head", "regression"): {"data": REGRESSION, "model": {"head": {"head_type": "regression"}}},
+    ("model.head", "abmil"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED, "head": {"head_type": "abmil"}}},
+    ("model.head", "clam"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED, "head": {"head_type": "clam"}}},
+}
+"""Members that only validate together with others (a dataset needs its files, a bag head its features)."""
+
+
 def test_every_union_member_validates_with_its_tag() -> None:
-    required = {"generic_image_dataset": {"data_root_dir": "x", "num_classes": 2}}
     for union in find_union_fields(RootConfig):
         for tag in union.subcommands:
             head, *rest = union.path.split(".")
-            member = {union.discriminator: tag, **required.get(tag, {})}
-            if union.path == "model.head" and tag == "regression":
-                payload = {
-                    "data": {"dataset": "digits", "task": "Regression", "subtask": "regression", "num_classes": 1},
-                    "model": {"head": member},
-                }
-            else:
-                payload = {head: {rest[0]: member}} if rest else {head: member}
-            config = RootConfig.model_validate(payload)
+            member = {union.discriminator: tag}
+            default = {head: {rest[0]: member}} if rest else {head: member}
+            config = RootConfig.model_validate(COMPANIONS.get((union.path, tag), default))
             node = config
             for part in union.path.split("."):
                 node = getattr(node, part)

@@ -121,4 +121,30 @@ class Cifar100Config(_CifarFields):
     """Number of classes (CIFAR-100 has 100)."""
 
 
-DataConfig = choice(DigitsConfig, GenericImageDatasetConfig, Cifar10Config, Cifar100Config, discriminator="dataset")
+class PrecomputedFeaturesConfig(_DataFields):
+    """Features in HDF5 files (instances, fixed-size bags or variable-size bags), see docs/precomputed_features.md."""
+
+    dataset: Literal["precomputed_features"] = "precomputed_features"
+    """Dataset tag."""
+    data_root_dir: Path = Path(".")
+    """Folder that relative feature-file paths are resolved against."""
+    num_classes: int = Field(gt=0)
+    """Number of classes (classification) or regression outputs; must be set for feature files."""
+    train_features_file: Path
+    """HDF5 file with the training features and labels."""
+    val_features_file: Path
+    """HDF5 file with the validation features and labels."""
+    test_features_file: Path | None = None
+    """HDF5 file with the test features and labels (optional)."""
+    load_into_memory: Literal["auto", "always", "never"] = "auto"
+    """Read a whole file into memory (auto: when it fits comfortably) or read rows lazily from disk."""
+
+
+DataConfig = choice(
+    DigitsConfig,
+    GenericImageDatasetConfig,
+    Cifar10Config,
+    Cifar100Config,
+    PrecomputedFeaturesConfig,
+    discriminator="dataset",
+)

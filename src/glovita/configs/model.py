@@ -45,6 +45,15 @@ class TorchvisionEncoderConfig(GlovitaConfig):
     """Extra keyword arguments for the torchvision model builder."""
 
 
+class PrecomputedEncoderConfig(GlovitaConfig):
+    """Identity encoder for precomputed features (--data.dataset precomputed_features)."""
+
+    encoder_type: Literal["precomputed"] = "precomputed"
+    """Encoder family tag."""
+    feature_dim: int = Field(gt=0)
+    """Dimension D of the stored features; must match the files."""
+
+
 class ClassificationHeadConfig(GlovitaConfig):
     """Linear (or one-hidden-layer MLP) classifier trained with cross-entropy."""
 
@@ -69,8 +78,52 @@ class RegressionHeadConfig(GlovitaConfig):
     """Regression loss."""
 
 
-EncoderConfig = choice(TimmEncoderConfig, TorchvisionEncoderConfig, discriminator="encoder_type")
-HeadConfig = choice(ClassificationHeadConfig, RegressionHeadConfig, discriminator="head_type")
+class AbmilHeadConfig(GlovitaConfig):
+    """Gated-attention MIL (Ilse et al., 2018): attention-weighted mean of instance embeddings, then a classifier."""
+
+    head_type: Literal["abmil"] = "abmil"
+    """Head tag."""
+    hidden_dim: int = Field(256, gt=0)
+    """Width L of the instance embedding (Linear + ReLU before attention)."""
+    attention_dim: int = Field(128, gt=0)
+    """Width of the attention network."""
+    gated: bool = True
+    """Gated attention (tanh * sigmoid); off gives plain tanh attention."""
+    dropout: float = Field(0.25, ge=0, lt=1)
+    """Dropout in the embedding and attention networks."""
+
+
+class ClamHeadConfig(GlovitaConfig):
+    """CLAM (Lu et al., 2021): gated attention pooling plus an instance-level clustering loss."""
+
+    head_type: Literal["clam"] = "clam"
+    """Head tag."""
+    variant: Literal["sb", "mb"] = "sb"
+    """sb: one attention branch; mb: one attention branch and classifier per class."""
+    size: Literal["small", "big"] = "small"
+    """Network widths after the input: small = 512/256, big = 512/384 (as in the reference implementation)."""
+    dropout: float = Field(0.25, ge=0, lt=1)
+    """Dropout in the embedding and attention networks."""
+    instance_eval: bool = False
+    """Add the instance-level clustering loss (pseudo-labels for the top/bottom attended instances)."""
+    k_sample: int = Field(8, gt=0)
+    """Instances per bag taken from the top and from the bottom of the attention (clamped to the bag size)."""
+    bag_weight: float = Field(0.7, ge=0, le=1)
+    """Weight of the bag loss; the instance loss gets 1 - bag_weight."""
+    instance_loss: Literal["ce", "svm"] = "ce"
+    """Instance loss: cross-entropy or smooth top-1 SVM (Berrada et al., 2018)."""
+    subtyping: bool = False
+    """Also push the top instances of the other classes' branches towards 'negative' (mutually exclusive subtypes)."""
+
+
+EncoderConfig = choice(
+    TimmEncoderConfig, TorchvisionEncoderConfig, PrecomputedEncoderConfig, discriminator="encoder_type"
+)
+HeadConfig = choice(
+    ClassificationHeadConfig, RegressionHeadConfig, AbmilHeadConfig, ClamHeadConfig, discriminator="head_type"
+)
+BAG_HEADS = ("abmil", "clam")
+"""Heads that take bags of instances (B, N, D) with a mask instead of one vector per sample."""
 
 
 class ModelConfig(GlovitaConfig):

@@ -11,7 +11,7 @@ from glovita.configs.base import GlovitaConfig
 from glovita.configs.data import DataConfig, DigitsConfig
 from glovita.configs.dataloading import DataloadingConfig
 from glovita.configs.logging import LoggerConfig, NoneLoggerConfig
-from glovita.configs.model import ModelConfig
+from glovita.configs.model import BAG_HEADS, ModelConfig
 from glovita.configs.optimizer import AdamwOptimizerConfig, OptimizerConfig
 from glovita.configs.peft import FullFinetuningConfig, PeftConfig
 from glovita.configs.task import TaskConfig
@@ -73,6 +73,21 @@ class RootConfig(GlovitaConfig):
             raise ValueError("task.mixup_alpha / task.cutmix_alpha apply to classification only. Set them to 0.")
         if self.data.task != "Classification" and self.task.label_smoothing > 0:
             raise ValueError("task.label_smoothing applies to classification only. Set it to 0.")
+        features = self.data.dataset == "precomputed_features"
+        precomputed = self.model.encoder.encoder_type == "precomputed"
+        if features != precomputed:
+            raise ValueError(
+                f"data.dataset={self.data.dataset!r} with model.encoder.encoder_type="
+                f"{self.model.encoder.encoder_type!r}: precomputed_features and the precomputed encoder go together. "
+                "Use --data.dataset precomputed_features --model.encoder.encoder_type precomputed, or neither."
+            )
+        if head in BAG_HEADS and not features:
+            raise ValueError(
+                f"model.head.head_type={head!r} takes bags of precomputed features. "
+                "Use --data.dataset precomputed_features with a bag file, or a classification/regression head."
+            )
+        if head in BAG_HEADS and self.data.task != "Classification":
+            raise ValueError(f"model.head.head_type={head!r} is a classifier; data.task must be Classification.")
         if self.training.resume and self.group is None:
             raise ValueError(
                 "training.resume needs the run to continue: pass --group NAME (the <group> folder of the run)."

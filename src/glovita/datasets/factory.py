@@ -1,10 +1,18 @@
 """Dataset assembly: config -> train/val/test datasets of (PIL image, target) and class names."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch.utils.data import Dataset, Subset
 
-from glovita.configs.data import Cifar10Config, Cifar100Config, DataConfig, DigitsConfig, GenericImageDatasetConfig
+from glovita.configs.data import (
+    Cifar10Config,
+    Cifar100Config,
+    DataConfig,
+    DigitsConfig,
+    GenericImageDatasetConfig,
+    PrecomputedFeaturesConfig,
+)
 from glovita.datasets.splits import stratified_split, subsample
 
 _IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -13,13 +21,23 @@ _SUBSAMPLE_SEED = 0
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """The three splits (test may be empty) and the class names in index order ([] for regression)."""
+    """The three splits (test may be empty) and the class names in index order ([] for regression).
+
+    Image datasets yield (PIL image, target) for the transforms; feature datasets yield tensors and bring
+    their own collate function.
+    """
 
     train: Dataset
     val: Dataset
     test: Dataset | None
     class_names: list[str]
     train_targets: list
+    kind: str = "images"
+    """'images', 'instances' (one feature vector per sample) or 'bags' (instances per sample, with a mask)."""
+    feature_dim: int | None = None
+    collate: Callable | None = None
+    description: str = ""
+    """Where the samples come from, for error messages."""
 
 
 def image_mode(input_channels: int) -> str:
@@ -68,6 +86,41 @@ def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str) -> 
     )
 
 
+def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
+    from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, collate_features, read_layout
+
+    files = {"train": cfg.train_features_file, "val": cfg.val_features_file, "test": cfg.test_features_file}
+    paths = {split: cfg.data_root_dir / path for split, path in files.items() if path is not None}
+    layouts = {split: read_layout(path) for split, path in paths.items()}
+    train_layout = layouts["train"]
+    for split, layout in layouts.items():
+        if (layout.kind, layout.feature_dim) != (train_layout.kind, train_layout.feature_dim):
+            raise ValueError(
+                f"data.{split}_features_file '{paths[split]}' holds {layout.description}, but the training file "
+                f"'{paths['train']}' holds {train_layout.description}. All files need the same layout and dim."
+            )
+    regression = cfg.task == "Regression"
+    datasets = {
+        split: PrecomputedFeatureDataset(path, layouts[split], regression, cfg.num_classes, cfg.load_into_memory)
+        for split, path in paths.items()
+    }
+    train = datasets["train"]
+    targets = train.targets.tolist()
+    train_set, targets = _with_fraction(train, targets, cfg.data_fraction, stratify=not regression)
+    names = [] if regression else [str(i) for i in range(cfg.num_classes)]
+    return DatasetSplits(
+        train=train_set,
+        val=datasets["val"],
+        test=datasets.get("test"),
+        class_names=names,
+        train_targets=targets,
+        kind=train_layout.kind,
+        feature_dim=train_layout.feature_dim,
+        collate=collate_features,
+        description=f"'{paths['train']}' ({train_layout.description})",
+    )
+
+
 def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
     """Build the splits of the configured dataset; file and label checks happen here, before training."""
     mode = image_mode(input_channels)
@@ -103,5 +156,7 @@ def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
                 class_names=list(official_train.classes),
                 train_targets=targets,
             )
+        case PrecomputedFeaturesConfig():
+            return _build_feature_datasets(cfg)
         case _:
             raise TypeError(f"No dataset branch for {type(cfg).__name__} in glovita/datasets/factory.py.")

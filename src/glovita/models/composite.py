@@ -15,13 +15,16 @@ class ImgEncoder(Protocol):
 
 
 class Head(Protocol):
-    """features (B, D) -> outputs (B, K); owns its loss and turns outputs into predictions."""
+    """features (B, D), or bags (B, N, D) with a mask, -> outputs; owns its loss and turns outputs into
+    logits (B, K) for metrics and predictions."""
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor: ...
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor: ...
+
+    def logits(self, outputs: torch.Tensor) -> torch.Tensor: ...
 
 
 class GlovitaModel(nn.Module):
@@ -33,9 +36,12 @@ class GlovitaModel(nn.Module):
         self.head = head
         self.encoder_frozen = False
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """images (B, C, H, W) -> outputs (B, K)."""
-        return self.head(self.encoder(images))
+    def forward(self, inputs: torch.Tensor | dict[str, torch.Tensor]):
+        """images (B, C, H, W) or features (B, D) -> outputs (B, K); bags {features (B, N, D), mask (B, N)}
+        -> the bag head's structured output."""
+        if isinstance(inputs, dict):
+            return self.head(self.encoder(inputs["features"]), inputs["mask"])
+        return self.head(self.encoder(inputs))
 
     def train(self, mode: bool = True) -> "GlovitaModel":
         super().train(mode)

@@ -1,8 +1,11 @@
 """Model assembly: config -> encoder, head, PEFT."""
 
 from glovita.configs.model import (
+    AbmilHeadConfig,
+    ClamHeadConfig,
     ClassificationHeadConfig,
     ModelConfig,
+    PrecomputedEncoderConfig,
     RegressionHeadConfig,
     TimmEncoderConfig,
     TorchvisionEncoderConfig,
@@ -41,6 +44,10 @@ def build_encoder(cfg: ModelConfig):
                 input_channels=encoder.input_channels,
                 model_kwargs=encoder.model_kwargs,
             )
+        case PrecomputedEncoderConfig():
+            from glovita.models.img_encoder.precomputed import PrecomputedEncoder
+
+            return PrecomputedEncoder(encoder.feature_dim)
         case _:
             raise TypeError(f"No encoder branch for {type(encoder).__name__} in glovita/models/factory.py.")
 
@@ -57,6 +64,25 @@ def build_head(cfg: ModelConfig, in_dim: int, num_outputs: int, label_smoothing:
             from glovita.models.heads.regression import RegressionHead
 
             return RegressionHead(in_dim, num_outputs, head.dropout, head.hidden_dim, head.loss)
+        case AbmilHeadConfig():
+            from glovita.models.heads.abmil import AbmilHead
+
+            return AbmilHead(in_dim, num_outputs, head.hidden_dim, head.attention_dim, head.gated, head.dropout)
+        case ClamHeadConfig():
+            from glovita.models.heads.clam import ClamHead
+
+            return ClamHead(
+                in_dim=in_dim,
+                num_classes=num_outputs,
+                variant=head.variant,
+                size=head.size,
+                dropout=head.dropout,
+                instance_eval=head.instance_eval,
+                k_sample=head.k_sample,
+                bag_weight=head.bag_weight,
+                instance_loss=head.instance_loss,
+                subtyping=head.subtyping,
+            )
         case _:
             raise TypeError(f"No head branch for {type(head).__name__} in glovita/models/factory.py.")
 

@@ -11,13 +11,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
-class SeededSampler(Sampler[tuple[int, int]]):
-    """Yields (index, sample seed); the order and seeds are a function of (seed, epoch)."""
+class SeededSampler(Sampler):
+    """Yields (index, sample seed), or plain indices without `with_seeds`; a function of (seed, epoch)."""
 
-    def __init__(self, size: int, seed: int, shuffle: bool) -> None:
+    def __init__(self, size: int, seed: int, shuffle: bool, with_seeds: bool = True) -> None:
         self.size = size
         self.seed = seed
         self.shuffle = shuffle
+        self.with_seeds = with_seeds
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -29,6 +30,8 @@ class SeededSampler(Sampler[tuple[int, int]]):
     def __iter__(self) -> Iterator[tuple[int, int]]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         order = torch.randperm(self.size, generator=generator) if self.shuffle else torch.arange(self.size)
+        if not self.with_seeds:
+            return iter(order.tolist())
         seeds = torch.randint(0, 2**62, (self.size,), generator=generator)
         return iter(zip(order.tolist(), seeds.tolist(), strict=True))
 
@@ -65,9 +68,11 @@ def make_loader(
     persistent_workers: bool,
     prefetch_factor: int | None,
     drop_last: bool,
+    collate: Callable | None = None,
 ) -> DataLoader:
     return DataLoader(
         dataset,
+        collate_fn=collate,
         batch_size=batch_size,
         sampler=sampler,
         shuffle=False,

@@ -80,12 +80,16 @@ class Trainer:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
-    def _to_device(self, images: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _to_device(self, inputs, targets: torch.Tensor):
+        """Move a batch; inputs are images/features (a tensor) or bags ({features, mask})."""
         non_blocking = self.device.type == "cuda"
-        images = images.to(self.device, non_blocking=non_blocking)
-        if images.ndim == 4:
-            images = images.contiguous(memory_format=self.memory_format)
-        return images, targets.to(self.device, non_blocking=non_blocking)
+        if isinstance(inputs, dict):
+            inputs = {key: value.to(self.device, non_blocking=non_blocking) for key, value in inputs.items()}
+        else:
+            inputs = inputs.to(self.device, non_blocking=non_blocking)
+            if inputs.ndim == 4:
+                inputs = inputs.contiguous(memory_format=self.memory_format)
+        return inputs, targets.to(self.device, non_blocking=non_blocking)
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -107,11 +111,11 @@ class Trainer:
         best = checkpoint["best"]
         self.state = TrainState(epoch=checkpoint["epoch"] + 1, best_value=best["value"], best_epoch=best["epoch"])
 
-    def _train_step(self, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def _train_step(self, inputs, targets: torch.Tensor) -> torch.Tensor:
         if self.mixer is not None:
-            images, targets = self.mixer(images, targets)
+            inputs, targets = self.mixer(inputs, targets)
         with self._autocast():
-            outputs = self.model(images)
+            outputs = self.model(inputs)
         loss = self.module.head.loss(outputs, targets)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -132,11 +136,11 @@ class Trainer:
         start = time.perf_counter()
         shown = 0
         with progress_bar(f"epoch {epoch + 1}/{epochs}", len(loader)) as bar:
-            for step, (images, targets) in enumerate(loader):
-                images, targets = self._to_device(images, targets)
-                loss = self._train_step(images, targets)
-                loss_sum += loss * images.shape[0]
-                seen += images.shape[0]
+            for step, (inputs, targets) in enumerate(loader):
+                inputs, targets = self._to_device(inputs, targets)
+                loss = self._train_step(inputs, targets)
+                loss_sum += loss * targets.shape[0]
+                seen += targets.shape[0]
                 if bar.active and ((step + 1) % _DISPLAY_EVERY == 0 or step + 1 == len(loader)):
                     rate = seen / (time.perf_counter() - start)
                     bar.update(step + 1 - shown, f"loss {float(loss):.4f}  {rate:.0f} img/s")
@@ -157,13 +161,13 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         seen = 0
         with progress_bar(description, len(loader)) as bar:
-            for images, targets in loader:
-                images, targets = self._to_device(images, targets)
+            for inputs, targets in loader:
+                inputs, targets = self._to_device(inputs, targets)
                 with self._autocast():
-                    outputs = self.model(images)
-                loss_sum += self.module.head.loss(outputs, targets) * images.shape[0]
-                seen += images.shape[0]
-                metrics.update(outputs, targets)
+                    outputs = self.model(inputs)
+                loss_sum += self.module.head.loss(outputs, targets) * targets.shape[0]
+                seen += targets.shape[0]
+                metrics.update(self.module.head.logits(outputs), targets)
                 bar.update(1)
         confusion = metrics.confusion_matrix() if hasattr(metrics, "confusion_matrix") else None
         return EvalResult(float(loss_sum) / max(seen, 1), metrics.compute(), confusion)

@@ -86,12 +86,17 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def encoder_name(cfg: RootConfig) -> str:
+    """The model name of the encoder (timm/torchvision `type`), or its family for the precomputed encoder."""
+    encoder = cfg.model.encoder
+    return getattr(encoder, "type", encoder.encoder_type).replace("/", "-")
+
+
 def resolve_group(cfg: RootConfig, experiments_dir: Path, now: datetime) -> str:
     """The user's group, else <encoder type>_<head>_<timestamp> (made unique when runs start the same second)."""
     if cfg.group is not None:
         return cfg.group
-    encoder = cfg.model.encoder.type.replace("/", "-")
-    base = f"{encoder}_{cfg.model.head.head_type}_{now:%Y%m%d-%H%M%S}"
+    base = f"{encoder_name(cfg)}_{cfg.model.head.head_type}_{now:%Y%m%d-%H%M%S}"
     parent = experiments_dir / cfg.data.dataset
     group, n = base, 1
     while (parent / group).exists():

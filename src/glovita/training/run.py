@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from glovita.augmentation.factory import build_transform
 from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.configs.model import BAG_HEADS
 from glovita.configs.root import RootConfig
-from glovita.datasets.factory import build_datasets
+from glovita.datasets.factory import DatasetSplits, build_datasets
 from glovita.logging.factory import build_logger
 from glovita.metrics.factory import build_metrics
 from glovita.models.factory import build_model
@@ -27,7 +29,7 @@ from glovita.training.mixing import BatchMixer
 from glovita.training.optim import build_optimizer, build_scheduler
 from glovita.training.preload import preload_in_background
 from glovita.training.progress import print_line, print_summary
-from glovita.training.resolve import resolve_augmentation, resolve_dataloading, resolve_run
+from glovita.training.resolve import encoder_name, resolve_augmentation, resolve_dataloading, resolve_run
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,24 @@ def fused_optimizer_available(device: torch.device, name: str) -> bool:
     return name in ("adamw", "adam") and device.type in ("cpu", "cuda")
 
 
+def check_feature_inputs(cfg: RootConfig, splits: DatasetSplits) -> None:
+    """Feature files must fit the head (bags for MIL heads, instances otherwise) and the encoder's feature_dim."""
+    head = cfg.model.head.head_type
+    if (head in BAG_HEADS) != (splits.kind == "bags"):
+        wanted = (
+            "a bag file (bag_ptr / bag_lengths, or features of shape (B, N, D))"
+            if head in BAG_HEADS
+            else ("an instance file (features (N, D)), or --model.head.head_type clam or abmil for bags")
+        )
+        raise ValueError(f"model.head.head_type={head!r} cannot train on {splits.description}. Use {wanted}.")
+    feature_dim = cfg.model.encoder.feature_dim
+    if feature_dim != splits.feature_dim:
+        raise ValueError(
+            f"model.encoder.feature_dim={feature_dim} but {splits.description} has dim {splits.feature_dim}. "
+            f"Set --model.encoder.feature_dim {splits.feature_dim}."
+        )
+
+
 def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
     """Train, validate every epoch, evaluate best.pt on the test split; everything lands in the run directory."""
     preload = preload_in_background()
@@ -73,7 +93,7 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
     rundir.prepare_run_dir(run_dir, cfg, cfg.training.resume)
     seed_everything(cfg.training.seed, cfg.training.deterministic)
 
-    splits = build_datasets(cfg.data, cfg.model.encoder.input_channels)
+    splits = build_datasets(cfg.data, getattr(cfg.model.encoder, "input_channels", 3))
     if len(splits.val) == 0:
         raise ValueError(
             f"The validation split of {cfg.data.dataset} under '{cfg.data.data_root_dir}' is empty. "
@@ -83,39 +103,44 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
     model = build_model(cfg.model, cfg.peft, cfg.data.num_classes, cfg.task.label_smoothing)
     encoder = model.encoder
     resolved.encoder_out_dim = encoder.out_dim
-    resolved.encoder_preprocessing = asdict(encoder.preprocessing)
-    aug = resolve_augmentation(cfg.data.augmentation, encoder.preprocessing, cfg.model.encoder.input_channels)
-    resolved.augmentation = aug
     loading = resolve_dataloading(cfg.dataloading, device)
     resolved.dataloading = loading
-
-    params = PolicyParams(aug.image_size, aug.resize_size, aug.mean, aug.std, aug.interpolation)
-    train_tf = build_transform(aug.train_policy, params, "data.augmentation.train_policy")
-    test_tf = build_transform(aug.test_policy, params, "data.augmentation.test_policy")
-    sampler = SeededSampler(len(splits.train), cfg.training.seed, shuffle=True)
     loader_args = dict(
         num_workers=loading.num_workers,
         pin_memory=loading.pin_memory,
         persistent_workers=loading.persistent_workers,
         prefetch_factor=loading.prefetch_factor,
+        collate=splits.collate,
     )
-    train_loader = make_loader(
-        TransformedDataset(splits.train, train_tf),
-        loading.batch_size,
-        sampler,
-        drop_last=loading.drop_last,
-        **loader_args,
-    )
+    if splits.kind == "images":
+        resolved.encoder_preprocessing = asdict(encoder.preprocessing)
+        aug = resolve_augmentation(cfg.data.augmentation, encoder.preprocessing, cfg.model.encoder.input_channels)
+        resolved.augmentation = aug
+        params = PolicyParams(aug.image_size, aug.resize_size, aug.mean, aug.std, aug.interpolation)
+        train_tf = build_transform(aug.train_policy, params, "data.augmentation.train_policy")
+        test_tf = build_transform(aug.test_policy, params, "data.augmentation.test_policy")
+        train_set: Dataset = TransformedDataset(splits.train, train_tf)
+
+        def prepare(dataset: Dataset) -> Dataset:
+            return TransformedDataset(dataset, test_tf)
+
+    else:
+        check_feature_inputs(cfg, splits)
+        train_set = splits.train
+
+        def prepare(dataset: Dataset) -> Dataset:
+            return dataset
+
+    sampler = SeededSampler(len(splits.train), cfg.training.seed, shuffle=True, with_seeds=splits.kind == "images")
+    train_loader = make_loader(train_set, loading.batch_size, sampler, drop_last=loading.drop_last, **loader_args)
     if len(train_loader) == 0:
         raise ValueError(
             f"The training split has {len(splits.train)} samples, fewer than dataloading.batch_size="
             f"{loading.batch_size} with drop_last. Lower --dataloading.batch_size or pass --dataloading.no_drop_last."
         )
 
-    def eval_loader(dataset):
-        return make_loader(
-            TransformedDataset(dataset, test_tf), loading.eval_batch_size, None, drop_last=False, **loader_args
-        )
+    def eval_loader(dataset: Dataset):
+        return make_loader(prepare(dataset), loading.eval_batch_size, None, drop_last=False, **loader_args)
 
     val_loader = eval_loader(splits.val)
     test_loader = eval_loader(splits.test) if splits.test is not None else None
@@ -173,7 +198,7 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
         print_line(f"Resuming {run_dir} at epoch {trainer.state.epoch + 1}/{cfg.training.epochs}")
     trainable, total = resolved.parameters["trainable"], resolved.parameters["total"]
     print_line(
-        f"Training {cfg.model.encoder.type} on {cfg.data.dataset} ({resolved.dataset_sizes['train']} train / "
+        f"Training {encoder_name(cfg)} on {cfg.data.dataset} ({resolved.dataset_sizes['train']} train / "
         f"{resolved.dataset_sizes['val']} val images, {trainable:,}/{total:,} trainable parameters) on {device_name}"
     )
 

@@ -35,3 +35,6 @@ class ClassificationHead(nn.Module):
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """Class probabilities (B, K)."""
         return outputs.float().softmax(dim=-1)
+
+    def logits(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs

@@ -27,3 +27,6 @@ class RegressionHead(nn.Module):
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """The regression values (B, K)."""
         return outputs.float()
+
+    def logits(self, outputs: torch.Tensor) -> torch.Tensor:
+        return outputs

@@ -1,0 +1,229 @@
+"""Precomputed features in HDF5: instances (N, D), fixed-size bags (B, N, D), variable-size bags (M, D) with
+bag_ptr (B+1,) or bag_lengths (B,). Every file needs `features` and `labels`; `ids` (strings) is optional.
+
+Instance files are served a batch at a time (`__getitems__`), so an epoch costs one fancy index per batch.
+Bags are padded per batch and come with a boolean mask (B, N_max), True for real instances.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+_MEMORY_FRACTION = 0.25
+"""`auto` loads a file into memory when it is smaller than this share of physical memory."""
+
+
+@dataclass(frozen=True)
+class FeatureLayout:
+    """What a feature file holds."""
+
+    kind: str
+    """'instances' or 'bags'."""
+    num_samples: int
+    feature_dim: int
+    offsets: np.ndarray | None
+    """Row offsets (B+1,) of variable-size bags; None for instances and fixed-size bags."""
+    fixed_bag_size: int | None
+    description: str
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def read_layout(path: Path) -> FeatureLayout:
+    """Validate a feature file's keys and shapes; every error names the file, the key and the shapes."""
+    import h5py
+
+    if not path.is_file():
+        raise FileNotFoundError(f"Feature file '{path}' does not exist. Check the --data.*_features_file flags.")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(f"Feature file '{path}' is not a readable HDF5 file ({err}).") from err
+    with handle:
+        missing = [key for key in ("features", "labels") if key not in handle]
+        if missing:
+            raise ValueError(
+                f"Feature file '{path}' has no {' or '.join(repr(k) for k in missing)} dataset "
+                f"(keys: {', '.join(sorted(handle.keys())) or 'none'}). It needs 'features' and 'labels'."
+            )
+        features, labels = handle["features"], handle["labels"]
+        shape, n_labels = features.shape, labels.shape[0] if labels.shape else 0
+        if "bag_ptr" in handle or "bag_lengths" in handle:
+            if len(shape) != 2:
+                raise ValueError(
+                    f"Feature file '{path}': variable-size bags need 'features' of shape (M, D), got {shape}."
+                )
+            if "bag_ptr" in handle:
+                offsets = np.asarray(handle["bag_ptr"][:], dtype=np.int64)
+                if offsets.ndim != 1 or offsets.size != n_labels + 1 or offsets[0] != 0 or offsets[-1] != shape[0]:
+                    ends = f"first {offsets[:1].tolist()}, last {offsets[-1:].tolist()}"
+                    raise ValueError(
+                        f"Feature file '{path}': 'bag_ptr' must have {n_labels + 1} entries (labels + 1) running "
+                        f"from 0 to the {shape[0]} feature rows; got shape {offsets.shape}, {ends}."
+                    )
+                if np.any(np.diff(offsets) < 0):
+                    raise ValueError(
+                        f"Feature file '{path}': 'bag_ptr' decreases somewhere; it must be non-decreasing."
+                    )
+            else:
+                lengths = np.asarray(handle["bag_lengths"][:], dtype=np.int64)
+                if lengths.ndim != 1 or lengths.size != n_labels or np.any(lengths < 0) or lengths.sum() != shape[0]:
+                    raise ValueError(
+                        f"Feature file '{path}': 'bag_lengths' must hold {n_labels} non-negative lengths (one per "
+                        f"label) summing to the {shape[0]} feature rows; got shape {lengths.shape}, sum "
+                        f"{int(lengths.sum())}."
+                    )
+                offsets = np.concatenate([[0], np.cumsum(lengths)])
+            if np.any(np.diff(offsets) == 0):
+                raise ValueError(f"Feature file '{path}': bag {int(np.argmin(np.diff(offsets)))} is empty.")
+            description = f"{n_labels} variable-size bags over {shape[0]} instances of dim {shape[1]}"
+            return FeatureLayout("bags", n_labels, shape[1], offsets, None, description)
+        if len(shape) == 3:
+            if shape[0] != n_labels:
+                raise ValueError(
+                    f"Feature file '{path}': 'features' {shape} holds {shape[0]} bags but 'labels' {n_labels}."
+                )
+            description = f"{shape[0]} bags of {shape[1]} instances of dim {shape[2]}"
+            return FeatureLayout("bags", shape[0], shape[2], None, shape[1], description)
+        if len(shape) == 2:
+            if shape[0] != n_labels:
+                raise ValueError(
+                    f"Feature file '{path}': 'features' {shape} has {shape[0]} rows but 'labels' has {n_labels}. "
+                    "Instance files need one label per row (add 'bag_ptr' or 'bag_lengths' for bags)."
+                )
+            return FeatureLayout("instances", shape[0], shape[1], None, None, f"{shape[0]} instances of dim {shape[1]}")
+        raise ValueError(
+            f"Feature file '{path}': 'features' must be (N, D), (B, N, D) or (M, D) with bags; got {shape}."
+        )
+
+
+def _check_finite(values: np.ndarray, path: Path, where: str) -> None:
+    if not np.isfinite(values).all():
+        bad = np.argwhere(~np.isfinite(values))[0].tolist()
+        raise ValueError(f"Feature file '{path}': 'features' holds NaN or infinite values ({where}, first at {bad}).")
+
+
+def _key_index(key: int | tuple[int, int]) -> int:
+    """Dataset keys may carry a per-sample seed (index, seed); features need no seed."""
+    return key[0] if isinstance(key, tuple) else key
+
+
+class PrecomputedFeatureDataset(Dataset):
+    """Samples of one feature file: (features (D,) or (n_i, D), target)."""
+
+    def __init__(self, path: Path, layout: FeatureLayout, regression: bool, num_classes: int, load: str) -> None:
+        import h5py
+
+        self.path = path
+        self.layout = layout
+        self.regression = regression
+        with h5py.File(path, "r") as handle:
+            labels = np.asarray(handle["labels"][:])
+            self.ids = (
+                [i.decode() if isinstance(i, bytes) else str(i) for i in handle["ids"][:]] if "ids" in handle else None
+            )
+            nbytes = handle["features"].size * handle["features"].dtype.itemsize
+        self.targets = self._targets(labels, num_classes)
+        in_memory = load == "always" or (load == "auto" and nbytes < _MEMORY_FRACTION * _physical_memory())
+        self._memory: torch.Tensor | None = None
+        if in_memory:
+            with h5py.File(path, "r") as handle:
+                array = handle["features"][:]
+            _check_finite(array, path, "whole file")
+            self._memory = torch.from_numpy(array)
+        self._handle = None
+        self._handle_pid = -1
+
+    def _targets(self, labels: np.ndarray, num_classes: int) -> torch.Tensor:
+        if self.regression:
+            values = torch.as_tensor(labels, dtype=torch.float32)
+            values = values.reshape(len(values), -1)
+            if values.shape[1] != num_classes:
+                raise ValueError(
+                    f"Feature file '{self.path}': 'labels' has {values.shape[1]} regression values per sample but "
+                    f"data.num_classes={num_classes}. Set --data.num_classes {values.shape[1]}."
+                )
+            return values
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(
+                f"Feature file '{self.path}': classification needs integer 'labels' of shape (N,), got "
+                f"{labels.dtype} {labels.shape}. Store class indices, or use --data.task Regression."
+            )
+        bad = np.unique(labels[(labels < 0) | (labels >= num_classes)])
+        if bad.size:
+            raise ValueError(
+                f"Feature file '{self.path}': labels {bad[:10].tolist()} are outside 0..{num_classes - 1} "
+                f"(data.num_classes={num_classes}). Fix --data.num_classes."
+            )
+        return torch.as_tensor(labels, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return self.layout.num_samples
+
+    def _features(self):
+        """The in-memory tensor, or this process's own h5py handle (handles must not cross a fork)."""
+        if self._memory is not None:
+            return self._memory
+        if self._handle is None or self._handle_pid != os.getpid():
+            import h5py
+
+            self._handle = h5py.File(self.path, "r")
+            self._handle_pid = os.getpid()
+        return self._handle["features"]
+
+    def _rows(self, start: int, stop: int) -> torch.Tensor:
+        source = self._features()
+        if isinstance(source, torch.Tensor):
+            return source[start:stop]
+        rows = source[start:stop]
+        _check_finite(rows, self.path, f"rows {start}..{stop - 1}")
+        return torch.from_numpy(rows)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = _key_index(key)
+        offsets = self.layout.offsets
+        if offsets is not None:
+            return self._rows(int(offsets[index]), int(offsets[index + 1])), self.targets[index]
+        return self._rows(index, index + 1)[0], self.targets[index]
+
+    def __getitems__(self, keys: list) -> list[tuple[torch.Tensor, torch.Tensor]] | tuple[torch.Tensor, torch.Tensor]:
+        """A whole batch: instances come back already stacked (one fancy index), bags as a list of samples."""
+        indices = [_key_index(k) for k in keys]
+        if self.layout.kind == "bags":
+            return [self[i] for i in indices]
+        source = self._features()
+        if isinstance(source, torch.Tensor):
+            return source[torch.as_tensor(indices)], self.targets[indices]
+        order = np.argsort(indices)
+        rows = source[np.asarray(indices)[order]]  # h5py reads sorted indices only
+        _check_finite(rows, self.path, "a batch")
+        restore = np.empty_like(order)
+        restore[order] = np.arange(len(order))
+        return torch.from_numpy(rows[restore]), self.targets[indices]
+
+
+def collate_features(batch):
+    """Collate instance batches (already stacked by __getitems__) or pad bags to ({features, mask}, targets)."""
+    if isinstance(batch, tuple):
+        features, targets = batch
+        return features.float(), targets
+    bags = [sample[0] for sample in batch]
+    targets = torch.stack([sample[1] for sample in batch])
+    if bags[0].ndim == 1:
+        return torch.stack(bags).float(), targets
+    longest = max(bag.shape[0] for bag in bags)
+    features = torch.zeros(len(bags), longest, bags[0].shape[1], dtype=torch.float32)
+    mask = torch.zeros(len(bags), longest, dtype=torch.bool)
+    for i, bag in enumerate(bags):
+        features[i, : bag.shape[0]] = bag
+        mask[i, : bag.shape[0]] = True
+    return {"features": features, "mask": mask}, targets

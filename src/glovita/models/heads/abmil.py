@@ -1,0 +1,34 @@
+"""ABMIL: gated-attention multiple-instance learning (Ilse, Tomczak and Welling, ICML 2018)."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from glovita.models.heads.mil import GatedAttention, MilOutput, masked_softmax
+
+
+class AbmilHead(nn.Module):
+    """bags (B, N, D) + mask (B, N) -> MilOutput with logits (B, K) and attention (B, 1, N)."""
+
+    def __init__(
+        self, in_dim: int, num_classes: int, hidden_dim: int, attention_dim: int, gated: bool, dropout: float
+    ) -> None:
+        super().__init__()
+        self.embed = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout))
+        self.attention = GatedAttention(hidden_dim, attention_dim, 1, gated, dropout)
+        self.classifier = nn.Linear(hidden_dim, num_classes)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> MilOutput:
+        embeddings = self.embed(features)
+        weights = masked_softmax(self.attention(embeddings).transpose(1, 2), mask.unsqueeze(1))
+        pooled = (weights.to(embeddings.dtype) @ embeddings).squeeze(1)
+        return MilOutput(self.classifier(pooled), weights, embeddings, mask)
+
+    def loss(self, outputs: MilOutput, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(outputs.logits.float(), targets)
+
+    def logits(self, outputs: MilOutput) -> torch.Tensor:
+        return outputs.logits
+
+    def predict(self, outputs: MilOutput) -> torch.Tensor:
+        return outputs.logits.float().softmax(dim=-1)

@@ -1,0 +1,116 @@
+"""HDF5 feature files: the three layouts, masked bag collation, lazy reads, and errors naming file/key/shape."""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from glovita.configs.data import PrecomputedFeaturesConfig
+from glovita.datasets.factory import build_datasets
+from glovita.datasets.precomputed_features import collate_features
+from tests.conftest import write_feature_file
+
+
+def _splits(tmp_path: Path, layout: str, load: str = "auto", **extra):
+    train = write_feature_file(tmp_path / "train.h5", layout, 20, **extra)
+    val = write_feature_file(tmp_path / "val.h5", layout, 6, seed=1)
+    cfg = PrecomputedFeaturesConfig(
+        num_classes=2, train_features_file=train, val_features_file=val, load_into_memory=load
+    )
+    return build_datasets(cfg, input_channels=3)
+
+
+@pytest.mark.parametrize(("layout", "kind"), [("instances", "instances"), ("fixed", "bags"), ("ptr", "bags"),
+                                              ("lengths", "bags")])  # fmt: skip
+@pytest.mark.parametrize("load", ["always", "never"])
+def test_layouts_load_exactly_what_was_written(tmp_path: Path, layout: str, kind: str, load: str) -> None:
+    splits = _splits(tmp_path, layout, load)
+    assert splits.kind == kind and splits.feature_dim == 8 and len(splits.train) == 20
+    with h5py.File(tmp_path / "train.h5") as handle:
+        stored = handle["features"][:]
+        ptr = handle["bag_ptr"][:] if "bag_ptr" in handle else None
+        lengths = handle["bag_lengths"][:] if "bag_lengths" in handle else None
+    features, label = splits.train[3]
+    assert int(label) == 1
+    if layout == "instances":
+        expected = stored[3]
+    elif layout == "fixed":
+        expected = stored[3]
+    else:
+        offsets = ptr if ptr is not None else np.concatenate([[0], np.cumsum(lengths)])
+        expected = stored[offsets[3] : offsets[4]]
+    assert np.array_equal(features.numpy(), expected)
+
+
+def test_bag_collation_pads_and_masks(tmp_path: Path) -> None:
+    splits = _splits(tmp_path, "lengths")
+    samples = [splits.train[i] for i in range(4)]
+    inputs, targets = collate_features(samples)
+    lengths = [s[0].shape[0] for s in samples]
+    assert inputs["features"].shape == (4, max(lengths), 8)
+    assert inputs["mask"].sum(1).tolist() == lengths
+    for i, (bag, _) in enumerate(samples):
+        assert torch.equal(inputs["features"][i, : lengths[i]], bag)
+        assert inputs["features"][i, lengths[i] :].abs().sum() == 0
+    assert targets.tolist() == [0, 1, 0, 1]
+
+
+def test_instance_batches_come_stacked_from_one_read(tmp_path: Path) -> None:
+    for load in ("always", "never"):
+        splits = _splits(tmp_path, "instances", load)
+        features, targets = collate_features(splits.train.__getitems__([5, 1, 3]))
+        assert torch.equal(features[1], splits.train[1][0]) and targets.tolist() == [1, 1, 1]
+        assert torch.equal(features[0], splits.train[5][0])
+
+
+def test_regression_labels(tmp_path: Path) -> None:
+    path = write_feature_file(tmp_path / "r.h5", "instances", 10, labels=np.linspace(0, 1, 10).astype(np.float32))
+    cfg = PrecomputedFeaturesConfig(
+        num_classes=1, task="Regression", subtask="regression", train_features_file=path, val_features_file=path
+    )
+    splits = build_datasets(cfg, 3)
+    assert splits.train[9][1].tolist() == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"bag_ptr": np.array([0, 5, 9])}, r"'bag_ptr' must have 21 entries .* running from 0 to the"),
+        ({"bag_lengths": np.full(20, 3)}, r"'bag_lengths' must hold 20 non-negative lengths .* summing to the"),
+        ({"labels": np.arange(5)}, r"'features' \(20, 8\) has 20 rows but 'labels' has 5"),
+        ({"labels": np.full(20, 7)}, r"labels \[7\] are outside 0..1"),
+        ({"labels": np.full(20, 0.5)}, "classification needs integer 'labels'"),
+    ],
+)
+def test_bad_files_name_file_key_and_shape(tmp_path: Path, extra: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _splits(tmp_path, "instances", **extra)
+
+
+def test_missing_key_lists_the_keys(tmp_path: Path) -> None:
+    path = tmp_path / "train.h5"
+    with h5py.File(path, "w") as handle:
+        handle["feats"] = np.zeros((3, 2))
+        handle["labels"] = np.zeros(3, dtype=int)
+    cfg = PrecomputedFeaturesConfig(num_classes=2, train_features_file=path, val_features_file=path)
+    with pytest.raises(ValueError, match=r"train.h5' has no 'features' dataset \(keys: feats, labels\)"):
+        build_datasets(cfg, 3)
+
+
+@pytest.mark.parametrize("load", ["always", "never"])
+def test_nan_features_are_reported_with_position(tmp_path: Path, load: str) -> None:
+    features = np.zeros((20, 8), dtype=np.float32)
+    features[4, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite values"):
+        splits = _splits(tmp_path, "instances", load, features=features)
+        splits.train[4]
+
+
+def test_files_must_share_layout(tmp_path: Path) -> None:
+    train = write_feature_file(tmp_path / "train.h5", "instances", 10)
+    val = write_feature_file(tmp_path / "val.h5", "ptr", 4)
+    cfg = PrecomputedFeaturesConfig(num_classes=2, train_features_file=train, val_features_file=val)
+    with pytest.raises(ValueError, match="val_features_file .* holds 4 variable-size bags .* same layout"):
+        build_datasets(cfg, 3)

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Union
 
+import tyro
 from pydantic import BaseModel
 
 from glovita.configs.base import subcommand_name
@@ -48,12 +49,13 @@ def _union_members(annotation: Any) -> list[type]:
 
 def find_union_fields(model: type[BaseModel], default: BaseModel | None = None, prefix: str = "") -> list[UnionField]:
     """Every discriminated-union field below `model` (defaults taken from `default`), in tyro's subcommand order."""
-    default = default if default is not None else model()
+    # Required fields (a file to read) have no default; only the defaults of union and nested fields are read.
+    default = default if default is not None else model.model_construct()
     found: list[UnionField] = []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
         members = _union_members(info.annotation)
-        value = getattr(default, name)
+        value = getattr(default, name, None)
         if members and isinstance(info.discriminator, str):
             tags = {
                 typing.get_args(m.model_fields[info.discriminator].annotation)[0]: subcommand_name(m) for m in members
@@ -169,3 +171,23 @@ def user_errors(prog: str) -> Iterator[None]:
         print(f"{prog}: error: {message}", file=sys.stderr)
         print(f"{prog}: (set GLOVITA_DEBUG=1 for the full traceback)", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def parse_config(config_class: type[BaseModel], args: Sequence[str], prog: str, description: str) -> Any:
+    """Parse both CLI styles (and --add_log.* where the class has add_log) into a validated config."""
+    with user_errors(prog):
+        rest, add_log = extract_add_log(args)
+        if add_log and "add_log" not in config_class.model_fields:
+            raise ValueError(f"{prog} takes no --add_log.* metadata.")
+        rest = select_subcommands(rest, find_union_fields(config_class))
+    config = tyro.cli(
+        config_class,
+        args=rest,
+        prog=prog,
+        description=description,
+        use_underscores=True,
+        config=(tyro.conf.CascadeSubcommandArgs,),
+    )
+    if add_log:
+        config = config.model_copy(update={"add_log": add_log})
+    return config

@@ -3,9 +3,7 @@
 import sys
 from collections.abc import Sequence
 
-import tyro
-
-from glovita.cli.argv import extract_add_log, find_union_fields, select_subcommands, user_errors
+from glovita.cli.argv import parse_config, user_errors
 from glovita.configs.root import RootConfig
 
 _DESCRIPTION = """Train a GloViTa model. Every field of the config tree is a flag (--training.epochs 5).
@@ -16,20 +14,7 @@ Choose a component either by its tag (--data.dataset cifar10, --model.encoder.en
 
 def parse_root_config(args: Sequence[str], prog: str = "glovita_train") -> RootConfig:
     """Parse both CLI styles (and --add_log.*) into a validated RootConfig."""
-    with user_errors(prog):
-        rest, add_log = extract_add_log(args)
-        rest = select_subcommands(rest, find_union_fields(RootConfig))
-    config = tyro.cli(
-        RootConfig,
-        args=rest,
-        prog=prog,
-        description=_DESCRIPTION,
-        use_underscores=True,
-        config=(tyro.conf.CascadeSubcommandArgs,),
-    )
-    if add_log:
-        config = config.model_copy(update={"add_log": add_log})
-    return config
+    return parse_config(RootConfig, args, prog, _DESCRIPTION)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

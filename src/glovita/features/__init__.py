@@ -1,0 +1,1 @@
+"""Feature extraction and feature-space plots."""

@@ -101,7 +101,7 @@ def main() -> None:
         _run(glovita_cmd, env)
         wall = time.perf_counter() - start
         lines = (work / "exp" / "digits" / group / "0" / "metrics.jsonl").read_text().splitlines()
-        rates = [json.loads(line)["train_images_per_second"] for line in lines]
+        rates = [json.loads(line)["train_samples_per_second"] for line in lines]
         results["glovita"]["rate"].append(statistics.mean(rates[1:] or rates))
         results["glovita"]["wall"].append(wall)
 

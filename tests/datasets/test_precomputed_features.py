@@ -100,10 +100,11 @@ def test_missing_key_lists_the_keys(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("load", ["always", "never"])
-def test_nan_features_are_reported_with_position(tmp_path: Path, load: str) -> None:
-    features = np.zeros((20, 8), dtype=np.float32)
-    features[4, 2] = np.nan
-    with pytest.raises(ValueError, match="NaN or infinite values"):
+@pytest.mark.parametrize(("dtype", "bad"), [(np.float32, np.nan), (np.float16, np.nan), (np.float16, -np.inf)])
+def test_nan_features_are_reported_with_position(tmp_path: Path, load: str, dtype, bad: float) -> None:
+    features = np.zeros((20, 8), dtype=dtype)
+    features[4, 2] = bad
+    with pytest.raises(ValueError, match=r"NaN or infinite values \((whole file|rows 4..4), first at \[(4, 2|0, 2)\]"):
         splits = _splits(tmp_path, "instances", load, features=features)
         splits.train[4]
 

@@ -106,10 +106,28 @@ def read_layout(path: Path) -> FeatureLayout:
         )
 
 
+_CHECK_CHUNK_BYTES = 64 << 20
+
+
 def _check_finite(values: np.ndarray, path: Path, where: str) -> None:
-    if not np.isfinite(values).all():
-        bad = np.argwhere(~np.isfinite(values))[0].tolist()
-        raise ValueError(f"Feature file '{path}': 'features' holds NaN or infinite values ({where}, first at {bad}).")
+    """Raise naming the first non-finite entry. Scans in chunks, so no full-size temporary is made; float16
+    (which numpy cannot test quickly) is checked on its bits: NaN and inf have the all-ones exponent 0x7C00."""
+    rows = max(1, _CHECK_CHUNK_BYTES // max(1, values[:1].nbytes))
+    half = values.dtype == np.float16
+    buffer = np.empty((min(rows, len(values)), *values.shape[1:]), dtype=np.uint16) if half else None
+    for start in range(0, len(values), rows):
+        chunk = values[start : start + rows]
+        if half:
+            exponent = np.bitwise_and(chunk.view(np.uint16), 0x7C00, out=buffer[: len(chunk)])
+            finite = chunk.size == 0 or exponent.max() != 0x7C00
+        else:
+            finite = bool(np.isfinite(chunk).all())
+        if not finite:
+            bad = np.argwhere(~np.isfinite(chunk.astype(np.float32)))[0]
+            bad[0] += start
+            raise ValueError(
+                f"Feature file '{path}': 'features' holds NaN or infinite values ({where}, first at {bad.tolist()})."
+            )
 
 
 def _key_index(key: int | tuple[int, int]) -> int:
@@ -195,15 +213,20 @@ class PrecomputedFeatureDataset(Dataset):
             return self._rows(int(offsets[index]), int(offsets[index + 1])), self.targets[index]
         return self._rows(index, index + 1)[0], self.targets[index]
 
-    def __getitems__(self, keys: list) -> list[tuple[torch.Tensor, torch.Tensor]] | tuple[torch.Tensor, torch.Tensor]:
-        """A whole batch: instances come back already stacked (one fancy index), bags as a list of samples."""
-        indices = [_key_index(k) for k in keys]
+    def __getitems__(self, keys) -> list[tuple[torch.Tensor, torch.Tensor]] | tuple[torch.Tensor, torch.Tensor]:
+        """A whole batch (a list of keys or an index tensor): instances come back already stacked by one fancy
+        index, bags as a list of samples."""
+        if isinstance(keys, torch.Tensor):
+            indices = keys
+        else:
+            indices = keys if not keys or isinstance(keys[0], int) else [_key_index(k) for k in keys]
         if self.layout.kind == "bags":
             return [self[i] for i in indices]
         source = self._features()
         if isinstance(source, torch.Tensor):
-            return source[torch.as_tensor(indices)], self.targets[indices]
-        order = np.argsort(indices)
+            index = torch.as_tensor(indices)
+            return source[index], self.targets[index]
+        order = np.argsort(np.asarray(indices))
         rows = source[np.asarray(indices)[order]]  # h5py reads sorted indices only
         _check_finite(rows, self.path, "a batch")
         restore = np.empty_like(order)

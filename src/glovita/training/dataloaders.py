@@ -36,6 +36,31 @@ class SeededSampler(Sampler):
         return iter(zip(order.tolist(), seeds.tolist(), strict=True))
 
 
+class SeededBatchSampler(Sampler[torch.Tensor]):
+    """Batches of indices as tensors (slices of a (seed, epoch) permutation), for datasets that fetch whole
+    batches at once: no per-sample Python work at all."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, shuffle: bool, drop_last: bool) -> None:
+        self.size = size
+        self.batch_size = batch_size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.size, self.batch_size)
+        return full if self.drop_last or rest == 0 else full + 1
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator) if self.shuffle else torch.arange(self.size)
+        return iter(order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self)))
+
+
 class TransformedDataset(Dataset):
     """Applies `transform` to the image of (image, target); a (index, seed) key fixes the transform's RNG."""
 
@@ -61,7 +86,7 @@ class TransformedDataset(Dataset):
 
 def make_loader(
     dataset: Dataset,
-    batch_size: int,
+    batch_size: int | None,
     sampler: Sampler | None,
     num_workers: int,
     pin_memory: bool,
@@ -70,6 +95,17 @@ def make_loader(
     drop_last: bool,
     collate: Callable | None = None,
 ) -> DataLoader:
+    """A DataLoader; a SeededBatchSampler as `sampler` makes it batch-sampled (batch_size then comes from it)."""
+    if isinstance(sampler, SeededBatchSampler):
+        return DataLoader(
+            dataset,
+            collate_fn=collate,
+            batch_sampler=sampler,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers and num_workers > 0,
+            prefetch_factor=prefetch_factor if num_workers > 0 else None,
+        )
     return DataLoader(
         dataset,
         collate_fn=collate,

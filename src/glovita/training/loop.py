@@ -143,7 +143,7 @@ class Trainer:
                 seen += targets.shape[0]
                 if bar.active and ((step + 1) % _DISPLAY_EVERY == 0 or step + 1 == len(loader)):
                     rate = seen / (time.perf_counter() - start)
-                    bar.update(step + 1 - shown, f"loss {float(loss):.4f}  {rate:.0f} img/s")
+                    bar.update(step + 1 - shown, f"loss {float(loss):.4f}  {rate:.0f} samples/s")
                     shown = step + 1
         seconds = time.perf_counter() - start
         train_loss = float(loss_sum) / max(seen, 1)
@@ -152,7 +152,7 @@ class Trainer:
                 f"Training loss became {train_loss} in epoch {epoch}. Lower --optimizer.lr, set "
                 "--training.gradient_clip_norm, or use --training.precision 32."
             )
-        return {"train_loss": train_loss, "train_seconds": seconds, "train_images_per_second": seen / seconds}
+        return {"train_loss": train_loss, "train_seconds": seconds, "train_samples_per_second": seen / seconds}
 
     @torch.no_grad()
     def evaluate(self, loader: DataLoader, description: str) -> EvalResult:
@@ -190,7 +190,7 @@ class Trainer:
                 **{f"val_{k}": v for k, v in val.metrics.items()},
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "epoch_seconds": train["train_seconds"],
-                "train_images_per_second": train["train_images_per_second"],
+                "train_samples_per_second": train["train_samples_per_second"],
             }
             value = record[self.best_metric]
             is_best = self._improved(value)
@@ -204,6 +204,6 @@ class Trainer:
             marker = " *" if is_best else ""
             print_line(
                 f"epoch {epoch + 1}/{epochs}  train_loss {record['train_loss']:.4f}  val_loss {val.loss:.4f}  "
-                f"{self.best_metric} {value:.4f}{marker}  {train['train_images_per_second']:.0f} img/s"
+                f"{self.best_metric} {value:.4f}{marker}  {train['train_samples_per_second']:.0f} samples/s"
             )
         return self.state

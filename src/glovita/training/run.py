@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from glovita.augmentation.factory import build_transform
 from glovita.augmentation.policies.shared_2d import PolicyParams
@@ -22,7 +22,7 @@ from glovita.metrics.factory import build_metrics
 from glovita.models.factory import build_model
 from glovita.training import run_dir as rundir
 from glovita.training.checkpoints import CheckpointWriter, load_checkpoint
-from glovita.training.dataloaders import SeededSampler, TransformedDataset, make_loader
+from glovita.training.dataloaders import SeededBatchSampler, SeededSampler, TransformedDataset, make_loader
 from glovita.training.io import save_json
 from glovita.training.loop import Trainer
 from glovita.training.mixing import BatchMixer
@@ -131,7 +131,12 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
         def prepare(dataset: Dataset) -> Dataset:
             return dataset
 
-    sampler = SeededSampler(len(splits.train), cfg.training.seed, shuffle=True, with_seeds=splits.kind == "images")
+    if splits.kind == "instances":
+        sampler: Sampler = SeededBatchSampler(
+            len(splits.train), loading.batch_size, cfg.training.seed, shuffle=True, drop_last=loading.drop_last
+        )
+    else:
+        sampler = SeededSampler(len(splits.train), cfg.training.seed, shuffle=True, with_seeds=splits.kind == "images")
     train_loader = make_loader(train_set, loading.batch_size, sampler, drop_last=loading.drop_last, **loader_args)
     if len(train_loader) == 0:
         raise ValueError(

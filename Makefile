@@ -21,12 +21,12 @@ demo: $(STAMP)
 		--training.epochs 12
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench docs
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs
+	$(BIN)/ruff format --check src tests bench docs
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_train.py --epochs 5 --rounds 3

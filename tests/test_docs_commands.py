@@ -16,15 +16,17 @@ import pytest
 from glovita.cli.argv import parse_config
 from glovita.cli.extract_features import main as extract_main
 from glovita.cli.plot_umap import main as umap_main
+from glovita.cli.show_augmentations import main as show_main
 from glovita.cli.train import main, parse_root_config
 from glovita.configs.extract import ExtractFeaturesConfig
 from glovita.configs.plot_umap import PlotUmapConfig
+from glovita.configs.show_augmentations import ShowAugmentationsConfig
 from tests.conftest import write_feature_file, write_images
 from tests.datasets.test_digits_cifar import _write_fake_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-COMMANDS_BY_NAME = {"glovita_train", "glovita_extract_features", "glovita_plot_umap"}
+COMMANDS_BY_NAME = {"glovita_train", "glovita_extract_features", "glovita_plot_umap", "glovita_show_augmentations"}
 FEATURE_OVERRIDES = ["--training.epochs", "1", "--dataloading.num_workers", "0"]
 RUN_OVERRIDES = [
     "--model.encoder.type",
@@ -69,6 +71,8 @@ def test_documented_command_parses_as_written(where: str, words: list[str]) -> N
         parse_root_config(args)
     elif name == "glovita_extract_features":
         parse_config(ExtractFeaturesConfig, args, name, "")
+    elif name == "glovita_show_augmentations":
+        parse_config(ShowAugmentationsConfig, args, name, "")
     else:
         parse_config(PlotUmapConfig, args, name, "")
 
@@ -104,6 +108,8 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             main([*args, *(FEATURE_OVERRIDES if "precomputed_features" in args else RUN_OVERRIDES)])
         elif name == "glovita_extract_features":
             extract_main(args)
+        elif name == "glovita_show_augmentations":
+            show_main(args)
         else:
             umap_main(args)
     finished = list((tmp_path / "experiments").rglob("runtime_info.json"))
@@ -113,3 +119,4 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     features = sorted(p.name for p in (tmp_path / "features").iterdir())
     assert "my_run_last_digits_test_avg.h5" in features
     assert "agg_avg_resnet18_digits_test_size32_float32_umap.png" in features
+    assert (tmp_path / "augmentations.png").is_file()

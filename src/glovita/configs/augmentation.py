@@ -6,7 +6,18 @@ from pydantic import Field, model_validator
 
 from glovita.configs.base import GlovitaConfig
 
-PolicyName = Literal["default", "shared_default_2d", "default_2d_1", "randaugment", "default_2d_randaugment", "digits"]
+PolicyName = Literal[
+    "default",
+    "shared_default_2d",
+    "default_2d_1",
+    "default_2d_2",
+    "default_2d_3",
+    "default_2d_4",
+    "default_2d_5",
+    "randaugment",
+    "default_2d_randaugment",
+    "digits",
+]
 """Augmentation policies a user may choose; `augmentation/policies` implements each one."""
 
 

@@ -56,6 +56,11 @@ def default_2d_1(params: PolicyParams) -> v2.Transform:
 
 def randaugment(params: PolicyParams) -> v2.Transform:
     """Random resized crop (scale 0.35-1), horizontal flip and RandAugment (2 ops, magnitude 9)."""
+    if len(params.mean) not in (1, 3):
+        raise ValueError(
+            f"data.augmentation.train_policy='randaugment' needs 1- or 3-channel images, not {len(params.mean)}. "
+            "Choose one of default_2d_1 ... default_2d_5."
+        )
     return v2.Compose(
         [
             v2.PILToTensor(),
@@ -69,10 +74,83 @@ def randaugment(params: PolicyParams) -> v2.Transform:
     )
 
 
+def _intensity(params: PolicyParams, strength: float) -> v2.Transform | None:
+    """Brightness/contrast jitter; saturation and hue only for 3-channel input (a grayscale scan converted to
+    RGB keeps R = G = B under them, and 1-channel tensors must not be treated as RGB). None for other channel
+    counts: torchvision's colour kernels accept only 1 or 3 channels."""
+    channels = len(params.mean)
+    if channels not in (1, 3):
+        return None
+    colour = strength / 2 if channels == 3 else 0.0
+    return v2.ColorJitter(brightness=strength, contrast=strength, saturation=colour, hue=min(colour / 4, 0.5))
+
+
+def _ladder(
+    params: PolicyParams,
+    crop_scale: float,
+    vertical_flip: bool,
+    degrees: float,
+    translate: float,
+    intensity: float,
+    blur_p: float,
+    noise_sigma: float,
+    erase_p: float,
+) -> v2.Transform:
+    """One rung of the default_2d ladder: geometry, intensity, blur/noise, random erasing."""
+    mode = interpolation_mode(params.interpolation)
+    steps: list[v2.Transform] = [
+        v2.PILToTensor(),
+        v2.RandomResizedCrop(params.image_size, scale=(crop_scale, 1.0), interpolation=mode),
+        v2.RandomHorizontalFlip(),
+    ]
+    if vertical_flip:
+        steps.append(v2.RandomVerticalFlip())
+    if degrees or translate:
+        steps.append(
+            v2.RandomAffine(degrees=degrees, translate=(translate, translate), interpolation=InterpolationMode.BILINEAR)
+        )
+    jitter = _intensity(params, intensity) if intensity else None
+    if jitter is not None:
+        steps.append(v2.RandomApply([jitter], p=0.8))
+    if blur_p:
+        steps.append(v2.RandomApply([v2.GaussianBlur(kernel_size=3, sigma=(0.1, 1.5))], p=blur_p))
+    steps.append(v2.ToDtype(torch.float32, scale=True))
+    if noise_sigma:
+        steps.append(v2.RandomApply([v2.GaussianNoise(sigma=noise_sigma, clip=True)], p=0.5))
+    steps.append(v2.Normalize(mean=list(params.mean), std=list(params.std)))
+    if erase_p:
+        steps.append(v2.RandomErasing(p=erase_p, scale=(0.02, 0.2)))
+    return v2.Compose(steps)
+
+
+def default_2d_2(params: PolicyParams) -> v2.Transform:
+    """Mild: crop (scale 0.7-1), flip, rotation up to 10 degrees, brightness/contrast 0.1."""
+    return _ladder(params, 0.7, False, 10, 0.0, 0.1, 0.0, 0.0, 0.0)
+
+
+def default_2d_3(params: PolicyParams) -> v2.Transform:
+    """Medium: crop (0.5-1), flip, rotation 20 + shift 10 %, intensity 0.2, blur (p 0.2)."""
+    return _ladder(params, 0.5, False, 20, 0.1, 0.2, 0.2, 0.0, 0.0)
+
+
+def default_2d_4(params: PolicyParams) -> v2.Transform:
+    """Strong: crop (0.35-1), flip, rotation 30 + shift 10 %, intensity 0.3, blur (p 0.3), noise, erasing (p 0.25)."""
+    return _ladder(params, 0.35, False, 30, 0.1, 0.3, 0.3, 0.05, 0.25)
+
+
+def default_2d_5(params: PolicyParams) -> v2.Transform:
+    """Strongest: crop (0.25-1), both flips, rotation 45 + shift 15 %, intensity 0.4, blur, noise, erasing (p 0.5)."""
+    return _ladder(params, 0.25, True, 45, 0.15, 0.4, 0.5, 0.08, 0.5)
+
+
 POLICIES: dict[str, Callable[[PolicyParams], v2.Transform]] = {
     "default": default,
     "shared_default_2d": default,
     "default_2d_1": default_2d_1,
+    "default_2d_2": default_2d_2,
+    "default_2d_3": default_2d_3,
+    "default_2d_4": default_2d_4,
+    "default_2d_5": default_2d_5,
     "randaugment": randaugment,
     "default_2d_randaugment": randaugment,
 }

@@ -22,6 +22,7 @@ from glovita.configs.extract import ExtractFeaturesConfig
 from glovita.configs.plot_umap import PlotUmapConfig
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
 from tests.conftest import write_feature_file, write_images
+from tests.datasets.test_chestxray14 import make_fake_chestxray14
 from tests.datasets.test_digits_cifar import _write_fake_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,6 +90,7 @@ def _prepare_data(cwd: Path) -> None:
     ids = [p.name for label in range(3) for p in write_images(reg / "images", label, 12)]
     (reg / "splits.json").write_text(json.dumps({"train": ids[::2], "val": ids[1::4], "test": ids[3::4]}))
     (reg / "labels.csv").write_text("image,label\n" + "\n".join(f"{i},{i[0]}" for i in ids) + "\n")
+    make_fake_chestxray14(cwd / "data" / "ChestXray14")
     (cwd / "bags").mkdir()
     write_feature_file(cwd / "bags" / "train_bags.h5", "ptr", 24, dim=512)
     write_feature_file(cwd / "bags" / "val_bags.h5", "lengths", 8, dim=512, seed=1)

@@ -61,3 +61,19 @@ def test_regression_best_metric_defaults_to_mae_min() -> None:
 def test_unknown_best_metric_lists_valid_keys() -> None:
     with pytest.raises(ValueError, match="Valid keys: val_loss, val_mae, val_mse, val_r2, val_pearson"):
         resolve_best_metric("accuracy", "Regression", 1)
+
+
+def test_multilabel_auroc_skips_labels_without_both_classes() -> None:
+    import math
+
+    from glovita.metrics.multilabel import MultilabelMetrics
+
+    metrics = MultilabelMetrics(3, torch.device("cpu"))
+    targets = torch.tensor([[1, 0, 0], [0, 0, 1], [1, 0, 1], [0, 0, 0]])
+    logits = torch.tensor([[3.0, 0.0, -1.0], [-3.0, 0.0, 2.0], [2.0, 0.0, -2.0], [-1.0, 0.0, 1.0]])
+    metrics.update(logits, targets)
+    values = metrics.compute()
+    assert values["auroc_class_0"] == pytest.approx(1.0)
+    assert math.isnan(values["auroc_class_1"])  # label 1 never occurs: undefined, not 0
+    assert values["auroc_class_2"] == pytest.approx(0.5)  # positives scored 2 and -2, negatives -1 and 1
+    assert values["auroc"] == pytest.approx(0.75)

@@ -9,7 +9,7 @@ from glovita.configs.augmentation import AugmentationConfig
 from glovita.configs.base import GlovitaConfig, choice
 
 TaskName = Literal["Classification", "Regression"]
-SubtaskName = Literal["multiclass", "binary", "regression"]
+SubtaskName = Literal["multiclass", "binary", "multilabel", "regression"]
 
 
 class _DataFields(GlovitaConfig):
@@ -20,7 +20,7 @@ class _DataFields(GlovitaConfig):
     task: TaskName = "Classification"
     """What is predicted: Classification or Regression."""
     subtask: SubtaskName = "multiclass"
-    """multiclass or binary for Classification, regression for Regression."""
+    """multiclass, binary or multilabel (independent yes/no per class) for Classification; regression for Regression."""
     fold: int = Field(0, ge=0)
     """Cross-validation fold: selects numeric keys of splits.json and names the run directory."""
     data_fraction: float = Field(1.0, gt=0, le=1)
@@ -38,7 +38,7 @@ class _DataFields(GlovitaConfig):
                 "data.subtask='regression' needs data.task='Regression'. Pass --data.task Regression "
                 "(or choose --data.subtask multiclass)."
             )
-        if self.task == "Classification" and self.num_classes < 2:
+        if self.task == "Classification" and self.subtask != "multilabel" and self.num_classes < 2:
             raise ValueError(
                 f"data.num_classes={self.num_classes} but classification needs at least 2 classes. "
                 "Set --data.num_classes, or use --data.task Regression --data.subtask regression."
@@ -121,6 +121,23 @@ class Cifar100Config(_CifarFields):
     """Number of classes (CIFAR-100 has 100)."""
 
 
+class ChestXRay14Config(_DataFields):
+    """NIH ChestX-ray14: 14 findings per image (multilabel), official patient-level train/test lists."""
+
+    dataset: Literal["chestxray14"] = "chestxray14"
+    """Dataset tag."""
+    data_root_dir: Path = Path("data/ChestXray14")
+    """Folder with images/ (all PNGs), Data_Entry_2017.csv, train_val_list.txt and test_list.txt."""
+    num_classes: int = Field(14, gt=0)
+    """Number of findings (ChestX-ray14 has 14)."""
+    subtask: SubtaskName = "multilabel"
+    """Each image may show several findings (or none)."""
+    val_fraction: float = Field(0.1, gt=0, lt=1)
+    """Fraction of the patients of train_val_list.txt held out for validation (fixed seed, no patient in both)."""
+    augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_2d_2", test_policy="shared_default_2d")
+    """Augmentation policies and preprocessing overrides."""
+
+
 class PrecomputedFeaturesConfig(_DataFields):
     """Features in HDF5 files (instances, fixed-size bags or variable-size bags), see docs/precomputed_features.md."""
 
@@ -145,6 +162,7 @@ DataConfig = choice(
     GenericImageDatasetConfig,
     Cifar10Config,
     Cifar100Config,
+    ChestXRay14Config,
     PrecomputedFeaturesConfig,
     discriminator="dataset",
 )

@@ -69,6 +69,14 @@ class RootConfig(GlovitaConfig):
                 "Pass --data.task Regression --data.subtask regression --data.num_classes 1, "
                 "or --model.head.head_type classification."
             )
+        multilabel = self.data.subtask == "multilabel"
+        if multilabel and (self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0 or self.task.label_smoothing > 0):
+            raise ValueError(
+                "task.mixup_alpha / cutmix_alpha / label_smoothing are for single-label classification; "
+                "data.subtask='multilabel'. Set them to 0."
+            )
+        if self.task.multilabel_pos_weight and not multilabel:
+            raise ValueError("task.multilabel_pos_weight needs data.subtask='multilabel'.")
         if self.data.task != "Classification" and (self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0):
             raise ValueError("task.mixup_alpha / task.cutmix_alpha apply to classification only. Set them to 0.")
         if self.data.task != "Classification" and self.task.label_smoothing > 0:

@@ -16,5 +16,7 @@ class TaskConfig(GlovitaConfig):
     """Beta(alpha, alpha) of cutmix on training batches; 0 disables it (classification)."""
     mix_prob: float = Field(1.0, ge=0, le=1)
     """Probability that a training batch is mixed when mixup or cutmix is on."""
+    multilabel_pos_weight: bool = False
+    """Multilabel: weight each label's positives by negatives/positives in the training split (BCE pos_weight)."""
     plot_confusion_matrix: bool = True
     """Save confusion_matrix.png of the test split in the run directory (classification)."""

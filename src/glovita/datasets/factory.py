@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from torch.utils.data import Dataset, Subset
 
 from glovita.configs.data import (
+    ChestXRay14Config,
     Cifar10Config,
     Cifar100Config,
     DataConfig,
@@ -124,6 +125,11 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
 def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
     """Build the splits of the configured dataset; file and label checks happen here, before training."""
     mode = image_mode(input_channels)
+    if cfg.subtask == "multilabel" and not isinstance(cfg, ChestXRay14Config | PrecomputedFeaturesConfig):
+        raise ValueError(
+            f"data.subtask='multilabel' is not supported by data.dataset={cfg.dataset!r} (single-label labels). "
+            "Use --data.subtask multiclass, or a multilabel dataset such as chestxray14."
+        )
     match cfg:
         case GenericImageDatasetConfig():
             return _build_generic_split_datasets(cfg, mode)
@@ -154,6 +160,20 @@ def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
                 val=CifarDataset(official_train, val_idx, mode),
                 test=CifarDataset(official_test, list(range(len(official_test))), mode),
                 class_names=list(official_train.classes),
+                train_targets=targets,
+            )
+        case ChestXRay14Config():
+            from glovita.datasets.chestxray14 import collect_chestxray14
+            from glovita.datasets.generic_image import GenericImageDataset
+
+            samples, findings = collect_chestxray14(cfg.data_root_dir, cfg.val_fraction)
+            train = GenericImageDataset(samples["train"], mode)
+            train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=False)
+            return DatasetSplits(
+                train=train_set,
+                val=GenericImageDataset(samples["val"], mode),
+                test=GenericImageDataset(samples["test"], mode) if samples["test"] else None,
+                class_names=findings,
                 train_targets=targets,
             )
         case PrecomputedFeaturesConfig():

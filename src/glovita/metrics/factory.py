@@ -3,8 +3,12 @@
 import torch
 
 
-def build_metrics(task: str, num_classes: int, device: torch.device):
+def build_metrics(task: str, num_classes: int, device: torch.device, subtask: str = "multiclass"):
     """The metric set of a task (keys in metrics/keys.py)."""
+    if task == "Classification" and subtask == "multilabel":
+        from glovita.metrics.multilabel import MultilabelMetrics
+
+        return MultilabelMetrics(num_classes, device)
     if task == "Classification":
         from glovita.metrics.classification import ClassificationMetrics
 

@@ -8,14 +8,19 @@ import difflib
 CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "auroc")
 REGRESSION = ("mae", "mse", "r2", "pearson")
 LOWER_IS_BETTER = ("loss", "mae", "mse")
-ALIASES = {"f1": "f1_macro", "acc": "accuracy", "auc": "auroc", "bacc": "balanced_accuracy"}
+ALIASES = {"f1": "f1_macro", "acc": "accuracy", "auc": "auroc", "bacc": "balanced_accuracy", "ap": "map"}
 """Short names accepted by training.best_checkpoint_metric (case-insensitive)."""
 
 
-def metric_names(task: str, num_classes: int) -> list[str]:
+MULTILABEL = ("auroc", "map", "f1_macro")
+
+
+def metric_names(task: str, num_classes: int, subtask: str = "multiclass") -> list[str]:
     """Metric names (without split prefix) computed for a task, per-class values included."""
     if task == "Regression":
         return list(REGRESSION)
+    if subtask == "multilabel":
+        return [*MULTILABEL, *(f"auroc_class_{i}" for i in range(num_classes))]
     per_class = [f"{kind}_class_{i}" for kind in ("f1", "auroc") for i in range(num_classes)]
     return [*CLASSIFICATION, *per_class]
 
@@ -24,11 +29,14 @@ def higher_is_better(name: str) -> bool:
     return name.removeprefix("val_").removeprefix("test_") not in LOWER_IS_BETTER
 
 
-def resolve_best_metric(requested: str | None, task: str, num_classes: int) -> tuple[str, str]:
-    """(validation key, 'max' or 'min') for best.pt; unset picks val_accuracy / val_mae."""
-    valid = ["val_loss", *(f"val_{n}" for n in metric_names(task, num_classes))]
+def resolve_best_metric(
+    requested: str | None, task: str, num_classes: int, subtask: str = "multiclass"
+) -> tuple[str, str]:
+    """(validation key, 'max' or 'min') for best.pt; unset picks val_accuracy / val_auroc (multilabel) / val_mae."""
+    valid = ["val_loss", *(f"val_{n}" for n in metric_names(task, num_classes, subtask))]
     if requested is None:
-        key = "val_accuracy" if task == "Classification" else "val_mae"
+        defaults = {"Regression": "val_mae", "Classification": "val_accuracy"}
+        key = "val_auroc" if subtask == "multilabel" else defaults[task]
     else:
         name = requested.strip().lower().replace("/", "_").removeprefix("val_")
         key = f"val_{ALIASES.get(name, name)}"

@@ -52,14 +52,26 @@ def build_encoder(cfg: ModelConfig):
             raise TypeError(f"No encoder branch for {type(encoder).__name__} in glovita/models/factory.py.")
 
 
-def build_head(cfg: ModelConfig, in_dim: int, num_outputs: int, label_smoothing: float):
+def build_head(
+    cfg: ModelConfig,
+    in_dim: int,
+    num_outputs: int,
+    label_smoothing: float,
+    multilabel: bool = False,
+    pos_weight: list[float] | None = None,
+):
     """The head of `cfg.head` on `in_dim` features with `num_outputs` outputs."""
     head = cfg.head
     match head:
         case ClassificationHeadConfig():
+            import torch
+
             from glovita.models.heads.classification import ClassificationHead
 
-            return ClassificationHead(in_dim, num_outputs, head.dropout, head.hidden_dim, label_smoothing)
+            weight = None if pos_weight is None else torch.tensor(pos_weight, dtype=torch.float32)
+            return ClassificationHead(
+                in_dim, num_outputs, head.dropout, head.hidden_dim, label_smoothing, multilabel, weight
+            )
         case RegressionHeadConfig():
             from glovita.models.heads.regression import RegressionHead
 
@@ -102,8 +114,15 @@ def apply_peft(model: GlovitaModel, cfg: PeftConfig) -> GlovitaModel:
             raise TypeError(f"No PEFT branch for {type(cfg).__name__} in glovita/models/factory.py.")
 
 
-def build_model(cfg: ModelConfig, peft: PeftConfig, num_outputs: int, label_smoothing: float) -> GlovitaModel:
+def build_model(
+    cfg: ModelConfig,
+    peft: PeftConfig,
+    num_outputs: int,
+    label_smoothing: float,
+    multilabel: bool = False,
+    pos_weight: list[float] | None = None,
+) -> GlovitaModel:
     """Encoder + head with PEFT applied; the head has `num_outputs` outputs (data.num_classes)."""
     encoder = build_encoder(cfg)
-    head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing)
+    head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, pos_weight)
     return apply_peft(GlovitaModel(encoder, head), peft)

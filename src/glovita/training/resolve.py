@@ -54,6 +54,7 @@ class ResolvedRun:
     best_metric: str
     best_metric_mode: str
     class_names: list[str] = field(default_factory=list)
+    pos_weight: list[float] | None = None
     encoder_out_dim: int = 0
     encoder_preprocessing: dict[str, Any] = field(default_factory=dict)
     augmentation: ResolvedAugmentation | None = None
@@ -110,6 +111,14 @@ def run_directory(cfg: RootConfig, group: str) -> Path:
     return cfg.experiments_dir / cfg.data.dataset / group / str(cfg.data.fold)
 
 
+def resolve_pos_weight(train_targets: list, num_classes: int) -> list[float]:
+    """Per-label negatives / positives in the training split (1.0 for a label without positives)."""
+    counts = torch.as_tensor([list(t) for t in train_targets], dtype=torch.float64).reshape(-1, num_classes)
+    positives = counts.sum(0)
+    negatives = counts.shape[0] - positives
+    return torch.where(positives > 0, negatives / positives.clamp(min=1), torch.ones_like(positives)).tolist()
+
+
 def resolve_augmentation(
     cfg: AugmentationConfig, defaults: PreprocessingDefaults, input_channels: int
 ) -> ResolvedAugmentation:
@@ -156,7 +165,9 @@ def resolve_dataloading(cfg: DataloadingConfig, device: torch.device) -> Resolve
 def resolve_run(cfg: RootConfig, now: datetime) -> ResolvedRun:
     """What can be derived before any data or model is touched (best metric checked here, before training)."""
     device = resolve_device(cfg.training)
-    best_metric, mode = resolve_best_metric(cfg.training.best_checkpoint_metric, cfg.data.task, cfg.data.num_classes)
+    best_metric, mode = resolve_best_metric(
+        cfg.training.best_checkpoint_metric, cfg.data.task, cfg.data.num_classes, cfg.data.subtask
+    )
     group = resolve_group(cfg, cfg.experiments_dir, now)
     return ResolvedRun(
         run_dir=run_directory(cfg, group),

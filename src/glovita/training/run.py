@@ -29,7 +29,13 @@ from glovita.training.mixing import BatchMixer
 from glovita.training.optim import build_optimizer, build_scheduler
 from glovita.training.preload import preload_in_background
 from glovita.training.progress import print_line, print_summary
-from glovita.training.resolve import encoder_name, resolve_augmentation, resolve_dataloading, resolve_run
+from glovita.training.resolve import (
+    encoder_name,
+    resolve_augmentation,
+    resolve_dataloading,
+    resolve_pos_weight,
+    resolve_run,
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,12 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
             "Add validation samples (or raise --data.val_fraction)."
         )
     resolved.class_names = splits.class_names
-    model = build_model(cfg.model, cfg.peft, cfg.data.num_classes, cfg.task.label_smoothing)
+    multilabel = cfg.data.subtask == "multilabel"
+    if cfg.task.multilabel_pos_weight:
+        resolved.pos_weight = resolve_pos_weight(splits.train_targets, cfg.data.num_classes)
+    model = build_model(
+        cfg.model, cfg.peft, cfg.data.num_classes, cfg.task.label_smoothing, multilabel, resolved.pos_weight
+    )
     encoder = model.encoder
     resolved.encoder_out_dim = encoder.out_dim
     loading = resolve_dataloading(cfg.dataloading, device)
@@ -188,7 +199,7 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
         gradient_clip_norm=cfg.training.gradient_clip_norm,
         channels_last=cfg.training.channels_last,
         mixer=mixer,
-        make_metrics=lambda: build_metrics(cfg.data.task, cfg.data.num_classes, device),
+        make_metrics=lambda: build_metrics(cfg.data.task, cfg.data.num_classes, device, cfg.data.subtask),
         checkpoints=CheckpointWriter(
             run_dir / "checkpoints", cfg.training.checkpoint_every_n_epochs, cfg.training.max_epoch_checkpoints
         ),

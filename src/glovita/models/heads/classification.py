@@ -16,25 +16,42 @@ def mlp(in_dim: int, out_dim: int, dropout: float, hidden_dim: int | None) -> nn
 
 
 class ClassificationHead(nn.Module):
-    """features (B, D) -> logits (B, K)."""
+    """features (B, D) -> logits (B, K). Single-label: softmax cross-entropy; multilabel: per-class sigmoid BCE.
+
+    Args:
+        pos_weight: multilabel only, per-class weight of positives (negatives / positives in training data).
+            Kept as a plain attribute, not a buffer, so checkpoints load without it (inference, extraction).
+    """
 
     def __init__(
-        self, in_dim: int, num_classes: int, dropout: float, hidden_dim: int | None, label_smoothing: float
+        self,
+        in_dim: int,
+        num_classes: int,
+        dropout: float,
+        hidden_dim: int | None,
+        label_smoothing: float,
+        multilabel: bool = False,
+        pos_weight: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.net = mlp(in_dim, num_classes, dropout, hidden_dim)
         self.label_smoothing = label_smoothing
+        self.multilabel = multilabel
+        self.pos_weight = pos_weight
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Cross-entropy against class indices (B,) or mixed soft targets (B, K)."""
+        """Cross-entropy against class indices (B,) or mixed soft targets (B, K); multilabel: BCE on (B, K)."""
+        if self.multilabel:
+            weight = None if self.pos_weight is None else self.pos_weight.to(outputs.device)
+            return F.binary_cross_entropy_with_logits(outputs.float(), targets.float(), pos_weight=weight)
         return F.cross_entropy(outputs.float(), targets, label_smoothing=self.label_smoothing)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (B, K)."""
-        return outputs.float().softmax(dim=-1)
+        """Class probabilities (B, K): softmax, or independent sigmoids for multilabel."""
+        return outputs.float().sigmoid() if self.multilabel else outputs.float().softmax(dim=-1)
 
     def logits(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs

@@ -79,6 +79,7 @@ def test_run_directory_layout_and_reload(subdirs_dataset: Path, tmp_path: Path) 
     assert [line["epoch"] for line in lines] == [0, 1]
     for key in ("train_loss", "val_loss", "val_accuracy", "val_f1_macro", "val_auroc", "lr", "epoch_seconds"):
         assert key in lines[0]
+    assert 0 <= lines[0]["train_data_seconds"] <= lines[0]["epoch_seconds"]
     test_metrics = json.loads((run_dir / "test_metrics.json").read_text())
     assert set(test_metrics) >= {"test_loss", "test_accuracy", "test_balanced_accuracy", "test_f1_macro", "test_auroc"}
     assert all(isinstance(v, float) for v in test_metrics.values())

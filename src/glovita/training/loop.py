@@ -135,8 +135,13 @@ class Trainer:
         seen = 0
         start = time.perf_counter()
         shown = 0
+        data_seconds = 0.0
         with progress_bar(f"epoch {epoch + 1}/{epochs}", len(loader)) as bar:
-            for step, (inputs, targets) in enumerate(loader):
+            batches = iter(loader)
+            for step in range(len(loader)):
+                waited = time.perf_counter()
+                inputs, targets = next(batches)
+                data_seconds += time.perf_counter() - waited
                 inputs, targets = self._to_device(inputs, targets)
                 loss = self._train_step(inputs, targets)
                 loss_sum += loss * targets.shape[0]
@@ -152,7 +157,12 @@ class Trainer:
                 f"Training loss became {train_loss} in epoch {epoch}. Lower --optimizer.lr, set "
                 "--training.gradient_clip_norm, or use --training.precision 32."
             )
-        return {"train_loss": train_loss, "train_seconds": seconds, "train_samples_per_second": seen / seconds}
+        return {
+            "train_loss": train_loss,
+            "train_seconds": seconds,
+            "train_data_seconds": data_seconds,
+            "train_samples_per_second": seen / seconds,
+        }
 
     @torch.no_grad()
     def evaluate(self, loader: DataLoader, description: str) -> EvalResult:
@@ -190,6 +200,7 @@ class Trainer:
                 **{f"val_{k}": v for k, v in val.metrics.items()},
                 "lr": self.optimizer.param_groups[0]["lr"],
                 "epoch_seconds": train["train_seconds"],
+                "train_data_seconds": train["train_data_seconds"],
                 "train_samples_per_second": train["train_samples_per_second"],
             }
             value = record[self.best_metric]

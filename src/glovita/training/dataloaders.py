@@ -11,6 +11,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
+def epoch_order(size: int, seed: int, epoch: int, shuffle: bool) -> tuple[torch.Tensor, torch.Generator]:
+    """The sample order of an epoch (a permutation when shuffling) and the generator that drew it."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(size, generator=generator) if shuffle else torch.arange(size)
+    return order, generator
+
+
 class SeededSampler(Sampler):
     """Yields (index, sample seed), or plain indices without `with_seeds`; a function of (seed, epoch)."""
 
@@ -28,8 +35,7 @@ class SeededSampler(Sampler):
         return self.size
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.size, generator=generator) if self.shuffle else torch.arange(self.size)
+        order, generator = epoch_order(self.size, self.seed, self.epoch, self.shuffle)
         if not self.with_seeds:
             return iter(order.tolist())
         seeds = torch.randint(0, 2**62, (self.size,), generator=generator)
@@ -56,8 +62,7 @@ class SeededBatchSampler(Sampler[torch.Tensor]):
         return full if self.drop_last or rest == 0 else full + 1
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.size, generator=generator) if self.shuffle else torch.arange(self.size)
+        order, _ = epoch_order(self.size, self.seed, self.epoch, self.shuffle)
         return iter(order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self)))
 
 

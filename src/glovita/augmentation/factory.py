@@ -7,6 +7,14 @@ from glovita.augmentation.policies.shared_2d import PolicyParams
 _POLICIES = {**shared_2d.POLICIES, **digits.POLICIES}
 
 
+def build_policy_transforms(train_policy: str, test_policy: str, params: PolicyParams):
+    """(train transform, test transform) of the resolved policies."""
+    return (
+        build_transform(train_policy, params, "data.augmentation.train_policy"),
+        build_transform(test_policy, params, "data.augmentation.test_policy"),
+    )
+
+
 def build_transform(policy: str, params: PolicyParams, field: str):
     """The transform of a policy; `field` (e.g. data.augmentation.train_policy) is named in errors."""
     if policy not in _POLICIES:

@@ -6,8 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glovita.augmentation.factory import build_transform
-from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.augmentation.factory import build_policy_transforms
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
 from glovita.datasets.factory import build_datasets
 from glovita.models.factory import build_encoder
@@ -30,9 +29,7 @@ def show_augmentations(cfg: ShowAugmentationsConfig) -> Path:
 
     channels = cfg.model.encoder.input_channels
     aug = resolve_augmentation(cfg.data.augmentation, encoder.preprocessing, channels)
-    params = PolicyParams(aug.image_size, aug.resize_size, aug.mean, aug.std, aug.interpolation)
-    train_tf = build_transform(aug.train_policy, params, "data.augmentation.train_policy")
-    test_tf = build_transform(aug.test_policy, params, "data.augmentation.test_policy")
+    train_tf, test_tf = build_policy_transforms(aug.train_policy, aug.test_policy, aug.params)
     train = build_datasets(cfg.data, channels).train
     rng = np.random.default_rng(cfg.seed)
     picks = rng.choice(len(train), size=min(cfg.num_samples, len(train)), replace=False)

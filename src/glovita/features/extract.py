@@ -11,8 +11,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from glovita import __version__
-from glovita.augmentation.factory import build_transform
-from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.augmentation.factory import build_policy_transforms
 from glovita.configs.extract import FILENAME_PLACEHOLDERS, ExtractFeaturesConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets
@@ -100,15 +99,12 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
     model = build_model(model_cfg, root.peft, root.data.num_classes, 0.0)
     if weights is not None:
         model.load_state_dict(weights)
-    device = resolve_device(root.training.model_copy(update={"device": "auto"}))
+    device = resolve_device("auto")
     encoder = model.encoder.to(device).eval()
     splits: DatasetSplits = build_datasets(root.data, root.model.encoder.input_channels)
     aug = resolve_augmentation(root.data.augmentation, encoder.preprocessing, root.model.encoder.input_channels)
-    params = PolicyParams(aug.image_size, aug.resize_size, aug.mean, aug.std, aug.interpolation)
-    eval_tf = build_transform(aug.test_policy, params, "data.augmentation.test_policy")
-    train_tf = (
-        eval_tf if cfg.use_eval_transform_for_train else build_transform(aug.train_policy, params, "train_policy")
-    )
+    augment_tf, eval_tf = build_policy_transforms(aug.train_policy, aug.test_policy, aug.params)
+    train_tf = eval_tf if cfg.use_eval_transform_for_train else augment_tf
     available = {"train": splits.train, "val": splits.val, "test": splits.test}
     if cfg.split is not None and available[cfg.split] is None:
         raise ValueError(f"split={cfg.split!r}: {root.data.dataset} has no {cfg.split} split here.")

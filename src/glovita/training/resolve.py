@@ -8,10 +8,10 @@ from typing import Any
 
 import torch
 
+from glovita.augmentation.policies.shared_2d import PolicyParams
 from glovita.configs.augmentation import AugmentationConfig
 from glovita.configs.dataloading import DataloadingConfig
 from glovita.configs.root import RootConfig
-from glovita.configs.training import TrainingConfig
 from glovita.metrics.keys import resolve_best_metric
 from glovita.models.preprocessing import PreprocessingDefaults, adapt_statistics
 
@@ -26,6 +26,11 @@ class ResolvedAugmentation:
     std: tuple[float, ...]
     interpolation: str
     patch_size: int | None
+
+    @property
+    def params(self) -> PolicyParams:
+        """What the policy implementations need."""
+        return PolicyParams(self.image_size, self.resize_size, self.mean, self.std, self.interpolation)
 
 
 @dataclass(frozen=True)
@@ -70,12 +75,13 @@ class ResolvedRun:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-def resolve_device(cfg: TrainingConfig) -> torch.device:
-    if cfg.device == "cuda" and not torch.cuda.is_available():
+def resolve_device(device: str) -> torch.device:
+    """`auto`, `cpu` or `cuda` (training.device) -> the device to use."""
+    if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("training.device='cuda' but no CUDA device is visible. Use --training.device cpu (or auto).")
-    if cfg.device == "auto":
+    if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(cfg.device)
+    return torch.device(device)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -164,7 +170,7 @@ def resolve_dataloading(cfg: DataloadingConfig, device: torch.device) -> Resolve
 
 def resolve_run(cfg: RootConfig, now: datetime) -> ResolvedRun:
     """What can be derived before any data or model is touched (best metric checked here, before training)."""
-    device = resolve_device(cfg.training)
+    device = resolve_device(cfg.training.device)
     best_metric, mode = resolve_best_metric(
         cfg.training.best_checkpoint_metric, cfg.data.task, cfg.data.num_classes, cfg.data.subtask
     )

@@ -12,8 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from glovita.augmentation.factory import build_transform
-from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.augmentation.factory import build_policy_transforms
 from glovita.configs.model import BAG_HEADS
 from glovita.configs.root import RootConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets
@@ -106,6 +105,8 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
             "Add validation samples (or raise --data.val_fraction)."
         )
     resolved.class_names = splits.class_names
+    if splits.kind != "images":
+        check_feature_inputs(cfg, splits)
     multilabel = cfg.data.subtask == "multilabel"
     if cfg.task.multilabel_pos_weight:
         resolved.pos_weight = resolve_pos_weight(splits.train_targets, cfg.data.num_classes)
@@ -127,16 +128,13 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
         resolved.encoder_preprocessing = asdict(encoder.preprocessing)
         aug = resolve_augmentation(cfg.data.augmentation, encoder.preprocessing, cfg.model.encoder.input_channels)
         resolved.augmentation = aug
-        params = PolicyParams(aug.image_size, aug.resize_size, aug.mean, aug.std, aug.interpolation)
-        train_tf = build_transform(aug.train_policy, params, "data.augmentation.train_policy")
-        test_tf = build_transform(aug.test_policy, params, "data.augmentation.test_policy")
+        train_tf, test_tf = build_policy_transforms(aug.train_policy, aug.test_policy, aug.params)
         train_set: Dataset = TransformedDataset(splits.train, train_tf)
 
         def prepare(dataset: Dataset) -> Dataset:
             return TransformedDataset(dataset, test_tf)
 
     else:
-        check_feature_inputs(cfg, splits)
         train_set = splits.train
 
         def prepare(dataset: Dataset) -> Dataset:

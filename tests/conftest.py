@@ -131,3 +131,20 @@ def write_feature_file(path: Path, layout: str, count: int, dim: int = 8, seed: 
                 del handle[key]
             handle[key] = value
     return path
+
+
+def feature_args(tmp_path: Path, layout: str, head: list[str], dim: int = 8, group: str = "g") -> list[str]:
+    """CLI flags for a run on small separable feature files (64 train / 20 val / 20 test) under tmp_path/exp."""
+    train = tmp_path / "train.h5"
+    if not train.exists():
+        write_feature_file(train, layout, 64)
+        write_feature_file(tmp_path / "val.h5", layout, 20, seed=1)
+        write_feature_file(tmp_path / "test.h5", layout, 20, seed=2)
+    return [
+        "--data.dataset", "precomputed_features", "--data.data_root_dir", ".", "--data.num_classes", "2",
+        "--data.train_features_file", str(train), "--data.val_features_file", str(tmp_path / "val.h5"),
+        "--data.test_features_file", str(tmp_path / "test.h5"), "--model.encoder.encoder_type", "precomputed",
+        "--model.encoder.feature_dim", str(dim), "--optimizer.lr", "3e-3", *head, "--dataloading.batch_size", "8",
+        "--dataloading.num_workers", "0", "--training.epochs", "8",
+        "--experiments_dir", str(tmp_path / "exp"), "--group", group,
+    ]  # fmt: skip

@@ -59,6 +59,7 @@ def test_run_directory_layout_and_reload(subdirs_dataset: Path, tmp_path: Path) 
         "config.json",
         "confusion_matrix.png",
         "metrics.jsonl",
+        "reliability_diagram.png",
         "resolved_config.json",
         "runtime_info.json",
         "test_metrics.json",

@@ -6,21 +6,7 @@ from pathlib import Path
 import pytest
 
 from glovita.cli.train import main
-from tests.conftest import write_feature_file
-
-
-def _feature_args(tmp_path: Path, layout: str, head: list[str], dim: int = 8) -> list[str]:
-    train = write_feature_file(tmp_path / "train.h5", layout, 64)
-    val = write_feature_file(tmp_path / "val.h5", layout, 20, seed=1)
-    test = write_feature_file(tmp_path / "test.h5", layout, 20, seed=2)
-    return [
-        "--data.dataset", "precomputed_features", "--data.data_root_dir", ".", "--data.num_classes", "2",
-        "--data.train_features_file", str(train), "--data.val_features_file", str(val),
-        "--data.test_features_file", str(test), "--model.encoder.encoder_type", "precomputed",
-        "--model.encoder.feature_dim", str(dim), "--optimizer.lr", "3e-3", *head, "--dataloading.batch_size", "8",
-        "--dataloading.num_workers", "0", "--training.epochs", "8",
-        "--experiments_dir", str(tmp_path / "exp"), "--group", "g",
-    ]  # fmt: skip
+from tests.conftest import feature_args as _feature_args
 
 
 def _test_metrics(tmp_path: Path) -> dict:

@@ -1,4 +1,5 @@
-"""Resume: a run killed mid-epoch continues from its last completed epoch and ends with the same weights."""
+"""Resume: a run killed mid-epoch continues from its last completed epoch and ends with the same weights
+(raw and EMA, with gradient accumulation on)."""
 
 import json
 from pathlib import Path
@@ -14,12 +15,14 @@ from tests.conftest import FAST, generic_args
 def _args(dataset: Path, experiments: Path, group: str, *extra: str) -> list[str]:
     return generic_args(
         dataset, experiments, 3, "--data.augmentation.train_policy", "randaugment", "--group", group,
-        "--training.epochs", "3", "--model.head.dropout", "0.2", "--task.mixup_alpha", "0.4", *extra,
+        "--training.epochs", "3", "--model.head.dropout", "0.2", "--task.mixup_alpha", "0.4",
+        "--training.ema_decay", "0.9", "--training.accumulate_grad_batches", "2", *extra,
     )  # fmt: skip
 
 
 def _weights(run_dir: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "checkpoints" / name, weights_only=True)["model"]
+    checkpoint = torch.load(run_dir / "checkpoints" / name, weights_only=True)
+    return {**checkpoint["model"], **{f"ema.{k}": v for k, v in checkpoint["ema"].items()}}
 
 
 def test_killed_run_resumes_to_identical_weights(
@@ -29,19 +32,19 @@ def test_killed_run_resumes_to_identical_weights(
     main(_args(subdirs_dataset, experiments, "straight"))
 
     steps_per_epoch = 36 // 8
-    original_step = Trainer._train_step
+    original_step = Trainer._backward
     calls = {"n": 0}
 
-    def dying_step(self, images, targets):
+    def dying_step(self, images, targets, scale, sync):
         calls["n"] += 1
         if calls["n"] == steps_per_epoch + 2:  # in the middle of the second epoch
             raise KeyboardInterrupt("simulated kill")
-        return original_step(self, images, targets)
+        return original_step(self, images, targets, scale, sync)
 
-    monkeypatch.setattr(Trainer, "_train_step", dying_step)
+    monkeypatch.setattr(Trainer, "_backward", dying_step)
     with pytest.raises(KeyboardInterrupt):
         main(_args(subdirs_dataset, experiments, "killed"))
-    monkeypatch.setattr(Trainer, "_train_step", original_step)
+    monkeypatch.setattr(Trainer, "_backward", original_step)
 
     killed = experiments / "generic_image_dataset" / "killed" / "0"
     assert torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 0

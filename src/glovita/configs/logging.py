@@ -1,8 +1,8 @@
-"""Experiment-tracking backend (discriminated by `backend`)."""
+"""Experiment-tracking backend (discriminated by `backend`). The run directory always holds metrics and plots."""
 
 from typing import Literal
 
-from glovita.configs.base import GlovitaConfig
+from glovita.configs.base import GlovitaConfig, choice
 
 
 class NoneLoggerConfig(GlovitaConfig):
@@ -12,4 +12,34 @@ class NoneLoggerConfig(GlovitaConfig):
     """Logger backend tag."""
 
 
-LoggerConfig = NoneLoggerConfig
+class MlflowLoggerConfig(GlovitaConfig):
+    """MLflow tracking (pip install -e .[mlflow]): params, per-epoch metrics, test metrics and plots."""
+
+    backend: Literal["mlflow"] = "mlflow"
+    """Logger backend tag."""
+    tracking_uri: str | None = None
+    """MLflow tracking URI; unset uses a local store: sqlite:///<experiments_dir>/mlflow/mlflow.db."""
+    experiment_name: str | None = None
+    """MLflow experiment; unset uses glovita_<dataset>."""
+    run_name: str | None = None
+    """MLflow run name; unset uses <group>_fold<fold>."""
+
+
+class WandbLoggerConfig(GlovitaConfig):
+    """Weights & Biases tracking (pip install -e .[wandb]); mode offline writes runs to sync later."""
+
+    backend: Literal["wandb"] = "wandb"
+    """Logger backend tag."""
+    project: str | None = None
+    """W&B project; unset uses glovita_<dataset>."""
+    entity: str | None = None
+    """W&B entity (user or team); unset uses your default entity."""
+    run_name: str | None = None
+    """W&B run name; unset uses <group>_fold<fold>. The W&B group is always <group>."""
+    mode: Literal["online", "offline", "disabled"] | None = None
+    """online, offline (sync later with `wandb sync`) or disabled; unset honours WANDB_MODE, else online."""
+    tags: tuple[str, ...] = ()
+    """W&B run tags."""
+
+
+LoggerConfig = choice(NoneLoggerConfig, WandbLoggerConfig, MlflowLoggerConfig, discriminator="backend")

@@ -12,6 +12,8 @@ class _ScheduleFields(GlovitaConfig):
 
     lr: float = Field(1e-3, gt=0)
     """Peak learning rate."""
+    encoder_lr: float | None = Field(None, gt=0)
+    """Peak learning rate of the encoder's parameters (the head keeps lr), e.g. lower for fine-tuning; unset = lr."""
     weight_decay: float = Field(0.05, ge=0)
     """Weight decay (decoupled for adamw); not applied to biases and normalisation weights."""
     scheduler: Literal["cosine", "step", "none"] = "cosine"

@@ -96,6 +96,18 @@ class RootConfig(GlovitaConfig):
             )
         if head in BAG_HEADS and self.data.task != "Classification":
             raise ValueError(f"model.head.head_type={head!r} is a classifier; data.task must be Classification.")
+        single_label = self.data.task == "Classification" and not multilabel
+        if self.task.class_weighted_loss and not (single_label and head == "classification"):
+            raise ValueError(
+                "task.class_weighted_loss needs single-label classification with model.head.head_type="
+                f"'classification' (got {self.data.task}/{self.data.subtask}, head {head!r}). "
+                "Multilabel runs use --task.multilabel_pos_weight."
+            )
+        if self.task.class_balanced_sampling and not single_label:
+            raise ValueError(
+                "task.class_balanced_sampling needs single-label classification "
+                f"(got {self.data.task}/{self.data.subtask})."
+            )
         if self.training.resume and self.group is None:
             raise ValueError(
                 "training.resume needs the run to continue: pass --group NAME (the <group> folder of the run)."

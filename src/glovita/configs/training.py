@@ -32,3 +32,14 @@ class TrainingConfig(GlovitaConfig):
     """Keep only the newest N epoch_NNNN.pt files (each holds the full training state); unset keeps all."""
     resume: bool = False
     """Continue the run in --group from its checkpoints/last.pt."""
+    accumulate_grad_batches: int = Field(1, ge=1)
+    """Sum gradients over N batches before each optimizer step (effective batch = N x batch_size x processes)."""
+    ema_decay: float | None = Field(None, gt=0, lt=1)
+    """Keep an exponential moving average of the weights with this decay (e.g. 0.999); it is validated, tested
+    and checkpointed beside the raw weights (metrics val_ema_*, test_ema_*). Unset disables EMA."""
+    early_stopping_patience: int | None = Field(None, gt=0)
+    """Stop when the best-checkpoint metric has not improved for this many epochs; unset trains every epoch."""
+    compile: bool = False
+    """Compile the model with torch.compile (first steps are slow while it compiles; needs a C++ compiler on CPU)."""
+    sync_batchnorm: bool = False
+    """Multi-process (torchrun) runs: convert BatchNorm layers to SyncBatchNorm (statistics over all processes)."""

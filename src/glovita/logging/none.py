@@ -5,6 +5,8 @@ from typing import Any
 
 
 class NoneLogger:
+    run_id: str | None = None
+
     def log_config(self, config: dict[str, Any], metadata: dict[str, Any]) -> None:
         return None
 

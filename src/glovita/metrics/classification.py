@@ -1,4 +1,4 @@
-"""Multiclass metrics: accuracy, balanced accuracy, macro F1, macro AUROC, per-class F1/AUROC, confusion matrix."""
+"""Multiclass metrics: accuracy, balanced accuracy, macro F1, macro AUROC, ECE, per-class F1/AUROC, confusion matrix."""
 
 import torch
 from torchmetrics.classification import (
@@ -7,6 +7,8 @@ from torchmetrics.classification import (
     MulticlassConfusionMatrix,
     MulticlassF1Score,
 )
+
+from glovita.metrics.calibration import ReliabilityBins
 
 
 class ClassificationMetrics:
@@ -20,6 +22,7 @@ class ClassificationMetrics:
             "f1": MulticlassF1Score(num_classes, average="none"),
             "auroc": MulticlassAUROC(num_classes, average="none"),
             "confusion": MulticlassConfusionMatrix(num_classes),
+            "calibration": ReliabilityBins(),
         }
         for metric in self.metrics.values():
             metric.to(device)
@@ -38,6 +41,7 @@ class ClassificationMetrics:
         auroc = self.metrics["auroc"].compute().float()
         values["f1_macro"] = float(f1.mean())
         values["auroc"] = float(auroc.mean())
+        values["ece"] = float(self.metrics["calibration"].compute())
         values.update({f"f1_class_{i}": float(v) for i, v in enumerate(f1)})
         values.update({f"auroc_class_{i}": float(v) for i, v in enumerate(auroc)})
         return values
@@ -45,6 +49,12 @@ class ClassificationMetrics:
     def confusion_matrix(self) -> torch.Tensor:
         """(K, K) counts, rows = true class, columns = predicted class."""
         return self.metrics["confusion"].compute().cpu()
+
+    def reliability(self) -> dict[str, list[float]]:
+        """Reliability-diagram bins of the top-1 confidence (after compute(), synced across processes)."""
+        metric = self.metrics["calibration"]
+        with metric.sync_context():
+            return metric.bins()
 
     def reset(self) -> None:
         for metric in self.metrics.values():

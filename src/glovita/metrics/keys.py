@@ -1,13 +1,14 @@
 """Metric names per task, their direction, and resolution of `training.best_checkpoint_metric`.
 
 Validation metrics are logged as `val_<name>`, test metrics as `test_<name>`; `val_loss` is always there.
+With EMA on, the averaged weights add `val_ema_<name>` and `test_ema_<name>`.
 """
 
 import difflib
 
-CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "auroc")
+CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "auroc", "ece")
 REGRESSION = ("mae", "mse", "r2", "pearson")
-LOWER_IS_BETTER = ("loss", "mae", "mse")
+LOWER_IS_BETTER = ("loss", "mae", "mse", "ece")
 ALIASES = {"f1": "f1_macro", "acc": "accuracy", "auc": "auroc", "bacc": "balanced_accuracy", "ap": "map"}
 """Short names accepted by training.best_checkpoint_metric (case-insensitive)."""
 
@@ -26,20 +27,25 @@ def metric_names(task: str, num_classes: int, subtask: str = "multiclass") -> li
 
 
 def higher_is_better(name: str) -> bool:
-    return name.removeprefix("val_").removeprefix("test_") not in LOWER_IS_BETTER
+    return name.removeprefix("val_").removeprefix("test_").removeprefix("ema_") not in LOWER_IS_BETTER
 
 
 def resolve_best_metric(
-    requested: str | None, task: str, num_classes: int, subtask: str = "multiclass"
+    requested: str | None, task: str, num_classes: int, subtask: str = "multiclass", ema: bool = False
 ) -> tuple[str, str]:
-    """(validation key, 'max' or 'min') for best.pt; unset picks val_accuracy / val_auroc (multilabel) / val_mae."""
-    valid = ["val_loss", *(f"val_{n}" for n in metric_names(task, num_classes, subtask))]
+    """(validation key, 'max' or 'min') for best.pt; unset picks val_accuracy / val_auroc (multilabel) / val_mae.
+
+    With `ema`, the EMA weights' keys (val_ema_accuracy, ...) may be chosen too."""
+    names = ["loss", *metric_names(task, num_classes, subtask)]
+    valid = [f"val_{n}" for n in names] + ([f"val_ema_{n}" for n in names] if ema else [])
     if requested is None:
         defaults = {"Regression": "val_mae", "Classification": "val_accuracy"}
         key = "val_auroc" if subtask == "multilabel" else defaults[task]
     else:
         name = requested.strip().lower().replace("/", "_").removeprefix("val_")
-        key = f"val_{ALIASES.get(name, name)}"
+        prefix = "ema_" if name.startswith("ema_") else ""
+        name = name.removeprefix("ema_")
+        key = f"val_{prefix}{ALIASES.get(name, name)}"
         if key not in valid:
             shown = [k for k in valid if "_class_" not in k]
             close = difflib.get_close_matches(f"val_{name}", valid, n=1)

@@ -5,12 +5,27 @@ from pathlib import Path
 import numpy as np
 
 
-def save_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path, title: str) -> None:
-    """Row-normalised confusion matrix with counts in the cells, written atomically as PNG."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    """Write a figure atomically (temp file + rename) and free it."""
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")
+    _pyplot().close(fig)
+    tmp.replace(path)
+
+
+def save_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path, title: str) -> None:
+    """Row-normalised confusion matrix with counts in the cells, written atomically as PNG."""
+    plt = _pyplot()
 
     counts = np.asarray(matrix, dtype=np.int64)
     rates = counts / np.clip(counts.sum(axis=1, keepdims=True), 1, None)
@@ -26,8 +41,29 @@ def save_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path
     if len(class_names) <= 30:
         for (row, col), count in np.ndenumerate(counts):
             ax.text(col, row, str(count), ha="center", va="center", color="white" if rates[row, col] > 0.5 else "black")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    tmp.replace(path)
+    _save(fig, path)
+
+
+def save_reliability_diagram(bins: dict[str, list[float]], ece: float, path: Path, title: str) -> None:
+    """Accuracy per confidence bin against the diagonal of perfect calibration, with the share of samples per
+    bin underneath; written atomically as PNG."""
+    plt = _pyplot()
+    count = np.asarray(bins["count"])
+    accuracy = np.asarray(bins["accuracy"])
+    confidence = np.asarray(bins["confidence"])
+    edges = np.linspace(0, 1, len(count) + 1)
+    centers, width = (edges[:-1] + edges[1:]) / 2, 1 / len(count)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), dpi=120, height_ratios=(3, 1), sharex=True)
+    top.bar(centers, np.nan_to_num(accuracy), width=width, edgecolor="black", color="tab:blue", label="accuracy")
+    gap = np.nan_to_num(confidence - accuracy)
+    top.bar(centers, gap, bottom=np.nan_to_num(accuracy), width=width, color="tab:red", alpha=0.35, label="gap")
+    top.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+    top.set_ylabel("accuracy")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1)
+    top.set_title(f"{title}\nECE = {ece:.4f}")
+    top.legend(loc="upper left")
+    bottom.bar(centers, count / max(count.sum(), 1), width=width, edgecolor="black", color="gray")
+    bottom.set_xlabel("confidence (top-1 probability)")
+    bottom.set_ylabel("share")
+    _save(fig, path)

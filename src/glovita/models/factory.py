@@ -58,7 +58,7 @@ def build_head(
     num_outputs: int,
     label_smoothing: float,
     multilabel: bool = False,
-    pos_weight: list[float] | None = None,
+    class_weight: list[float] | None = None,
 ):
     """The head of `cfg.head` on `in_dim` features with `num_outputs` outputs."""
     head = cfg.head
@@ -68,7 +68,7 @@ def build_head(
 
             from glovita.models.heads.classification import ClassificationHead
 
-            weight = None if pos_weight is None else torch.tensor(pos_weight, dtype=torch.float32)
+            weight = None if class_weight is None else torch.tensor(class_weight, dtype=torch.float32)
             return ClassificationHead(
                 in_dim, num_outputs, head.dropout, head.hidden_dim, label_smoothing, multilabel, weight
             )
@@ -120,9 +120,11 @@ def build_model(
     num_outputs: int,
     label_smoothing: float,
     multilabel: bool = False,
-    pos_weight: list[float] | None = None,
+    class_weight: list[float] | None = None,
 ) -> GlovitaModel:
-    """Encoder + head with PEFT applied; the head has `num_outputs` outputs (data.num_classes)."""
+    """Encoder + head with PEFT applied; the head has `num_outputs` outputs (data.num_classes).
+
+    `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label)."""
     encoder = build_encoder(cfg)
-    head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, pos_weight)
+    head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight)
     return apply_peft(GlovitaModel(encoder, head), peft)

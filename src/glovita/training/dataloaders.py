@@ -11,59 +11,122 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 
-def epoch_order(size: int, seed: int, epoch: int, shuffle: bool) -> tuple[torch.Tensor, torch.Generator]:
-    """The sample order of an epoch (a permutation when shuffling) and the generator that drew it."""
+def epoch_order(
+    size: int, seed: int, epoch: int, shuffle: bool, weights: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Generator]:
+    """The sample order of an epoch and the generator that drew it: a permutation when shuffling, `size` draws
+    with replacement when `weights` (per-sample probabilities) are given, else 0..size-1."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(size, generator=generator) if shuffle else torch.arange(size)
+    if weights is not None:
+        order = torch.multinomial(weights, size, replacement=True, generator=generator)
+    elif shuffle:
+        order = torch.randperm(size, generator=generator)
+    else:
+        order = torch.arange(size)
     return order, generator
 
 
-class SeededSampler(Sampler):
-    """Yields (index, sample seed), or plain indices without `with_seeds`; a function of (seed, epoch)."""
+def shard(values: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+    """Rank `rank`'s share of an epoch: every world_size-th entry, padded by wrapping so all ranks get as many.
 
-    def __init__(self, size: int, seed: int, shuffle: bool, with_seeds: bool = True) -> None:
+    Global batch i of a run with P processes holds the same samples as batch i of one process with P times
+    the batch size, so a multi-process run follows the single-process one."""
+    if world_size == 1:
+        return values
+    total = -(-len(values) // world_size) * world_size
+    padded = torch.cat([values, values[: total - len(values)]]) if total > len(values) else values
+    return padded[rank::world_size]
+
+
+class SeededSampler(Sampler):
+    """Yields (index, sample seed), or plain indices without `with_seeds`; a function of (seed, epoch).
+
+    `weights` switches to weighted sampling with replacement (class-balanced epochs); `rank`/`world_size` give
+    this process its share under torchrun."""
+
+    def __init__(
+        self,
+        size: int,
+        seed: int,
+        shuffle: bool,
+        with_seeds: bool = True,
+        weights: torch.Tensor | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.size = size
         self.seed = seed
         self.shuffle = shuffle
         self.with_seeds = with_seeds
+        self.weights = weights
+        self.rank = rank
+        self.world_size = world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return self.size
+        return -(-self.size // self.world_size)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        order, generator = epoch_order(self.size, self.seed, self.epoch, self.shuffle)
+        order, generator = epoch_order(self.size, self.seed, self.epoch, self.shuffle, self.weights)
+        indices = shard(order, self.rank, self.world_size).tolist()
         if not self.with_seeds:
-            return iter(order.tolist())
-        seeds = torch.randint(0, 2**62, (self.size,), generator=generator)
-        return iter(zip(order.tolist(), seeds.tolist(), strict=True))
+            return iter(indices)
+        seeds = shard(torch.randint(0, 2**62, (self.size,), generator=generator), self.rank, self.world_size)
+        return iter(zip(indices, seeds.tolist(), strict=True))
 
 
 class SeededBatchSampler(Sampler[torch.Tensor]):
     """Batches of indices as tensors (slices of a (seed, epoch) permutation), for datasets that fetch whole
     batches at once: no per-sample Python work at all."""
 
-    def __init__(self, size: int, batch_size: int, seed: int, shuffle: bool, drop_last: bool) -> None:
+    def __init__(
+        self,
+        size: int,
+        batch_size: int,
+        seed: int,
+        shuffle: bool,
+        drop_last: bool,
+        weights: torch.Tensor | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.size = size
         self.batch_size = batch_size
         self.seed = seed
         self.shuffle = shuffle
         self.drop_last = drop_last
+        self.weights = weights
+        self.rank = rank
+        self.world_size = world_size
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __len__(self) -> int:
-        full, rest = divmod(self.size, self.batch_size)
+        full, rest = divmod(-(-self.size // self.world_size), self.batch_size)
         return full if self.drop_last or rest == 0 else full + 1
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        order, _ = epoch_order(self.size, self.seed, self.epoch, self.shuffle)
-        return iter(order[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self)))
+        order, _ = epoch_order(self.size, self.seed, self.epoch, self.shuffle, self.weights)
+        mine = shard(order, self.rank, self.world_size)
+        return iter(mine[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self)))
+
+
+class ShardSampler(Sampler[int]):
+    """Evaluation under torchrun: rank r reads samples r, r + P, r + 2P, ... (no padding, nothing counted twice)."""
+
+    def __init__(self, size: int, rank: int, world_size: int) -> None:
+        self.indices = range(rank, size, world_size)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
 
 
 class TransformedDataset(Dataset):

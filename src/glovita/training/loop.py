@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from glovita.logging.base import ExperimentLogger
 from glovita.training.checkpoints import CheckpointWriter, capture_rng_state, restore_rng_state
+from glovita.training.distributed import DistContext, all_reduce_sum, barrier
 from glovita.training.mixing import BatchMixer
 from glovita.training.progress import print_line, progress_bar
 
@@ -28,6 +29,7 @@ class TrainState:
     epoch: int = 0
     best_value: float | None = None
     best_epoch: int | None = None
+    stopped_early: bool = False
 
 
 @dataclass(frozen=True)
@@ -35,10 +37,28 @@ class EvalResult:
     loss: float
     metrics: dict[str, float]
     confusion: torch.Tensor | None
+    reliability: dict[str, list[float]] | None = None
+
+
+@dataclass(frozen=True)
+class TrainerOptions:
+    """Loop behaviour taken from the config (training.*), resolved once in run.py."""
+
+    precision: str = "32"
+    gradient_clip_norm: float | None = None
+    channels_last: bool = True
+    accumulate_grad_batches: int = 1
+    early_stopping_patience: int | None = None
+    best_metric: str = "val_loss"
+    best_mode: str = "min"
 
 
 class Trainer:
-    """Runs epochs, evaluates, writes checkpoints. `model` may be a DDP wrapper of `module`."""
+    """Runs epochs, evaluates, writes checkpoints.
+
+    `module` is the GloViTa model; `model` is what the training step calls (the module itself, its DDP wrapper
+    and/or its torch.compile'd form). `ema` is an AveragedModel of `module`, validated beside it.
+    """
 
     def __init__(
         self,
@@ -46,33 +66,35 @@ class Trainer:
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         device: torch.device,
-        precision: str,
-        gradient_clip_norm: float | None,
-        channels_last: bool,
-        mixer: BatchMixer | None,
+        options: TrainerOptions,
         make_metrics: Callable[[], Any],
-        checkpoints: CheckpointWriter,
-        best_metric: str,
-        best_mode: str,
+        checkpoints: CheckpointWriter | None,
         logger: ExperimentLogger,
         on_epoch_end: Callable[[dict[str, Any]], None],
+        mixer: BatchMixer | None = None,
+        model: nn.Module | None = None,
+        eval_model: nn.Module | None = None,
+        ema: torch.optim.swa_utils.AveragedModel | None = None,
+        dist: DistContext | None = None,
     ) -> None:
         self.module = module
-        self.model = module
+        self.model = model if model is not None else module
+        self.eval_model = eval_model if eval_model is not None else module
         self.optimizer = optimizer
         self.scheduler = scheduler
         self.device = device
-        self.autocast_dtype = _PRECISION_DTYPES.get(precision)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=precision == "16-mixed")
-        self.gradient_clip_norm = gradient_clip_norm
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.options = options
+        self.autocast_dtype = _PRECISION_DTYPES.get(options.precision)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=options.precision == "16-mixed")
+        self.memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
         self.mixer = mixer
         self.make_metrics = make_metrics
         self.checkpoints = checkpoints
-        self.best_metric = best_metric
-        self.best_mode = best_mode
+        self.best_metric = options.best_metric
         self.logger = logger
         self.on_epoch_end = on_epoch_end
+        self.ema = ema
+        self.dist = dist or DistContext()
         self.state = TrainState()
 
     def _autocast(self):
@@ -92,7 +114,7 @@ class Trainer:
         return inputs, targets.to(self.device, non_blocking=non_blocking)
 
     def state_dict(self) -> dict[str, Any]:
-        return {
+        state = {
             "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -100,6 +122,10 @@ class Trainer:
             "best": {"key": self.best_metric, "value": self.state.best_value, "epoch": self.state.best_epoch},
             "rng": capture_rng_state(),
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.module.state_dict()
+            state["ema_updates"] = int(self.ema.n_averaged)
+        return state
 
     def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
         """Restore a last.pt written by `state_dict` + CheckpointWriter; training continues after its epoch."""
@@ -107,51 +133,72 @@ class Trainer:
         self.optimizer.load_state_dict(checkpoint["optimizer"])
         self.scheduler.load_state_dict(checkpoint["scheduler"])
         self.scaler.load_state_dict(checkpoint["scaler"])
+        if self.ema is not None:
+            load_ema(self.ema, checkpoint)
         restore_rng_state(checkpoint["rng"])
         best = checkpoint["best"]
         self.state = TrainState(epoch=checkpoint["epoch"] + 1, best_value=best["value"], best_epoch=best["epoch"])
 
-    def _train_step(self, inputs, targets: torch.Tensor) -> torch.Tensor:
+    def _backward(self, inputs, targets: torch.Tensor, scale: float, sync: bool) -> torch.Tensor:
+        """Forward and backward of one batch; DDP all-reduces gradients only when `sync`."""
         if self.mixer is not None:
             inputs, targets = self.mixer(inputs, targets)
-        with self._autocast():
-            outputs = self.model(inputs)
-        loss = self.module.head.loss(outputs, targets)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.gradient_clip_norm is not None:
+        no_sync = getattr(self.model, "no_sync", None)
+        with nullcontext() if sync or no_sync is None else no_sync():
+            with self._autocast():
+                outputs = self.model(inputs)
+            loss = self.module.head.loss(outputs, targets)
+            self.scaler.scale(loss * scale if scale != 1.0 else loss).backward()
+        return loss.detach()
+
+    def _optimizer_step(self) -> None:
+        if self.options.gradient_clip_norm is not None:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.gradient_clip_norm)
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.options.gradient_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        return loss.detach()
+        if self.ema is not None:
+            self.ema.update_parameters(self.module)
 
     def train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict[str, float]:
         self.model.train()
         if hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
+        if hasattr(loader.batch_sampler, "set_epoch"):
+            loader.batch_sampler.set_epoch(epoch)
+        accumulate = self.options.accumulate_grad_batches
+        steps = len(loader)
         loss_sum = torch.zeros((), device=self.device)
-        seen = 0
+        seen = torch.zeros((), device=self.device)
         start = time.perf_counter()
         shown = 0
         data_seconds = 0.0
-        with progress_bar(f"epoch {epoch + 1}/{epochs}", len(loader)) as bar:
+        self.optimizer.zero_grad(set_to_none=True)
+        with progress_bar(f"epoch {epoch + 1}/{epochs}", steps) as bar:
             batches = iter(loader)
-            for step in range(len(loader)):
+            for step in range(steps):
                 waited = time.perf_counter()
                 inputs, targets = next(batches)
                 data_seconds += time.perf_counter() - waited
                 inputs, targets = self._to_device(inputs, targets)
-                loss = self._train_step(inputs, targets)
+                group_start = step - step % accumulate
+                group_size = min(accumulate, steps - group_start)
+                last_of_group = step - group_start + 1 == group_size
+                loss = self._backward(inputs, targets, 1.0 / group_size, sync=last_of_group)
+                if last_of_group:
+                    self._optimizer_step()
                 loss_sum += loss * targets.shape[0]
                 seen += targets.shape[0]
-                if bar.active and ((step + 1) % _DISPLAY_EVERY == 0 or step + 1 == len(loader)):
-                    rate = seen / (time.perf_counter() - start)
+                if bar.active and ((step + 1) % _DISPLAY_EVERY == 0 or step + 1 == steps):
+                    rate = float(seen) / (time.perf_counter() - start)
                     bar.update(step + 1 - shown, f"loss {float(loss):.4f}  {rate:.0f} samples/s")
                     shown = step + 1
         seconds = time.perf_counter() - start
-        train_loss = float(loss_sum) / max(seen, 1)
+        local_seen = float(seen)
+        loss_sum, seen = all_reduce_sum(self.dist, loss_sum, seen)
+        train_loss = float(loss_sum) / max(float(seen), 1.0)
         if not math.isfinite(train_loss):
             raise FloatingPointError(
                 f"Training loss became {train_loss} in epoch {epoch}. Lower --optimizer.lr, set "
@@ -161,35 +208,52 @@ class Trainer:
             "train_loss": train_loss,
             "train_seconds": seconds,
             "train_data_seconds": data_seconds,
-            "train_samples_per_second": seen / seconds,
+            "train_samples_per_second": local_seen * self.dist.world_size / seconds,
         }
 
     @torch.no_grad()
-    def evaluate(self, loader: DataLoader, description: str) -> EvalResult:
-        self.model.eval()
+    def evaluate(self, loader: DataLoader, description: str, model: nn.Module | None = None) -> EvalResult:
+        """Loss and metrics over `loader` (every rank's shard under torchrun, reduced across ranks)."""
+        model = model if model is not None else self.eval_model
+        model.eval()
         metrics = self.make_metrics()
         loss_sum = torch.zeros((), device=self.device)
-        seen = 0
+        seen = torch.zeros((), device=self.device)
         with progress_bar(description, len(loader)) as bar:
             for inputs, targets in loader:
                 inputs, targets = self._to_device(inputs, targets)
                 with self._autocast():
-                    outputs = self.model(inputs)
+                    outputs = model(inputs)
                 loss_sum += self.module.head.loss(outputs, targets) * targets.shape[0]
                 seen += targets.shape[0]
                 metrics.update(self.module.head.logits(outputs), targets)
                 bar.update(1)
+        loss_sum, seen = all_reduce_sum(self.dist, loss_sum, seen)
+        values = metrics.compute()
         confusion = metrics.confusion_matrix() if hasattr(metrics, "confusion_matrix") else None
-        return EvalResult(float(loss_sum) / max(seen, 1), metrics.compute(), confusion)
+        reliability = metrics.reliability() if hasattr(metrics, "reliability") else None
+        return EvalResult(float(loss_sum) / max(float(seen), 1.0), values, confusion, reliability)
+
+    def _learning_rates(self) -> dict[str, float]:
+        """`lr` of the head (and `lr_encoder` when the encoder has its own)."""
+        rates = {
+            group.get("name", "model").removesuffix("_no_decay"): group["lr"] for group in self.optimizer.param_groups
+        }
+        values = {"lr": rates.get("model", next(iter(rates.values())))}
+        if "encoder" in rates:
+            values["lr_encoder"] = rates["encoder"]
+        return values
 
     def _improved(self, value: float) -> bool:
         best = self.state.best_value
         if best is None or math.isnan(best):
             return not math.isnan(value)
-        return value > best if self.best_mode == "max" else value < best
+        return value > best if self.options.best_mode == "max" else value < best
 
     def fit(self, train_loader: DataLoader, val_loader: DataLoader, epochs: int) -> TrainState:
-        """Train from self.state.epoch to `epochs`; after each epoch validate, checkpoint and log."""
+        """Train from self.state.epoch to `epochs` (or until early stopping); after each epoch validate,
+        checkpoint (rank 0) and log."""
+        patience = self.options.early_stopping_patience
         for epoch in range(self.state.epoch, epochs):
             train = self.train_epoch(train_loader, epoch, epochs)
             val = self.evaluate(val_loader, "validate")
@@ -198,17 +262,26 @@ class Trainer:
                 "train_loss": train["train_loss"],
                 "val_loss": val.loss,
                 **{f"val_{k}": v for k, v in val.metrics.items()},
-                "lr": self.optimizer.param_groups[0]["lr"],
-                "epoch_seconds": train["train_seconds"],
-                "train_data_seconds": train["train_data_seconds"],
-                "train_samples_per_second": train["train_samples_per_second"],
             }
+            if self.ema is not None:
+                ema_val = self.evaluate(val_loader, "validate EMA", self.ema.module)
+                record["val_ema_loss"] = ema_val.loss
+                record.update({f"val_ema_{k}": v for k, v in ema_val.metrics.items()})
+            record.update(
+                {
+                    **self._learning_rates(),
+                    "epoch_seconds": train["train_seconds"],
+                    "train_data_seconds": train["train_data_seconds"],
+                    "train_samples_per_second": train["train_samples_per_second"],
+                }
+            )
             value = record[self.best_metric]
             is_best = self._improved(value)
             if is_best:
                 self.state.best_value, self.state.best_epoch = value, epoch
             self.state.epoch = epoch
-            self.checkpoints.save(self.state_dict(), epoch, is_best)
+            if self.checkpoints is not None:
+                self.checkpoints.save(self.state_dict(), epoch, is_best)
             self.state.epoch = epoch + 1
             self.on_epoch_end(record)
             self.logger.log_metrics(record, step=epoch)
@@ -217,4 +290,23 @@ class Trainer:
                 f"epoch {epoch + 1}/{epochs}  train_loss {record['train_loss']:.4f}  val_loss {val.loss:.4f}  "
                 f"{self.best_metric} {value:.4f}{marker}  {train['train_samples_per_second']:.0f} samples/s"
             )
+            best_epoch = self.state.best_epoch if self.state.best_epoch is not None else -1
+            if patience is not None and epoch - best_epoch >= patience and epoch + 1 < epochs:
+                self.state.stopped_early = True
+                print_line(
+                    f"Early stopping after epoch {epoch + 1}: {self.best_metric} has not improved for "
+                    f"{epoch - best_epoch} epochs (best {self.state.best_value} at epoch {best_epoch + 1})."
+                )
+                break
+        barrier(self.dist)  # rank 0's checkpoints are complete before any rank reads best.pt
         return self.state
+
+
+def load_ema(ema: torch.optim.swa_utils.AveragedModel, checkpoint: dict[str, Any]) -> None:
+    """Put a checkpoint's EMA weights into `ema` (refusing a checkpoint written without EMA)."""
+    if "ema" not in checkpoint:
+        raise ValueError(
+            "This checkpoint holds no EMA weights (its run did not set training.ema_decay). Leave EMA off to use it."
+        )
+    ema.module.load_state_dict(checkpoint["ema"])
+    ema.n_averaged.fill_(checkpoint.get("ema_updates", 1))

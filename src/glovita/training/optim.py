@@ -8,19 +8,29 @@ from torch import nn
 from glovita.configs.optimizer import AdamOptimizerConfig, AdamwOptimizerConfig, OptimizerConfig, SgdOptimizerConfig
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases and normalisation weights (1-D parameters)."""
-    decay, no_decay = [], []
-    for param in model.parameters():
+def param_groups(model: nn.Module, lr: float, weight_decay: float, encoder_lr: float | None) -> list[dict]:
+    """Encoder and head groups (each with its own peak lr), each split so that biases and normalisation weights
+    (1-D parameters) get no weight decay. Empty groups are left out."""
+    groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
         if param.requires_grad:
-            (no_decay if param.ndim <= 1 else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+            part = "encoder" if name.startswith("encoder.") and encoder_lr is not None else "model"
+            groups.setdefault((part, param.ndim <= 1), []).append(param)
+    return [
+        {
+            "name": f"{part}{'_no_decay' if no_decay else ''}",
+            "params": params,
+            "lr": encoder_lr if part == "encoder" else lr,
+            "weight_decay": 0.0 if no_decay else weight_decay,
+        }
+        for (part, no_decay), params in sorted(groups.items())
+    ]
 
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fused: bool) -> torch.optim.Optimizer:
     """The optimizer of `cfg.name`; `fused` selects PyTorch's fused kernel where the optimizer has one."""
-    groups = _param_groups(model, cfg.weight_decay)
-    if not any(group["params"] for group in groups):
+    groups = param_groups(model, cfg.lr, cfg.weight_decay, cfg.encoder_lr)
+    if not groups:
         raise ValueError("No parameter is trainable: the PEFT method froze everything. Check --peft.method.")
     match cfg:
         case AdamwOptimizerConfig():

@@ -10,6 +10,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 _console = Console(stderr=True)
+_quiet = False
+"""Set on the non-zero ranks of a multi-process run: only rank 0 talks."""
+
+
+def set_quiet(quiet: bool) -> None:
+    global _quiet
+    _quiet = quiet
 
 
 class Bar:
@@ -30,7 +37,7 @@ class Bar:
 @contextmanager
 def progress_bar(description: str, total: int) -> Iterator[Bar]:
     """A transient bar with a free-text info column; a no-op when not on a terminal."""
-    if not sys.stderr.isatty():
+    if _quiet or not sys.stderr.isatty():
         yield Bar(None, None)
         return
     progress = Progress(
@@ -48,7 +55,8 @@ def progress_bar(description: str, total: int) -> Iterator[Bar]:
 
 
 def print_line(text: str) -> None:
-    _console.print(text, highlight=False)
+    if not _quiet:
+        _console.print(text, highlight=False)
 
 
 def print_summary(test_metrics: dict[str, float], wall_seconds: float, run_dir: Path) -> None:

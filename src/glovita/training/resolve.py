@@ -60,6 +60,10 @@ class ResolvedRun:
     best_metric_mode: str
     class_names: list[str] = field(default_factory=list)
     pos_weight: list[float] | None = None
+    class_weight: list[float] | None = None
+    world_size: int = 1
+    global_batch_size: int = 0
+    optimizer_steps_per_epoch: int = 0
     encoder_out_dim: int = 0
     encoder_preprocessing: dict[str, Any] = field(default_factory=dict)
     augmentation: ResolvedAugmentation | None = None
@@ -70,18 +74,20 @@ class ResolvedRun:
     fused_optimizer: bool = False
     parameters: dict[str, int] = field(default_factory=dict)
     logger: dict[str, str] = field(default_factory=dict)
+    ema_decay: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
 
 
-def resolve_device(device: str) -> torch.device:
-    """`auto`, `cpu` or `cuda` (training.device) -> the device to use."""
+def resolve_device(device: str, local_rank: int | None = None) -> torch.device:
+    """`auto`, `cpu` or `cuda` (training.device) -> the device to use; under torchrun, CUDA device `local_rank`."""
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("training.device='cuda' but no CUDA device is visible. Use --training.device cpu (or auto).")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+    if kind == "cuda" and local_rank is not None:
+        return torch.device("cuda", local_rank)
+    return torch.device(kind)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -123,6 +129,41 @@ def resolve_pos_weight(train_targets: list, num_classes: int) -> list[float]:
     positives = counts.sum(0)
     negatives = counts.shape[0] - positives
     return torch.where(positives > 0, negatives / positives.clamp(min=1), torch.ones_like(positives)).tolist()
+
+
+def class_counts(train_targets: list, num_classes: int) -> torch.Tensor:
+    """Training samples per class (single-label targets)."""
+    targets = torch.as_tensor([int(t) for t in train_targets], dtype=torch.long)
+    return torch.bincount(targets, minlength=num_classes).double()
+
+
+def resolve_class_weight(train_targets: list, num_classes: int) -> list[float]:
+    """N / (K * count) per class ("balanced" weights; 1.0 for a class without training samples)."""
+    counts = class_counts(train_targets, num_classes)
+    weights = counts.sum() / (num_classes * counts.clamp(min=1))
+    return torch.where(counts > 0, weights, torch.ones_like(weights)).tolist()
+
+
+def balanced_sample_weights(train_targets: list, num_classes: int) -> torch.Tensor:
+    """Per-sample drawing weights 1 / count(class): every class is drawn equally often in expectation."""
+    counts = class_counts(train_targets, num_classes)
+    targets = torch.as_tensor([int(t) for t in train_targets], dtype=torch.long)
+    return 1.0 / counts[targets]
+
+
+def logger_names(cfg: RootConfig, group: str) -> dict[str, str]:
+    """Default tracking names: experiment/project glovita_<dataset>, group <group>, run <group>_fold<fold>."""
+    names = {
+        "backend": cfg.logger.backend,
+        "experiment": f"glovita_{cfg.data.dataset}",
+        "group": group,
+        "run_name": f"{group}_fold{cfg.data.fold}",
+    }
+    for key, field_name in (("experiment", "experiment_name"), ("experiment", "project"), ("run_name", "run_name")):
+        value = getattr(cfg.logger, field_name, None)
+        if value is not None:
+            names[key] = value
+    return names
 
 
 def resolve_augmentation(
@@ -168,13 +209,21 @@ def resolve_dataloading(cfg: DataloadingConfig, device: torch.device) -> Resolve
     )
 
 
-def resolve_run(cfg: RootConfig, now: datetime) -> ResolvedRun:
-    """What can be derived before any data or model is touched (best metric checked here, before training)."""
-    device = resolve_device(cfg.training.device)
+def resolve_run(
+    cfg: RootConfig, now: datetime, group: str | None = None, local_rank: int | None = None, world_size: int = 1
+) -> ResolvedRun:
+    """What can be derived before any data or model is touched (best metric checked here, before training).
+
+    `group` is passed when it was already fixed (by rank 0 of a torchrun job, or for the folds of a CV run)."""
+    device = resolve_device(cfg.training.device, local_rank)
     best_metric, mode = resolve_best_metric(
-        cfg.training.best_checkpoint_metric, cfg.data.task, cfg.data.num_classes, cfg.data.subtask
+        cfg.training.best_checkpoint_metric,
+        cfg.data.task,
+        cfg.data.num_classes,
+        cfg.data.subtask,
+        ema=cfg.training.ema_decay is not None,
     )
-    group = resolve_group(cfg, cfg.experiments_dir, now)
+    group = group if group is not None else resolve_group(cfg, cfg.experiments_dir, now)
     return ResolvedRun(
         run_dir=run_directory(cfg, group),
         group=group,
@@ -186,5 +235,8 @@ def resolve_run(cfg: RootConfig, now: datetime) -> ResolvedRun:
         num_outputs=cfg.data.num_classes,
         best_metric=best_metric,
         best_metric_mode=mode,
-        logger={"backend": cfg.logger.backend, "experiment": cfg.data.dataset, "group": group},
+        logger=logger_names(cfg, group),
+        ema_decay=cfg.training.ema_decay,
+        world_size=world_size,
+        global_batch_size=cfg.dataloading.batch_size * world_size * cfg.training.accumulate_grad_batches,
     )

@@ -10,28 +10,42 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from glovita.augmentation.factory import build_policy_transforms
 from glovita.configs.model import BAG_HEADS
 from glovita.configs.root import RootConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets
+from glovita.logging.base import ExperimentLogger, LoggerContext
 from glovita.logging.factory import build_logger
+from glovita.logging.none import NoneLogger
 from glovita.metrics.factory import build_metrics
 from glovita.models.factory import build_model
 from glovita.training import run_dir as rundir
 from glovita.training.checkpoints import CheckpointWriter, load_checkpoint
-from glovita.training.dataloaders import SeededBatchSampler, SeededSampler, TransformedDataset, make_loader
+from glovita.training.dataloaders import (
+    SeededBatchSampler,
+    SeededSampler,
+    ShardSampler,
+    TransformedDataset,
+    make_loader,
+)
+from glovita.training.distributed import DistContext, barrier, broadcast, init_distributed
 from glovita.training.io import save_json
-from glovita.training.loop import Trainer
+from glovita.training.loop import Trainer, TrainerOptions, load_ema
 from glovita.training.mixing import BatchMixer
 from glovita.training.optim import build_optimizer, build_scheduler
 from glovita.training.preload import preload_in_background
-from glovita.training.progress import print_line, print_summary
+from glovita.training.progress import print_line, print_summary, set_quiet
 from glovita.training.resolve import (
+    balanced_sample_weights,
     encoder_name,
     resolve_augmentation,
+    resolve_class_weight,
     resolve_dataloading,
+    resolve_group,
     resolve_pos_weight,
     resolve_run,
 )
@@ -80,25 +94,48 @@ def check_feature_inputs(cfg: RootConfig, splits: DatasetSplits) -> None:
         )
 
 
-def run_training(cfg: RootConfig, argv: list[str] | None = None) -> RunResult:
-    """Train, validate every epoch, evaluate best.pt on the test split; everything lands in the run directory."""
+def run_training(cfg: RootConfig, argv: list[str] | None = None, dist: DistContext | None = None) -> RunResult:
+    """Train, validate every epoch, evaluate best.pt on the test split; everything lands in the run directory.
+
+    Under torchrun every process calls this; `dist` says which one this is (joined here when not given)."""
     preload = preload_in_background()
+    dist = dist if dist is not None else init_distributed(cfg.training.device)
+    set_quiet(not dist.is_main)
     try:
-        return _run_training(cfg, argv, preload)
+        return _run_training(cfg, argv, preload, dist)
     finally:
         preload.join()
 
 
-def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Thread) -> RunResult:
+def _build_splits(cfg: RootConfig, dist: DistContext) -> DatasetSplits:
+    """Rank 0 first (a dataset may write files on first use, e.g. digits), then the others."""
+    splits = build_datasets(cfg.data, getattr(cfg.model.encoder, "input_channels", 3)) if dist.is_main else None
+    barrier(dist)
+    if splits is None:
+        splits = build_datasets(cfg.data, getattr(cfg.model.encoder, "input_channels", 3))
+    return splits
+
+
+def _previous_logger_run(run_dir: Path) -> str | None:
+    """The tracking backend's run id of an earlier attempt of this run (runtime_info.json), for resume."""
+    try:
+        return json.loads((run_dir / "runtime_info.json").read_text()).get("logger_run_id")
+    except (OSError, ValueError):
+        return None
+
+
+def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Thread, dist: DistContext) -> RunResult:
     started = datetime.now()
     wall_start = time.perf_counter()
-    resolved = resolve_run(cfg, started)
+    group = cfg.group or broadcast(dist, resolve_group(cfg, cfg.experiments_dir, started) if dist.is_main else None)
+    resolved = resolve_run(cfg, started, group, dist.local_rank if dist.enabled else None, dist.world_size)
     device = torch.device(resolved.device)
     run_dir = resolved.run_dir
     rundir.prepare_run_dir(run_dir, cfg, cfg.training.resume)
+    barrier(dist)  # every rank has checked the folder before rank 0 writes into it
     seed_everything(cfg.training.seed, cfg.training.deterministic)
 
-    splits = build_datasets(cfg.data, getattr(cfg.model.encoder, "input_channels", 3))
+    splits = _build_splits(cfg, dist)
     if len(splits.val) == 0:
         raise ValueError(
             f"The validation split of {cfg.data.dataset} under '{cfg.data.data_root_dir}' is empty. "
@@ -110,8 +147,15 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
     multilabel = cfg.data.subtask == "multilabel"
     if cfg.task.multilabel_pos_weight:
         resolved.pos_weight = resolve_pos_weight(splits.train_targets, cfg.data.num_classes)
+    if cfg.task.class_weighted_loss:
+        resolved.class_weight = resolve_class_weight(splits.train_targets, cfg.data.num_classes)
     model = build_model(
-        cfg.model, cfg.peft, cfg.data.num_classes, cfg.task.label_smoothing, multilabel, resolved.pos_weight
+        cfg.model,
+        cfg.peft,
+        cfg.data.num_classes,
+        cfg.task.label_smoothing,
+        multilabel,
+        resolved.pos_weight or resolved.class_weight,
     )
     encoder = model.encoder
     resolved.encoder_out_dim = encoder.out_dim
@@ -140,12 +184,20 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
         def prepare(dataset: Dataset) -> Dataset:
             return dataset
 
+    weights = (
+        balanced_sample_weights(splits.train_targets, cfg.data.num_classes)
+        if cfg.task.class_balanced_sampling
+        else None
+    )
+    shard = {"rank": dist.rank, "world_size": dist.world_size, "weights": weights}
     if splits.kind == "instances":
         sampler: Sampler = SeededBatchSampler(
-            len(splits.train), loading.batch_size, cfg.training.seed, shuffle=True, drop_last=loading.drop_last
+            len(splits.train), loading.batch_size, cfg.training.seed, shuffle=True, drop_last=loading.drop_last, **shard
         )
     else:
-        sampler = SeededSampler(len(splits.train), cfg.training.seed, shuffle=True, with_seeds=splits.kind == "images")
+        sampler = SeededSampler(
+            len(splits.train), cfg.training.seed, shuffle=True, with_seeds=splits.kind == "images", **shard
+        )
     train_loader = make_loader(train_set, loading.batch_size, sampler, drop_last=loading.drop_last, **loader_args)
     if len(train_loader) == 0:
         raise ValueError(
@@ -154,7 +206,8 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
         )
 
     def eval_loader(dataset: Dataset):
-        return make_loader(prepare(dataset), loading.eval_batch_size, None, drop_last=False, **loader_args)
+        shard_sampler = ShardSampler(len(dataset), dist.rank, dist.world_size) if dist.enabled else None
+        return make_loader(prepare(dataset), loading.eval_batch_size, shard_sampler, drop_last=False, **loader_args)
 
     val_loader = eval_loader(splits.val)
     test_loader = eval_loader(splits.test) if splits.test is not None else None
@@ -167,75 +220,110 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
     model.to(device)
     if cfg.training.channels_last:
         model.to(memory_format=torch.channels_last)
+    if dist.enabled and cfg.training.sync_batchnorm:
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ema = None
+    if cfg.training.ema_decay is not None:
+        ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.training.ema_decay), use_buffers=True)
     fused = fused_optimizer_available(device, cfg.optimizer.name)
     optimizer = build_optimizer(cfg.optimizer, model, fused)
-    scheduler = build_scheduler(cfg.optimizer, optimizer, len(train_loader), cfg.training.epochs)
+    accumulate = cfg.training.accumulate_grad_batches
+    optimizer_steps = -(-len(train_loader) // accumulate)
+    scheduler = build_scheduler(cfg.optimizer, optimizer, optimizer_steps, cfg.training.epochs)
     resolved.steps_per_epoch = len(train_loader)
-    resolved.total_steps = len(train_loader) * cfg.training.epochs
+    resolved.optimizer_steps_per_epoch = optimizer_steps
+    resolved.total_steps = optimizer_steps * cfg.training.epochs
     resolved.fused_optimizer = fused
     resolved.parameters = {
         "total": sum(p.numel() for p in model.parameters()),
         "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
     }
+    train_model: torch.nn.Module = model
+    if dist.enabled:
+        train_model = DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=cfg.model.head.head_type in BAG_HEADS,
+        )
+    eval_model: torch.nn.Module = model
+    if cfg.training.compile:
+        train_model = torch.compile(train_model)
+        eval_model = torch.compile(model)
 
-    rundir.write_config_files(run_dir, cfg, resolved.to_json())
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     info = rundir.runtime_info(argv or [], resolved.device, device_name, started)
-    rundir.write_runtime_info(run_dir, info)
-    logger = build_logger(cfg.logger)
-    logger.log_config(cfg.model_dump(mode="json"), cfg.add_log)
+    info["world_size"] = dist.world_size
+    logger: ExperimentLogger = NoneLogger()
+    if dist.is_main:
+        rundir.write_config_files(run_dir, cfg, resolved.to_json())
+        context = LoggerContext(
+            experiment=resolved.logger["experiment"],
+            group=group,
+            run_name=resolved.logger["run_name"],
+            run_dir=run_dir,
+            experiments_dir=cfg.experiments_dir,
+            resume_id=_previous_logger_run(run_dir) if cfg.training.resume else None,
+        )
+        logger = build_logger(cfg.logger, context)
+        info["logger_run_id"] = logger.run_id
+        rundir.write_runtime_info(run_dir, info)
+        logger.log_config(cfg.model_dump(mode="json"), cfg.add_log)
 
     mixer = None
     if cfg.task.mixup_alpha > 0 or cfg.task.cutmix_alpha > 0:
         mixer = BatchMixer(cfg.data.num_classes, cfg.task.mixup_alpha, cfg.task.cutmix_alpha, cfg.task.mix_prob)
+    options = TrainerOptions(
+        precision=resolved.precision,
+        gradient_clip_norm=cfg.training.gradient_clip_norm,
+        channels_last=cfg.training.channels_last,
+        accumulate_grad_batches=accumulate,
+        early_stopping_patience=cfg.training.early_stopping_patience,
+        best_metric=resolved.best_metric,
+        best_mode=resolved.best_metric_mode,
+    )
+    checkpoints = None
+    if dist.is_main:
+        checkpoints = CheckpointWriter(
+            run_dir / "checkpoints", cfg.training.checkpoint_every_n_epochs, cfg.training.max_epoch_checkpoints
+        )
     trainer = Trainer(
         module=model,
         optimizer=optimizer,
         scheduler=scheduler,
         device=device,
-        precision=resolved.precision,
-        gradient_clip_norm=cfg.training.gradient_clip_norm,
-        channels_last=cfg.training.channels_last,
-        mixer=mixer,
+        options=options,
         make_metrics=lambda: build_metrics(cfg.data.task, cfg.data.num_classes, device, cfg.data.subtask),
-        checkpoints=CheckpointWriter(
-            run_dir / "checkpoints", cfg.training.checkpoint_every_n_epochs, cfg.training.max_epoch_checkpoints
-        ),
-        best_metric=resolved.best_metric,
-        best_mode=resolved.best_metric_mode,
+        checkpoints=checkpoints,
         logger=logger,
-        on_epoch_end=lambda record: rundir.append_metrics(run_dir, record),
+        on_epoch_end=(lambda record: rundir.append_metrics(run_dir, record)) if dist.is_main else (lambda _: None),
+        mixer=mixer,
+        model=train_model,
+        eval_model=eval_model,
+        ema=ema,
+        dist=dist,
     )
     if cfg.training.resume:
         trainer.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "last.pt"))
-        rundir.truncate_metrics(run_dir, trainer.state.epoch)
+        if dist.is_main:
+            rundir.truncate_metrics(run_dir, trainer.state.epoch)
         print_line(f"Resuming {run_dir} at epoch {trainer.state.epoch + 1}/{cfg.training.epochs}")
     trainable, total = resolved.parameters["trainable"], resolved.parameters["total"]
+    processes = f", {dist.world_size} processes" if dist.enabled else ""
     print_line(
         f"Training {encoder_name(cfg)} on {cfg.data.dataset} ({resolved.dataset_sizes['train']} train / "
-        f"{resolved.dataset_sizes['val']} val images, {trainable:,}/{total:,} trainable parameters) on {device_name}"
+        f"{resolved.dataset_sizes['val']} val images, {trainable:,}/{total:,} trainable parameters) on "
+        f"{device_name}{processes}"
     )
 
     # Loader workers are forked from here on; forking while another thread is inside an import is unsafe.
     preload.join()
     status = "failed"
+    state = trainer.state
     try:
         state = trainer.fit(train_loader, val_loader, cfg.training.epochs)
         test_metrics: dict[str, float] = {}
         if test_loader is not None:
-            best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
-            model.load_state_dict(best["model"])
-            result = trainer.evaluate(test_loader, "test")
-            test_metrics = {"test_loss": result.loss, **{f"test_{k}": v for k, v in result.metrics.items()}}
-            save_json(test_metrics, run_dir / "test_metrics.json")
-            logger.log_metrics(test_metrics, step=cfg.training.epochs)
-            if result.confusion is not None and cfg.task.plot_confusion_matrix:
-                from glovita.metrics.plots import save_confusion_matrix
-
-                plot = run_dir / "confusion_matrix.png"
-                title = f"{cfg.data.dataset} test, best.pt = epoch_{best['best']['epoch']:04d}"
-                save_confusion_matrix(result.confusion.numpy(), splits.class_names, plot, title)
-                logger.log_artifact(plot)
+            test_metrics = _test(cfg, trainer, test_loader, run_dir, splits.class_names, logger, dist)
         else:
             print_line("No test split: test_metrics.json is not written.")
         status = "completed"
@@ -244,11 +332,59 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
         raise
     finally:
         wall = time.perf_counter() - wall_start
-        info.update(status=status, finished_at=datetime.now().isoformat(timespec="seconds"), wall_seconds=wall)
-        rundir.write_runtime_info(run_dir, info)
-        logger.finish(status)
-    print_summary(test_metrics, wall, run_dir)
+        if dist.is_main:
+            info.update(
+                status=status,
+                finished_at=datetime.now().isoformat(timespec="seconds"),
+                wall_seconds=wall,
+                epochs_completed=state.epoch,
+                stopped_early=state.stopped_early,
+            )
+            rundir.write_runtime_info(run_dir, info)
+            logger.finish(status)
+    if dist.is_main:
+        print_summary(test_metrics, wall, run_dir)
     return RunResult(run_dir=run_dir, test_metrics=test_metrics, best_epoch=state.best_epoch)
+
+
+def _test(
+    cfg: RootConfig,
+    trainer: Trainer,
+    loader: DataLoader,
+    run_dir: Path,
+    class_names: list[str],
+    logger: ExperimentLogger,
+    dist: DistContext,
+) -> dict[str, float]:
+    """Evaluate best.pt (and its EMA weights) on the test split; rank 0 writes test_metrics.json and plots."""
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    trainer.module.load_state_dict(best["model"])
+    result = trainer.evaluate(loader, "test")
+    metrics = {"test_loss": result.loss, **{f"test_{k}": v for k, v in result.metrics.items()}}
+    if trainer.ema is not None:
+        load_ema(trainer.ema, best)
+        ema_result = trainer.evaluate(loader, "test EMA", trainer.ema.module)
+        metrics.update(
+            {"test_ema_loss": ema_result.loss, **{f"test_ema_{k}": v for k, v in ema_result.metrics.items()}}
+        )
+    if not dist.is_main:
+        return metrics
+    save_json(metrics, run_dir / "test_metrics.json")
+    logger.log_metrics(metrics, step=trainer.state.epoch)
+    title = f"{cfg.data.dataset} test, best.pt = epoch_{best['best']['epoch']:04d}"
+    if result.confusion is not None and cfg.task.plot_confusion_matrix:
+        from glovita.metrics.plots import save_confusion_matrix
+
+        plot = run_dir / "confusion_matrix.png"
+        save_confusion_matrix(result.confusion.numpy(), class_names, plot, title)
+        logger.log_artifact(plot)
+    if result.reliability is not None and cfg.task.plot_reliability_diagram:
+        from glovita.metrics.plots import save_reliability_diagram
+
+        plot = run_dir / "reliability_diagram.png"
+        save_reliability_diagram(result.reliability, result.metrics["ece"], plot, title)
+        logger.log_artifact(plot)
+    return metrics
 
 
 def load_run_config(run_dir: Path) -> RootConfig:

@@ -19,8 +19,9 @@ class ClassificationHead(nn.Module):
     """features (B, D) -> logits (B, K). Single-label: softmax cross-entropy; multilabel: per-class sigmoid BCE.
 
     Args:
-        pos_weight: multilabel only, per-class weight of positives (negatives / positives in training data).
-            Kept as a plain attribute, not a buffer, so checkpoints load without it (inference, extraction).
+        class_weight: per-class loss weight: cross-entropy class weights (single-label), or BCE pos_weight,
+            the weight of each label's positives (multilabel). A plain attribute, not a buffer, so checkpoints
+            load without it (inference, extraction).
     """
 
     def __init__(
@@ -31,23 +32,23 @@ class ClassificationHead(nn.Module):
         hidden_dim: int | None,
         label_smoothing: float,
         multilabel: bool = False,
-        pos_weight: torch.Tensor | None = None,
+        class_weight: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.net = mlp(in_dim, num_classes, dropout, hidden_dim)
         self.label_smoothing = label_smoothing
         self.multilabel = multilabel
-        self.pos_weight = pos_weight
+        self.class_weight = class_weight
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Cross-entropy against class indices (B,) or mixed soft targets (B, K); multilabel: BCE on (B, K)."""
+        weight = None if self.class_weight is None else self.class_weight.to(outputs.device)
         if self.multilabel:
-            weight = None if self.pos_weight is None else self.pos_weight.to(outputs.device)
             return F.binary_cross_entropy_with_logits(outputs.float(), targets.float(), pos_weight=weight)
-        return F.cross_entropy(outputs.float(), targets, label_smoothing=self.label_smoothing)
+        return F.cross_entropy(outputs.float(), targets, weight=weight, label_smoothing=self.label_smoothing)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """Class probabilities (B, K): softmax, or independent sigmoids for multilabel."""

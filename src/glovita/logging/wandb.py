@@ -1,0 +1,44 @@
+"""The `wandb` backend: project glovita_<dataset>, group <group>, one W&B run per fold."""
+
+from pathlib import Path
+from typing import Any
+
+from glovita.configs.logging import WandbLoggerConfig
+from glovita.logging.base import LoggerContext, import_backend, numeric
+
+
+class WandbLogger:
+    def __init__(self, cfg: WandbLoggerConfig, context: LoggerContext) -> None:
+        wandb = import_backend("wandb", "wandb")
+        folder = (context.experiments_dir / "wandb").resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.run = wandb.init(
+            project=cfg.project or context.experiment,
+            entity=cfg.entity,
+            group=context.group,
+            name=cfg.run_name or context.run_name,
+            tags=list(cfg.tags) or None,
+            mode=cfg.mode,
+            dir=str(folder),
+            id=context.resume_id,
+            resume="allow" if context.resume_id else None,
+            reinit="create_new",
+        )
+        self.run_id = self.run.id
+
+    def log_config(self, config: dict[str, Any], metadata: dict[str, Any]) -> None:
+        self.run.config.update({**config, "add_log": metadata}, allow_val_change=True)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        values = numeric(metrics)
+        if all(k.startswith("test_") for k in values):
+            self.run.summary.update(values)
+        self.run.log({**values, "epoch": step}, step=step)
+
+    def log_artifact(self, path: Path) -> None:
+        import wandb
+
+        self.run.log({path.stem: wandb.Image(str(path))})
+
+    def finish(self, status: str) -> None:
+        self.run.finish(exit_code=0 if status == "completed" else 1)

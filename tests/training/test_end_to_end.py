@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from glovita.cli.train import main, parse_root_config
-from glovita.training.run import load_run_config
+from glovita.inference.restore import load_run_config
 from tests.conftest import FAST, generic_args
 
 

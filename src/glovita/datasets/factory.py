@@ -180,3 +180,16 @@ def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
             return _build_feature_datasets(cfg)
         case _:
             raise TypeError(f"No dataset branch for {type(cfg).__name__} in glovita/datasets/factory.py.")
+
+
+def sample_ids(dataset: Dataset) -> list[str]:
+    """Traceable ids (image paths, or `<dataset>:<split>:<index>`) in dataset order."""
+    if isinstance(dataset, Subset):
+        base = sample_ids(dataset.dataset)
+        return [base[i] for i in dataset.indices]
+    if hasattr(dataset, "samples"):
+        return [str(path) for path, _ in dataset.samples]
+    if hasattr(dataset, "indices") and hasattr(dataset, "base"):
+        split = "train" if getattr(dataset.base, "train", False) else "test"
+        return [f"{type(dataset.base).__name__.lower()}:{split}:{i}" for i in dataset.indices]
+    return [str(i) for i in range(len(dataset))]  # type: ignore[arg-type]

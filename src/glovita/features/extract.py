@@ -8,19 +8,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
 
 from glovita import __version__
 from glovita.augmentation.factory import build_policy_transforms
 from glovita.configs.extract import FILENAME_PLACEHOLDERS, ExtractFeaturesConfig
 from glovita.configs.root import RootConfig
-from glovita.datasets.factory import DatasetSplits, build_datasets
+from glovita.datasets.factory import DatasetSplits, build_datasets, sample_ids
+from glovita.inference.restore import RestoredRun, load_run, load_weights
 from glovita.models.factory import build_model
-from glovita.training.checkpoints import load_checkpoint
 from glovita.training.dataloaders import TransformedDataset, make_loader
 from glovita.training.progress import print_line, progress_bar
 from glovita.training.resolve import encoder_name, resolve_augmentation, resolve_dataloading, resolve_device
-from glovita.training.run import load_run_config
 
 
 @dataclass(frozen=True)
@@ -30,19 +28,6 @@ class ExtractedFile:
     num_samples: int
     feature_dim: int
     seconds: float
-
-
-def sample_ids(dataset: Dataset) -> list[str]:
-    """Traceable ids (image paths, or `<dataset>:<split>:<index>`) in dataset order."""
-    if isinstance(dataset, Subset):
-        base = sample_ids(dataset.dataset)
-        return [base[i] for i in dataset.indices]
-    if hasattr(dataset, "samples"):
-        return [str(path) for path, _ in dataset.samples]
-    if hasattr(dataset, "indices") and hasattr(dataset, "base"):
-        split = "train" if getattr(dataset.base, "train", False) else "test"
-        return [f"{type(dataset.base).__name__.lower()}:{split}:{i}" for i in dataset.indices]
-    return [str(i) for i in range(len(dataset))]  # type: ignore[arg-type]
 
 
 def output_path(cfg: ExtractFeaturesConfig, values: dict[str, str]) -> Path:
@@ -79,26 +64,24 @@ def _write_h5(
     os.replace(tmp, path)
 
 
-def _source(cfg: ExtractFeaturesConfig) -> tuple[RootConfig, dict | None, str]:
-    """The run's config (checkpoint mode) or the command line's (explicit mode), the weights, the checkpoint tag."""
+def _source(cfg: ExtractFeaturesConfig) -> tuple[RootConfig, RestoredRun | None, str]:
+    """The run's config (checkpoint mode) or the command line's (explicit mode), the run, the checkpoint tag."""
     if cfg.checkpoint_path is None:
         root = RootConfig(data=cfg.data, model=cfg.model, peft=cfg.peft)
         return root, None, "none"
-    run_dir = cfg.checkpoint_path.resolve().parent.parent
-    root = load_run_config(run_dir)
-    weights = load_checkpoint(cfg.checkpoint_path)["model"]
-    return root, weights, f"{run_dir.parent.name}_{cfg.checkpoint_path.stem}"
+    run = load_run(cfg.checkpoint_path)
+    return run.config, run, f"{run.run_dir.parent.name}_{cfg.checkpoint_path.stem}"
 
 
 def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
     """Write one HDF5 file per split; features (N, D), labels (N,), ids (N,) plus provenance attributes."""
-    root, weights, checkpoint = _source(cfg)
+    root, run, checkpoint = _source(cfg)
     if root.data.dataset == "precomputed_features":
         raise ValueError("data.dataset='precomputed_features' already holds features; extraction reads images.")
     model_cfg = root.model.model_copy(update={"feature_aggregation_method": cfg.method})
     model = build_model(model_cfg, root.peft, root.data.num_classes, 0.0)
-    if weights is not None:
-        model.load_state_dict(weights)
+    if run is not None:
+        load_weights(model, run)
     device = resolve_device("auto")
     encoder = model.encoder.to(device).eval()
     splits: DatasetSplits = build_datasets(root.data, root.model.encoder.input_channels)

@@ -385,11 +385,3 @@ def _test(
         save_reliability_diagram(result.reliability, result.metrics["ece"], plot, title)
         logger.log_artifact(plot)
     return metrics
-
-
-def load_run_config(run_dir: Path) -> RootConfig:
-    """The RootConfig saved in a run directory's config.json."""
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"'{path}' does not exist: '{run_dir}' is not a GloViTa run directory.")
-    return RootConfig.model_validate(json.loads(path.read_text()))

@@ -1,0 +1,46 @@
+"""`glovita_infer`: which checkpoint, which samples, where the predictions go."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import model_validator
+
+from glovita.configs.base import GlovitaConfig
+from glovita.configs.dataloading import DataloadingConfig
+
+
+class InferConfig(GlovitaConfig):
+    """Predict with a trained run: a split of its dataset, a folder of images, or a CSV of image paths."""
+
+    checkpoint_path: Path
+    """Checkpoint of a GloViTa run (RUN/checkpoints/best.pt); the run's config.json rebuilds the model."""
+    output_dir: Path = Path("predictions")
+    """Folder that receives predictions.csv (and metrics.json when true labels are known)."""
+    split: Literal["train", "val", "test"] | None = None
+    """Split of the run's dataset to predict; the default when no image_dir / image_csv is given is test."""
+    image_dir: Path | None = None
+    """Folder of images (searched recursively). Images in subfolders named like the run's classes get that true
+    label, so metrics are written too."""
+    image_csv: Path | None = None
+    """CSV of images: a path column (relative to the CSV's folder, or absolute) and an optional label column."""
+    csv_path_column: str = "path"
+    """Column of image_csv holding the image path."""
+    csv_label_column: str = "label"
+    """Column of image_csv holding the true label (class name or index; a number for regression), if present."""
+    tta: Literal["none", "hflip"] = "none"
+    """Test-time augmentation: hflip averages the predictions of each image and its mirror image."""
+    use_ema: bool = False
+    """Predict with the checkpoint's EMA weights (runs trained with training.ema_decay)."""
+    on_unreadable: Literal["fail", "skip"] = "fail"
+    """An unreadable image file (image_dir / image_csv): fail naming it, or skip it with a warning listing all."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to run: auto picks CUDA when available."""
+    dataloading: DataloadingConfig = DataloadingConfig(batch_size=128)
+    """Batching and workers (eval_batch_size, else batch_size, is the inference batch)."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "InferConfig":
+        given = [name for name in ("split", "image_dir", "image_csv") if getattr(self, name) is not None]
+        if len(given) > 1:
+            raise ValueError(f"Give one of split, image_dir, image_csv (got {', '.join(given)}).")
+        return self

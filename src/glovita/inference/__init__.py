@@ -1,0 +1,1 @@
+"""Rebuilding trained models from run directories and predicting with them (glovita_infer)."""

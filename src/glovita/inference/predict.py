@@ -1,0 +1,329 @@
+"""`glovita_infer`: predictions of a trained run on a split, a folder of images or a CSV of image paths."""
+
+import csv
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from glovita.augmentation.factory import build_transform
+from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.configs.infer import InferConfig
+from glovita.datasets.factory import build_datasets, image_mode, sample_ids
+from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset
+from glovita.inference.restore import RestoredRun, load_run, load_weights
+from glovita.metrics.factory import build_metrics
+from glovita.models.factory import build_model
+from glovita.training.dataloaders import TransformedDataset, make_loader
+from glovita.training.io import save_json
+from glovita.training.progress import print_line, progress_bar
+from glovita.training.resolve import resolve_augmentation, resolve_dataloading, resolve_device
+
+UNKNOWN = -1
+"""Target of a sample whose true label is not known."""
+
+
+@dataclass(frozen=True)
+class Samples:
+    """What to predict: a dataset of (input, target), one id per sample, whether the targets are real."""
+
+    dataset: Dataset
+    ids: list[str]
+    labelled: bool
+    source: str
+    images: bool = True
+    collate: Callable | None = None
+
+
+@dataclass(frozen=True)
+class Prediction:
+    predictions_csv: Path
+    metrics_json: Path | None
+    metrics: dict[str, float]
+    num_samples: int
+    seconds: float
+
+
+def preprocessing(run: RestoredRun, model) -> PolicyParams:
+    """The evaluation preprocessing the run trained with (resolved_config.json), or derived again without it."""
+    aug = run.resolved.get("augmentation")
+    if aug:
+        return PolicyParams(
+            aug["image_size"], aug["resize_size"], tuple(aug["mean"]), tuple(aug["std"]), aug["interpolation"]
+        )
+    data = run.config.data
+    derived = resolve_augmentation(
+        data.augmentation, model.encoder.preprocessing, run.config.model.encoder.input_channels
+    )
+    return derived.params
+
+
+def _parse_label(raw: str, class_names: list[str], regression: bool, where: str) -> int | tuple[float, ...]:
+    text = raw.strip()
+    try:
+        if regression:
+            return tuple(float(v) for v in text.split(";"))
+        if text in class_names:
+            return class_names.index(text)
+        index = int(text)
+        if 0 <= index < len(class_names):
+            return index
+    except ValueError:
+        pass
+    expected = "numbers" if regression else f"one of {', '.join(class_names[:10])} or an index < {len(class_names)}"
+    raise ValueError(f"{where}: label {raw!r} is not {expected}.")
+
+
+def _folder_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> list[tuple[Path, object]]:
+    folder = cfg.image_dir
+    assert folder is not None
+    if not folder.is_dir():
+        raise NotADirectoryError(f"image_dir '{folder}' is not a folder.")
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"image_dir '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+    parents = [p.parent.name if p.parent != folder else None for p in paths]
+    labelled = not regression and all(name in class_names for name in parents)
+    return [(p, class_names.index(name) if labelled else UNKNOWN) for p, name in zip(paths, parents, strict=True)]
+
+
+def _csv_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> list[tuple[Path, object]]:
+    table = cfg.image_csv
+    assert table is not None
+    if not table.is_file():
+        raise FileNotFoundError(f"image_csv '{table}' does not exist.")
+    with table.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        columns = reader.fieldnames or []
+        if cfg.csv_path_column not in columns:
+            raise ValueError(
+                f"image_csv '{table}' has no column {cfg.csv_path_column!r} (columns: {', '.join(columns)}). "
+                "Set --csv_path_column."
+            )
+        rows = list(reader)
+    labelled = cfg.csv_label_column in columns
+    samples, missing = [], []
+    for line, row in enumerate(rows, start=2):
+        path = Path(row[cfg.csv_path_column])
+        path = path if path.is_absolute() else table.parent / path
+        if not path.is_file():
+            missing.append(f"line {line}: {path}")
+            continue
+        where = f"image_csv '{table}' line {line}"
+        target = _parse_label(row[cfg.csv_label_column], class_names, regression, where) if labelled else UNKNOWN
+        samples.append((path, target))
+    if missing:
+        raise FileNotFoundError(
+            f"image_csv '{table}': {len(missing)} image file(s) do not exist ({'; '.join(missing[:5])}"
+            f"{'; ...' if len(missing) > 5 else ''}). Paths are relative to the CSV's folder."
+        )
+    if not samples:
+        raise ValueError(f"image_csv '{table}' lists no images.")
+    return samples
+
+
+def _readable(samples: list[tuple[Path, object]], on_unreadable: str) -> list[tuple[Path, object]]:
+    """With on_unreadable=skip, drop files PIL cannot decode and warn with their names."""
+    if on_unreadable == "fail":
+        return samples
+    kept, broken = [], []
+    for path, target in samples:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+            kept.append((path, target))
+        except Exception:  # PIL raises many types for broken files
+            broken.append(str(path))
+    if broken:
+        warnings.warn(
+            f"Skipped {len(broken)} unreadable image file(s): {', '.join(broken[:20])}"
+            f"{', ...' if len(broken) > 20 else ''}",
+            stacklevel=2,
+        )
+    if not kept:
+        raise ValueError("No readable image is left to predict.")
+    return kept
+
+
+def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -> Samples:
+    """The samples of --split (default test), --image_dir or --image_csv."""
+    root = run.config
+    regression = root.data.task == "Regression"
+    if cfg.image_dir is not None or cfg.image_csv is not None:
+        if root.data.dataset == "precomputed_features":
+            raise ValueError(
+                "This run trained on precomputed features; it predicts feature files, not images. Use --split."
+            )
+        found = (
+            _folder_samples(cfg, class_names, regression)
+            if cfg.image_dir
+            else _csv_samples(cfg, class_names, regression)
+        )
+        found = _readable(found, cfg.on_unreadable)
+        dataset = GenericImageDataset(found, image_mode(root.model.encoder.input_channels))
+        labelled = all(target != UNKNOWN for _, target in found)
+        source = str(cfg.image_dir or cfg.image_csv)
+        return Samples(dataset, [str(p) for p, _ in found], labelled, source)
+    split = cfg.split or "test"
+    splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3))
+    dataset = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
+    if dataset is None or len(dataset) == 0:
+        raise ValueError(f"split={split!r}: {root.data.dataset} has no {split} samples here.")
+    ids = sample_ids(dataset)
+    source = f"{root.data.dataset} {split} split"
+    return Samples(dataset, ids, True, source, images=splits.kind == "images", collate=splits.collate)
+
+
+def _columns(run: RestoredRun, class_names: list[str], num_outputs: int) -> list[str]:
+    if run.config.data.task == "Regression":
+        return ["prediction"] if num_outputs == 1 else [f"prediction_{i}" for i in range(num_outputs)]
+    return [f"prob_{name}" for name in class_names]
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    """Atomic CSV write (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _label_text(target: object, class_names: list[str]) -> str:
+    if isinstance(target, torch.Tensor):
+        target = target.tolist()
+    if isinstance(target, list | tuple):
+        values = [float(v) for v in target]
+        if class_names and all(v in (0.0, 1.0) for v in values):  # multilabel
+            return "|".join(name for name, v in zip(class_names, values, strict=True) if v)
+        return ";".join(f"{v:.6g}" for v in values)
+    return class_names[int(target)] if class_names else str(target)
+
+
+def predict(cfg: InferConfig) -> Prediction:
+    """Write OUTPUT_DIR/predictions.csv (and metrics.json with true labels); returns what was written."""
+    run = load_run(cfg.checkpoint_path)
+    root = run.config
+    multilabel = root.data.subtask == "multilabel"
+    model = build_model(root.model, root.peft, root.data.num_classes, 0.0, multilabel)
+    load_weights(model, run, cfg.use_ema)
+    device = resolve_device(cfg.device)
+    model.to(device).eval()
+    class_names = list(run.resolved.get("class_names") or [])
+    if root.data.task == "Classification" and len(class_names) != root.data.num_classes:
+        class_names = [str(i) for i in range(root.data.num_classes)]
+    samples = select_samples(cfg, run, class_names)
+    if cfg.tta != "none" and not samples.images:
+        raise ValueError("tta='hflip' flips images; this run predicts precomputed features. Use --tta none.")
+    dataset = (
+        TransformedDataset(samples.dataset, build_transform_for(run, model)) if samples.images else samples.dataset
+    )
+    loading = resolve_dataloading(cfg.dataloading, device)
+    loader = make_loader(
+        dataset,
+        loading.eval_batch_size,
+        None,
+        num_workers=loading.num_workers,
+        pin_memory=loading.pin_memory,
+        persistent_workers=False,
+        prefetch_factor=loading.prefetch_factor,
+        drop_last=False,
+        collate=samples.collate,
+    )
+    metrics = (
+        build_metrics(root.data.task, root.data.num_classes, device, root.data.subtask) if samples.labelled else None
+    )
+    outputs_all, targets_all = [], []
+    began = time.perf_counter()
+    with torch.no_grad(), progress_bar(f"predict {samples.source}", len(loader)) as bar:
+        for inputs, targets in loader:
+            if isinstance(inputs, dict):
+                inputs = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
+            else:
+                inputs = inputs.to(device, non_blocking=True)
+                if inputs.ndim == 4:
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
+            outputs = model(inputs)
+            probabilities = model.head.predict(outputs)
+            if cfg.tta == "hflip":
+                probabilities = (probabilities + model.head.predict(model(inputs.flip(-1)))) / 2
+            if metrics is not None:
+                scores = (
+                    model.head.logits(outputs)
+                    if cfg.tta == "none"
+                    else _as_logits(probabilities, root.data.task, multilabel)
+                )
+                metrics.update(scores, targets.to(device))
+            outputs_all.append(probabilities.cpu())
+            targets_all.extend(list(targets))
+            bar.update(1)
+    seconds = time.perf_counter() - began
+    probabilities = torch.cat(outputs_all)
+    header = [
+        "id",
+        *(["target"] if samples.labelled else []),
+        "prediction_label",
+        *_columns(run, class_names, probabilities.shape[1]),
+    ]
+    if root.data.task == "Regression":
+        header.remove("prediction_label")
+    rows = []
+    for sample_id, target, values in zip(samples.ids, targets_all, probabilities.tolist(), strict=True):
+        row: list[object] = [sample_id]
+        if samples.labelled:
+            row.append(_label_text(target, class_names))
+        if root.data.task == "Classification":
+            if multilabel:
+                row.append("|".join(name for name, p in zip(class_names, values, strict=True) if p >= 0.5))
+            else:
+                row.append(class_names[max(range(len(values)), key=values.__getitem__)])
+        row.extend(f"{v:.6g}" for v in values)
+        rows.append(row)
+    out = cfg.output_dir
+    predictions_csv = out / "predictions.csv"
+    _write_csv(predictions_csv, header, rows)
+    values: dict[str, float] = {}
+    metrics_json = None
+    if metrics is not None:
+        values = metrics.compute()
+        metrics_json = out / "metrics.json"
+        save_json(
+            {
+                "source": samples.source,
+                "checkpoint": str(run.checkpoint_path),
+                "weights": "ema" if cfg.use_ema else "model",
+                "tta": cfg.tta,
+                "num_samples": len(rows),
+                **values,
+            },
+            metrics_json,
+        )
+    shown = {k: v for k, v in values.items() if "_class_" not in k and not math.isnan(v)}
+    summary = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
+    print_line(f"{len(rows)} predictions -> {predictions_csv}" + (f"  ({summary})" if summary else ""))
+    return Prediction(predictions_csv, metrics_json, values, len(rows), seconds)
+
+
+def build_transform_for(run: RestoredRun, model):
+    """The run's evaluation transform (its test policy at its resolved image size and statistics)."""
+    policy = run.resolved.get("augmentation", {}).get("test_policy") or run.config.data.augmentation.test_policy
+    return build_transform(policy, preprocessing(run, model), "data.augmentation.test_policy")
+
+
+def _as_logits(probabilities: torch.Tensor, task: str, multilabel: bool) -> torch.Tensor:
+    """Metric inputs after TTA averaging: log-probabilities (their softmax gives the average back). TTA applies to
+    images of classification runs; regression values pass through."""
+    if task == "Regression":
+        return probabilities
+    if multilabel:
+        return torch.logit(probabilities.clamp(1e-7, 1 - 1e-7))
+    return probabilities.clamp_min(1e-12).log()

@@ -1,0 +1,64 @@
+"""A trained model rebuilt from its run directory: config.json next to checkpoints/, weights from a checkpoint.
+
+Shared by glovita_infer and glovita_extract_features, so both read runs the same way and fail the same way.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from glovita.configs.root import RootConfig
+from glovita.training.checkpoints import load_checkpoint
+
+
+@dataclass(frozen=True)
+class RestoredRun:
+    run_dir: Path
+    config: RootConfig
+    resolved: dict[str, Any]
+    """resolved_config.json ({} for a run directory without it)."""
+    checkpoint: dict[str, Any]
+    checkpoint_path: Path
+
+
+def load_run_config(run_dir: Path) -> RootConfig:
+    """The RootConfig saved in a run directory's config.json."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"'{path}' does not exist: '{run_dir}' is not a GloViTa run directory. A checkpoint must stay in "
+            "the checkpoints/ folder of its run, next to config.json."
+        )
+    try:
+        return RootConfig.model_validate(json.loads(path.read_text()))
+    except ValueError as err:
+        raise ValueError(f"'{path}' is not a valid GloViTa config ({str(err).splitlines()[0]}).") from err
+
+
+def load_run(checkpoint_path: Path) -> RestoredRun:
+    """Config, derived values and checkpoint of the run that wrote `checkpoint_path` (RUN/checkpoints/X.pt)."""
+    checkpoint_path = checkpoint_path.resolve()
+    if not checkpoint_path.is_file():
+        raise FileNotFoundError(f"checkpoint_path '{checkpoint_path}' does not exist.")
+    run_dir = checkpoint_path.parent.parent
+    config = load_run_config(run_dir)
+    resolved_file = run_dir / "resolved_config.json"
+    resolved = json.loads(resolved_file.read_text()) if resolved_file.is_file() else {}
+    return RestoredRun(run_dir, config, resolved, load_checkpoint(checkpoint_path), checkpoint_path)
+
+
+def load_weights(model, run: RestoredRun, use_ema: bool = False) -> None:
+    """Put the checkpoint's weights (or its EMA weights) into `model`; a mismatch names the file and keys."""
+    key = "ema" if use_ema else "model"
+    if key not in run.checkpoint:
+        hint = " (its run did not set training.ema_decay)" if use_ema else ""
+        raise ValueError(f"Checkpoint '{run.checkpoint_path}' holds no '{key}' weights{hint}.")
+    try:
+        model.load_state_dict(run.checkpoint[key])
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines()[1:3] if line.strip()]
+        raise ValueError(
+            f"Checkpoint '{run.checkpoint_path}' does not fit the model its run's config.json describes "
+            f"({'; '.join(lines)[:400]}). Was the checkpoint copied from another run?"
+        ) from err

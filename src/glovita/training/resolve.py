@@ -216,6 +216,11 @@ def resolve_run(
 
     `group` is passed when it was already fixed (by rank 0 of a torchrun job, or for the folds of a CV run)."""
     device = resolve_device(cfg.training.device, local_rank)
+    if cfg.training.sync_batchnorm and device.type != "cuda":
+        raise ValueError(
+            "training.sync_batchnorm needs CUDA processes (PyTorch's SyncBatchNorm has no CPU kernel). "
+            "Leave it off for CPU (gloo) runs."
+        )
     best_metric, mode = resolve_best_metric(
         cfg.training.best_checkpoint_metric,
         cfg.data.task,

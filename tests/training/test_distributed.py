@@ -1,0 +1,78 @@
+"""torchrun + DDP on CPU (gloo): two processes follow one process with the same global batch, only rank 0
+writes, and a multi-process run resumes exactly."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from glovita.cli.train import main
+from tests.conftest import feature_args
+
+HEAD = ["--model.head.head_type", "classification", "--optimizer.lr", "0.05"]
+BIN = Path(sys.executable).parent
+
+
+def _torchrun(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", *args]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _checkpoint(tmp_path: Path, group: str) -> dict:
+    path = tmp_path / "exp" / "precomputed_features" / group / "0" / "checkpoints" / "last.pt"
+    return torch.load(path, weights_only=True)
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
+    epochs = ["--training.epochs", "3"]
+    main(feature_args(tmp_path, "instances", HEAD, group="single") + [*epochs, "--dataloading.batch_size", "8"])
+    result = _torchrun(
+        "-m", "glovita.train", *feature_args(tmp_path, "instances", HEAD, group="ddp"), *epochs,
+        "--dataloading.batch_size", "4",
+    )  # fmt: skip
+    assert result.stdout.count("GloViTa run summary") == 1  # rank 0 alone reports
+    single, ddp = _checkpoint(tmp_path, "single"), _checkpoint(tmp_path, "ddp")
+    for key, value in single["model"].items():
+        torch.testing.assert_close(ddp["model"][key], value, rtol=1e-5, atol=1e-6)
+    run_dir = tmp_path / "exp" / "precomputed_features" / "ddp" / "0"
+    expected = json.loads(
+        (tmp_path / "exp" / "precomputed_features" / "single" / "0" / "test_metrics.json").read_text()
+    )
+    assert json.loads((run_dir / "test_metrics.json").read_text()) == pytest.approx(expected, abs=1e-5)
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3
+    info = json.loads((run_dir / "runtime_info.json").read_text())
+    assert info["world_size"] == 2 and info["status"] == "completed"
+    resolved = json.loads((run_dir / "resolved_config.json").read_text())
+    assert resolved["world_size"] == 2 and resolved["global_batch_size"] == 8
+    assert sorted(p.name for p in (tmp_path / "exp" / "precomputed_features").iterdir()) == ["ddp", "single"]
+
+
+def test_console_script_under_torchrun_resumes_exactly(tmp_path: Path) -> None:
+    script = str(BIN / "glovita_train")
+    base = [
+        *feature_args(tmp_path, "instances", HEAD),
+        "--optimizer.scheduler",
+        "none",
+        "--dataloading.batch_size",
+        "4",
+    ]
+    _torchrun(script, *base, "--group", "straight", "--training.epochs", "3")
+    _torchrun(script, *base, "--group", "resumed", "--training.epochs", "2")
+    _torchrun(script, *base, "--group", "resumed", "--training.epochs", "3", "--training.resume")
+    straight, resumed = _checkpoint(tmp_path, "straight"), _checkpoint(tmp_path, "resumed")
+    assert resumed["epoch"] == 2
+    for key, value in straight["model"].items():
+        assert torch.equal(resumed["model"][key], value), key
+
+
+def test_sync_batchnorm_on_cpu_is_refused(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main([*feature_args(tmp_path, "instances", HEAD), "--training.sync_batchnorm", "--training.device", "cpu"])
+    assert "training.sync_batchnorm needs CUDA processes" in capsys.readouterr().err

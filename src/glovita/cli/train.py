@@ -21,7 +21,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
     config = parse_root_config(args)
-    from glovita.training.run import run_training  # torch is imported only once parsing succeeded
+    # torch is imported only once parsing succeeded
+    from glovita.training.cross_validation import run_cross_validation
+    from glovita.training.distributed import init_distributed, shutdown
+    from glovita.training.run import run_training
 
     with user_errors("glovita_train"):
-        run_training(config, argv=["glovita_train", *args])
+        dist = init_distributed(config.training.device)
+        try:
+            if config.folds:
+                run_cross_validation(config, ["glovita_train", *args], dist)
+            else:
+                run_training(config, ["glovita_train", *args], dist)
+        finally:
+            shutdown(dist)

@@ -43,6 +43,9 @@ class RootConfig(GlovitaConfig):
     """Root folder of run directories."""
     group: str | None = None
     """Run group, shared by the folds of one CV run; unset derives <encoder>_<head>_<timestamp>."""
+    folds: tuple[int, ...] = ()
+    """Cross-validation: train these folds one after another in one group (--folds 0 1 2 sets data.fold for each),
+    then write <dataset>/<group>/cv_summary.json. Empty trains data.fold only."""
     add_log: Annotated[dict[str, Any], tyro.conf.Suppress] = Field(default_factory=dict)
     """Logging-only metadata (--add_log.KEY VALUE, nested with dots); saved, never changes the run."""
 
@@ -55,6 +58,13 @@ class RootConfig(GlovitaConfig):
                 "Choose another --group."
             )
         return group
+
+    @field_validator("folds")
+    @classmethod
+    def _check_folds(cls, folds: tuple[int, ...]) -> tuple[int, ...]:
+        if any(f < 0 for f in folds) or len(set(folds)) != len(folds):
+            raise ValueError(f"folds={list(folds)} must be distinct fold numbers >= 0, e.g. --folds 0 1 2.")
+        return folds
 
     @model_validator(mode="after")
     def _check_task_and_head(self) -> "RootConfig":
@@ -107,6 +117,10 @@ class RootConfig(GlovitaConfig):
             raise ValueError(
                 "task.class_balanced_sampling needs single-label classification "
                 f"(got {self.data.task}/{self.data.subtask})."
+            )
+        if self.folds and self.data.fold != 0:
+            raise ValueError(
+                f"data.fold={self.data.fold} and folds={list(self.folds)}: give one. --folds runs every listed fold."
             )
         if self.training.resume and self.group is None:
             raise ValueError(

@@ -27,8 +27,8 @@ def kfold_dataset(tmp_path: Path) -> Path:
 def _args(root: Path, experiments: Path, *extra: str) -> list[str]:
     return [
         "--data.dataset", "generic_image_dataset", "--data.data_root_dir", str(root), "--data.num_classes", "2",
-        "--experiments_dir", str(experiments), "--group", "cv", "--training.epochs", "3", *FAST, "--dataloading.batch_size", "4", "--optimizer.lr", "3e-3",
-        *extra,
+        "--experiments_dir", str(experiments), "--group", "cv", "--training.epochs", "3", *FAST,
+        "--dataloading.batch_size", "4", "--optimizer.lr", "3e-3", *extra,
     ]  # fmt: skip
 
 

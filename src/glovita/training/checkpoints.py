@@ -59,6 +59,8 @@ class CheckpointWriter:
         self.every_n_epochs = every_n_epochs
         self.max_epoch_files = max_epoch_files
         folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob(".*.tmp-*"):  # half-written files of a killed earlier process
+            stale.unlink(missing_ok=True)
 
     @property
     def last(self) -> Path:

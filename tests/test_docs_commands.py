@@ -1,24 +1,30 @@
 """Every GloViTa command shown in README.md and docs/ parses as written, and runs on local data.
 
 Image training runs append a few overrides (tiny model, one epoch, small images) so the suite stays fast;
-feature training runs get one epoch; extraction and plotting run exactly as written. The parse check is on
+feature training runs get one epoch; extraction, inference and plotting run exactly as written. `torchrun`
+lines run through bash as written (plus the same overrides), launching two CPU processes. The parse check is on
 each command exactly as written. Commands run in document order in one folder, so later ones use the files
 earlier ones wrote (the README's run `my_run` feeds the checkpoint-mode extraction).
 """
 
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from glovita.cli.argv import parse_config
 from glovita.cli.extract_features import main as extract_main
+from glovita.cli.infer import main as infer_main
 from glovita.cli.plot_umap import main as umap_main
 from glovita.cli.show_augmentations import main as show_main
 from glovita.cli.train import main, parse_root_config
 from glovita.configs.extract import ExtractFeaturesConfig
+from glovita.configs.infer import InferConfig
 from glovita.configs.plot_umap import PlotUmapConfig
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
 from tests.conftest import write_feature_file, write_images
@@ -27,7 +33,14 @@ from tests.datasets.test_digits_cifar import _write_fake_cifar10
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-COMMANDS_BY_NAME = {"glovita_train", "glovita_extract_features", "glovita_plot_umap", "glovita_show_augmentations"}
+COMMANDS_BY_NAME = {
+    "glovita_train",
+    "glovita_infer",
+    "glovita_extract_features",
+    "glovita_plot_umap",
+    "glovita_show_augmentations",
+    "torchrun",
+}
 FEATURE_OVERRIDES = ["--training.epochs", "1", "--dataloading.num_workers", "0"]
 RUN_OVERRIDES = [
     "--model.encoder.type",
@@ -51,11 +64,27 @@ def documented_commands() -> list[tuple[str, list[str]]]:
         for block in re.findall(r"```bash\n(.*?)```", doc.read_text(), flags=re.S):
             joined = re.sub(r"\\\n\s*", " ", block)
             for line in joined.splitlines():
-                line = line.split("  #")[0].strip()
+                line = "" if line.lstrip().startswith("#") else line.split("  #")[0].strip()
                 words = shlex.split(line) if line else []
                 if words and words[0] in COMMANDS_BY_NAME and "--help" not in words:
                     commands.append((f"{doc.name}: {line[:80]}", words))
     return commands
+
+
+def run_count(args: list[str]) -> int:
+    """Run directories a glovita_train command makes: one per fold listed after --folds, else one."""
+    if "--folds" not in args:
+        return 1
+    folds = args[args.index("--folds") + 1 :]
+    return next((i for i, word in enumerate(folds) if not word.isdigit()), len(folds))
+
+
+def torchrun_training_args(words: list[str]) -> list[str]:
+    """The glovita_train flags of a `torchrun ... -m glovita.train ...` or `... $(which glovita_train) ...` line."""
+    for i, word in enumerate(words):
+        if word == "glovita.train" or word.endswith("glovita_train)"):
+            return words[i + 1 :]
+    raise AssertionError(f"torchrun line without glovita.train: {words}")
 
 
 COMMANDS = documented_commands()
@@ -68,8 +97,12 @@ def test_docs_show_commands() -> None:
 @pytest.mark.parametrize(("where", "words"), COMMANDS, ids=[w for w, _ in COMMANDS])
 def test_documented_command_parses_as_written(where: str, words: list[str]) -> None:
     name, *args = words
-    if name == "glovita_train":
+    if name == "torchrun":
+        parse_root_config(torchrun_training_args(words))
+    elif name == "glovita_train":
         parse_root_config(args)
+    elif name == "glovita_infer":
+        parse_config(InferConfig, args, name, "")
     elif name == "glovita_extract_features":
         parse_config(ExtractFeaturesConfig, args, name, "")
     elif name == "glovita_show_augmentations":
@@ -91,6 +124,15 @@ def _prepare_data(cwd: Path) -> None:
     (reg / "splits.json").write_text(json.dumps({"train": ids[::2], "val": ids[1::4], "test": ids[3::4]}))
     (reg / "labels.csv").write_text("image,label\n" + "\n".join(f"{i},{i[0]}" for i in ids) + "\n")
     make_fake_chestxray14(cwd / "data" / "ChestXray14")
+    folds = cwd / "data" / "MyFolds"
+    ids = [
+        p.relative_to(folds / "images").as_posix()
+        for k in range(2)
+        for p in write_images(folds / "images" / str(k), k, 18)
+    ]
+    partitions = {str(f): ids[f * 6 : f * 6 + 6] + ids[18 + f * 6 : 24 + f * 6] for f in range(3)}
+    (folds / "splits.json").write_text(json.dumps({**partitions, "test": ids[::4]}))
+    (cwd / "my_images.csv").write_text("path,label\ndata/digits/images/3/0003.png,3\ndata/digits/images/7/0007.png,7\n")
     (cwd / "bags").mkdir()
     write_feature_file(cwd / "bags" / "train_bags.h5", "ptr", 24, dim=512)
     write_feature_file(cwd / "bags" / "val_bags.h5", "lengths", 8, dim=512, seed=1)
@@ -104,10 +146,24 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     _prepare_data(tmp_path)
     trainings = 0
-    for _where, (name, *args) in COMMANDS:
-        if name == "glovita_train":
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "OMP_NUM_THREADS": "1",
+    }
+    for where, (name, *args) in COMMANDS:
+        if name == "torchrun":
             trainings += 1
+            line = shlex.join([name, *args]).replace("'$(which' 'glovita_train)'", "$(which glovita_train)")
+            result = subprocess.run(
+                ["bash", "-c", f"{line} {shlex.join(RUN_OVERRIDES)}"], capture_output=True, text=True, env=env
+            )
+            assert result.returncode == 0, f"{where}\n{result.stderr[-3000:]}"
+        elif name == "glovita_train":
+            trainings += run_count(args)
             main([*args, *(FEATURE_OVERRIDES if "precomputed_features" in args else RUN_OVERRIDES)])
+        elif name == "glovita_infer":
+            infer_main(args)
         elif name == "glovita_extract_features":
             extract_main(args)
         elif name == "glovita_show_augmentations":
@@ -122,3 +178,9 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "my_run_last_digits_test_avg.h5" in features
     assert "agg_avg_resnet18_digits_test_size32_float32_umap.png" in features
     assert (tmp_path / "augmentations.png").is_file()
+    assert (tmp_path / "predictions" / "predictions.csv").is_file()
+    assert json.loads((tmp_path / "predictions" / "csv" / "metrics.json").read_text())["num_samples"] == 2
+    assert (tmp_path / "experiments" / "mlflow" / "mlflow.db").is_file()
+    assert list((tmp_path / "experiments" / "wandb" / "wandb").glob("offline-run-*"))
+    summary = json.loads((tmp_path / "experiments" / "generic_image_dataset" / "cv3" / "cv_summary.json").read_text())
+    assert summary["folds"] == [0, 1, 2]

@@ -218,6 +218,8 @@ def predict(cfg: InferConfig) -> Prediction:
     load_weights(model, run, cfg.use_ema)
     device = resolve_device(cfg.device)
     model.to(device).eval()
+    if run.config.training.channels_last:
+        model.to(memory_format=torch.channels_last)
     class_names = list(run.resolved.get("class_names") or [])
     if root.data.task == "Classification" and len(class_names) != root.data.num_classes:
         class_names = [str(i) for i in range(root.data.num_classes)]
@@ -244,13 +246,13 @@ def predict(cfg: InferConfig) -> Prediction:
     )
     outputs_all, targets_all = [], []
     began = time.perf_counter()
-    with torch.no_grad(), progress_bar(f"predict {samples.source}", len(loader)) as bar:
+    with torch.inference_mode(), progress_bar(f"predict {samples.source}", len(loader)) as bar:
         for inputs, targets in loader:
             if isinstance(inputs, dict):
                 inputs = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
             else:
                 inputs = inputs.to(device, non_blocking=True)
-                if inputs.ndim == 4:
+                if inputs.ndim == 4 and run.config.training.channels_last:
                     inputs = inputs.contiguous(memory_format=torch.channels_last)
             outputs = model(inputs)
             probabilities = model.head.predict(outputs)

@@ -40,7 +40,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint '{path}' does not exist.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise ValueError(
             f"Checkpoint '{path}' cannot be read ({err}). It may be truncated or not a GloViTa file."

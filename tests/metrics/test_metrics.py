@@ -77,3 +77,34 @@ def test_multilabel_auroc_skips_labels_without_both_classes() -> None:
     assert math.isnan(values["auroc_class_1"])  # label 1 never occurs: undefined, not 0
     assert values["auroc_class_2"] == pytest.approx(0.5)  # positives scored 2 and -2, negatives -1 and 1
     assert values["auroc"] == pytest.approx(0.75)
+
+
+def test_ece_equals_torchmetrics_and_bins_add_up() -> None:
+    from torchmetrics.classification import MulticlassCalibrationError
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(500, 4, generator=generator) * 2
+    targets = torch.randint(0, 4, (500,), generator=generator)
+    metrics = ClassificationMetrics(4, torch.device("cpu"))
+    for start in range(0, 500, 64):  # accumulated over batches like an evaluation loop
+        metrics.update(logits[start : start + 64], targets[start : start + 64])
+    values = metrics.compute()
+    reference = MulticlassCalibrationError(4, n_bins=15, norm="l1")(logits.softmax(-1), targets)
+    assert values["ece"] == pytest.approx(float(reference), abs=1e-6)
+    bins = metrics.reliability()
+    assert sum(bins["count"]) == 500
+    correct = sum(c * a for c, a in zip(bins["count"], bins["accuracy"], strict=True) if c)
+    assert correct / 500 == pytest.approx(values["accuracy"])
+
+
+def test_reliability_diagram_png(tmp_path) -> None:
+    from PIL import Image
+
+    from glovita.metrics.plots import save_reliability_diagram
+
+    metrics = ClassificationMetrics(3, torch.device("cpu"))
+    metrics.update(torch.randn(50, 3), torch.randint(0, 3, (50,)))
+    ece = metrics.compute()["ece"]
+    save_reliability_diagram(metrics.reliability(), ece, tmp_path / "r.png", "title")
+    with Image.open(tmp_path / "r.png") as image:
+        assert image.format == "PNG" and image.size == (600, 720)

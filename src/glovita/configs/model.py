@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from glovita.configs.base import GlovitaConfig, choice
 
@@ -43,6 +43,129 @@ class TorchvisionEncoderConfig(GlovitaConfig):
     """Image channels fed to the encoder; other than 3 replaces the first convolution (untrained)."""
     model_kwargs: ModelKwargs = {}
     """Extra keyword arguments for the torchvision model builder."""
+
+
+class _DinoFields(GlovitaConfig):
+    """Fields the DINO ViT families share (built through timm)."""
+
+    pretrained: bool = True
+    """Load pretrained weights from pretrained_path or the local cache (never downloaded)."""
+    pretrained_path: Path | None = None
+    """Local weights file (.safetensors, .pth, .pt, or a GloViTa checkpoint) to load instead of the cached one."""
+    input_channels: int = Field(3, ge=1)
+    """Image channels fed to the encoder; pretrained RGB patch embeddings are adapted to other counts."""
+    image_size: int = Field(224, gt=0)
+    """Input size the position embeddings are built for (a multiple of the patch size)."""
+    model_kwargs: ModelKwargs = {}
+    """Extra keyword arguments for timm.create_model (e.g. drop_path_rate 0.1)."""
+
+
+class Dinov2EncoderConfig(_DinoFields):
+    """DINOv2 ViT (patch 14; the reg4 models add four register tokens), through timm."""
+
+    encoder_type: Literal["dinov2"] = "dinov2"
+    """Encoder family tag."""
+    type: str = "vit_small_patch14_reg4_dinov2.lvd142m"
+    """timm DINOv2 model name (vit_{small,base,large,giant}_patch14[_reg4]_dinov2[.lvd142m])."""
+
+
+class Dinov3EncoderConfig(_DinoFields):
+    """DINOv3 ViT (patch 16, four register tokens, RoPE), through timm."""
+
+    encoder_type: Literal["dinov3"] = "dinov3"
+    """Encoder family tag."""
+    type: str = "vit_small_patch16_dinov3.lvd1689m"
+    """timm DINOv3 model name (vit_{small,small_plus,base,large,huge_plus,7b}_patch16_dinov3[.lvd1689m])."""
+
+
+class TransformerEncoderConfig(GlovitaConfig):
+    """A Hugging Face transformers vision backbone (ViT, DeiT, Swin, ConvNeXt, DINOv2, BEiT, ...)."""
+
+    encoder_type: Literal["transformer"] = "transformer"
+    """Encoder family tag."""
+    type: str = "vit"
+    """A local model directory (config.json, and weights when pretrained), a Hugging Face id in the local cache,
+    or an architecture name (model_type such as vit, swin, convnext, dinov2) to build without weights."""
+    pretrained: bool = True
+    """Load the weights of `type` (a local directory or a cached Hugging Face id; never downloaded)."""
+    pretrained_path: Path | None = None
+    """Local weights file (.safetensors, .bin, .pt, or a GloViTa checkpoint) loaded into the built model."""
+    input_channels: int = Field(3, ge=1)
+    """Image channels fed to the encoder (num_channels of the config)."""
+    model_kwargs: ModelKwargs = {}
+    """Config overrides (e.g. hidden_size 192, num_hidden_layers 6, image_size 224, patch_size 16)."""
+
+
+class ResidualEncoderConfig(GlovitaConfig):
+    """nnU-Net's residual encoder (dynamic-network-architectures), 2D or 3D, pooled to one vector."""
+
+    encoder_type: Literal["residual_encoder"] = "residual_encoder"
+    """Encoder family tag."""
+    spatial_dims: Literal[2, 3] = 2
+    """2 for images (B, C, H, W), 3 for volumes (B, C, D, H, W)."""
+    features_per_stage: tuple[int, ...] = (32, 64, 128, 256)
+    """Channels of each resolution stage."""
+    blocks_per_stage: tuple[int, ...] = (1, 2, 2, 2)
+    """Residual blocks of each stage."""
+    strides: tuple[int, ...] = (1, 2, 2, 2)
+    """Downsampling stride of each stage."""
+    kernel_size: int = Field(3, gt=0)
+    """Convolution kernel size."""
+    norm: Literal["instance", "batch"] = "instance"
+    """Normalisation (nnU-Net uses instance norm)."""
+    pretrained: bool = False
+    """Load weights from pretrained_path (there is no public model zoo to cache from)."""
+    pretrained_path: Path | None = None
+    """Local weights file (.safetensors, .pt, an nnU-Net or GloViTa checkpoint) for the encoder."""
+    input_channels: int = Field(3, ge=1)
+    """Image channels fed to the encoder."""
+    model_kwargs: ModelKwargs = {}
+    """Extra keyword arguments for ResidualEncoder (e.g. stochastic_depth_p 0.1, squeeze_excitation true)."""
+
+    @model_validator(mode="after")
+    def _check_stages(self) -> "ResidualEncoderConfig":
+        lengths = {len(self.features_per_stage), len(self.blocks_per_stage), len(self.strides)}
+        if len(lengths) != 1:
+            raise ValueError(
+                "model.encoder.features_per_stage, blocks_per_stage and strides need one entry per stage, got "
+                f"{len(self.features_per_stage)}, {len(self.blocks_per_stage)} and {len(self.strides)}."
+            )
+        return self
+
+
+class PrimusEncoderConfig(GlovitaConfig):
+    """The Primus 3D transformer encoder (patch embedding + EVA blocks, dynamic-network-architectures)."""
+
+    encoder_type: Literal["primus"] = "primus"
+    """Encoder family tag."""
+    input_shape: tuple[int, int, int] = (64, 64, 64)
+    """Volume size (D, H, W) the rotary/position embeddings are built for; a multiple of patch_size."""
+    patch_size: tuple[int, int, int] = (8, 8, 8)
+    """Patch embedding size."""
+    embed_dim: int = Field(192, gt=0)
+    """Token width (Primus-S 396, -B 792, -M 864, -L 1056)."""
+    depth: int = Field(6, gt=0)
+    """Number of EVA blocks."""
+    num_heads: int = Field(3, gt=0)
+    """Attention heads."""
+    num_register_tokens: int = Field(0, ge=0)
+    """Register tokens prepended to the patch tokens."""
+    pretrained: bool = False
+    """Load weights from pretrained_path."""
+    pretrained_path: Path | None = None
+    """Local weights file (.safetensors, .pt, or a GloViTa checkpoint) for the encoder."""
+    input_channels: int = Field(1, ge=1)
+    """Channels of the volumes."""
+    model_kwargs: ModelKwargs = {}
+    """Extra keyword arguments for the EVA blocks (e.g. drop_path_rate 0.1)."""
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> "PrimusEncoderConfig":
+        if any(size % patch for size, patch in zip(self.input_shape, self.patch_size, strict=True)):
+            raise ValueError(
+                f"model.encoder.input_shape={self.input_shape} must be a multiple of patch_size={self.patch_size}."
+            )
+        return self
 
 
 class PrecomputedEncoderConfig(GlovitaConfig):
@@ -117,7 +240,15 @@ class ClamHeadConfig(GlovitaConfig):
 
 
 EncoderConfig = choice(
-    TimmEncoderConfig, TorchvisionEncoderConfig, PrecomputedEncoderConfig, discriminator="encoder_type"
+    TimmEncoderConfig,
+    TorchvisionEncoderConfig,
+    TransformerEncoderConfig,
+    Dinov2EncoderConfig,
+    Dinov3EncoderConfig,
+    ResidualEncoderConfig,
+    PrimusEncoderConfig,
+    PrecomputedEncoderConfig,
+    discriminator="encoder_type",
 )
 HeadConfig = choice(
     ClassificationHeadConfig, RegressionHeadConfig, AbmilHeadConfig, ClamHeadConfig, discriminator="head_type"
@@ -134,4 +265,4 @@ class ModelConfig(GlovitaConfig):
     head: HeadConfig = ClassificationHeadConfig()
     """Prediction head (owns its loss)."""
     feature_aggregation_method: AggregationMethod | None = None
-    """Pooling of token/feature-map outputs (timm encoders); unset uses the encoder's own pooling."""
+    """Pooling of token/feature-map outputs; unset uses the encoder's own pooling (its class token or average)."""

@@ -91,6 +91,13 @@ class RootConfig(GlovitaConfig):
             raise ValueError("task.mixup_alpha / task.cutmix_alpha apply to classification only. Set them to 0.")
         if self.data.task != "Classification" and self.task.label_smoothing > 0:
             raise ValueError("task.label_smoothing applies to classification only. Set it to 0.")
+        encoder = self.model.encoder
+        if encoder.encoder_type == "primus" or getattr(encoder, "spatial_dims", 2) == 3:
+            raise ValueError(
+                f"model.encoder.encoder_type={encoder.encoder_type!r} is set up for 3D volumes (B, C, D, H, W), and "
+                f"data.dataset={self.data.dataset!r} yields 2D images; GloViTa has no volume dataset yet. Use "
+                "--model.encoder.spatial_dims 2 with residual_encoder, or a 2D encoder."
+            )
         features = self.data.dataset == "precomputed_features"
         precomputed = self.model.encoder.encoder_type == "precomputed"
         if features != precomputed:

@@ -4,28 +4,123 @@ from glovita.configs.model import (
     AbmilHeadConfig,
     ClamHeadConfig,
     ClassificationHeadConfig,
+    Dinov2EncoderConfig,
+    Dinov3EncoderConfig,
     ModelConfig,
     PrecomputedEncoderConfig,
+    PrimusEncoderConfig,
     RegressionHeadConfig,
+    ResidualEncoderConfig,
     TimmEncoderConfig,
     TorchvisionEncoderConfig,
+    TransformerEncoderConfig,
 )
 from glovita.configs.peft import FullFinetuningConfig, LinearProbingConfig, PeftConfig
 from glovita.models.composite import GlovitaModel
 
 
 def build_encoder(cfg: ModelConfig):
-    """The image encoder of `cfg.encoder` with `cfg.feature_aggregation_method` applied."""
+    """The image encoder of `cfg.encoder` with `cfg.feature_aggregation_method` applied; a `pretrained_path`
+    that is a GloViTa checkpoint (or, for families without a model zoo, any state dict) is loaded here."""
+    encoder = _build_encoder(cfg)
+    path = getattr(cfg.encoder, "pretrained_path", None)
+    if path is not None and getattr(cfg.encoder, "pretrained", False) and _loads_here(cfg, path):
+        from glovita.models.weights import describe_load, load_encoder_weights
+        from glovita.training.progress import print_line
+
+        print_line(describe_load(path, load_encoder_weights(encoder, path)))
+    return encoder
+
+
+def _loads_here(cfg: ModelConfig, path) -> bool:
+    """timm and torchvision load their own weight files (with their filters); GloViTa checkpoints and the
+    families without a model zoo are loaded by load_encoder_weights."""
+    from glovita.models.weights import is_glovita_checkpoint
+
+    if cfg.encoder.encoder_type in ("timm", "torchvision", "dinov2", "dinov3"):
+        return is_glovita_checkpoint(path)
+    return True
+
+
+def _timm_weights_file(encoder):
+    """The file timm should load itself (None for a GloViTa checkpoint, which build_encoder loads)."""
+    from glovita.models.weights import is_glovita_checkpoint
+
+    path = encoder.pretrained_path
+    return None if path is None or is_glovita_checkpoint(path) else path
+
+
+def _build_encoder(cfg: ModelConfig):
     encoder = cfg.encoder
     match encoder:
         case TimmEncoderConfig():
             from glovita.models.img_encoder.timm_encoder import TimmImgEncoder
 
+            file = _timm_weights_file(encoder)
             return TimmImgEncoder(
                 name=encoder.type,
-                pretrained=encoder.pretrained,
-                pretrained_file=encoder.pretrained_path,
+                pretrained=encoder.pretrained and (file is not None or encoder.pretrained_path is None),
+                pretrained_file=file,
                 input_channels=encoder.input_channels,
+                model_kwargs=encoder.model_kwargs,
+                aggregation=cfg.feature_aggregation_method,
+            )
+        case Dinov2EncoderConfig() | Dinov3EncoderConfig():
+            from glovita.models.img_encoder.timm_encoder import TimmImgEncoder
+            from glovita.models.preprocessing import dino_preprocessing
+
+            family = encoder.encoder_type
+            if family not in encoder.type:
+                raise ValueError(
+                    f"model.encoder.type={encoder.type!r} is not a {family} model. Use a timm {family} name such as "
+                    f"{type(encoder).model_fields['type'].default!r}, or --model.encoder.encoder_type timm."
+                )
+            file = _timm_weights_file(encoder)
+            built = TimmImgEncoder(
+                name=encoder.type,
+                pretrained=encoder.pretrained and (file is not None or encoder.pretrained_path is None),
+                pretrained_file=file,
+                input_channels=encoder.input_channels,
+                model_kwargs={"img_size": encoder.image_size, **encoder.model_kwargs},
+                aggregation=cfg.feature_aggregation_method,
+            )
+            built.preprocessing = dino_preprocessing(built.preprocessing, encoder.image_size)
+            return built
+        case TransformerEncoderConfig():
+            from glovita.models.img_encoder.transformer_encoder import TransformerImgEncoder
+
+            return TransformerImgEncoder(
+                name=encoder.type,
+                pretrained=encoder.pretrained and encoder.pretrained_path is None,
+                input_channels=encoder.input_channels,
+                model_kwargs=encoder.model_kwargs,
+                aggregation=cfg.feature_aggregation_method,
+            )
+        case ResidualEncoderConfig():
+            from glovita.models.img_encoder.nnunet_encoders import ResidualImgEncoder
+
+            return ResidualImgEncoder(
+                spatial_dims=encoder.spatial_dims,
+                input_channels=encoder.input_channels,
+                features_per_stage=encoder.features_per_stage,
+                blocks_per_stage=encoder.blocks_per_stage,
+                strides=encoder.strides,
+                kernel_size=encoder.kernel_size,
+                norm=encoder.norm,
+                model_kwargs=encoder.model_kwargs,
+                aggregation=cfg.feature_aggregation_method,
+            )
+        case PrimusEncoderConfig():
+            from glovita.models.img_encoder.nnunet_encoders import PrimusImgEncoder
+
+            return PrimusImgEncoder(
+                input_channels=encoder.input_channels,
+                input_shape=encoder.input_shape,
+                patch_size=encoder.patch_size,
+                embed_dim=encoder.embed_dim,
+                depth=encoder.depth,
+                num_heads=encoder.num_heads,
+                num_register_tokens=encoder.num_register_tokens,
                 model_kwargs=encoder.model_kwargs,
                 aggregation=cfg.feature_aggregation_method,
             )

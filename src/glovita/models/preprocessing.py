@@ -60,3 +60,16 @@ def adapt_statistics(values: tuple[float, ...], channels: int, fill: float) -> t
     if channels > len(values):
         return values + (fill,) * (channels - len(values))
     return values[:channels]
+
+
+def dino_preprocessing(base: PreprocessingDefaults, image_size: int) -> PreprocessingDefaults:
+    """DINO ViTs at `image_size` (the position embeddings are built for it): resize at the usual 224/256 ratio,
+    a multiple of the patch size so every pixel lands in a patch."""
+    patch = base.patch_size or 1
+    if image_size % patch:
+        raise ValueError(
+            f"model.encoder.image_size={image_size} is not a multiple of the patch size {patch}. "
+            f"Use e.g. {image_size // patch * patch or patch}."
+        )
+    resize = -(-round(image_size * 256 / 224) // patch) * patch
+    return PreprocessingDefaults(image_size, resize, base.mean, base.std, base.interpolation, patch)

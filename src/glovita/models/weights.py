@@ -83,3 +83,77 @@ def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict):
         raise ValueError(f"model.encoder.pretrained_path: '{path}' holds no state dict.")
     return state
+
+
+def is_glovita_checkpoint(path: Path) -> bool:
+    """A checkpoint written by a GloViTa run (its model keys start with encoder. / head.)."""
+    if path.suffix == ".safetensors":
+        return False
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not a torch file: the family's own loader reports it
+        return False
+    return isinstance(state, dict) and "glovita_version" in state
+
+
+def _best_prefix(keys: list[str], wanted: set[str]) -> str:
+    """The prefix whose removal makes the most checkpoint keys match the module's keys."""
+    candidates = {""} | {key[: i + 1] for key in keys[:50] for i, char in enumerate(key) if char == "."}
+    return max(sorted(candidates), key=lambda p: sum(k[len(p) :] in wanted for k in keys if k.startswith(p)))
+
+
+def adapt_input_channels(weight: torch.Tensor, channels: int) -> torch.Tensor:
+    """First-layer weights (O, C, ...) for `channels` inputs: summed to 1 channel, tiled (and rescaled) to more."""
+    source = weight.shape[1]
+    if channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeats = -(-channels // source)
+    return weight.repeat(1, repeats, *([1] * (weight.ndim - 2)))[:, :channels] * (source / channels)
+
+
+def load_encoder_weights(module: torch.nn.Module, path: Path) -> dict[str, list[str]]:
+    """Load a state dict file (a GloViTa checkpoint included) into an encoder, as far as it fits.
+
+    The key prefix (e.g. `encoder.` of a GloViTa checkpoint) is found automatically; input-layer weights with
+    another channel count are adapted; keys of another shape (an old classifier) are dropped. Returns the
+    report {adapted, dropped, missing, unexpected}; nothing matching at all is an error naming the file.
+    """
+    state = load_state_dict_file(check_weights_file(path))
+    own = module.state_dict()
+    prefix = _best_prefix(list(state), set(own))
+    state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    matched = [k for k in state if k in own]
+    if not matched:
+        raise ValueError(
+            f"model.encoder.pretrained_path: no key of '{path}' fits this encoder (e.g. {next(iter(state), '?')!r} "
+            f"vs {next(iter(own), '?')!r}). Is it the weights of another architecture?"
+        )
+    report: dict[str, list[str]] = {"adapted": [], "dropped": []}
+    for key in matched:
+        value, target = state[key], own[key]
+        if value.shape == target.shape:
+            continue
+        same_but_channels = (
+            value.ndim >= 3 and value.shape[0] == target.shape[0] and value.shape[2:] == target.shape[2:]
+        )
+        if same_but_channels:
+            state[key] = adapt_input_channels(value, target.shape[1])
+            report["adapted"].append(key)
+        else:
+            del state[key]
+            report["dropped"].append(key)
+    result = module.load_state_dict(state, strict=False)
+    report["missing"] = list(result.missing_keys)
+    report["unexpected"] = list(result.unexpected_keys)
+    return report
+
+
+def describe_load(path: Path, report: dict[str, list[str]]) -> str:
+    """One line about what a weights file changed (missing/unexpected keys named, up to four each)."""
+    parts = []
+    for kind in ("adapted", "dropped", "missing", "unexpected"):
+        keys = report.get(kind, [])
+        if keys:
+            shown = ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
+            parts.append(f"{len(keys)} {kind} ({shown})")
+    return f"Loaded encoder weights from {path}" + (f": {'; '.join(parts)}" if parts else ": every key matched")

@@ -1,0 +1,139 @@
+"""nnU-Net's residual encoder and the Primus transformer (dynamic-network-architectures) as encoders.
+
+Both end in a feature map or tokens that are pooled to one vector per sample: average (default) or sum;
+the class-token methods are refused because neither has a class token.
+"""
+
+import torch
+from torch import nn
+
+from glovita.models.aggregation import TOKEN_ONLY_METHODS
+from glovita.models.preprocessing import PreprocessingDefaults
+
+_GENERIC = PreprocessingDefaults(224, 256, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", None)
+"""From-scratch defaults: no pretrained statistics exist for these families."""
+
+
+def _pool(tokens: torch.Tensor, method: str | None) -> torch.Tensor:
+    """(B, N, D) -> (B, D): mean (avg, mean_all, unset) or sum."""
+    return tokens.sum(dim=1) if method == "sum" else tokens.mean(dim=1)
+
+
+def _refuse_token_methods(method: str | None, family: str) -> None:
+    if method in TOKEN_ONLY_METHODS:
+        raise ValueError(
+            f"model.feature_aggregation_method={method!r} needs a class token, and {family} has none. "
+            "Use avg, sum or mean_all, or leave it unset."
+        )
+
+
+class ResidualImgEncoder(nn.Module):
+    """nnU-Net ResidualEncoder (stem + residual stages), 2D or 3D; the last stage's map is pooled."""
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        input_channels: int,
+        features_per_stage: tuple[int, ...],
+        blocks_per_stage: tuple[int, ...],
+        strides: tuple[int, ...],
+        kernel_size: int,
+        norm: str,
+        model_kwargs: dict,
+        aggregation: str | None,
+    ) -> None:
+        super().__init__()
+        from dynamic_network_architectures.building_blocks.residual_encoders import ResidualEncoder
+
+        _refuse_token_methods(aggregation, "the residual encoder")
+        conv = nn.Conv2d if spatial_dims == 2 else nn.Conv3d
+        norms = {
+            ("instance", 2): nn.InstanceNorm2d,
+            ("instance", 3): nn.InstanceNorm3d,
+            ("batch", 2): nn.BatchNorm2d,
+            ("batch", 3): nn.BatchNorm3d,
+        }
+        self.net = ResidualEncoder(
+            input_channels=input_channels,
+            n_stages=len(features_per_stage),
+            features_per_stage=list(features_per_stage),
+            conv_op=conv,
+            kernel_sizes=kernel_size,
+            strides=list(strides),
+            n_blocks_per_stage=list(blocks_per_stage),
+            conv_bias=True,
+            norm_op=norms[(norm, spatial_dims)],
+            norm_op_kwargs={"eps": 1e-5, "affine": True},
+            nonlin=nn.LeakyReLU,
+            nonlin_kwargs={"inplace": True},
+            return_skips=False,
+            **model_kwargs,
+        )
+        self.spatial_dims = spatial_dims
+        self.aggregation = aggregation
+        self.out_dim = int(features_per_stage[-1])
+        self.preprocessing = _GENERIC
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) or (B, C, D, H, W) -> (B, out_dim)."""
+        if images.ndim != self.spatial_dims + 2:
+            raise ValueError(
+                f"model.encoder.spatial_dims={self.spatial_dims} but the input has shape {tuple(images.shape)}."
+            )
+        features = self.net(images)
+        return _pool(features.flatten(2).transpose(1, 2), self.aggregation)
+
+
+class PrimusImgEncoder(nn.Module):
+    """Primus (3D): patch embedding + EVA transformer blocks; the decoder of the segmentation net is dropped."""
+
+    def __init__(
+        self,
+        input_channels: int,
+        input_shape: tuple[int, int, int],
+        patch_size: tuple[int, int, int],
+        embed_dim: int,
+        depth: int,
+        num_heads: int,
+        num_register_tokens: int,
+        model_kwargs: dict,
+        aggregation: str | None,
+    ) -> None:
+        super().__init__()
+        from dynamic_network_architectures.architectures.primus import Primus
+
+        _refuse_token_methods(aggregation, "Primus")
+        net = Primus(
+            input_channels=input_channels,
+            embed_dim=embed_dim,
+            patch_embed_size=patch_size,
+            num_classes=1,
+            eva_depth=depth,
+            eva_numheads=num_heads,
+            input_shape=input_shape,
+            num_register_tokens=num_register_tokens,
+            **model_kwargs,
+        )
+        self.down_projection = net.down_projection
+        self.eva = net.eva
+        self.register_tokens = net.register_tokens
+        self.aggregation = aggregation
+        self.out_dim = embed_dim
+        self.input_shape = tuple(input_shape)
+        size = int(max(input_shape))
+        self.preprocessing = PreprocessingDefaults(size, size, (0.5,), (0.5,), "trilinear", int(patch_size[0]))
+
+    def forward(self, volumes: torch.Tensor) -> torch.Tensor:
+        """(B, C, D, H, W) -> (B, embed_dim)."""
+        if volumes.ndim != 5 or tuple(volumes.shape[2:]) != self.input_shape:
+            raise ValueError(
+                f"Primus was built for volumes of shape (B, C, {', '.join(map(str, self.input_shape))}) "
+                f"(model.encoder.input_shape); got {tuple(volumes.shape)}."
+            )
+        tokens = self.down_projection(volumes).flatten(2).transpose(1, 2)
+        if self.register_tokens is not None:
+            tokens = torch.cat([self.register_tokens.expand(tokens.shape[0], -1, -1), tokens], dim=1)
+        tokens, _ = self.eva(tokens)
+        if self.register_tokens is not None:
+            tokens = tokens[:, self.register_tokens.shape[1] :]
+        return _pool(tokens, self.aggregation)

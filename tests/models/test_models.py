@@ -7,19 +7,34 @@ import torch
 
 from glovita.configs.model import (
     ClassificationHeadConfig,
+    Dinov2EncoderConfig,
+    Dinov3EncoderConfig,
     ModelConfig,
     RegressionHeadConfig,
+    ResidualEncoderConfig,
     TimmEncoderConfig,
     TorchvisionEncoderConfig,
+    TransformerEncoderConfig,
 )
 from glovita.configs.peft import FullFinetuningConfig, LinearProbingConfig
 from glovita.models.aggregation import aggregate
 from glovita.models.factory import build_encoder, build_model
 
+TINY_VIT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 ENCODERS = {
     "timm": TimmEncoderConfig(type="test_resnet", pretrained=False),
     "torchvision": TorchvisionEncoderConfig(type="mobilenet_v3_small", pretrained=False),
-}
+    "transformer": TransformerEncoderConfig(
+        type="vit", pretrained=False, model_kwargs={**TINY_VIT, "image_size": 32, "patch_size": 8}
+    ),
+    "dinov2": Dinov2EncoderConfig(type="vit_small_patch14_reg4_dinov2", pretrained=False, image_size=28,
+                                  model_kwargs={"depth": 2}),
+    "dinov3": Dinov3EncoderConfig(type="vit_small_patch16_dinov3", pretrained=False, image_size=32,
+                                  model_kwargs={"depth": 2}),
+    "residual_encoder": ResidualEncoderConfig(features_per_stage=(8, 16), blocks_per_stage=(1, 1), strides=(1, 2)),
+}  # fmt: skip
+IMAGE_SIZE = {"dinov2": 28}
+"""Input size per family where 32 does not fit (patch 14)."""
 HEADS = {
     "classification": (ClassificationHeadConfig(hidden_dim=16), torch.tensor([0, 1, 2, 1])),
     "regression": (RegressionHeadConfig(), torch.randn(4, 3)),
@@ -31,7 +46,8 @@ HEADS = {
 def test_every_encoder_and_head_trains(encoder_tag: str, head_tag: str) -> None:
     head_cfg, targets = HEADS[head_tag]
     model = build_model(ModelConfig(encoder=ENCODERS[encoder_tag], head=head_cfg), FullFinetuningConfig(), 3, 0.0)
-    images = torch.randn(4, 3, 32, 32)
+    size = IMAGE_SIZE.get(encoder_tag, 32)
+    images = torch.randn(4, 3, size, size)
     outputs = model(images)
     assert outputs.shape == (4, 3) and torch.isfinite(outputs).all()
     loss = model.head.loss(outputs, targets)
@@ -46,8 +62,8 @@ def test_every_encoder_union_member_has_a_test_instance() -> None:
 
     tags = {u.path: set(u.subcommands) for u in find_union_fields(RootConfig)}
     # precomputed (identity) and the bag heads abmil/clam are exercised in tests/models/test_mil_heads.py and
-    # tests/training/test_features_training.py.
-    assert tags["model.encoder"] == set(ENCODERS) | {"precomputed"}
+    # tests/training/test_features_training.py; primus (3D only) in tests/models/test_model_zoo.py.
+    assert tags["model.encoder"] == set(ENCODERS) | {"precomputed", "primus"}
     assert tags["model.head"] == set(HEADS) | {"abmil", "clam"}
 
 

@@ -143,10 +143,10 @@ class PrimusEncoderConfig(GlovitaConfig):
     patch_size: tuple[int, int, int] = (8, 8, 8)
     """Patch embedding size."""
     embed_dim: int = Field(192, gt=0)
-    """Token width (Primus-S 396, -B 792, -M 864, -L 1056)."""
+    """Token width (Primus-S 396, -B 792, -M 864, -L 1056); divisible by 1.5 x num_heads (rotary embedding)."""
     depth: int = Field(6, gt=0)
     """Number of EVA blocks."""
-    num_heads: int = Field(3, gt=0)
+    num_heads: int = Field(4, gt=0)
     """Attention heads."""
     num_register_tokens: int = Field(0, ge=0)
     """Register tokens prepended to the patch tokens."""
@@ -164,6 +164,11 @@ class PrimusEncoderConfig(GlovitaConfig):
         if any(size % patch for size, patch in zip(self.input_shape, self.patch_size, strict=True)):
             raise ValueError(
                 f"model.encoder.input_shape={self.input_shape} must be a multiple of patch_size={self.patch_size}."
+            )
+        if (2 * self.embed_dim) % (3 * self.num_heads):
+            raise ValueError(
+                f"model.encoder.embed_dim={self.embed_dim} must be divisible by 1.5 x num_heads={self.num_heads} "
+                "(Primus' rotary position embedding). E.g. embed_dim 192 with num_heads 4, or 396 with 6."
             )
         return self
 

@@ -14,6 +14,9 @@ class _ScheduleFields(GlovitaConfig):
     """Peak learning rate."""
     encoder_lr: float | None = Field(None, gt=0)
     """Peak learning rate of the encoder's parameters (the head keeps lr), e.g. lower for fine-tuning; unset = lr."""
+    layer_decay: float | None = Field(None, gt=0, le=1)
+    """Layer-wise learning-rate decay (e.g. 0.75 for ViTs): the encoder's depth group d of L gets
+    decay^(L - d) times its learning rate, so early layers change least; unset disables it."""
     weight_decay: float = Field(0.05, ge=0)
     """Weight decay (decoupled for adamw); not applied to biases and normalisation weights."""
     scheduler: Literal["cosine", "step", "none"] = "cosine"

@@ -2,6 +2,8 @@
 
 from typing import Literal
 
+from pydantic import Field
+
 from glovita.configs.base import GlovitaConfig, choice
 
 
@@ -19,4 +21,62 @@ class LinearProbingConfig(GlovitaConfig):
     """PEFT method tag."""
 
 
-PeftConfig = choice(FullFinetuningConfig, LinearProbingConfig, discriminator="method")
+class PartialFinetuningConfig(GlovitaConfig):
+    """Only the last N depth groups of the encoder train (its blocks or stages, grouped as the family does:
+    timm's group matcher, else the block list), plus the head; the earlier layers are frozen, their BatchNorm
+    statistics too."""
+
+    method: Literal["partial_finetuning"] = "partial_finetuning"
+    """PEFT method tag."""
+    trainable_blocks: int = Field(2, gt=0)
+    """How many of the encoder's last depth groups train."""
+
+
+class BitfitConfig(GlovitaConfig):
+    """BitFit: only the encoder's bias terms train (plus the head)."""
+
+    method: Literal["bitfit"] = "bitfit"
+    """PEFT method tag."""
+
+
+class _LowRankFields(GlovitaConfig):
+    """Fields LoRA and DoRA share (Hugging Face peft)."""
+
+    rank: int = Field(8, gt=0)
+    """Rank r of the low-rank update."""
+    alpha: float = Field(16.0, gt=0)
+    """Scaling alpha (the update is scaled by alpha / r)."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout on the adapter input."""
+    target_modules: tuple[str, ...] = ()
+    """Module names (or name suffixes) to adapt; empty picks the family default: every Linear layer of the
+    encoder's blocks for transformers (attention and MLP), every Conv layer after the stem for CNNs."""
+    save_merged: bool = True
+    """After training, also write checkpoints/best_merged.pt: best.pt's weights with the adapters merged into
+    plain layers (loads into the same model with --peft.method full_finetuning, or as a pretrained_path)."""
+
+
+class LoraConfig(_LowRankFields):
+    """LoRA (Hu et al., 2021) adapters on the encoder through Hugging Face peft; the encoder's own weights are
+    frozen, the adapters and the head train."""
+
+    method: Literal["lora"] = "lora"
+    """PEFT method tag."""
+
+
+class DoraConfig(_LowRankFields):
+    """DoRA (Liu et al., 2024): LoRA with a learned magnitude per output (weight-decomposed), through peft."""
+
+    method: Literal["dora"] = "dora"
+    """PEFT method tag."""
+
+
+PeftConfig = choice(
+    FullFinetuningConfig,
+    LinearProbingConfig,
+    PartialFinetuningConfig,
+    BitfitConfig,
+    LoraConfig,
+    DoraConfig,
+    discriminator="method",
+)

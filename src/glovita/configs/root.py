@@ -106,6 +106,11 @@ class RootConfig(GlovitaConfig):
                 f"{self.model.encoder.encoder_type!r}: precomputed_features and the precomputed encoder go together. "
                 "Use --data.dataset precomputed_features --model.encoder.encoder_type precomputed, or neither."
             )
+        if precomputed and self.peft.method not in ("full_finetuning", "linear_probing"):
+            raise ValueError(
+                f"peft.method={self.peft.method!r} adapts an encoder, and the precomputed encoder has no weights. "
+                "Use --peft.method full_finetuning (the head trains)."
+            )
         if head in BAG_HEADS and not features:
             raise ValueError(
                 f"model.head.head_type={head!r} takes bags of precomputed features. "

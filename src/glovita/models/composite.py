@@ -35,6 +35,8 @@ class GlovitaModel(nn.Module):
         self.encoder = encoder
         self.head = head
         self.encoder_frozen = False
+        self.frozen_norms: list[str] = []
+        """Names of normalisation layers that stay in eval mode (their statistics are frozen)."""
 
     def forward(self, inputs: torch.Tensor | dict[str, torch.Tensor]):
         """images (B, C, H, W) or features (B, D) -> outputs (B, K); bags {features (B, N, D), mask (B, N)}
@@ -47,4 +49,6 @@ class GlovitaModel(nn.Module):
         super().train(mode)
         if self.encoder_frozen:
             self.encoder.eval()
+        for name in self.frozen_norms:
+            self.get_submodule(name).eval()
         return self

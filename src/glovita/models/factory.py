@@ -15,7 +15,15 @@ from glovita.configs.model import (
     TorchvisionEncoderConfig,
     TransformerEncoderConfig,
 )
-from glovita.configs.peft import FullFinetuningConfig, LinearProbingConfig, PeftConfig
+from glovita.configs.peft import (
+    BitfitConfig,
+    DoraConfig,
+    FullFinetuningConfig,
+    LinearProbingConfig,
+    LoraConfig,
+    PartialFinetuningConfig,
+    PeftConfig,
+)
 from glovita.models.composite import GlovitaModel
 
 
@@ -205,6 +213,20 @@ def apply_peft(model: GlovitaModel, cfg: PeftConfig) -> GlovitaModel:
             from glovita.models.peft.linear_probing import apply_linear_probing
 
             return apply_linear_probing(model)
+        case PartialFinetuningConfig():
+            from glovita.models.peft.partial import apply_partial_finetuning
+
+            return apply_partial_finetuning(model, cfg.trainable_blocks)
+        case BitfitConfig():
+            from glovita.models.peft.partial import apply_bitfit
+
+            return apply_bitfit(model)
+        case LoraConfig() | DoraConfig():
+            from glovita.models.peft.low_rank import apply_low_rank
+
+            return apply_low_rank(
+                model, cfg.rank, cfg.alpha, cfg.dropout, cfg.target_modules, dora=cfg.method == "dora"
+            )
         case _:
             raise TypeError(f"No PEFT branch for {type(cfg).__name__} in glovita/models/factory.py.")
 

@@ -240,8 +240,9 @@ class Trainer:
             group.get("name", "model").removesuffix("_no_decay"): group["lr"] for group in self.optimizer.param_groups
         }
         values = {"lr": rates.get("model", next(iter(rates.values())))}
-        if "encoder" in rates:
-            values["lr_encoder"] = rates["encoder"]
+        encoder = [rate for name, rate in rates.items() if name.startswith("encoder")]
+        if encoder:
+            values["lr_encoder"] = max(encoder)
         return values
 
     def _improved(self, value: float) -> bool:

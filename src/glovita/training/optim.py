@@ -8,28 +8,45 @@ from torch import nn
 from glovita.configs.optimizer import AdamOptimizerConfig, AdamwOptimizerConfig, OptimizerConfig, SgdOptimizerConfig
 
 
-def param_groups(model: nn.Module, lr: float, weight_decay: float, encoder_lr: float | None) -> list[dict]:
-    """Encoder and head groups (each with its own peak lr), each split so that biases and normalisation weights
-    (1-D parameters) get no weight decay. Empty groups are left out."""
-    groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
+def param_groups(
+    model: nn.Module, lr: float, weight_decay: float, encoder_lr: float | None, layer_decay: float | None = None
+) -> list[dict]:
+    """Encoder and head groups (each with its own peak lr; with layer decay one encoder group per depth), each
+    split so that biases and normalisation weights (1-D parameters) get no weight decay. Empty groups are left
+    out."""
+    depths: dict[str, int] = {}
+    if layer_decay is not None:
+        from glovita.models.layers import encoder_depths
+
+        depths = {f"encoder.{name}": depth for name, depth in encoder_depths(model.encoder).items()}
+    deepest = max(depths.values(), default=0)
+    split = encoder_lr is not None or layer_decay is not None
+    groups: dict[tuple[str, bool], tuple[float, list[nn.Parameter]]] = {}
     for name, param in model.named_parameters():
-        if param.requires_grad:
-            part = "encoder" if name.startswith("encoder.") and encoder_lr is not None else "model"
-            groups.setdefault((part, param.ndim <= 1), []).append(param)
+        if not param.requires_grad:
+            continue
+        if split and name.startswith("encoder."):
+            depth = depths.get(name)
+            part = "encoder" if depth is None else f"encoder_depth{depth:02d}"
+            scale = 1.0 if depth is None else layer_decay ** (deepest + 1 - depth)  # type: ignore[operator]
+            group_lr = (encoder_lr or lr) * scale
+        else:
+            part, group_lr = "model", lr
+        groups.setdefault((part, param.ndim <= 1), (group_lr, []))[1].append(param)
     return [
         {
             "name": f"{part}{'_no_decay' if no_decay else ''}",
             "params": params,
-            "lr": encoder_lr if part == "encoder" else lr,
+            "lr": group_lr,
             "weight_decay": 0.0 if no_decay else weight_decay,
         }
-        for (part, no_decay), params in sorted(groups.items())
+        for (part, no_decay), (group_lr, params) in sorted(groups.items())
     ]
 
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fused: bool) -> torch.optim.Optimizer:
     """The optimizer of `cfg.name`; `fused` selects PyTorch's fused kernel where the optimizer has one."""
-    groups = param_groups(model, cfg.lr, cfg.weight_decay, cfg.encoder_lr)
+    groups = param_groups(model, cfg.lr, cfg.weight_decay, cfg.encoder_lr, cfg.layer_decay)
     if not groups:
         raise ValueError("No parameter is trainable: the PEFT method froze everything. Check --peft.method.")
     match cfg:

@@ -326,6 +326,8 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
             test_metrics = _test(cfg, trainer, test_loader, run_dir, splits.class_names, logger, dist)
         else:
             print_line("No test split: test_metrics.json is not written.")
+        if dist.is_main and getattr(cfg.peft, "save_merged", False):
+            _save_merged(trainer, run_dir)
         status = "completed"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -345,6 +347,19 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
     if dist.is_main:
         print_summary(test_metrics, wall, run_dir)
     return RunResult(run_dir=run_dir, test_metrics=test_metrics, best_epoch=state.best_epoch)
+
+
+def _save_merged(trainer: Trainer, run_dir: Path) -> None:
+    """checkpoints/best_merged.pt: best.pt's weights with the LoRA/DoRA adapters folded into plain layers."""
+    from glovita import __version__
+    from glovita.models.peft.low_rank import merged_state_dict
+    from glovita.training.io import save_torch
+
+    trainer.module.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
+    path = run_dir / "checkpoints" / "best_merged.pt"
+    merged = {"model": merged_state_dict(trainer.module), "glovita_version": __version__, "merged_from": "best.pt"}
+    save_torch(merged, path)
+    print_line(f"Merged adapters into plain weights: {path} (loads with --peft.method full_finetuning)")
 
 
 def _test(

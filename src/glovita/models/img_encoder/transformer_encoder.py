@@ -15,6 +15,17 @@ _PREFIX_TOKENS = {"vit": 1, "beit": 1, "data2vec-vision": 1, "dinov2": 1, "deit"
 """Class (and distillation) tokens in front of the patch tokens of last_hidden_state, by model_type."""
 
 
+def _model(auto_model, config, **kwargs):
+    """The backbone; class-token models are built without their pooler (a dense layer GloViTa does not use,
+    whose unused parameters would also trip DDP)."""
+    if str(getattr(config, "model_type", "")) in _PREFIX_TOKENS:
+        try:
+            return auto_model(config=config, add_pooling_layer=False, **kwargs)
+        except TypeError:
+            pass
+    return auto_model(config=config, **kwargs)
+
+
 def _load(name: str, pretrained: bool, overrides: dict):
     """(config, model) of a local directory, a cached Hugging Face id, or an architecture name."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # GloViTa never downloads weights
@@ -25,8 +36,9 @@ def _load(name: str, pretrained: bool, overrides: dict):
         try:
             config = AutoConfig.from_pretrained(name, local_files_only=True, **overrides)
             if not pretrained:
-                return config, AutoModel.from_config(config)
-            return config, AutoModel.from_pretrained(name, config=config, local_files_only=True)
+                return config, _model(AutoModel.from_config, config)
+            loader = lambda **kwargs: AutoModel.from_pretrained(name, local_files_only=True, **kwargs)  # noqa: E731
+            return config, _model(loader, config)
         except OSError as err:
             raise FileNotFoundError(
                 f"model.encoder: transformers model {name!r} is not on this machine ({str(err).splitlines()[0]}) "
@@ -48,7 +60,7 @@ def _load(name: str, pretrained: bool, overrides: dict):
             f"model.encoder.model_kwargs={overrides} do not fit transformers' {name!r} config: "
             f"{str(err).splitlines()[-1].strip()}"
         ) from err
-    return config, AutoModel.from_config(config)
+    return config, _model(AutoModel.from_config, config)
 
 
 def _preprocessing(name: str, config) -> PreprocessingDefaults:

@@ -71,6 +71,39 @@ def documented_commands() -> list[tuple[str, list[str]]]:
     return commands
 
 
+COMMON_OVERRIDES = RUN_OVERRIDES[3:]
+"""One epoch, batch 16, no workers, 32x32 images."""
+FAMILY_OVERRIDES = {
+    "timm": RUN_OVERRIDES[:3],
+    "torchvision": ["--model.encoder.no_pretrained"],
+    "dinov2": ["--model.encoder.model_kwargs", "depth", "1"],
+    "dinov3": ["--model.encoder.model_kwargs", "depth", "1"],
+    "transformer": [
+        "--model.encoder.model_kwargs", "hidden_size", "32", "num_hidden_layers", "1", "num_attention_heads", "2",
+        "intermediate_size", "64", "image_size", "32", "patch_size", "8",
+    ],
+    "residual_encoder": [
+        "--model.encoder.features_per_stage", "8", "16", "--model.encoder.blocks_per_stage", "1", "1",
+        "--model.encoder.strides", "1", "2",
+    ],
+}  # fmt: skip
+"""Tiny versions of each encoder family (a timm command with its own model_kwargs keeps its model with one
+block)."""
+
+
+def training_overrides(args: list[str]) -> list[str]:
+    """What a documented training command gets appended to stay small."""
+    if "precomputed_features" in args:
+        return FEATURE_OVERRIDES
+    family = args[args.index("--model.encoder.encoder_type") + 1] if "--model.encoder.encoder_type" in args else "timm"
+    if family == "timm" and "--model.encoder.model_kwargs" in args:  # a ViT: keep it, with one block
+        start = args.index("--model.encoder.model_kwargs") + 1
+        end = next((i for i in range(start, len(args)) if args[i].startswith("--")), len(args))
+        kwargs = [*args[start:end], "depth", "1"]
+        return [*COMMON_OVERRIDES, "--model.encoder.no_pretrained", "--model.encoder.model_kwargs", *kwargs]
+    return [*COMMON_OVERRIDES, *FAMILY_OVERRIDES[family]]
+
+
 def run_count(args: list[str]) -> int:
     """Run directories a glovita_train command makes: one per fold listed after --folds, else one."""
     if "--folds" not in args:
@@ -161,7 +194,7 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             assert result.returncode == 0, f"{where}\n{result.stderr[-3000:]}"
         elif name == "glovita_train":
             trainings += run_count(args)
-            main([*args, *(FEATURE_OVERRIDES if "precomputed_features" in args else RUN_OVERRIDES)])
+            main([*args, *training_overrides(args)])
         elif name == "glovita_infer":
             infer_main(args)
         elif name == "glovita_extract_features":

@@ -69,6 +69,8 @@ FEATURES = {"dataset": "precomputed_features", "num_classes": 2, "train_features
             "val_features_file": "b.h5"}  # fmt: skip
 PRECOMPUTED = {"encoder_type": "precomputed", "feature_dim": 8}
 REGRESSION = {"dataset": "digits", "task": "Regression", "subtask": "regression", "num_classes": 1}
+VOLUMES = {"dataset": "generic_volume_dataset", "data_root_dir": "x", "num_classes": 2}
+RESIDUAL_3D = {"encoder_type": "residual_encoder", "spatial_dims": 3, "input_channels": 1}
 COMPANIONS = {
     ("data", "generic_image_dataset"): {
         "data": {"dataset": "generic_image_dataset", "data_root_dir": "x", "num_classes": 2}
@@ -78,6 +80,8 @@ COMPANIONS = {
     ("model.head", "regression"): {"data": REGRESSION, "model": {"head": {"head_type": "regression"}}},
     ("model.head", "abmil"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED, "head": {"head_type": "abmil"}}},
     ("model.head", "clam"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED, "head": {"head_type": "clam"}}},
+    ("data", "generic_volume_dataset"): {"data": VOLUMES, "model": {"encoder": RESIDUAL_3D}},
+    ("model.encoder", "primus"): {"data": VOLUMES, "model": {"encoder": {"encoder_type": "primus"}}},
 }
 """Members that only validate together with others (a dataset needs its files, a bag head its features)."""
 

@@ -141,6 +141,20 @@ def test_timm_weights_from_local_file(tmp_path: Path) -> None:
         assert torch.equal(value, source.state_dict()[key]), key
 
 
+def test_timm_weights_from_a_model_directory(tmp_path: Path) -> None:
+    import timm
+    from safetensors.torch import save_file
+
+    source = timm.create_model("test_resnet", pretrained=False, num_classes=10)
+    (tmp_path / "my_model").mkdir()
+    save_file(source.state_dict(), tmp_path / "my_model" / "model.safetensors")
+    encoder = build_encoder(
+        ModelConfig(encoder=TimmEncoderConfig(type="test_resnet", pretrained_path=tmp_path / "my_model"))
+    )
+    for key, value in encoder.model.state_dict().items():
+        assert torch.equal(value, source.state_dict()[key]), key
+
+
 def test_torchvision_weights_from_local_file_and_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import torchvision
 

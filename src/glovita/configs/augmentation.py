@@ -1,11 +1,15 @@
 """Train/test augmentation choice and the overrides a user may set."""
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
 from glovita.configs.base import GlovitaConfig
 
+Policy3dName = Literal[
+    "default_3d", "default_3d_1", "default_3d_2", "default_3d_3", "default_3d_4", "default_nnunet", "default_nnunet_DA5"
+]
+"""Policies for volumes (shared_3d.py)."""
 PolicyName = Literal[
     "default",
     "shared_default_2d",
@@ -17,8 +21,12 @@ PolicyName = Literal[
     "randaugment",
     "default_2d_randaugment",
     "digits",
+    Policy3dName,
 ]
 """Augmentation policies a user may choose; `augmentation/policies` implements each one."""
+
+POLICIES_3D: tuple[str, ...] = get_args(Policy3dName)
+"""Policies for volumes (B, C, D, H, W); every other policy is for 2D images."""
 
 
 class AugmentationConfig(GlovitaConfig):

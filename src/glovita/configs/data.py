@@ -75,6 +75,37 @@ class GenericImageDatasetConfig(_DataFields):
     """Augmentation policies and preprocessing overrides."""
 
 
+class GenericVolumeDatasetConfig(_DataFields):
+    """3D volumes (.npy, .npz, .nii/.nii.gz, .tif/.tiff) listed in splits.json, labels from JSON or CSV."""
+
+    dataset: Literal["generic_volume_dataset"] = "generic_volume_dataset"
+    """Dataset tag."""
+    data_root_dir: Path
+    """Dataset folder holding the volumes folder, splits.json and the labels file."""
+    num_classes: int = Field(gt=0)
+    """Number of classes (classification) or regression outputs; must match the labels found."""
+    volumes_dir: Path = Path("volumes")
+    """Folder of volumes, relative to data_root_dir; sample ids are paths relative to it."""
+    splits_file: Path = Path("splits.json")
+    """Split file (train/val/test lists, or numeric fold keys), relative to data_root_dir."""
+    label_source: Literal["json", "csv"] = "json"
+    """Labels from a JSON map {id: label} or a CSV table."""
+    labels_file: Path | None = None
+    """Labels file relative to data_root_dir; unset means labels.json or labels.csv by label_source."""
+    csv_id_column: str = "volume"
+    """CSV column holding the volume path relative to volumes_dir."""
+    csv_label_column: str = "label"
+    """CSV column holding the label."""
+    volume_size: tuple[int, int, int] = (64, 64, 64)
+    """(D, H, W) every volume is brought to: centre crop / zero pad (shape_mismatch pad_crop) or required."""
+    shape_mismatch: Literal["error", "pad_crop"] = "pad_crop"
+    """Volumes of another shape than volume_size: centre-crop/zero-pad them, or stop naming the file."""
+    val_fraction: float | None = Field(None, gt=0, lt=1)
+    """When splits.json has no validation split, hold out this fraction of train (stratified, fixed seed)."""
+    augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_3d_2", test_policy="default_3d")
+    """Augmentation policies (3D ones: default_3d, default_3d_1..4, default_nnunet, default_nnunet_DA5)."""
+
+
 class DigitsConfig(_DataFields):
     """scikit-learn's bundled 8x8 handwritten digits, written once to disk and read as a generic image dataset."""
 
@@ -160,6 +191,7 @@ class PrecomputedFeaturesConfig(_DataFields):
 DataConfig = choice(
     DigitsConfig,
     GenericImageDatasetConfig,
+    GenericVolumeDatasetConfig,
     Cifar10Config,
     Cifar100Config,
     ChestXRay14Config,

@@ -55,7 +55,8 @@ class _DinoFields(GlovitaConfig):
     input_channels: int = Field(3, ge=1)
     """Image channels fed to the encoder; pretrained RGB patch embeddings are adapted to other counts."""
     image_size: int = Field(224, gt=0)
-    """Input size the position embeddings are built for (a multiple of the patch size)."""
+    """Default input size (a multiple of the patch size); other sizes work too (position embeddings are
+    interpolated, borders padded to whole patches)."""
     model_kwargs: ModelKwargs = {}
     """Extra keyword arguments for timm.create_model (e.g. drop_path_rate 0.1)."""
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import tyro
 from pydantic import Field, field_validator, model_validator
 
+from glovita.configs.augmentation import POLICIES_3D
 from glovita.configs.base import GlovitaConfig
 from glovita.configs.data import DataConfig, DigitsConfig
 from glovita.configs.dataloading import DataloadingConfig
@@ -59,6 +60,39 @@ class RootConfig(GlovitaConfig):
             )
         return group
 
+    def _check_dimensions(self) -> None:
+        """Volumes go with 3D encoders and 3D policies, images with 2D ones."""
+        encoder = self.model.encoder
+        volumes = self.data.dataset == "generic_volume_dataset"
+        encoder_3d = encoder.encoder_type == "primus" or getattr(encoder, "spatial_dims", 2) == 3
+        if volumes != encoder_3d and self.data.dataset != "precomputed_features":
+            kind = "3D volumes (B, C, D, H, W)" if volumes else "2D images"
+            fix = (
+                "--model.encoder.encoder_type residual_encoder --model.encoder.spatial_dims 3 (or primus)"
+                if volumes
+                else "a 2D encoder (or --model.encoder.spatial_dims 2 with residual_encoder)"
+            )
+            raise ValueError(
+                f"data.dataset={self.data.dataset!r} yields {kind} but model.encoder.encoder_type="
+                f"{encoder.encoder_type!r} is {'3D' if encoder_3d else '2D'}. Use {fix}."
+            )
+        augmentation = getattr(self.data, "augmentation", None)
+        if augmentation is not None:
+            for field in ("train_policy", "test_policy"):
+                policy = getattr(augmentation, field)
+                if (policy in POLICIES_3D) != volumes:
+                    valid = ", ".join(POLICIES_3D) if volumes else "default, shared_default_2d, default_2d_1..5, ..."
+                    raise ValueError(
+                        f"data.augmentation.{field}={policy!r} is a {'3D' if policy in POLICIES_3D else '2D'} policy "
+                        f"and data.dataset={self.data.dataset!r} yields {'volumes' if volumes else 'images'}. "
+                        f"Choose one of: {valid}."
+                    )
+        if encoder.encoder_type == "primus" and volumes and tuple(encoder.input_shape) != tuple(self.data.volume_size):
+            raise ValueError(
+                f"model.encoder.input_shape={tuple(encoder.input_shape)} must equal data.volume_size="
+                f"{tuple(self.data.volume_size)} (Primus' position embeddings are built for one size)."
+            )
+
     @field_validator("folds")
     @classmethod
     def _check_folds(cls, folds: tuple[int, ...]) -> tuple[int, ...]:
@@ -91,13 +125,7 @@ class RootConfig(GlovitaConfig):
             raise ValueError("task.mixup_alpha / task.cutmix_alpha apply to classification only. Set them to 0.")
         if self.data.task != "Classification" and self.task.label_smoothing > 0:
             raise ValueError("task.label_smoothing applies to classification only. Set it to 0.")
-        encoder = self.model.encoder
-        if encoder.encoder_type == "primus" or getattr(encoder, "spatial_dims", 2) == 3:
-            raise ValueError(
-                f"model.encoder.encoder_type={encoder.encoder_type!r} is set up for 3D volumes (B, C, D, H, W), and "
-                f"data.dataset={self.data.dataset!r} yields 2D images; GloViTa has no volume dataset yet. Use "
-                "--model.encoder.spatial_dims 2 with residual_encoder, or a 2D encoder."
-            )
+        self._check_dimensions()
         features = self.data.dataset == "precomputed_features"
         precomputed = self.model.encoder.encoder_type == "precomputed"
         if features != precomputed:

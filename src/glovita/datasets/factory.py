@@ -12,6 +12,7 @@ from glovita.configs.data import (
     DataConfig,
     DigitsConfig,
     GenericImageDatasetConfig,
+    GenericVolumeDatasetConfig,
     PrecomputedFeaturesConfig,
 )
 from glovita.datasets.splits import stratified_split, subsample
@@ -58,14 +59,14 @@ def _with_fraction(dataset: Dataset, targets: list, fraction: float, stratify: b
     return Subset(dataset, keep), [targets[i] for i in keep]
 
 
-def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str) -> DatasetSplits:
-    """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md)."""
-    from glovita.datasets.generic_image import GenericImageDataset, collect_generic_samples
+def _generic_samples(cfg: GenericImageDatasetConfig | GenericVolumeDatasetConfig, folder, split_source: str):
+    """Split membership and labels from splits.json / subfolders and folder names / JSON / CSV."""
+    from glovita.datasets.generic_image import collect_generic_samples
 
-    samples = collect_generic_samples(
+    return collect_generic_samples(
         root=cfg.data_root_dir,
-        images_dir=cfg.images_dir,
-        split_source=cfg.split_source,
+        images_dir=folder,
+        split_source=split_source,
         splits_file=cfg.splits_file,
         label_source=cfg.label_source,
         labels_file=cfg.labels_file,
@@ -76,6 +77,13 @@ def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str) -> 
         regression=cfg.task == "Regression",
         num_classes=cfg.num_classes,
     )
+
+
+def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str) -> DatasetSplits:
+    """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md)."""
+    from glovita.datasets.generic_image import GenericImageDataset
+
+    samples = _generic_samples(cfg, cfg.images_dir, cfg.split_source)
     train = GenericImageDataset(samples.train, mode)
     train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=cfg.task != "Regression")
     return DatasetSplits(
@@ -122,9 +130,33 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
     )
 
 
+def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int) -> DatasetSplits:
+    """Splits of a volume dataset (see docs/datasets/DATASET_STRUCTURE.md)."""
+    from glovita.datasets.volumes import VolumeDataset
+
+    samples = _generic_samples(cfg, cfg.volumes_dir, "splits_json")
+    pad_crop = cfg.shape_mismatch == "pad_crop"
+
+    def dataset(items: list) -> VolumeDataset:
+        return VolumeDataset(items, channels, cfg.volume_size, pad_crop)
+
+    train = dataset(samples.train)
+    train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=cfg.task != "Regression")
+    return DatasetSplits(
+        train=train_set,
+        val=dataset(samples.val),
+        test=dataset(samples.test) if samples.test else None,
+        class_names=samples.class_names,
+        train_targets=targets,
+        kind="volumes",
+        description=f"volumes under '{cfg.data_root_dir / cfg.volumes_dir}'",
+    )
+
+
 def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
     """Build the splits of the configured dataset; file and label checks happen here, before training."""
-    mode = image_mode(input_channels)
+    images = not isinstance(cfg, GenericVolumeDatasetConfig | PrecomputedFeaturesConfig)
+    mode = image_mode(input_channels) if images else ""
     if cfg.subtask == "multilabel" and not isinstance(cfg, ChestXRay14Config | PrecomputedFeaturesConfig):
         raise ValueError(
             f"data.subtask='multilabel' is not supported by data.dataset={cfg.dataset!r} (single-label labels). "
@@ -178,6 +210,8 @@ def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
             )
         case PrecomputedFeaturesConfig():
             return _build_feature_datasets(cfg)
+        case GenericVolumeDatasetConfig():
+            return _build_volume_datasets(cfg, input_channels)
         case _:
             raise TypeError(f"No dataset branch for {type(cfg).__name__} in glovita/datasets/factory.py.")
 

@@ -157,9 +157,9 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
     root = run.config
     regression = root.data.task == "Regression"
     if cfg.image_dir is not None or cfg.image_csv is not None:
-        if root.data.dataset == "precomputed_features":
+        if root.data.dataset in ("precomputed_features", "generic_volume_dataset"):
             raise ValueError(
-                "This run trained on precomputed features; it predicts feature files, not images. Use --split."
+                f"This run trained on {root.data.dataset}; --image_dir / --image_csv read 2D images. Use --split."
             )
         found = (
             _folder_samples(cfg, class_names, regression)
@@ -218,7 +218,9 @@ def predict(cfg: InferConfig) -> Prediction:
     load_weights(model, run, cfg.use_ema)
     device = resolve_device(cfg.device)
     model.to(device).eval()
-    if run.config.training.channels_last:
+    volumes = root.data.dataset == "generic_volume_dataset"
+    channels_last = run.config.training.channels_last and not volumes
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     class_names = list(run.resolved.get("class_names") or [])
     if root.data.task == "Classification" and len(class_names) != root.data.num_classes:
@@ -252,7 +254,7 @@ def predict(cfg: InferConfig) -> Prediction:
                 inputs = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
             else:
                 inputs = inputs.to(device, non_blocking=True)
-                if inputs.ndim == 4 and run.config.training.channels_last:
+                if inputs.ndim == 4 and channels_last:
                     inputs = inputs.contiguous(memory_format=torch.channels_last)
             outputs = model(inputs)
             probabilities = model.head.predict(outputs)
@@ -318,6 +320,10 @@ def predict(cfg: InferConfig) -> Prediction:
 def build_transform_for(run: RestoredRun, model):
     """The run's evaluation transform (its test policy at its resolved image size and statistics)."""
     policy = run.resolved.get("augmentation", {}).get("test_policy") or run.config.data.augmentation.test_policy
+    if run.config.data.dataset == "generic_volume_dataset":
+        from glovita.augmentation.policies.shared_3d import build_3d_policy
+
+        return build_3d_policy(policy, tuple(run.config.data.volume_size))
     return build_transform(policy, preprocessing(run, model), "data.augmentation.test_policy")
 
 

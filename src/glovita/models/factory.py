@@ -89,7 +89,13 @@ def _build_encoder(cfg: ModelConfig):
                 pretrained=encoder.pretrained and (file is not None or encoder.pretrained_path is None),
                 pretrained_file=file,
                 input_channels=encoder.input_channels,
-                model_kwargs={"img_size": encoder.image_size, **encoder.model_kwargs},
+                # Any input size works (position embeddings interpolated, borders padded to the patch size).
+                model_kwargs={
+                    "img_size": encoder.image_size,
+                    "dynamic_img_size": True,
+                    "dynamic_img_pad": True,
+                    **encoder.model_kwargs,
+                },
                 aggregation=cfg.feature_aggregation_method,
             )
             built.preprocessing = dino_preprocessing(built.preprocessing, encoder.image_size)
@@ -241,7 +247,13 @@ def build_model(
 ) -> GlovitaModel:
     """Encoder + head with PEFT applied; the head has `num_outputs` outputs (data.num_classes).
 
+    Families and methods built on transformers / peft first wait for the training run's background imports.
+
     `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label)."""
+    if cfg.encoder.encoder_type == "transformer" or peft.method in ("lora", "dora"):
+        from glovita.training.preload import wait_for_preload
+
+        wait_for_preload()
     encoder = build_encoder(cfg)
     head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight)
     return apply_peft(GlovitaModel(encoder, head), peft)

@@ -14,8 +14,20 @@ def _fix_message(kind: str, name: str, looked: list[str]) -> str:
     )
 
 
+_DIRECTORY_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin", "model.pt")
+"""Weights files looked for inside a Hugging Face-style model directory given as pretrained_path."""
+
+
 def check_weights_file(path: Path) -> Path:
-    """A user-given weights file must exist."""
+    """A user-given weights file must exist; a model directory stands for the weights file inside it."""
+    if path.is_dir():
+        for name in _DIRECTORY_FILES:
+            if (path / name).is_file():
+                return path / name
+        raise FileNotFoundError(
+            f"model.encoder.pretrained_path: the folder '{path}' holds none of {', '.join(_DIRECTORY_FILES)}. "
+            "Point it at the weights file itself."
+        )
     if not path.is_file():
         raise FileNotFoundError(
             f"model.encoder.pretrained_path: '{path}' does not exist. Point it at a local weights file, "

@@ -132,9 +132,11 @@ class ShardSampler(Sampler[int]):
 class TransformedDataset(Dataset):
     """Applies `transform` to the image of (image, target); a (index, seed) key fixes the transform's RNG."""
 
-    def __init__(self, base: Dataset, transform: Callable[[Any], torch.Tensor]) -> None:
+    def __init__(self, base: Dataset, transform: Callable[[Any], torch.Tensor], seed_numpy: bool = False) -> None:
         self.base = base
         self.transform = transform
+        self.seed_numpy = seed_numpy
+        """Also seed numpy's global generator per sample (batchgeneratorsv2 draws some parameters from it)."""
 
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
@@ -149,10 +151,18 @@ class TransformedDataset(Dataset):
         generator = torch.default_generator
         state = generator.get_state()
         generator.manual_seed(seed)
+        numpy_state = None
+        if self.seed_numpy:
+            import numpy as np
+
+            numpy_state = np.random.get_state()
+            np.random.seed(seed % 2**32)
         try:
             return self.transform(image), target
         finally:
             generator.set_state(state)
+            if numpy_state is not None:
+                np.random.set_state(numpy_state)
 
 
 def make_loader(

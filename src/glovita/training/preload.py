@@ -19,7 +19,18 @@ def _import_late_libraries() -> None:
     import torchmetrics  # noqa: F401
 
 
+_running: list[threading.Thread] = []
+
+
 def preload_in_background() -> threading.Thread:
     thread = threading.Thread(target=_import_late_libraries, name="glovita-preload", daemon=True)
     thread.start()
+    _running.append(thread)
     return thread
+
+
+def wait_for_preload() -> None:
+    """Block until background imports are done. Needed before importing transformers or peft: torchmetrics
+    imports part of transformers, whose lazy module is not safe to import from two threads at once."""
+    while _running:
+        _running.pop().join()

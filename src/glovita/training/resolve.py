@@ -34,6 +34,16 @@ class ResolvedAugmentation:
 
 
 @dataclass(frozen=True)
+class ResolvedVolumeAugmentation:
+    """3D policies at the volume size every volume is brought to (z-score normalisation per volume)."""
+
+    train_policy: str
+    test_policy: str
+    volume_size: tuple[int, int, int]
+    normalization: str = "zscore per volume and channel"
+
+
+@dataclass(frozen=True)
 class ResolvedDataloading:
     batch_size: int
     eval_batch_size: int
@@ -66,7 +76,7 @@ class ResolvedRun:
     optimizer_steps_per_epoch: int = 0
     encoder_out_dim: int = 0
     encoder_preprocessing: dict[str, Any] = field(default_factory=dict)
-    augmentation: ResolvedAugmentation | None = None
+    augmentation: ResolvedAugmentation | ResolvedVolumeAugmentation | None = None
     dataloading: ResolvedDataloading | None = None
     dataset_sizes: dict[str, int] = field(default_factory=dict)
     steps_per_epoch: int = 0

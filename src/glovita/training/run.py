@@ -40,6 +40,7 @@ from glovita.training.optim import build_optimizer, build_scheduler
 from glovita.training.preload import preload_in_background
 from glovita.training.progress import print_line, print_summary, set_quiet
 from glovita.training.resolve import (
+    ResolvedVolumeAugmentation,
     balanced_sample_weights,
     encoder_name,
     resolve_augmentation,
@@ -142,7 +143,7 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
             "Add validation samples (or raise --data.val_fraction)."
         )
     resolved.class_names = splits.class_names
-    if splits.kind != "images":
+    if splits.kind in ("instances", "bags"):
         check_feature_inputs(cfg, splits)
     multilabel = cfg.data.subtask == "multilabel"
     if cfg.task.multilabel_pos_weight:
@@ -168,12 +169,26 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
         prefetch_factor=loading.prefetch_factor,
         collate=splits.collate,
     )
-    if splits.kind == "images":
+    if splits.kind == "volumes":
+        from glovita.augmentation.policies.shared_3d import build_3d_policy
+
+        size = tuple(cfg.data.volume_size)
+        resolved.augmentation = ResolvedVolumeAugmentation(
+            cfg.data.augmentation.train_policy, cfg.data.augmentation.test_policy, size
+        )
+        train_3d = build_3d_policy(cfg.data.augmentation.train_policy, size)
+        test_3d = build_3d_policy(cfg.data.augmentation.test_policy, size)
+        train_set: Dataset = TransformedDataset(splits.train, train_3d, seed_numpy=True)
+
+        def prepare(dataset: Dataset) -> Dataset:
+            return TransformedDataset(dataset, test_3d)
+
+    elif splits.kind == "images":
         resolved.encoder_preprocessing = asdict(encoder.preprocessing)
         aug = resolve_augmentation(cfg.data.augmentation, encoder.preprocessing, cfg.model.encoder.input_channels)
         resolved.augmentation = aug
         train_tf, test_tf = build_policy_transforms(aug.train_policy, aug.test_policy, aug.params)
-        train_set: Dataset = TransformedDataset(splits.train, train_tf)
+        train_set = TransformedDataset(splits.train, train_tf)
 
         def prepare(dataset: Dataset) -> Dataset:
             return TransformedDataset(dataset, test_tf)
@@ -196,7 +211,7 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
         )
     else:
         sampler = SeededSampler(
-            len(splits.train), cfg.training.seed, shuffle=True, with_seeds=splits.kind == "images", **shard
+            len(splits.train), cfg.training.seed, shuffle=True, with_seeds=splits.kind in ("images", "volumes"), **shard
         )
     train_loader = make_loader(train_set, loading.batch_size, sampler, drop_last=loading.drop_last, **loader_args)
     if len(train_loader) == 0:
@@ -218,7 +233,7 @@ def _run_training(cfg: RootConfig, argv: list[str] | None, preload: threading.Th
     }
 
     model.to(device)
-    if cfg.training.channels_last:
+    if cfg.training.channels_last and splits.kind == "images":  # 2D convolutions only
         model.to(memory_format=torch.channels_last)
     if dist.enabled and cfg.training.sync_batchnorm:
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)

@@ -1,0 +1,101 @@
+"""Generic 3D volume dataset: .npy / .npz / .nii(.gz) / .tif(f) files listed in splits.json, labels from JSON/CSV.
+
+A volume is read as float32 (C, D, H, W) (a 3D array gets one channel; a 4D array is channel-first), then
+brought to `volume_size` by centre crop / zero pad or refused, as configured.
+Layout: docs/datasets/DATASET_STRUCTURE.md.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+VOLUME_SUFFIXES = (".npy", ".npz", ".nii", ".nii.gz", ".tif", ".tiff")
+
+
+def read_volume(path: Path) -> np.ndarray:
+    """The array in a volume file (nibabel for NIfTI, tifffile for TIFF); names the file when that fails."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".npy"):
+            array = np.load(path, allow_pickle=False)
+        elif name.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as archive:
+                keys = list(archive.keys())
+                array = archive["data"] if "data" in archive else archive[keys[0]]
+        elif name.endswith((".nii", ".nii.gz")):
+            import nibabel
+
+            array = np.asanyarray(nibabel.load(str(path)).dataobj)
+        elif name.endswith((".tif", ".tiff")):
+            import tifffile
+
+            array = tifffile.imread(path)
+        else:
+            raise ValueError(f"unknown volume suffix (use one of {', '.join(VOLUME_SUFFIXES)})")
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"Volume file '{path}' does not exist. Fix splits.json or restore it.") from err
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise ValueError(f"Cannot read volume file '{path}' ({err}). Replace or remove the file.") from err
+    if array.ndim not in (3, 4):
+        raise ValueError(
+            f"Volume file '{path}' holds an array of shape {array.shape}; expected (D, H, W) or (C, D, H, W)."
+        )
+    return array
+
+
+def fit_shape(volume: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
+    """Centre-crop and zero-pad the spatial axes of (C, D, H, W) to `size`."""
+    out = np.zeros((volume.shape[0], *size), dtype=volume.dtype)
+    src, dst = [slice(None)], [slice(None)]
+    for have, want in zip(volume.shape[1:], size, strict=True):
+        start_src = max((have - want) // 2, 0)
+        start_dst = max((want - have) // 2, 0)
+        length = min(have, want)
+        src.append(slice(start_src, start_src + length))
+        dst.append(slice(start_dst, start_dst + length))
+    out[tuple(dst)] = volume[tuple(src)]
+    return out
+
+
+class VolumeDataset(Dataset):
+    """(volume tensor (C, D, H, W) float32, target) pairs at `size`."""
+
+    def __init__(
+        self, samples: Sequence[tuple[Path, object]], channels: int, size: tuple[int, int, int], pad_crop: bool
+    ) -> None:
+        self.samples = list(samples)
+        self.channels = channels
+        self.size = tuple(size)
+        self.pad_crop = pad_crop
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def targets(self) -> list:
+        return [target for _, target in self.samples]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, object]:
+        path, target = self.samples[index]
+        volume = read_volume(path).astype(np.float32, copy=False)
+        if volume.ndim == 3:
+            volume = volume[None]
+        if volume.shape[0] != self.channels:
+            raise ValueError(
+                f"Volume file '{path}' has {volume.shape[0]} channel(s) but model.encoder.input_channels="
+                f"{self.channels}. Set --model.encoder.input_channels {volume.shape[0]}."
+            )
+        if volume.shape[1:] != self.size:
+            if not self.pad_crop:
+                raise ValueError(
+                    f"Volume file '{path}' has shape {volume.shape[1:]} but data.volume_size={self.size}. "
+                    "Set --data.volume_size, or --data.shape_mismatch pad_crop to centre-crop / zero-pad."
+                )
+            volume = fit_shape(volume, self.size)
+        tensor = torch.from_numpy(np.ascontiguousarray(volume))
+        if isinstance(target, tuple):
+            return tensor, torch.tensor(target, dtype=torch.float32)
+        return tensor, target

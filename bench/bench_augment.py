@@ -3,7 +3,10 @@
 Both decode the same 256x256 PNG files (crops of scikit-learn's bundled photos) with PIL and apply
 `default_2d_3` at 224x224 (GloViTa: GenericImageDataset + TransformedDataset with per-sample seeding; direct:
 a torchvision ImageFolder with the identical v2 Compose), batch 64, 2 workers, alternated in one run.
-Also reports, for the digits demo configuration, how long the training loop waited for data per epoch.
+The 3D part does the same for `default_nnunet` on 128^3 float32 volumes (.npy): GloViTa's VolumeDataset +
+TransformedDataset (per-sample torch and numpy seeding) against a plain Dataset calling np.load and the same
+batchgeneratorsv2 pipeline, batch 2. Also reports, for the digits demo configuration, how long the training
+loop waited for data per epoch.
 
     .venv/bin/python bench/bench_augment.py --rounds 3
 """
@@ -73,6 +76,44 @@ def pipeline(rounds: int, per_class: int, workers: int) -> dict:
     return {"median_samples_per_second": {k: statistics.median(v) for k, v in results.items()}, "rounds": results}
 
 
+class _DirectVolumes(torch.utils.data.Dataset):
+    """np.load + the policy, nothing else."""
+
+    def __init__(self, paths: list[Path], policy) -> None:
+        self.paths, self.policy = paths, policy
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int):
+        return self.policy(torch.from_numpy(np.load(self.paths[index])[None])), 0
+
+
+def volume_pipeline(rounds: int, count: int, workers: int) -> dict:
+    from glovita.augmentation.policies.shared_3d import build_3d_policy
+    from glovita.datasets.volumes import VolumeDataset
+
+    root = Path(tempfile.mkdtemp())
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        paths.append(root / f"v{i}.npy")
+        np.save(paths[-1], rng.normal(0, 1, (128, 128, 128)).astype(np.float32))
+    policy = build_3d_policy("default_nnunet", (128, 128, 128))
+    dataset = VolumeDataset([(p, 0) for p in paths], 1, (128, 128, 128), pad_crop=False)
+    glovita = make_loader(TransformedDataset(dataset, policy, seed_numpy=True), 2, SeededSampler(count, 0, True),
+                          workers, False, True, 2, False)  # fmt: skip
+    direct = torch.utils.data.DataLoader(_DirectVolumes(paths, policy), batch_size=2, shuffle=True,
+                                         num_workers=workers, persistent_workers=workers > 0)  # fmt: skip
+    _epoch(glovita), _epoch(direct)
+    results: dict[str, list[float]] = {"glovita": [], "direct": []}
+    for index in range(rounds):
+        pair = [("glovita", glovita), ("direct", direct)]
+        for name, loader in pair if index % 2 == 0 else pair[::-1]:
+            results[name].append(_epoch(loader))
+    return {"median_samples_per_second": {k: statistics.median(v) for k, v in results.items()}, "rounds": results}
+
+
 def demo_data_wait() -> dict:
     work = Path(tempfile.mkdtemp())
     train_main(["--data.data_root_dir", str(work / "digits"), "--experiments_dir", str(work / "exp"), "--group", "g",
@@ -92,9 +133,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--per_class", type=int, default=160)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--volumes", type=int, default=12, help="128^3 volumes in the 3D pipeline; 0 skips it")
     args = parser.parse_args()
     report = {"default_2d_3_224": pipeline(args.rounds, args.per_class, args.workers), "digits_demo": demo_data_wait()}
+    if args.volumes:
+        report["default_nnunet_128"] = volume_pipeline(args.rounds, args.volumes, args.workers)
     print(json.dumps(report, indent=1))
+    if args.volumes:
+        speeds = report["default_nnunet_128"]["median_samples_per_second"]
+        print(f"default_nnunet @128^3: glovita {speeds['glovita']:.2f} / direct {speeds['direct']:.2f} volumes/s "
+              f"= {speeds['glovita'] / speeds['direct']:.3f}x")  # fmt: skip
     speeds = report["default_2d_3_224"]["median_samples_per_second"]
     print(f"default_2d_3 @224: glovita {speeds['glovita']:.0f} / direct {speeds['direct']:.0f} samples/s "
           f"= {speeds['glovita'] / speeds['direct']:.3f}x")  # fmt: skip

@@ -30,6 +30,7 @@ from glovita.configs.show_augmentations import ShowAugmentationsConfig
 from tests.conftest import write_feature_file, write_images
 from tests.datasets.test_chestxray14 import make_fake_chestxray14
 from tests.datasets.test_digits_cifar import _write_fake_cifar10
+from tests.datasets.volume_data import make_volume_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -82,6 +83,7 @@ FAMILY_OVERRIDES = {
         "--model.encoder.model_kwargs", "hidden_size", "32", "num_hidden_layers", "1", "num_attention_heads", "2",
         "intermediate_size", "64", "image_size", "32", "patch_size", "8",
     ],
+    "primus": ["--model.encoder.embed_dim", "48", "--model.encoder.num_heads", "2", "--model.encoder.depth", "1"],
     "residual_encoder": [
         "--model.encoder.features_per_stage", "8", "16", "--model.encoder.blocks_per_stage", "1", "1",
         "--model.encoder.strides", "1", "2",
@@ -166,6 +168,7 @@ def _prepare_data(cwd: Path) -> None:
     partitions = {str(f): ids[f * 6 : f * 6 + 6] + ids[18 + f * 6 : 24 + f * 6] for f in range(3)}
     (folds / "splits.json").write_text(json.dumps({**partitions, "test": ids[::4]}))
     (cwd / "my_images.csv").write_text("path,label\ndata/digits/images/3/0003.png,3\ndata/digits/images/7/0007.png,7\n")
+    make_volume_dataset(cwd / "data" / "MyVolumes", per_class=8, size=(32, 32, 32))
     (cwd / "bags").mkdir()
     write_feature_file(cwd / "bags" / "train_bags.h5", "ptr", 24, dim=512)
     write_feature_file(cwd / "bags" / "val_bags.h5", "lengths", 8, dim=512, seed=1)

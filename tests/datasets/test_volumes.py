@@ -122,3 +122,17 @@ def test_volume_run_is_predicted_by_glovita_infer(volumes: Path, tmp_path: Path)
     predicted = json.loads((tmp_path / "out" / "metrics.json").read_text())
     tested = json.loads((run_dir / "test_metrics.json").read_text())
     assert predicted["auroc"] == pytest.approx(tested["test_auroc"]) and predicted["num_samples"] == 6
+
+
+def test_show_augmentations_draws_mid_slices(volumes: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    from glovita.cli.show_augmentations import main as show
+
+    out = tmp_path / "grid.png"
+    show(["--data.dataset", "generic_volume_dataset", "--data.data_root_dir", str(volumes), "--data.num_classes",
+          "2", "--data.volume_size", "16", "16", "16", "--data.augmentation.train_policy", "default_nnunet",
+          "--num_samples", "2", "--repeats", "2", "--output_file", str(out)])  # fmt: skip
+    with Image.open(out) as image:
+        width, height = image.size
+    assert width > 2 * height  # three slices side by side per view

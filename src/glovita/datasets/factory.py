@@ -130,7 +130,7 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
     )
 
 
-def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int) -> DatasetSplits:
+def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None) -> DatasetSplits:
     """Splits of a volume dataset (see docs/datasets/DATASET_STRUCTURE.md)."""
     from glovita.datasets.volumes import VolumeDataset
 
@@ -153,10 +153,10 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int) -> Da
     )
 
 
-def build_datasets(cfg: DataConfig, input_channels: int) -> DatasetSplits:
+def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits:
     """Build the splits of the configured dataset; file and label checks happen here, before training."""
     images = not isinstance(cfg, GenericVolumeDatasetConfig | PrecomputedFeaturesConfig)
-    mode = image_mode(input_channels) if images else ""
+    mode = image_mode(input_channels or 3) if images else ""
     if cfg.subtask == "multilabel" and not isinstance(cfg, ChestXRay14Config | PrecomputedFeaturesConfig):
         raise ValueError(
             f"data.subtask='multilabel' is not supported by data.dataset={cfg.dataset!r} (single-label labels). "

@@ -61,10 +61,10 @@ def fit_shape(volume: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
 
 
 class VolumeDataset(Dataset):
-    """(volume tensor (C, D, H, W) float32, target) pairs at `size`."""
+    """(volume tensor (C, D, H, W) float32, target) pairs at `size`; `channels` None accepts any count."""
 
     def __init__(
-        self, samples: Sequence[tuple[Path, object]], channels: int, size: tuple[int, int, int], pad_crop: bool
+        self, samples: Sequence[tuple[Path, object]], channels: int | None, size: tuple[int, int, int], pad_crop: bool
     ) -> None:
         self.samples = list(samples)
         self.channels = channels
@@ -83,7 +83,7 @@ class VolumeDataset(Dataset):
         volume = read_volume(path).astype(np.float32, copy=False)
         if volume.ndim == 3:
             volume = volume[None]
-        if volume.shape[0] != self.channels:
+        if self.channels is not None and volume.shape[0] != self.channels:
             raise ValueError(
                 f"Volume file '{path}' has {volume.shape[0]} channel(s) but model.encoder.input_channels="
                 f"{self.channels}. Set --model.encoder.input_channels {volume.shape[0]}."

@@ -136,3 +136,31 @@ def test_show_augmentations_draws_mid_slices(volumes: Path, tmp_path: Path) -> N
     with Image.open(out) as image:
         width, height = image.size
     assert width > 2 * height  # three slices side by side per view
+
+
+def test_volumes_are_resampled_to_the_target_spacing(tmp_path: Path) -> None:
+    import nibabel
+
+    from glovita.configs.data import GenericVolumeDatasetConfig
+    from glovita.datasets.factory import build_datasets
+
+    root = tmp_path / "ds"
+    (root / "volumes").mkdir(parents=True)
+    coarse = np.zeros((8, 8, 8), dtype=np.float32)
+    coarse[2:6, 2:6, 2:6] = 1.0
+    nibabel.save(nibabel.Nifti1Image(coarse, np.diag([2.0, 2.0, 2.0, 1.0])), str(root / "volumes" / "a.nii.gz"))
+    np.save(root / "volumes" / "b.npy", coarse)
+    (root / "splits.json").write_text(json.dumps({"train": ["a.nii.gz", "b.npy"], "val": ["a.nii.gz"]}))
+    (root / "labels.json").write_text(json.dumps({"a.nii.gz": 0, "b.npy": 1}))
+    (root / "spacing.json").write_text(json.dumps({"b.npy": [4.0, 4.0, 4.0]}))
+    cfg = GenericVolumeDatasetConfig(
+        data_root_dir=root, num_classes=2, volume_size=(16, 16, 16), target_spacing=(1.0, 1.0, 1.0)
+    )
+    train = build_datasets(cfg, 1).train
+    header, _ = train[0]  # 8 voxels of 2 mm -> 16 of 1 mm: the cube fills the middle half
+    assert header.shape == (1, 16, 16, 16) and header[0, 8, 8, 8] > 0.9 and header[0, 1, 1, 1] == 0
+    from_json, _ = train[1]  # 8 voxels of 4 mm -> 32 of 1 mm, centre-cropped to 16: all inside the cube
+    assert from_json[0, 8, 8, 8] > 0.9 and from_json[0, 3, 3, 3] > 0.9  # away from the interpolated edge
+    (root / "spacing.json").unlink()
+    with pytest.raises(ValueError, match="has no spacing: add it to data.spacing_file"):
+        build_datasets(cfg, 1).train[1]

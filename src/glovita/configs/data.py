@@ -96,6 +96,11 @@ class GenericVolumeDatasetConfig(_DataFields):
     """CSV column holding the volume path relative to volumes_dir."""
     csv_label_column: str = "label"
     """CSV column holding the label."""
+    target_spacing: tuple[float, float, float] | None = None
+    """Resample every volume to this voxel spacing (same axis order as the arrays) before pad/crop; the
+    spacing comes from the NIfTI header, else from spacing_file. Unset keeps the voxels as stored."""
+    spacing_file: Path = Path("spacing.json")
+    """JSON {volume id: [s0, s1, s2]} with the spacing of volumes without a header (.npy, .npz, .tif)."""
     volume_size: tuple[int, int, int] = (64, 64, 64)
     """(D, H, W) every volume is brought to: centre crop / zero pad (shape_mismatch pad_crop) or required."""
     shape_mismatch: Literal["error", "pad_crop"] = "pad_crop"

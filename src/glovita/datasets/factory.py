@@ -136,9 +136,16 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
 
     samples = _generic_samples(cfg, cfg.volumes_dir, "splits_json")
     pad_crop = cfg.shape_mismatch == "pad_crop"
+    spacings = None
+    if cfg.target_spacing is not None and (cfg.data_root_dir / cfg.spacing_file).is_file():
+        import json
+
+        raw = json.loads((cfg.data_root_dir / cfg.spacing_file).read_text())
+        folder = cfg.data_root_dir / cfg.volumes_dir
+        spacings = {str(folder / key): tuple(float(v) for v in value) for key, value in raw.items()}
 
     def dataset(items: list) -> VolumeDataset:
-        return VolumeDataset(items, channels, cfg.volume_size, pad_crop)
+        return VolumeDataset(items, channels, cfg.volume_size, pad_crop, cfg.target_spacing, spacings)
 
     train = dataset(samples.train)
     train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=cfg.task != "Regression")

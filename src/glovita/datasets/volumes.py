@@ -46,6 +46,24 @@ def read_volume(path: Path) -> np.ndarray:
     return array
 
 
+def nifti_spacing(path: Path) -> tuple[float, float, float] | None:
+    """Voxel spacing from a NIfTI header (None for other formats)."""
+    if not path.name.lower().endswith((".nii", ".nii.gz")):
+        return None
+    import nibabel
+
+    return tuple(float(z) for z in nibabel.load(str(path)).header.get_zooms()[:3])  # type: ignore[return-value]
+
+
+def resample(volume: np.ndarray, spacing: tuple[float, ...], target: tuple[float, ...]) -> np.ndarray:
+    """Trilinear resampling of (C, D, H, W) from `spacing` to `target` spacing."""
+    shape = tuple(max(1, round(n * s / t)) for n, s, t in zip(volume.shape[1:], spacing, target, strict=True))
+    if shape == volume.shape[1:]:
+        return volume
+    tensor = torch.from_numpy(np.ascontiguousarray(volume))[None].float()
+    return torch.nn.functional.interpolate(tensor, size=shape, mode="trilinear", align_corners=False)[0].numpy()
+
+
 def fit_shape(volume: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
     """Centre-crop and zero-pad the spatial axes of (C, D, H, W) to `size`."""
     out = np.zeros((volume.shape[0], *size), dtype=volume.dtype)
@@ -64,12 +82,21 @@ class VolumeDataset(Dataset):
     """(volume tensor (C, D, H, W) float32, target) pairs at `size`; `channels` None accepts any count."""
 
     def __init__(
-        self, samples: Sequence[tuple[Path, object]], channels: int | None, size: tuple[int, int, int], pad_crop: bool
+        self,
+        samples: Sequence[tuple[Path, object]],
+        channels: int | None,
+        size: tuple[int, int, int],
+        pad_crop: bool,
+        target_spacing: tuple[float, float, float] | None = None,
+        spacings: dict[str, tuple[float, float, float]] | None = None,
     ) -> None:
         self.samples = list(samples)
         self.channels = channels
         self.size = tuple(size)
         self.pad_crop = pad_crop
+        self.target_spacing = target_spacing
+        self.spacings = spacings or {}
+        """Spacing per volume path (from spacing_file), for formats without a header."""
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -88,6 +115,14 @@ class VolumeDataset(Dataset):
                 f"Volume file '{path}' has {volume.shape[0]} channel(s) but model.encoder.input_channels="
                 f"{self.channels}. Set --model.encoder.input_channels {volume.shape[0]}."
             )
+        if self.target_spacing is not None:
+            spacing = nifti_spacing(path) or self.spacings.get(str(path))
+            if spacing is None:
+                raise ValueError(
+                    f"data.target_spacing is set but volume '{path}' has no spacing: add it to data.spacing_file "
+                    f'(e.g. {{"{path.name}": [1.0, 1.0, 1.0]}}) or unset --data.target_spacing.'
+                )
+            volume = resample(volume, spacing, self.target_spacing)
         if volume.shape[1:] != self.size:
             if not self.pad_crop:
                 raise ValueError(

@@ -168,7 +168,7 @@ def _prepare_data(cwd: Path) -> None:
     partitions = {str(f): ids[f * 6 : f * 6 + 6] + ids[18 + f * 6 : 24 + f * 6] for f in range(3)}
     (folds / "splits.json").write_text(json.dumps({**partitions, "test": ids[::4]}))
     (cwd / "my_images.csv").write_text("path,label\ndata/digits/images/3/0003.png,3\ndata/digits/images/7/0007.png,7\n")
-    make_volume_dataset(cwd / "data" / "MyVolumes", per_class=8, size=(32, 32, 32))
+    make_volume_dataset(cwd / "data" / "MyVolumes", per_class=16, size=(32, 32, 32))
     (cwd / "bags").mkdir()
     write_feature_file(cwd / "bags" / "train_bags.h5", "ptr", 24, dim=512)
     write_feature_file(cwd / "bags" / "val_bags.h5", "lengths", 8, dim=512, seed=1)

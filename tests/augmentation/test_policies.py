@@ -78,3 +78,15 @@ def test_show_augmentations_writes_the_grid(tmp_path: Path) -> None:
           "--num_samples", "3", "--repeats", "2", "--output_file", str(out)])  # fmt: skip
     with Image.open(out) as grid:
         assert grid.size == (480, 480)  # (1 + repeats) x 1.6 in and num_samples x 1.6 in, at 100 dpi
+
+
+def test_noise_keeps_grayscale_images_gray() -> None:
+    """default_2d_5 adds noise; on an RGB image with equal channels the channels must stay equal."""
+    gray = Image.fromarray((torch.rand(48, 48) * 255).byte().numpy(), mode="L").convert("RGB")
+    params = PolicyParams(32, 36, (0.5,) * 3, (0.25,) * 3, "bilinear")
+    transform = build_transform("default_2d_5", params, "data.augmentation.train_policy")
+    for seed in range(12):
+        torch.manual_seed(seed)
+        out = transform(gray)
+        torch.testing.assert_close(out[0], out[1])
+        torch.testing.assert_close(out[1], out[2])

@@ -85,6 +85,22 @@ def _intensity(params: PolicyParams, strength: float) -> v2.Transform | None:
     return v2.ColorJitter(brightness=strength, contrast=strength, saturation=colour, hue=min(colour / 4, 0.5))
 
 
+class LuminanceNoise(torch.nn.Module):
+    """Gaussian noise shared by all channels of a float image in [0, 1], then clipped.
+
+    torchvision's GaussianNoise draws every channel independently, which turns a grayscale image stored as RGB
+    (X-rays, CT slices) into coloured speckle; one noise field for all channels keeps gray images gray.
+    """
+
+    def __init__(self, sigma: float) -> None:
+        super().__init__()
+        self.sigma = sigma
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn((1, *image.shape[-2:]), dtype=image.dtype, device=image.device) * self.sigma
+        return (image + noise).clamp(0.0, 1.0)
+
+
 def _ladder(
     params: PolicyParams,
     crop_scale: float,
@@ -116,7 +132,7 @@ def _ladder(
         steps.append(v2.RandomApply([v2.GaussianBlur(kernel_size=3, sigma=(0.1, 1.5))], p=blur_p))
     steps.append(v2.ToDtype(torch.float32, scale=True))
     if noise_sigma:
-        steps.append(v2.RandomApply([v2.GaussianNoise(sigma=noise_sigma, clip=True)], p=0.5))
+        steps.append(v2.RandomApply([LuminanceNoise(noise_sigma)], p=0.5))
     steps.append(v2.Normalize(mean=list(params.mean), std=list(params.std)))
     if erase_p:
         steps.append(v2.RandomErasing(p=erase_p, scale=(0.02, 0.2)))

@@ -5,6 +5,7 @@ from glovita.logging.base import ExperimentLogger, LoggerContext
 
 
 def build_logger(cfg: LoggerConfig, context: LoggerContext) -> ExperimentLogger:
+    """The backend of `cfg.backend`; names (experiment, run) come resolved in `context`."""
     match cfg:
         case NoneLoggerConfig():
             from glovita.logging.none import NoneLogger
@@ -13,10 +14,10 @@ def build_logger(cfg: LoggerConfig, context: LoggerContext) -> ExperimentLogger:
         case MlflowLoggerConfig():
             from glovita.logging.mlflow import MlflowLogger
 
-            return MlflowLogger(cfg, context)
+            return MlflowLogger(cfg.tracking_uri, context)
         case WandbLoggerConfig():
             from glovita.logging.wandb import WandbLogger
 
-            return WandbLogger(cfg, context)
+            return WandbLogger(cfg.entity, cfg.mode, cfg.tags, context)
         case _:
             raise TypeError(f"No logger branch for {type(cfg).__name__} in glovita/logging/factory.py.")

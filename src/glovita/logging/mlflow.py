@@ -3,7 +3,6 @@
 from pathlib import Path
 from typing import Any
 
-from glovita.configs.logging import MlflowLoggerConfig
 from glovita.logging.base import LoggerContext, flatten, import_backend, numeric
 
 _STATUS = {"completed": "FINISHED", "failed": "FAILED", "interrupted": "KILLED"}
@@ -19,17 +18,19 @@ def default_tracking_uri(experiments_dir: Path) -> str:
 
 
 class MlflowLogger:
-    def __init__(self, cfg: MlflowLoggerConfig, context: LoggerContext) -> None:
+    """One MLflow run; `tracking_uri` None uses the local SQLite store under the experiments folder."""
+
+    def __init__(self, tracking_uri: str | None, context: LoggerContext) -> None:
         import_backend("mlflow", "mlflow")
         from mlflow.tracking import MlflowClient
 
-        if cfg.tracking_uri is None:
+        if tracking_uri is None:
             self.tracking_uri = default_tracking_uri(context.experiments_dir)
             artifacts = (context.experiments_dir / "mlflow" / "artifacts").resolve().as_uri()
         else:
-            self.tracking_uri, artifacts = cfg.tracking_uri, None
+            self.tracking_uri, artifacts = tracking_uri, None
         self.client = MlflowClient(self.tracking_uri)
-        name = cfg.experiment_name or context.experiment
+        name = context.experiment
         experiment = self.client.get_experiment_by_name(name)
         experiment_id = (
             experiment.experiment_id
@@ -41,7 +42,7 @@ class MlflowLogger:
             self.client.update_run(self.run_id, status="RUNNING")
         else:
             tags = {"glovita.group": context.group, "glovita.run_dir": str(context.run_dir)}
-            run = self.client.create_run(experiment_id, run_name=cfg.run_name or context.run_name, tags=tags)
+            run = self.client.create_run(experiment_id, run_name=context.run_name, tags=tags)
             self.run_id = run.info.run_id
 
     def log_config(self, config: dict[str, Any], metadata: dict[str, Any]) -> None:

@@ -3,22 +3,23 @@
 from pathlib import Path
 from typing import Any
 
-from glovita.configs.logging import WandbLoggerConfig
 from glovita.logging.base import LoggerContext, import_backend, numeric
 
 
 class WandbLogger:
-    def __init__(self, cfg: WandbLoggerConfig, context: LoggerContext) -> None:
+    """One W&B run in project `context.experiment`, group `context.group`; `mode` None honours WANDB_MODE."""
+
+    def __init__(self, entity: str | None, mode: str | None, tags: tuple[str, ...], context: LoggerContext) -> None:
         wandb = import_backend("wandb", "wandb")
         folder = (context.experiments_dir / "wandb").resolve()
         folder.mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
-            project=cfg.project or context.experiment,
-            entity=cfg.entity,
+            project=context.experiment,
+            entity=entity,
             group=context.group,
-            name=cfg.run_name or context.run_name,
-            tags=list(cfg.tags) or None,
-            mode=cfg.mode,
+            name=context.run_name,
+            tags=list(tags) or None,
+            mode=mode,
             dir=str(folder),
             id=context.resume_id,
             resume="allow" if context.resume_id else None,

@@ -1,6 +1,6 @@
 """Experiment-tracking backend (discriminated by `backend`). The run directory always holds metrics and plots."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from glovita.configs.base import GlovitaConfig, choice
 
@@ -42,4 +42,12 @@ class WandbLoggerConfig(GlovitaConfig):
     """W&B run tags."""
 
 
-LoggerConfig = choice(NoneLoggerConfig, WandbLoggerConfig, MlflowLoggerConfig, discriminator="backend")
+if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
+    LoggerConfig = NoneLoggerConfig | WandbLoggerConfig | MlflowLoggerConfig
+else:
+    LoggerConfig = choice(
+        NoneLoggerConfig,
+        WandbLoggerConfig,
+        MlflowLoggerConfig,
+        discriminator="backend",
+    )

@@ -1,7 +1,7 @@
 """Model composition: encoder (by `encoder_type`), head (by `head_type`) and feature aggregation."""
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
@@ -245,20 +245,39 @@ class ClamHeadConfig(GlovitaConfig):
     """Also push the top instances of the other classes' branches towards 'negative' (mutually exclusive subtypes)."""
 
 
-EncoderConfig = choice(
-    TimmEncoderConfig,
-    TorchvisionEncoderConfig,
-    TransformerEncoderConfig,
-    Dinov2EncoderConfig,
-    Dinov3EncoderConfig,
-    ResidualEncoderConfig,
-    PrimusEncoderConfig,
-    PrecomputedEncoderConfig,
-    discriminator="encoder_type",
-)
-HeadConfig = choice(
-    ClassificationHeadConfig, RegressionHeadConfig, AbmilHeadConfig, ClamHeadConfig, discriminator="head_type"
-)
+if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
+    EncoderConfig = (
+        TimmEncoderConfig
+        | TorchvisionEncoderConfig
+        | TransformerEncoderConfig
+        | Dinov2EncoderConfig
+        | Dinov3EncoderConfig
+        | ResidualEncoderConfig
+        | PrimusEncoderConfig
+        | PrecomputedEncoderConfig
+    )
+else:
+    EncoderConfig = choice(
+        TimmEncoderConfig,
+        TorchvisionEncoderConfig,
+        TransformerEncoderConfig,
+        Dinov2EncoderConfig,
+        Dinov3EncoderConfig,
+        ResidualEncoderConfig,
+        PrimusEncoderConfig,
+        PrecomputedEncoderConfig,
+        discriminator="encoder_type",
+    )
+if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
+    HeadConfig = ClassificationHeadConfig | RegressionHeadConfig | AbmilHeadConfig | ClamHeadConfig
+else:
+    HeadConfig = choice(
+        ClassificationHeadConfig,
+        RegressionHeadConfig,
+        AbmilHeadConfig,
+        ClamHeadConfig,
+        discriminator="head_type",
+    )
 BAG_HEADS = ("abmil", "clam")
 """Heads that take bags of instances (B, N, D) with a mask instead of one vector per sample."""
 

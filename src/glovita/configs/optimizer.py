@@ -1,6 +1,6 @@
 """Optimizer (discriminated by `name`) and learning-rate schedule."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
@@ -78,4 +78,12 @@ class SgdOptimizerConfig(_ScheduleFields):
     """Use Nesterov momentum."""
 
 
-OptimizerConfig = choice(AdamwOptimizerConfig, AdamOptimizerConfig, SgdOptimizerConfig, discriminator="name")
+if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
+    OptimizerConfig = AdamwOptimizerConfig | AdamOptimizerConfig | SgdOptimizerConfig
+else:
+    OptimizerConfig = choice(
+        AdamwOptimizerConfig,
+        AdamOptimizerConfig,
+        SgdOptimizerConfig,
+        discriminator="name",
+    )

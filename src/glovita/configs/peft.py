@@ -1,6 +1,6 @@
 """Which parameters train (discriminated by `method`)."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -71,12 +71,17 @@ class DoraConfig(_LowRankFields):
     """PEFT method tag."""
 
 
-PeftConfig = choice(
-    FullFinetuningConfig,
-    LinearProbingConfig,
-    PartialFinetuningConfig,
-    BitfitConfig,
-    LoraConfig,
-    DoraConfig,
-    discriminator="method",
-)
+if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
+    PeftConfig = (
+        FullFinetuningConfig | LinearProbingConfig | PartialFinetuningConfig | BitfitConfig | LoraConfig | DoraConfig
+    )
+else:
+    PeftConfig = choice(
+        FullFinetuningConfig,
+        LinearProbingConfig,
+        PartialFinetuningConfig,
+        BitfitConfig,
+        LoraConfig,
+        DoraConfig,
+        discriminator="method",
+    )

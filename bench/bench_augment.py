@@ -53,6 +53,17 @@ def _epoch(loader) -> float:
     return seen / (time.perf_counter() - began)
 
 
+def _alternate(glovita, direct, rounds: int) -> dict:
+    """Epoch rates of both loaders, alternating which goes first, after one warm-up epoch each."""
+    _epoch(glovita), _epoch(direct)  # start persistent workers, warm the page cache
+    results: dict[str, list[float]] = {"glovita": [], "direct": []}
+    for index in range(rounds):
+        pair = [("glovita", glovita), ("direct", direct)]
+        for name, loader in pair if index % 2 == 0 else pair[::-1]:
+            results[name].append(_epoch(loader))
+    return {"median_samples_per_second": {k: statistics.median(v) for k, v in results.items()}, "rounds": results}
+
+
 def pipeline(rounds: int, per_class: int, workers: int) -> dict:
     root = Path(tempfile.mkdtemp()) / "photos"
     _make_images(root, per_class)
@@ -67,13 +78,7 @@ def pipeline(rounds: int, per_class: int, workers: int) -> dict:
     )
     direct = torch.utils.data.DataLoader(direct_set, batch_size=64, shuffle=True, num_workers=workers,
                                          persistent_workers=workers > 0)  # fmt: skip
-    _epoch(glovita), _epoch(direct)  # start persistent workers, warm the page cache
-    results: dict[str, list[float]] = {"glovita": [], "direct": []}
-    for index in range(rounds):
-        pair = [("glovita", glovita), ("direct", direct)]
-        for name, loader in pair if index % 2 == 0 else pair[::-1]:
-            results[name].append(_epoch(loader))
-    return {"median_samples_per_second": {k: statistics.median(v) for k, v in results.items()}, "rounds": results}
+    return _alternate(glovita, direct, rounds)
 
 
 class _DirectVolumes(torch.utils.data.Dataset):
@@ -105,13 +110,7 @@ def volume_pipeline(rounds: int, count: int, workers: int) -> dict:
                           workers, False, True, 2, False)  # fmt: skip
     direct = torch.utils.data.DataLoader(_DirectVolumes(paths, policy), batch_size=2, shuffle=True,
                                          num_workers=workers, persistent_workers=workers > 0)  # fmt: skip
-    _epoch(glovita), _epoch(direct)
-    results: dict[str, list[float]] = {"glovita": [], "direct": []}
-    for index in range(rounds):
-        pair = [("glovita", glovita), ("direct", direct)]
-        for name, loader in pair if index % 2 == 0 else pair[::-1]:
-            results[name].append(_epoch(loader))
-    return {"median_samples_per_second": {k: statistics.median(v) for k, v in results.items()}, "rounds": results}
+    return _alternate(glovita, direct, rounds)
 
 
 def demo_data_wait() -> dict:

@@ -16,7 +16,7 @@ from glovita.configs.root import RootConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets, sample_ids
 from glovita.inference.restore import RestoredRun, load_run, load_weights
 from glovita.models.factory import build_model
-from glovita.training.dataloaders import TransformedDataset, make_loader
+from glovita.training.dataloaders import TransformedDataset, one_pass_loader
 from glovita.training.progress import print_line, progress_bar
 from glovita.training.resolve import encoder_name, resolve_augmentation, resolve_dataloading, resolve_device
 
@@ -107,16 +107,7 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
             "checkpoint": checkpoint,
         }
         path = output_path(cfg, values)
-        loader = make_loader(
-            TransformedDataset(dataset, train_tf if split == "train" else eval_tf),
-            loading.eval_batch_size,
-            None,
-            num_workers=loading.num_workers,
-            pin_memory=loading.pin_memory,
-            persistent_workers=False,
-            prefetch_factor=loading.prefetch_factor,
-            drop_last=False,
-        )
+        loader = one_pass_loader(TransformedDataset(dataset, train_tf if split == "train" else eval_tf), loading)
         chunks, labels = [], []
         began = time.perf_counter()
         with torch.no_grad(), progress_bar(f"extract {split}", len(loader)) as bar:

@@ -21,7 +21,7 @@ from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset
 from glovita.inference.restore import RestoredRun, load_run, load_weights
 from glovita.metrics.factory import build_metrics
 from glovita.models.factory import build_model
-from glovita.training.dataloaders import TransformedDataset, make_loader
+from glovita.training.dataloaders import TransformedDataset, one_pass_loader
 from glovita.training.io import save_json
 from glovita.training.progress import print_line, progress_bar
 from glovita.training.resolve import resolve_augmentation, resolve_dataloading, resolve_device
@@ -232,17 +232,7 @@ def predict(cfg: InferConfig) -> Prediction:
         TransformedDataset(samples.dataset, build_transform_for(run, model)) if samples.images else samples.dataset
     )
     loading = resolve_dataloading(cfg.dataloading, device)
-    loader = make_loader(
-        dataset,
-        loading.eval_batch_size,
-        None,
-        num_workers=loading.num_workers,
-        pin_memory=loading.pin_memory,
-        persistent_workers=False,
-        prefetch_factor=loading.prefetch_factor,
-        drop_last=False,
-        collate=samples.collate,
-    )
+    loader = one_pass_loader(dataset, loading, samples.collate)
     metrics = (
         build_metrics(root.data.task, root.data.num_classes, device, root.data.subtask) if samples.labelled else None
     )

@@ -5,10 +5,14 @@ draws exactly the same augmentations.
 """
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+if TYPE_CHECKING:
+    from glovita.training.resolve import ResolvedDataloading
 
 
 def epoch_order(
@@ -38,6 +42,29 @@ def shard(values: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
     return padded[rank::world_size]
 
 
+@dataclass
+class EpochPlan:
+    """What fixes an epoch's sample order: dataset size, seed, shuffling or weighted draws, this process's share
+    under torchrun, and the epoch (set by the loop)."""
+
+    size: int
+    seed: int
+    shuffle: bool
+    weights: torch.Tensor | None = None
+    rank: int = 0
+    world_size: int = 1
+    epoch: int = 0
+
+    @property
+    def per_rank(self) -> int:
+        return -(-self.size // self.world_size)
+
+    def order(self) -> tuple[torch.Tensor, torch.Generator]:
+        """This process's indices for the current epoch, and the generator that drew them (for sample seeds)."""
+        order, generator = epoch_order(self.size, self.seed, self.epoch, self.shuffle, self.weights)
+        return shard(order, self.rank, self.world_size), generator
+
+
 class SeededSampler(Sampler):
     """Yields (index, sample seed), or plain indices without `with_seeds`; a function of (seed, epoch).
 
@@ -54,28 +81,22 @@ class SeededSampler(Sampler):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.size = size
-        self.seed = seed
-        self.shuffle = shuffle
+        self.plan = EpochPlan(size, seed, shuffle, weights, rank, world_size)
         self.with_seeds = with_seeds
-        self.weights = weights
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.plan.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-self.size // self.world_size)
+        return self.plan.per_rank
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        order, generator = epoch_order(self.size, self.seed, self.epoch, self.shuffle, self.weights)
-        indices = shard(order, self.rank, self.world_size).tolist()
+        plan = self.plan
+        indices, generator = plan.order()
         if not self.with_seeds:
-            return iter(indices)
-        seeds = shard(torch.randint(0, 2**62, (self.size,), generator=generator), self.rank, self.world_size)
-        return iter(zip(indices, seeds.tolist(), strict=True))
+            return iter(indices.tolist())
+        seeds = shard(torch.randint(0, 2**62, (plan.size,), generator=generator), plan.rank, plan.world_size)
+        return iter(zip(indices.tolist(), seeds.tolist(), strict=True))
 
 
 class SeededBatchSampler(Sampler[torch.Tensor]):
@@ -93,26 +114,19 @@ class SeededBatchSampler(Sampler[torch.Tensor]):
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        self.size = size
+        self.plan = EpochPlan(size, seed, shuffle, weights, rank, world_size)
         self.batch_size = batch_size
-        self.seed = seed
-        self.shuffle = shuffle
         self.drop_last = drop_last
-        self.weights = weights
-        self.rank = rank
-        self.world_size = world_size
-        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.plan.epoch = epoch
 
     def __len__(self) -> int:
-        full, rest = divmod(-(-self.size // self.world_size), self.batch_size)
+        full, rest = divmod(self.plan.per_rank, self.batch_size)
         return full if self.drop_last or rest == 0 else full + 1
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        order, _ = epoch_order(self.size, self.seed, self.epoch, self.shuffle, self.weights)
-        mine = shard(order, self.rank, self.world_size)
+        mine, _ = self.plan.order()
         return iter(mine[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self)))
 
 
@@ -198,4 +212,19 @@ def make_loader(
         persistent_workers=persistent_workers and num_workers > 0,
         prefetch_factor=prefetch_factor if num_workers > 0 else None,
         drop_last=drop_last,
+    )
+
+
+def one_pass_loader(dataset: Dataset, loading: "ResolvedDataloading", collate: Callable | None = None) -> DataLoader:
+    """An in-order loader at the evaluation batch size for a single pass (extraction, inference)."""
+    return make_loader(
+        dataset,
+        loading.eval_batch_size,
+        None,
+        num_workers=loading.num_workers,
+        pin_memory=loading.pin_memory,
+        persistent_workers=False,
+        prefetch_factor=loading.prefetch_factor,
+        drop_last=False,
+        collate=collate,
     )

@@ -211,3 +211,17 @@ def test_run_config_records_peft(tmp_path: Path) -> None:
         "method": "lora", "rank": 4, "alpha": 16.0, "dropout": 0.0, "target_modules": ["qkv", "proj"],
         "save_merged": True,
     }  # fmt: skip
+
+
+def test_glovita_checkpoint_into_a_torchvision_encoder(tmp_path: Path) -> None:
+    from glovita.configs.model import TorchvisionEncoderConfig
+    from glovita.training.io import save_torch
+
+    config = TorchvisionEncoderConfig(type="mobilenet_v3_small", pretrained=False)
+    source = build_model(ModelConfig(encoder=config), FullFinetuningConfig(), 10, 0.0)
+    path = tmp_path / "best.pt"
+    save_torch({"model": source.state_dict(), "glovita_version": "test", "epoch": 0}, path)
+    loaded = config.model_copy(update={"pretrained": True, "pretrained_path": path})
+    model = build_model(ModelConfig(encoder=loaded), FullFinetuningConfig(), 3, 0.0)
+    original = source.encoder.state_dict()
+    assert all(torch.equal(v, original[k]) for k, v in model.encoder.state_dict().items())

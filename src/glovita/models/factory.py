@@ -26,36 +26,31 @@ from glovita.configs.peft import (
 )
 from glovita.models.composite import GlovitaModel
 
+_OWN_WEIGHT_LOADERS = ("timm", "torchvision", "dinov2", "dinov3")
+"""Families that load plain weight files themselves (with their filters: classifier dropped, channels adapted)."""
+
 
 def build_encoder(cfg: ModelConfig):
-    """The image encoder of `cfg.encoder` with `cfg.feature_aggregation_method` applied; a `pretrained_path`
-    that is a GloViTa checkpoint (or, for families without a model zoo, any state dict) is loaded here."""
+    """The image encoder of `cfg.encoder` with `cfg.feature_aggregation_method` applied.
+
+    A `pretrained_path` that is a GloViTa checkpoint (any family), or any weights file of a family without its
+    own loader, is loaded here by load_encoder_weights; the family then builds without weights."""
+    from glovita.models.weights import is_glovita_checkpoint
+
+    encoder_cfg = cfg.encoder
+    path = getattr(encoder_cfg, "pretrained_path", None) if getattr(encoder_cfg, "pretrained", False) else None
+    own_loader = encoder_cfg.encoder_type in _OWN_WEIGHT_LOADERS
+    load_here = path is not None and (not own_loader or is_glovita_checkpoint(path))
+    if load_here and own_loader:
+        plain = encoder_cfg.model_copy(update={"pretrained": False, "pretrained_path": None})
+        cfg = cfg.model_copy(update={"encoder": plain})
     encoder = _build_encoder(cfg)
-    path = getattr(cfg.encoder, "pretrained_path", None)
-    if path is not None and getattr(cfg.encoder, "pretrained", False) and _loads_here(cfg, path):
+    if load_here:
         from glovita.models.weights import describe_load, load_encoder_weights
         from glovita.training.progress import print_line
 
         print_line(describe_load(path, load_encoder_weights(encoder, path)))
     return encoder
-
-
-def _loads_here(cfg: ModelConfig, path) -> bool:
-    """timm and torchvision load their own weight files (with their filters); GloViTa checkpoints and the
-    families without a model zoo are loaded by load_encoder_weights."""
-    from glovita.models.weights import is_glovita_checkpoint
-
-    if cfg.encoder.encoder_type in ("timm", "torchvision", "dinov2", "dinov3"):
-        return is_glovita_checkpoint(path)
-    return True
-
-
-def _timm_weights_file(encoder):
-    """The file timm should load itself (None for a GloViTa checkpoint, which build_encoder loads)."""
-    from glovita.models.weights import is_glovita_checkpoint
-
-    path = encoder.pretrained_path
-    return None if path is None or is_glovita_checkpoint(path) else path
 
 
 def _build_encoder(cfg: ModelConfig):
@@ -64,11 +59,10 @@ def _build_encoder(cfg: ModelConfig):
         case TimmEncoderConfig():
             from glovita.models.img_encoder.timm_encoder import TimmImgEncoder
 
-            file = _timm_weights_file(encoder)
             return TimmImgEncoder(
                 name=encoder.type,
-                pretrained=encoder.pretrained and (file is not None or encoder.pretrained_path is None),
-                pretrained_file=file,
+                pretrained=encoder.pretrained,
+                pretrained_file=encoder.pretrained_path,
                 input_channels=encoder.input_channels,
                 model_kwargs=encoder.model_kwargs,
                 aggregation=cfg.feature_aggregation_method,
@@ -83,11 +77,10 @@ def _build_encoder(cfg: ModelConfig):
                     f"model.encoder.type={encoder.type!r} is not a {family} model. Use a timm {family} name such as "
                     f"{type(encoder).model_fields['type'].default!r}, or --model.encoder.encoder_type timm."
                 )
-            file = _timm_weights_file(encoder)
             built = TimmImgEncoder(
                 name=encoder.type,
-                pretrained=encoder.pretrained and (file is not None or encoder.pretrained_path is None),
-                pretrained_file=file,
+                pretrained=encoder.pretrained,
+                pretrained_file=encoder.pretrained_path,
                 input_channels=encoder.input_channels,
                 # Any input size works (position embeddings interpolated, borders padded to the patch size).
                 model_kwargs={

@@ -64,6 +64,15 @@ def _intensity(strength: float) -> list:
     from batchgeneratorsv2.transforms.spatial.low_resolution import SimulateLowResolutionTransform
     from batchgeneratorsv2.transforms.utils.random import RandomTransform
 
+    def gamma(inverted: bool) -> GammaTransform:
+        return GammaTransform(
+            gamma=BGContrast((0.7, 1.5)),
+            p_invert_image=1 if inverted else 0,
+            synchronize_channels=False,
+            p_per_channel=1,
+            p_retain_stats=1,
+        )
+
     def maybe(transform, p: float):
         return RandomTransform(transform, apply_probability=min(1.0, p * strength))
 
@@ -74,13 +83,13 @@ def _intensity(strength: float) -> list:
                 blur_sigma=(0.5, 1.0), synchronize_channels=False, synchronize_axes=False, p_per_channel=0.5
             ),
             0.2,
-        ),  # fmt: skip
+        ),
         maybe(
             MultiplicativeBrightnessTransform(
                 multiplier_range=BGContrast((0.75, 1.25)), synchronize_channels=False, p_per_channel=1
             ),
             0.15,
-        ),  # fmt: skip
+        ),
         maybe(
             ContrastTransform(
                 contrast_range=BGContrast((0.75, 1.25)),
@@ -89,7 +98,7 @@ def _intensity(strength: float) -> list:
                 p_per_channel=1,
             ),
             0.15,
-        ),  # fmt: skip
+        ),
         maybe(
             SimulateLowResolutionTransform(
                 scale=(0.5, 1),
@@ -100,27 +109,9 @@ def _intensity(strength: float) -> list:
                 p_per_channel=0.5,
             ),
             0.25,
-        ),  # fmt: skip
-        maybe(
-            GammaTransform(
-                gamma=BGContrast((0.7, 1.5)),
-                p_invert_image=1,
-                synchronize_channels=False,
-                p_per_channel=1,
-                p_retain_stats=1,
-            ),
-            0.1,
-        ),  # fmt: skip
-        maybe(
-            GammaTransform(
-                gamma=BGContrast((0.7, 1.5)),
-                p_invert_image=0,
-                synchronize_channels=False,
-                p_per_channel=1,
-                p_retain_stats=1,
-            ),
-            0.3,
-        ),  # fmt: skip
+        ),
+        maybe(gamma(inverted=True), 0.1),
+        maybe(gamma(inverted=False), 0.3),
     ]
 
 

@@ -14,7 +14,7 @@ from glovita.augmentation.factory import build_policy_transforms
 from glovita.configs.extract import FILENAME_PLACEHOLDERS, ExtractFeaturesConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets, sample_ids
-from glovita.inference.restore import RestoredRun, load_run, load_weights
+from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
 from glovita.models.factory import build_model
 from glovita.training.dataloaders import TransformedDataset, one_pass_loader
 from glovita.training.progress import print_line, progress_bar
@@ -79,6 +79,8 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
     if root.data.dataset == "precomputed_features":
         raise ValueError("data.dataset='precomputed_features' already holds features; extraction reads images.")
     model_cfg = root.model.model_copy(update={"feature_aggregation_method": cfg.method})
+    if run is not None:
+        model_cfg = without_pretrained_weights(model_cfg)
     model = build_model(model_cfg, root.peft, root.data.num_classes, 0.0)
     if run is not None:
         load_weights(model, run)

@@ -18,7 +18,7 @@ from glovita.augmentation.policies.shared_2d import PolicyParams
 from glovita.configs.infer import InferConfig
 from glovita.datasets.factory import build_datasets, image_mode, sample_ids
 from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset
-from glovita.inference.restore import RestoredRun, load_run, load_weights
+from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
 from glovita.metrics.factory import build_metrics
 from glovita.models.factory import build_model
 from glovita.training.dataloaders import TransformedDataset, one_pass_loader
@@ -214,7 +214,7 @@ def predict(cfg: InferConfig) -> Prediction:
     run = load_run(cfg.checkpoint_path)
     root = run.config
     multilabel = root.data.subtask == "multilabel"
-    model = build_model(root.model, root.peft, root.data.num_classes, 0.0, multilabel)
+    model = build_model(without_pretrained_weights(root.model), root.peft, root.data.num_classes, 0.0, multilabel)
     load_weights(model, run, cfg.use_ema)
     device = resolve_device(cfg.device)
     model.to(device).eval()

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from glovita.configs.model import ModelConfig
 from glovita.configs.root import RootConfig
 from glovita.training.checkpoints import load_checkpoint
 
@@ -46,6 +47,14 @@ def load_run(checkpoint_path: Path) -> RestoredRun:
     resolved_file = run_dir / "resolved_config.json"
     resolved = json.loads(resolved_file.read_text()) if resolved_file.is_file() else {}
     return RestoredRun(run_dir, config, resolved, load_checkpoint(checkpoint_path), checkpoint_path)
+
+
+def without_pretrained_weights(model: ModelConfig) -> ModelConfig:
+    """The run's model config with the encoder built empty: a checkpoint holds every weight, so a run is restored
+    without its pretrained file or cache (which may be gone, or changed since) and without reading it."""
+    if not getattr(model.encoder, "pretrained", False):
+        return model
+    return model.model_copy(update={"encoder": model.encoder.model_copy(update={"pretrained": False})})
 
 
 def load_weights(model, run: RestoredRun, use_ema: bool = False) -> None:

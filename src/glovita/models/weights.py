@@ -1,5 +1,7 @@
 """Local pretrained weights: a given file or the local caches, never a download."""
 
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -79,22 +81,51 @@ def find_torchvision_weights(name: str, weights) -> Path:
     return path
 
 
-def load_state_dict_file(path: Path) -> dict[str, torch.Tensor]:
-    """Read a state dict from .safetensors or a torch file (weights_only), unwrapping {'state_dict': ...}."""
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def load_state_dict_file(path: Path, field: str = "model.encoder.pretrained_path") -> dict[str, torch.Tensor]:
+    """The one reader for every weights file a user or a config names: .safetensors, or a torch file read with
+    `weights_only=True` (a pickle that would run code is refused, never executed). {'state_dict': ...} and
+    {'model': ...} wrappers are unwrapped. A file that cannot be read this way is a ValueError naming the file and
+    `field`, the setting that named it."""
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as err:  # safetensors raises SafetensorError, OSError, ... for a damaged or fake file
+            raise ValueError(
+                f"{field}: '{path}' is not a readable .safetensors file ({_first_line(err)}). "
+                f"Point {_flag(field)} at a valid weights file."
+            ) from err
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for non-checkpoint files
-        raise ValueError(f"model.encoder.pretrained_path: cannot read '{path}' as a weights file ({err}).") from err
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about pickle protocols before refusing a file
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{field}: '{path}' was refused: it is not a plain weights file (GloViTa reads tensors only and never "
+            "unpickles other objects, which could run code). Save the weights as a state dict "
+            f"(torch.save(model.state_dict(), ...)) or as .safetensors and point {_flag(field)} at that file."
+        ) from err
+    except Exception as err:  # torch raises RuntimeError, EOFError, ... for files that are not checkpoints
+        raise ValueError(
+            f"{field}: cannot read '{path}' as a weights file ({_first_line(err)}). "
+            f"Point {_flag(field)} at a .safetensors or torch weights file."
+        ) from err
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise ValueError(f"model.encoder.pretrained_path: '{path}' holds no state dict.")
+        raise ValueError(f"{field}: '{path}' holds no state dict (a mapping of names to tensors).")
     return state
+
+
+def _flag(field: str) -> str:
+    return f"--{field}"
 
 
 def is_glovita_checkpoint(path: Path) -> bool:

@@ -7,7 +7,7 @@ from torch import nn
 
 from glovita.models.aggregation import TOKEN_ONLY_METHODS, aggregate
 from glovita.models.preprocessing import PreprocessingDefaults, timm_preprocessing
-from glovita.models.weights import check_weights_file, find_timm_weights
+from glovita.models.weights import check_weights_file, find_timm_weights, load_state_dict_file
 
 
 class TimmImgEncoder(nn.Module):
@@ -41,9 +41,15 @@ class TimmImgEncoder(nn.Module):
             )
         kwargs: dict = dict(model_kwargs)
         if pretrained:
+            # GloViTa reads the file (safely: tensors only) and hands timm the state dict, so timm's own filters
+            # (classifier dropped, input channels adapted, position embeddings resized) apply without timm ever
+            # unpickling a file itself.
             file = check_weights_file(pretrained_file) if pretrained_file else find_timm_weights(name)
-            kwargs["pretrained_cfg_overlay"] = {"file": str(file)}
+            field = "model.encoder.pretrained_path" if pretrained_file else "model.encoder.type"
+            kwargs["pretrained_cfg_overlay"] = {"state_dict": load_state_dict_file(file, field), "file": None}
         self.model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=input_channels, **kwargs)
+        if isinstance(getattr(self.model, "pretrained_cfg", None), dict):
+            self.model.pretrained_cfg.pop("state_dict", None)  # the weights are in the model; keep no second copy
         self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0))
         self.aggregation = aggregation
         if aggregation in TOKEN_ONLY_METHODS and self.num_prefix_tokens == 0:

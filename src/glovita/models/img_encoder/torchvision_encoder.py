@@ -53,7 +53,8 @@ class TorchvisionImgEncoder(nn.Module):
                 if pretrained_file
                 else find_torchvision_weights(name, default_weights)
             )
-            missing, unexpected = self.model.load_state_dict(load_state_dict_file(file), strict=False)
+            field = "model.encoder.pretrained_path" if pretrained_file else "model.encoder.type"
+            missing, unexpected = self.model.load_state_dict(load_state_dict_file(file, field), strict=False)
             if missing or unexpected:
                 raise ValueError(
                     f"Weights file '{file}' does not fit torchvision model {name!r}: "

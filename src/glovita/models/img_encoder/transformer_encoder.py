@@ -37,7 +37,9 @@ def _load(name: str, pretrained: bool, overrides: dict):
             config = AutoConfig.from_pretrained(name, local_files_only=True, **overrides)
             if not pretrained:
                 return config, _model(AutoModel.from_config, config)
-            loader = lambda **kwargs: AutoModel.from_pretrained(name, local_files_only=True, **kwargs)  # noqa: E731
+            loader = lambda **kwargs: AutoModel.from_pretrained(  # noqa: E731
+                name, local_files_only=True, weights_only=True, **kwargs
+            )
             return config, _model(loader, config)
         except OSError as err:
             raise FileNotFoundError(

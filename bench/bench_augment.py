@@ -29,7 +29,7 @@ from glovita.augmentation.policies.shared_2d import PolicyParams
 from glovita.cli.train import main as train_main
 from glovita.configs.data import GenericImageDatasetConfig
 from glovita.datasets.factory import build_datasets
-from glovita.training.dataloaders import SeededSampler, TransformedDataset, make_loader
+from glovita.runtime.loaders import EpochPlan, SeededSampler, TransformedDataset, make_loader
 
 PARAMS = PolicyParams(224, 256, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear")
 
@@ -71,8 +71,8 @@ def pipeline(rounds: int, per_class: int, workers: int) -> dict:
         GenericImageDatasetConfig(data_root_dir=root, num_classes=2, split_source="subdirs"), input_channels=3
     )
     policy = build_transform("default_2d_3", PARAMS, "train_policy")
-    glovita = make_loader(TransformedDataset(splits.train, policy), 64, SeededSampler(len(splits.train), 0, True),
-                          workers, False, True, 2, False)  # fmt: skip
+    sampler = SeededSampler(EpochPlan(len(splits.train), 0, True))
+    glovita = make_loader(TransformedDataset(splits.train, policy), 64, sampler, workers, False, True, 2, False)
     direct_set = datasets.ImageFolder(
         str(root / "images" / "train"), transform=build_transform("default_2d_3", PARAMS, "p")
     )
@@ -106,8 +106,10 @@ def volume_pipeline(rounds: int, count: int, workers: int) -> dict:
         np.save(paths[-1], rng.normal(0, 1, (128, 128, 128)).astype(np.float32))
     policy = build_3d_policy("default_nnunet", (128, 128, 128))
     dataset = VolumeDataset([(p, 0) for p in paths], 1, (128, 128, 128), pad_crop=False)
-    glovita = make_loader(TransformedDataset(dataset, policy, seed_numpy=True), 2, SeededSampler(count, 0, True),
-                          workers, False, True, 2, False)  # fmt: skip
+    sampler = SeededSampler(EpochPlan(count, 0, True))
+    glovita = make_loader(
+        TransformedDataset(dataset, policy, seed_numpy=True), 2, sampler, workers, False, True, 2, False
+    )
     direct = torch.utils.data.DataLoader(_DirectVolumes(paths, policy), batch_size=2, shuffle=True,
                                          num_workers=workers, persistent_workers=workers > 0)  # fmt: skip
     return _alternate(glovita, direct, rounds)

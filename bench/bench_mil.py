@@ -86,8 +86,9 @@ def digits_bags(work: Path, seeds: int, epochs: int) -> dict:
 
 
 def read_timing(work: Path, rounds: int, rows: int = 1_000_000, dim: int = 768, batch: int = 512) -> dict:
-    from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, collate_features, read_layout
-    from glovita.training.dataloaders import SeededBatchSampler, make_loader
+    from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, read_layout
+    from glovita.modalities.features import InstanceModality
+    from glovita.runtime.loaders import EpochPlan, SeededBatchSampler, make_loader
 
     path = work / "big.h5"
     rng = np.random.default_rng(0)
@@ -110,8 +111,11 @@ def read_timing(work: Path, rounds: int, rows: int = 1_000_000, dim: int = 768, 
     def glovita_epoch() -> float:
         began = time.perf_counter()
         dataset = PrecomputedFeatureDataset(path, read_layout(path), False, 2, "auto")
-        sampler = SeededBatchSampler(rows, batch, seed=1, shuffle=True, drop_last=False)  # as glovita_train uses
-        for _features, _labels in make_loader(dataset, None, sampler, 0, False, False, None, False, collate_features):
+        sampler = SeededBatchSampler(
+            EpochPlan(rows, seed=1, shuffle=True), batch, drop_last=False
+        )  # as glovita_train uses
+        collate = InstanceModality().collate
+        for _batch in make_loader(dataset, None, sampler, 0, False, False, None, False, collate):
             pass
         return time.perf_counter() - began
 

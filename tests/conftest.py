@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+from glovita.runtime.batch import Batch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -148,3 +151,8 @@ def feature_args(tmp_path: Path, layout: str, head: list[str], dim: int = 8, gro
         "--dataloading.num_workers", "0", "--training.epochs", "8",
         "--experiments_dir", str(tmp_path / "exp"), "--group", group,
     ]  # fmt: skip
+
+
+def labels_batch(targets: torch.Tensor) -> Batch:
+    """A Batch holding only targets, for head-loss tests that call a head directly."""
+    return Batch(inputs=torch.empty(len(targets), 0), targets=targets)

@@ -15,11 +15,11 @@ import numpy as np
 from PIL import Image
 from sklearn.datasets import load_sample_images
 
-from glovita.augmentation.show import show_augmentations
 from glovita.configs.augmentation import POLICIES_3D, PolicyName
 from glovita.configs.data import GenericImageDatasetConfig, GenericVolumeDatasetConfig
 from glovita.configs.model import ModelConfig, TimmEncoderConfig
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
+from glovita.preview.augmentations import show_augmentations
 
 OUT = Path(__file__).parent / "img"
 

@@ -9,7 +9,6 @@ import torch
 
 from glovita.configs.data import PrecomputedFeaturesConfig
 from glovita.datasets.factory import build_datasets
-from glovita.datasets.precomputed_features import collate_features
 from tests.conftest import write_feature_file
 
 
@@ -27,7 +26,7 @@ def _splits(tmp_path: Path, layout: str, load: str = "auto", **extra):
 @pytest.mark.parametrize("load", ["always", "never"])
 def test_layouts_load_exactly_what_was_written(tmp_path: Path, layout: str, kind: str, load: str) -> None:
     splits = _splits(tmp_path, layout, load)
-    assert splits.kind == kind and splits.feature_dim == 8 and len(splits.train) == 20
+    assert splits.modality.name == kind and splits.feature_dim == 8 and len(splits.train) == 20
     with h5py.File(tmp_path / "train.h5") as handle:
         stored = handle["features"][:]
         ptr = handle["bag_ptr"][:] if "bag_ptr" in handle else None
@@ -47,22 +46,22 @@ def test_layouts_load_exactly_what_was_written(tmp_path: Path, layout: str, kind
 def test_bag_collation_pads_and_masks(tmp_path: Path) -> None:
     splits = _splits(tmp_path, "lengths")
     samples = [splits.train[i] for i in range(4)]
-    inputs, targets = collate_features(samples)
+    batch = splits.modality.collate(samples)
     lengths = [s[0].shape[0] for s in samples]
-    assert inputs["features"].shape == (4, max(lengths), 8)
-    assert inputs["mask"].sum(1).tolist() == lengths
+    assert batch.inputs.shape == (4, max(lengths), 8)
+    assert batch.mask is not None and batch.mask.sum(1).tolist() == lengths
     for i, (bag, _) in enumerate(samples):
-        assert torch.equal(inputs["features"][i, : lengths[i]], bag)
-        assert inputs["features"][i, lengths[i] :].abs().sum() == 0
-    assert targets.tolist() == [0, 1, 0, 1]
+        assert torch.equal(batch.inputs[i, : lengths[i]], bag)
+        assert batch.inputs[i, lengths[i] :].abs().sum() == 0
+    assert batch.targets.tolist() == [0, 1, 0, 1]
 
 
 def test_instance_batches_come_stacked_from_one_read(tmp_path: Path) -> None:
     for load in ("always", "never"):
         splits = _splits(tmp_path, "instances", load)
-        features, targets = collate_features(splits.train.__getitems__([5, 1, 3]))
-        assert torch.equal(features[1], splits.train[1][0]) and targets.tolist() == [1, 1, 1]
-        assert torch.equal(features[0], splits.train[5][0])
+        batch = splits.modality.collate(splits.train.__getitems__([5, 1, 3]))
+        assert torch.equal(batch.inputs[1], splits.train[1][0]) and batch.targets.tolist() == [1, 1, 1]
+        assert torch.equal(batch.inputs[0], splits.train[5][0]) and batch.mask is None
 
 
 def test_regression_labels(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ import torch
 
 from glovita.models.heads.abmil import AbmilHead
 from glovita.models.heads.clam import ClamHead, smooth_top1_svm
+from tests.conftest import labels_batch
 
 
 def _clam(**overrides) -> ClamHead:
@@ -41,7 +42,7 @@ def test_clam_k_sample_is_clamped_to_small_bags() -> None:
     features = torch.randn(2, 4, 8)
     mask = torch.tensor([[True, True, False, False], [True, True, True, True]])
     outputs = head(features, mask)
-    loss = head.loss(outputs, torch.tensor([0, 2]))
+    loss = head.loss(outputs, labels_batch(torch.tensor([0, 2])))
     assert torch.isfinite(loss)
     loss.backward()
     assert head.instance_classifiers[0].weight.grad.abs().sum() > 0
@@ -55,8 +56,8 @@ def test_instance_loss_only_with_instance_eval() -> None:
     without.load_state_dict(with_eval.state_dict())
     outputs = with_eval(features, mask)
     bag_loss = torch.nn.functional.cross_entropy(outputs.logits, targets)
-    assert torch.allclose(without.loss(outputs, targets), bag_loss)
-    assert not torch.allclose(with_eval.loss(outputs, targets), bag_loss)
+    assert torch.allclose(without.loss(outputs, labels_batch(targets)), bag_loss)
+    assert not torch.allclose(with_eval.loss(outputs, labels_batch(targets)), bag_loss)
 
 
 def test_smooth_top1_svm_by_hand() -> None:
@@ -65,4 +66,4 @@ def test_smooth_top1_svm_by_hand() -> None:
     assert torch.allclose(smooth_top1_svm(logits, torch.tensor([0])), expected)
     svm_head = _clam(instance_loss="svm")
     outputs = svm_head(torch.randn(1, 5, 8), torch.ones(1, 5, dtype=torch.bool))
-    assert torch.isfinite(svm_head.loss(outputs, torch.tensor([1])))
+    assert torch.isfinite(svm_head.loss(outputs, labels_batch(torch.tensor([1]))))

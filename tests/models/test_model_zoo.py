@@ -25,6 +25,7 @@ from glovita.configs.peft import (
 from glovita.models.factory import build_model
 from glovita.models.peft.low_rank import merged_state_dict
 from glovita.training.optim import build_optimizer
+from tests.conftest import labels_batch
 from tests.models.test_models import TINY_VIT
 
 VIT_TINY = TimmEncoderConfig(type="vit_tiny_patch16_224", pretrained=False, model_kwargs={"img_size": 32})
@@ -35,7 +36,7 @@ def _step(model: torch.nn.Module, size: int = 32) -> dict[str, torch.Tensor]:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = build_optimizer(AdamwOptimizerConfig(lr=1e-2), model, fused=False)
     model.train()
-    loss = model.head.loss(model(torch.randn(4, 3, size, size)), torch.tensor([0, 1, 2, 1]))
+    loss = model.head.loss(model(torch.randn(4, 3, size, size)), labels_batch(torch.tensor([0, 1, 2, 1])))
     loss.backward()
     optimizer.step()
     return before
@@ -60,7 +61,7 @@ def test_3d_families_train_on_volumes(encoder) -> None:
     volumes = torch.randn(2, 1, 16, 16, 16)
     outputs = model(volumes)
     assert outputs.shape == (2, 3)
-    model.head.loss(outputs, torch.tensor([0, 2])).backward()
+    model.head.loss(outputs, labels_batch(torch.tensor([0, 2]))).backward()
     assert [n for n, p in model.named_parameters() if p.grad is None] == []
 
 
@@ -174,7 +175,7 @@ def test_transformer_weights_not_on_this_machine() -> None:
 
 
 def test_glovita_checkpoint_as_pretrained_path_with_channel_adaptation(tmp_path: Path, capsys) -> None:
-    from glovita.training.io import save_torch
+    from glovita.runtime.io import save_torch
 
     source = build_model(ModelConfig(encoder=TimmEncoderConfig(type="test_resnet", pretrained=False)),
                          FullFinetuningConfig(), 10, 0.0)  # fmt: skip
@@ -192,7 +193,7 @@ def test_glovita_checkpoint_as_pretrained_path_with_channel_adaptation(tmp_path:
 
 
 def test_weights_of_another_architecture_are_refused(tmp_path: Path) -> None:
-    from glovita.training.io import save_torch
+    from glovita.runtime.io import save_torch
 
     vit = build_model(ModelConfig(encoder=VIT_TINY), FullFinetuningConfig(), 3, 0.0)
     path = tmp_path / "vit.pt"
@@ -215,7 +216,7 @@ def test_run_config_records_peft(tmp_path: Path) -> None:
 
 def test_glovita_checkpoint_into_a_torchvision_encoder(tmp_path: Path) -> None:
     from glovita.configs.model import TorchvisionEncoderConfig
-    from glovita.training.io import save_torch
+    from glovita.runtime.io import save_torch
 
     config = TorchvisionEncoderConfig(type="mobilenet_v3_small", pretrained=False)
     source = build_model(ModelConfig(encoder=config), FullFinetuningConfig(), 10, 0.0)

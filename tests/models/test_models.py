@@ -19,6 +19,7 @@ from glovita.configs.model import (
 from glovita.configs.peft import FullFinetuningConfig, LinearProbingConfig
 from glovita.models.aggregation import aggregate
 from glovita.models.factory import build_encoder, build_model
+from tests.conftest import labels_batch
 
 TINY_VIT = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
 ENCODERS = {
@@ -50,7 +51,7 @@ def test_every_encoder_and_head_trains(encoder_tag: str, head_tag: str) -> None:
     images = torch.randn(4, 3, size, size)
     outputs = model(images)
     assert outputs.shape == (4, 3) and torch.isfinite(outputs).all()
-    loss = model.head.loss(outputs, targets)
+    loss = model.head.loss(outputs, labels_batch(targets))
     loss.backward()
     without_grad = [n for n, p in model.named_parameters() if p.grad is None]
     assert without_grad == []
@@ -186,7 +187,7 @@ def test_linear_probing_freezes_encoder_and_batchnorm() -> None:
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
     model.train()
     for _ in range(2):
-        loss = model.head.loss(model(torch.randn(4, 3, 32, 32)), torch.tensor([0, 1, 2, 0]))
+        loss = model.head.loss(model(torch.randn(4, 3, 32, 32)), labels_batch(torch.tensor([0, 1, 2, 0])))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -201,6 +202,6 @@ def test_label_smoothing_and_soft_targets_in_classification_loss() -> None:
     head = ClassificationHead(4, 3, 0.0, None, label_smoothing=0.1)
     logits = torch.tensor([[2.0, 0.0, -1.0]])
     expected = torch.nn.functional.cross_entropy(logits, torch.tensor([0]), label_smoothing=0.1)
-    assert torch.allclose(head.loss(logits, torch.tensor([0])), expected)
+    assert torch.allclose(head.loss(logits, labels_batch(torch.tensor([0]))), expected)
     soft = torch.tensor([[0.5, 0.5, 0.0]])
-    assert torch.isfinite(head.loss(logits, soft))
+    assert torch.isfinite(head.loss(logits, labels_batch(soft)))

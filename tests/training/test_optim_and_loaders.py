@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from glovita.configs.optimizer import AdamOptimizerConfig, AdamwOptimizerConfig, SgdOptimizerConfig
-from glovita.training.dataloaders import SeededSampler, TransformedDataset
+from glovita.runtime.loaders import EpochPlan, SeededSampler, TransformedDataset
 from glovita.training.optim import build_optimizer, build_scheduler, lr_factor
+from tests.conftest import labels_batch
 
 
 def test_cosine_with_warmup_shape() -> None:
@@ -47,7 +48,7 @@ def test_optimizers_reduce_loss_on_a_separable_problem(cfg) -> None:
 
 
 def test_seeded_sampler_is_a_function_of_seed_and_epoch() -> None:
-    sampler = SeededSampler(10, seed=3, shuffle=True)
+    sampler = SeededSampler(EpochPlan(10, seed=3, shuffle=True))
     first = list(sampler)
     assert sorted(i for i, _ in first) == list(range(10))
     assert list(sampler) == first
@@ -78,7 +79,7 @@ def test_bf16_mixed_training_step_on_cpu() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         outputs = model(torch.randn(2, 3, 32, 32))
     assert outputs.dtype == torch.bfloat16
-    loss = model.head.loss(outputs, torch.tensor([0, 2]))
+    loss = model.head.loss(outputs, labels_batch(torch.tensor([0, 2])))
     assert loss.dtype == torch.float32
     loss.backward()
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from glovita.cli.train import main
-from glovita.training.loop import Trainer
+from glovita.training.steps.supervised import SupervisedStep
 from tests.conftest import FAST, generic_args
 
 
@@ -32,19 +32,19 @@ def test_killed_run_resumes_to_identical_weights(
     main(_args(subdirs_dataset, experiments, "straight"))
 
     steps_per_epoch = 36 // 8
-    original_step = Trainer._backward
+    original_step = SupervisedStep.train_step
     calls = {"n": 0}
 
-    def dying_step(self, images, targets, scale, sync):
+    def dying_step(self, model, batch, context):
         calls["n"] += 1
         if calls["n"] == steps_per_epoch + 2:  # in the middle of the second epoch
             raise KeyboardInterrupt("simulated kill")
-        return original_step(self, images, targets, scale, sync)
+        return original_step(self, model, batch, context)
 
-    monkeypatch.setattr(Trainer, "_backward", dying_step)
+    monkeypatch.setattr(SupervisedStep, "train_step", dying_step)
     with pytest.raises(KeyboardInterrupt):
         main(_args(subdirs_dataset, experiments, "killed"))
-    monkeypatch.setattr(Trainer, "_backward", original_step)
+    monkeypatch.setattr(SupervisedStep, "train_step", original_step)
 
     killed = experiments / "generic_image_dataset" / "killed" / "0"
     assert torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 0

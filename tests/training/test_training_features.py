@@ -11,10 +11,10 @@ import torch.nn.functional as F
 
 from glovita.cli.train import main, parse_root_config
 from glovita.models.heads.classification import ClassificationHead
-from glovita.training.dataloaders import SeededSampler
+from glovita.runtime.loaders import EpochPlan, SeededSampler
 from glovita.training.optim import build_optimizer
 from glovita.training.resolve import balanced_sample_weights, resolve_class_weight
-from tests.conftest import feature_args
+from tests.conftest import feature_args, labels_batch
 
 HEAD = ["--model.head.head_type", "classification", "--optimizer.lr", "0.05"]
 
@@ -87,7 +87,7 @@ def test_class_weights_follow_the_training_counts() -> None:
     head = ClassificationHead(5, 4, 0.0, None, 0.0, class_weight=torch.tensor(weights, dtype=torch.float32))
     logits, labels = torch.randn(10, 4), torch.tensor(targets)
     expected = F.cross_entropy(logits, labels, weight=torch.tensor(weights, dtype=torch.float32))
-    torch.testing.assert_close(head.loss(logits, labels), expected)
+    torch.testing.assert_close(head.loss(logits, labels_batch(labels)), expected)
 
 
 def test_class_weighted_run_records_its_weights(tmp_path: Path) -> None:
@@ -98,7 +98,9 @@ def test_class_weighted_run_records_its_weights(tmp_path: Path) -> None:
 
 def test_class_balanced_sampler_draws_classes_equally() -> None:
     targets = [0] * 90 + [1] * 10
-    sampler = SeededSampler(100, seed=3, shuffle=True, with_seeds=False, weights=balanced_sample_weights(targets, 2))
+    sampler = SeededSampler(
+        EpochPlan(100, seed=3, shuffle=True, weights=balanced_sample_weights(targets, 2)), with_seeds=False
+    )
     drawn = Counter(targets[i] for epoch in range(20) for i in (sampler.set_epoch(epoch), list(sampler))[1])
     assert 0.4 < drawn[1] / (drawn[0] + drawn[1]) < 0.6
     sampler.set_epoch(0)

@@ -14,7 +14,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
     config = parse_config(ShowAugmentationsConfig, args, "glovita_show_augmentations", _DESCRIPTION)
-    from glovita.augmentation.show import show_augmentations
+    from glovita.preview.augmentations import show_augmentations
 
     with user_errors("glovita_show_augmentations"):
         print(f"Augmentation grid: {show_augmentations(config)}")

@@ -1,7 +1,7 @@
 """Dataset selection (discriminated by `dataset`) and each dataset's defaults."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -14,6 +14,9 @@ SubtaskName = Literal["multiclass", "binary", "multilabel", "regression"]
 
 class _DataFields(GlovitaConfig):
     """Fields every dataset shares."""
+
+    spatial_dims: ClassVar[int | None] = 2
+    """What the samples are: 2D images (B, C, H, W); volume datasets 3, feature files None."""
 
     num_classes: int = Field(gt=0)
     """Number of classes (classification) or regression outputs; sets the head's output size."""
@@ -80,6 +83,8 @@ class GenericVolumeDatasetConfig(_DataFields):
 
     dataset: Literal["generic_volume_dataset"] = "generic_volume_dataset"
     """Dataset tag."""
+    spatial_dims: ClassVar[int | None] = 3
+    """What the samples are: 3D volumes (B, C, D, H, W)."""
     data_root_dir: Path
     """Dataset folder holding the volumes folder, splits.json and the labels file."""
     num_classes: int = Field(gt=0)
@@ -179,6 +184,8 @@ class PrecomputedFeaturesConfig(_DataFields):
 
     dataset: Literal["precomputed_features"] = "precomputed_features"
     """Dataset tag."""
+    spatial_dims: ClassVar[int | None] = None
+    """What the samples are: precomputed feature vectors or bags, no spatial axes."""
     data_root_dir: Path = Path(".")
     """Folder that relative feature-file paths are resolved against."""
     num_classes: int = Field(gt=0)

@@ -1,7 +1,7 @@
 """Model composition: encoder (by `encoder_type`), head (by `head_type`) and feature aggregation."""
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -16,6 +16,8 @@ class TimmEncoderConfig(GlovitaConfig):
 
     encoder_type: Literal["timm"] = "timm"
     """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 2
+    """Inputs it takes: 2D images (B, C, H, W)."""
     type: str = "resnet18"
     """timm model name, optionally with a pretrained tag (e.g. resnet50.a1_in1k, vit_small_patch16_224)."""
     pretrained: bool = True
@@ -33,6 +35,8 @@ class TorchvisionEncoderConfig(GlovitaConfig):
 
     encoder_type: Literal["torchvision"] = "torchvision"
     """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 2
+    """Inputs it takes: 2D images (B, C, H, W)."""
     type: str = "resnet18"
     """torchvision model name as in torchvision.models.list_models() (e.g. resnet18, efficientnet_b0)."""
     pretrained: bool = True
@@ -48,6 +52,8 @@ class TorchvisionEncoderConfig(GlovitaConfig):
 class _DinoFields(GlovitaConfig):
     """Fields the DINO ViT families share (built through timm)."""
 
+    spatial_dims: ClassVar[int | None] = 2
+    """Inputs it takes: 2D images (B, C, H, W)."""
     pretrained: bool = True
     """Load pretrained weights from pretrained_path or the local cache (never downloaded)."""
     pretrained_path: Path | None = None
@@ -84,6 +90,8 @@ class TransformerEncoderConfig(GlovitaConfig):
 
     encoder_type: Literal["transformer"] = "transformer"
     """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 2
+    """Inputs it takes: 2D images (B, C, H, W)."""
     type: str = "vit"
     """A local model directory (config.json, and weights when pretrained), a Hugging Face id in the local cache,
     or an architecture name (model_type such as vit, swin, convnext, dinov2) to build without weights."""
@@ -139,6 +147,8 @@ class PrimusEncoderConfig(GlovitaConfig):
 
     encoder_type: Literal["primus"] = "primus"
     """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 3
+    """Inputs it takes: 3D volumes (B, C, D, H, W)."""
     input_shape: tuple[int, int, int] = (64, 64, 64)
     """Volume size (D, H, W) the rotary/position embeddings are built for; a multiple of patch_size."""
     patch_size: tuple[int, int, int] = (8, 8, 8)
@@ -179,6 +189,8 @@ class PrecomputedEncoderConfig(GlovitaConfig):
 
     encoder_type: Literal["precomputed"] = "precomputed"
     """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = None
+    """Inputs it takes: precomputed feature vectors or bags, no spatial axes."""
     feature_dim: int = Field(gt=0)
     """Dimension D of the stored features; must match the files."""
 
@@ -188,6 +200,8 @@ class ClassificationHeadConfig(GlovitaConfig):
 
     head_type: Literal["classification"] = "classification"
     """Head tag."""
+    consumes: ClassVar[Literal["vector", "bag"]] = "vector"
+    """What the head takes: one pooled feature vector per sample."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on the pooled features before the classifier."""
     hidden_dim: int | None = Field(None, gt=0)
@@ -199,6 +213,8 @@ class RegressionHeadConfig(GlovitaConfig):
 
     head_type: Literal["regression"] = "regression"
     """Head tag."""
+    consumes: ClassVar[Literal["vector", "bag"]] = "vector"
+    """What the head takes: one pooled feature vector per sample."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on the pooled features before the regressor."""
     hidden_dim: int | None = Field(None, gt=0)
@@ -212,6 +228,8 @@ class AbmilHeadConfig(GlovitaConfig):
 
     head_type: Literal["abmil"] = "abmil"
     """Head tag."""
+    consumes: ClassVar[Literal["vector", "bag"]] = "bag"
+    """What the head takes: a bag of instance features with its mask."""
     hidden_dim: int = Field(256, gt=0)
     """Width L of the instance embedding (Linear + ReLU before attention)."""
     attention_dim: int = Field(128, gt=0)
@@ -227,6 +245,8 @@ class ClamHeadConfig(GlovitaConfig):
 
     head_type: Literal["clam"] = "clam"
     """Head tag."""
+    consumes: ClassVar[Literal["vector", "bag"]] = "bag"
+    """What the head takes: a bag of instance features with its mask."""
     variant: Literal["sb", "mb"] = "sb"
     """sb: one attention branch; mb: one attention branch and classifier per class."""
     size: Literal["small", "big"] = "small"
@@ -278,8 +298,6 @@ else:
         ClamHeadConfig,
         discriminator="head_type",
     )
-BAG_HEADS = ("abmil", "clam")
-"""Heads that take bags of instances (B, N, D) with a mask instead of one vector per sample."""
 
 
 class ModelConfig(GlovitaConfig):

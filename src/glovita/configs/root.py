@@ -12,7 +12,7 @@ from glovita.configs.base import GlovitaConfig
 from glovita.configs.data import DataConfig, DigitsConfig
 from glovita.configs.dataloading import DataloadingConfig
 from glovita.configs.logging import LoggerConfig, NoneLoggerConfig
-from glovita.configs.model import BAG_HEADS, ModelConfig
+from glovita.configs.model import ModelConfig
 from glovita.configs.optimizer import AdamwOptimizerConfig, OptimizerConfig
 from glovita.configs.peft import FullFinetuningConfig, PeftConfig
 from glovita.configs.task import TaskConfig
@@ -61,36 +61,46 @@ class RootConfig(GlovitaConfig):
         return group
 
     def _check_dimensions(self) -> None:
-        """Volumes go with 3D encoders and 3D policies, images with 2D ones."""
+        """Samples, encoder and policies agree on their spatial dims (each declares its own: `spatial_dims`)."""
         encoder = self.model.encoder
-        volumes = self.data.dataset == "generic_volume_dataset"
-        encoder_3d = encoder.encoder_type == "primus" or getattr(encoder, "spatial_dims", 2) == 3
-        if volumes != encoder_3d and self.data.dataset != "precomputed_features":
-            kind = "3D volumes (B, C, D, H, W)" if volumes else "2D images"
+        data_dims, encoder_dims = self.data.spatial_dims, encoder.spatial_dims
+        if (data_dims is None) != (encoder_dims is None):
+            raise ValueError(
+                f"data.dataset={self.data.dataset!r} with model.encoder.encoder_type="
+                f"{encoder.encoder_type!r}: precomputed_features and the precomputed encoder go together. "
+                "Use --data.dataset precomputed_features --model.encoder.encoder_type precomputed, or neither."
+            )
+        if data_dims != encoder_dims:
+            kind = "3D volumes (B, C, D, H, W)" if data_dims == 3 else "2D images"
             fix = (
                 "--model.encoder.encoder_type residual_encoder --model.encoder.spatial_dims 3 (or primus)"
-                if volumes
+                if data_dims == 3
                 else "a 2D encoder (or --model.encoder.spatial_dims 2 with residual_encoder)"
             )
             raise ValueError(
                 f"data.dataset={self.data.dataset!r} yields {kind} but model.encoder.encoder_type="
-                f"{encoder.encoder_type!r} is {'3D' if encoder_3d else '2D'}. Use {fix}."
+                f"{encoder.encoder_type!r} is {encoder_dims}D. Use {fix}."
             )
         augmentation = getattr(self.data, "augmentation", None)
         if augmentation is not None:
             for field in ("train_policy", "test_policy"):
                 policy = getattr(augmentation, field)
-                if (policy in POLICIES_3D) != volumes:
-                    valid = ", ".join(POLICIES_3D) if volumes else "default, shared_default_2d, default_2d_1..5, ..."
+                policy_dims = 3 if policy in POLICIES_3D else 2
+                if policy_dims != data_dims:
+                    valid = (
+                        ", ".join(POLICIES_3D) if data_dims == 3 else "default, shared_default_2d, default_2d_1..5, ..."
+                    )
                     raise ValueError(
-                        f"data.augmentation.{field}={policy!r} is a {'3D' if policy in POLICIES_3D else '2D'} policy "
-                        f"and data.dataset={self.data.dataset!r} yields {'volumes' if volumes else 'images'}. "
+                        f"data.augmentation.{field}={policy!r} is a {policy_dims}D policy "
+                        f"and data.dataset={self.data.dataset!r} yields {'volumes' if data_dims == 3 else 'images'}. "
                         f"Choose one of: {valid}."
                     )
-        if encoder.encoder_type == "primus" and volumes and tuple(encoder.input_shape) != tuple(self.data.volume_size):
+        input_shape = getattr(encoder, "input_shape", None)  # encoders built for one input size (Primus)
+        volume_size = getattr(self.data, "volume_size", None)
+        if input_shape is not None and volume_size is not None and tuple(input_shape) != tuple(volume_size):
             raise ValueError(
-                f"model.encoder.input_shape={tuple(encoder.input_shape)} must equal data.volume_size="
-                f"{tuple(self.data.volume_size)} (Primus' position embeddings are built for one size)."
+                f"model.encoder.input_shape={tuple(input_shape)} must equal data.volume_size="
+                f"{tuple(volume_size)} (Primus' position embeddings are built for one size)."
             )
 
     @field_validator("folds")
@@ -126,25 +136,29 @@ class RootConfig(GlovitaConfig):
         if self.data.task != "Classification" and self.task.label_smoothing > 0:
             raise ValueError("task.label_smoothing applies to classification only. Set it to 0.")
         self._check_dimensions()
-        features = self.data.dataset == "precomputed_features"
-        precomputed = self.model.encoder.encoder_type == "precomputed"
-        if features != precomputed:
-            raise ValueError(
-                f"data.dataset={self.data.dataset!r} with model.encoder.encoder_type="
-                f"{self.model.encoder.encoder_type!r}: precomputed_features and the precomputed encoder go together. "
-                "Use --data.dataset precomputed_features --model.encoder.encoder_type precomputed, or neither."
-            )
+        precomputed = self.model.encoder.spatial_dims is None
         if precomputed and self.peft.method not in ("full_finetuning", "linear_probing"):
             raise ValueError(
                 f"peft.method={self.peft.method!r} adapts an encoder, and the precomputed encoder has no weights. "
                 "Use --peft.method full_finetuning (the head trains)."
             )
-        if head in BAG_HEADS and not features:
+        bag_head = self.model.head.consumes == "bag"
+        if bag_head and not precomputed:
             raise ValueError(
                 f"model.head.head_type={head!r} takes bags of precomputed features. "
                 "Use --data.dataset precomputed_features with a bag file, or a classification/regression head."
             )
-        if head in BAG_HEADS and self.data.task != "Classification":
+        if bag_head and (self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0):
+            raise ValueError(
+                f"task.mixup_alpha / task.cutmix_alpha mix images, and model.head.head_type={head!r} trains on bags "
+                "of features. Set them to 0."
+            )
+        if self.task.cutmix_alpha > 0 and self.data.spatial_dims != 2:
+            raise ValueError(
+                f"task.cutmix_alpha cuts patches out of 2D images; data.dataset={self.data.dataset!r} does not yield "
+                "2D images. Set --task.cutmix_alpha 0."
+            )
+        if bag_head and self.data.task != "Classification":
             raise ValueError(f"model.head.head_type={head!r} is a classifier; data.task must be Classification.")
         single_label = self.data.task == "Classification" and not multilabel
         if self.task.class_weighted_loss and not (single_label and head == "classification"):

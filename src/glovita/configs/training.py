@@ -1,10 +1,23 @@
 """Trainer-loop behaviour: epochs, precision, checkpointing, best-metric selection, resume."""
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from glovita.configs.base import GlovitaConfig
+from glovita.configs.base import GlovitaConfig, choice
+
+
+class SupervisedStepConfig(GlovitaConfig):
+    """Supervised learning: the head's loss on each batch (mixed first when task.mixup_alpha/cutmix_alpha are set)."""
+
+    step_type: Literal["supervised"] = "supervised"
+    """Training step: what one batch does (training.step)."""
+
+
+if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
+    StepConfig = SupervisedStepConfig
+else:
+    StepConfig = choice(SupervisedStepConfig, discriminator="step_type")
 
 
 class TrainingConfig(GlovitaConfig):
@@ -41,5 +54,7 @@ class TrainingConfig(GlovitaConfig):
     """Stop when the best-checkpoint metric has not improved for this many epochs; unset trains every epoch."""
     compile: bool = False
     """Compile the model with torch.compile (first steps are slow while it compiles; needs a C++ compiler on CPU)."""
+    step: StepConfig = SupervisedStepConfig()
+    """What one training and evaluation batch does; the loop around it stays the same."""
     sync_batchnorm: bool = False
     """Multi-process (torchrun) runs: convert BatchNorm layers to SyncBatchNorm (statistics over all processes)."""

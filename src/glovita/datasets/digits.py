@@ -1,7 +1,6 @@
 """scikit-learn's bundled handwritten digits (1,797 8x8 images), written once as a generic image dataset."""
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from glovita.datasets.splits import stratified_split
+from glovita.runtime.io import atomic_path
 
 _SPLIT_SEED = 0
 _TEST_FRACTION = 0.2
@@ -42,14 +42,12 @@ def prepare_digits(root: Path) -> None:
         "val": [ids[rest[i]] for i in val_pos],
         "test": [ids[i] for i in test],
     }
-    staging = root.with_name(f".{root.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    for image, sample_id in zip(images, ids, strict=True):
-        path = staging / "images" / sample_id
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image, mode="L").save(path)
-    (staging / "splits.json").write_text(json.dumps(splits, indent=1))
-    root.parent.mkdir(parents=True, exist_ok=True)
     if root.exists():
-        root.rmdir()
-    os.replace(staging, root)
+        root.rmdir()  # an empty folder (a non-empty one was checked above)
+    with atomic_path(root) as staging:
+        shutil.rmtree(staging, ignore_errors=True)
+        for image, sample_id in zip(images, ids, strict=True):
+            path = staging / "images" / sample_id
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image, mode="L").save(path)
+        (staging / "splits.json").write_text(json.dumps(splits, indent=1))

@@ -1,10 +1,10 @@
-"""Dataset assembly: config -> train/val/test datasets of (PIL image, target) and class names."""
+"""Dataset assembly: config -> train/val/test datasets, class names and the modality of their samples."""
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from torch.utils.data import Dataset, Subset
 
+from glovita.configs.augmentation import AugmentationConfig
 from glovita.configs.data import (
     ChestXRay14Config,
     Cifar10Config,
@@ -16,6 +16,8 @@ from glovita.configs.data import (
     PrecomputedFeaturesConfig,
 )
 from glovita.datasets.splits import stratified_split, subsample
+from glovita.modalities.base import Modality
+from glovita.modalities.images import ImageAugmentation, ImageModality
 
 _IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 _SUBSAMPLE_SEED = 0
@@ -23,21 +25,17 @@ _SUBSAMPLE_SEED = 0
 
 @dataclass(frozen=True)
 class DatasetSplits:
-    """The three splits (test may be empty) and the class names in index order ([] for regression).
-
-    Image datasets yield (PIL image, target) for the transforms; feature datasets yield tensors and bring
-    their own collate function.
-    """
+    """The three splits (test may be empty), the class names in index order ([] for regression) and the modality
+    that knows how the samples are transformed, sampled, batched and drawn."""
 
     train: Dataset
     val: Dataset
     test: Dataset | None
     class_names: list[str]
     train_targets: list
-    kind: str = "images"
-    """'images', 'instances' (one feature vector per sample) or 'bags' (instances per sample, with a mask)."""
+    modality: Modality
     feature_dim: int | None = None
-    collate: Callable | None = None
+    """Feature files only: the dimension of their vectors."""
     description: str = ""
     """Where the samples come from, for error messages."""
 
@@ -50,6 +48,11 @@ def image_mode(input_channels: int) -> str:
             "4 (RGBA) channels. Set --model.encoder.input_channels to one of those."
         )
     return _IMAGE_MODES[input_channels]
+
+
+def image_modality(augmentation: AugmentationConfig) -> ImageModality:
+    """The 2D modality with the dataset's augmentation settings."""
+    return ImageModality(ImageAugmentation(**augmentation.model_dump()))
 
 
 def _with_fraction(dataset: Dataset, targets: list, fraction: float, stratify: bool) -> tuple[Dataset, list]:
@@ -79,7 +82,7 @@ def _generic_samples(cfg: GenericImageDatasetConfig | GenericVolumeDatasetConfig
     )
 
 
-def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str) -> DatasetSplits:
+def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, modality: ImageModality) -> DatasetSplits:
     """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md)."""
     from glovita.datasets.generic_image import GenericImageDataset
 
@@ -92,11 +95,13 @@ def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str) -> 
         test=GenericImageDataset(samples.test, mode) if samples.test else None,
         class_names=samples.class_names,
         train_targets=targets,
+        modality=modality,
     )
 
 
 def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
-    from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, collate_features, read_layout
+    from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, read_layout
+    from glovita.modalities.features import BagModality, InstanceModality
 
     files = {"train": cfg.train_features_file, "val": cfg.val_features_file, "test": cfg.test_features_file}
     paths = {split: cfg.data_root_dir / path for split, path in files.items() if path is not None}
@@ -123,9 +128,8 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
         test=datasets.get("test"),
         class_names=names,
         train_targets=targets,
-        kind=train_layout.kind,
+        modality=BagModality() if train_layout.kind == "bags" else InstanceModality(),
         feature_dim=train_layout.feature_dim,
-        collate=collate_features,
         description=f"'{paths['train']}' ({train_layout.description})",
     )
 
@@ -133,6 +137,7 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
 def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None) -> DatasetSplits:
     """Splits of a volume dataset (see docs/datasets/DATASET_STRUCTURE.md)."""
     from glovita.datasets.volumes import VolumeDataset
+    from glovita.modalities.volumes import VolumeModality
 
     samples = _generic_samples(cfg, cfg.volumes_dir, "splits_json")
     pad_crop = cfg.shape_mismatch == "pad_crop"
@@ -155,7 +160,11 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
         test=dataset(samples.test) if samples.test else None,
         class_names=samples.class_names,
         train_targets=targets,
-        kind="volumes",
+        modality=VolumeModality(
+            cfg.augmentation.train_policy,
+            cfg.augmentation.test_policy,
+            tuple(cfg.volume_size),  # type: ignore[arg-type]
+        ),
         description=f"volumes under '{cfg.data_root_dir / cfg.volumes_dir}'",
     )
 
@@ -171,7 +180,7 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
         )
     match cfg:
         case GenericImageDatasetConfig():
-            return _build_generic_split_datasets(cfg, mode)
+            return _build_generic_split_datasets(cfg, mode, image_modality(cfg.augmentation))
         case DigitsConfig():
             from glovita.datasets.digits import prepare_digits
 
@@ -184,7 +193,7 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
                 split_source="splits_json",
                 label_source="folder",
             )
-            return _build_generic_split_datasets(layout, mode)
+            return _build_generic_split_datasets(layout, mode, image_modality(cfg.augmentation))
         case Cifar10Config() | Cifar100Config():
             from glovita.datasets.cifar import CifarDataset, load_cifar
 
@@ -200,6 +209,7 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
                 test=CifarDataset(official_test, list(range(len(official_test))), mode),
                 class_names=list(official_train.classes),
                 train_targets=targets,
+                modality=image_modality(cfg.augmentation),
             )
         case ChestXRay14Config():
             from glovita.datasets.chestxray14 import collect_chestxray14
@@ -214,6 +224,7 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
                 test=GenericImageDataset(samples["test"], mode) if samples["test"] else None,
                 class_names=findings,
                 train_targets=targets,
+                modality=image_modality(cfg.augmentation),
             )
         case PrecomputedFeaturesConfig():
             return _build_feature_datasets(cfg)

@@ -232,21 +232,3 @@ class PrecomputedFeatureDataset(Dataset):
         restore = np.empty_like(order)
         restore[order] = np.arange(len(order))
         return torch.from_numpy(rows[restore]), self.targets[indices]
-
-
-def collate_features(batch):
-    """Collate instance batches (already stacked by __getitems__) or pad bags to ({features, mask}, targets)."""
-    if isinstance(batch, tuple):
-        features, targets = batch
-        return features.float(), targets
-    bags = [sample[0] for sample in batch]
-    targets = torch.stack([sample[1] for sample in batch])
-    if bags[0].ndim == 1:
-        return torch.stack(bags).float(), targets
-    longest = max(bag.shape[0] for bag in bags)
-    features = torch.zeros(len(bags), longest, bags[0].shape[1], dtype=torch.float32)
-    mask = torch.zeros(len(bags), longest, dtype=torch.bool)
-    for i, bag in enumerate(bags):
-        features[i, : bag.shape[0]] = bag
-        mask[i, : bag.shape[0]] = True
-    return {"features": features, "mask": mask}, targets

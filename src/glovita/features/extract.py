@@ -1,6 +1,5 @@
 """Run an encoder over a dataset's splits and write precomputed-feature HDF5 files (instance layout)."""
 
-import os
 import string
 import time
 from dataclasses import dataclass
@@ -10,15 +9,17 @@ import numpy as np
 import torch
 
 from glovita import __version__
-from glovita.augmentation.factory import build_policy_transforms
 from glovita.configs.extract import FILENAME_PLACEHOLDERS, ExtractFeaturesConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets, sample_ids
 from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
 from glovita.models.factory import build_model
-from glovita.training.dataloaders import TransformedDataset, one_pass_loader
-from glovita.training.progress import print_line, progress_bar
-from glovita.training.resolve import encoder_name, resolve_augmentation, resolve_dataloading, resolve_device
+from glovita.runtime.batch import Batch
+from glovita.runtime.forward import forward_loop
+from glovita.runtime.io import atomic_path
+from glovita.runtime.loaders import one_pass_loader
+from glovita.runtime.progress import print_line
+from glovita.training.resolve import encoder_name, resolve_dataloading, resolve_device
 
 
 @dataclass(frozen=True)
@@ -53,15 +54,12 @@ def _write_h5(
 ) -> None:
     import h5py
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     options = {} if compression == "none" else {"compression": compression}
-    with h5py.File(tmp, "w") as handle:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         handle.create_dataset("features", data=features, **options)
         handle.create_dataset("labels", data=labels)
         handle.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
         handle.attrs.update(attrs)
-    os.replace(tmp, path)
 
 
 def _source(cfg: ExtractFeaturesConfig) -> tuple[RootConfig, RestoredRun | None, str]:
@@ -74,10 +72,15 @@ def _source(cfg: ExtractFeaturesConfig) -> tuple[RootConfig, RestoredRun | None,
 
 
 def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
-    """Write one HDF5 file per split; features (N, D), labels (N,), ids (N,) plus provenance attributes."""
+    """Write one HDF5 file per split; features (N, D), labels (N,), ids (N,) plus provenance attributes.
+
+    Samples go through the run's evaluation pipeline (its modality's, as for glovita_infer); the train split
+    through the training pipeline unless use_eval_transform_for_train."""
     root, run, checkpoint = _source(cfg)
-    if root.data.dataset == "precomputed_features":
-        raise ValueError("data.dataset='precomputed_features' already holds features; extraction reads images.")
+    if root.data.spatial_dims is None:
+        raise ValueError(
+            f"data.dataset={root.data.dataset!r} already holds features; extraction reads images or volumes."
+        )
     model_cfg = root.model.model_copy(update={"feature_aggregation_method": cfg.method})
     if run is not None:
         model_cfg = without_pretrained_weights(model_cfg)
@@ -86,10 +89,12 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         load_weights(model, run)
     device = resolve_device("auto")
     encoder = model.encoder.to(device).eval()
-    splits: DatasetSplits = build_datasets(root.data, root.model.encoder.input_channels)
-    aug = resolve_augmentation(root.data.augmentation, encoder.preprocessing, root.model.encoder.input_channels)
-    augment_tf, eval_tf = build_policy_transforms(aug.train_policy, aug.test_policy, aug.params)
-    train_tf = eval_tf if cfg.use_eval_transform_for_train else augment_tf
+    channels = getattr(root.model.encoder, "input_channels", 3)
+    splits: DatasetSplits = build_datasets(root.data, channels)
+    modality = splits.modality
+    record = run.resolved.get("augmentation") if run is not None else None
+    pipeline = modality.pipeline(encoder.preprocessing, channels, record or None)
+    memory_format = modality.memory_format(True)
     available = {"train": splits.train, "val": splits.val, "test": splits.test}
     if cfg.split is not None and available[cfg.split] is None:
         raise ValueError(f"split={cfg.split!r}: {root.data.dataset} has no {cfg.split} split here.")
@@ -99,29 +104,34 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
     written = []
     for split in chosen:
         dataset = available[split]
+        assert dataset is not None
         values = {
             "method": cfg.method,
             "model": encoder_name(root),
             "dataset": root.data.dataset,
             "split": split,
-            "imgsize": str(aug.image_size),
+            "imgsize": pipeline.size_tag,
             "precision": str(cfg.precision),
             "checkpoint": checkpoint,
         }
         path = output_path(cfg, values)
-        loader = one_pass_loader(TransformedDataset(dataset, train_tf if split == "train" else eval_tf), loading)
+        augment = split == "train" and not cfg.use_eval_transform_for_train
+        loader = one_pass_loader(
+            pipeline.train_dataset(dataset) if augment else pipeline.eval_dataset(dataset), loading, modality.collate
+        )
         chunks, labels = [], []
         began = time.perf_counter()
-        with torch.no_grad(), progress_bar(f"extract {split}", len(loader)) as bar:
-            for images, targets in loader:
-                images = images.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                chunks.append(encoder(images).float().cpu().numpy().astype(dtype))
-                labels.append(np.asarray(targets))
-                bar.update(1)
+
+        def forward(batch: Batch) -> torch.Tensor:
+            return encoder(batch.inputs)
+
+        for batch, features in forward_loop(loader, forward, device, memory_format, f"extract {split}"):
+            chunks.append(features.float().cpu().numpy().astype(dtype))
+            labels.append(batch.targets.cpu().numpy())
         seconds = time.perf_counter() - began
-        features = np.concatenate(chunks)
-        attrs = {**values, "glovita_version": __version__, "feature_dim": features.shape[1]}
-        _write_h5(path, features, np.concatenate(labels), sample_ids(dataset), cfg.compression, attrs)
-        print_line(f"{split}: {features.shape[0]} x {features.shape[1]} features -> {path}")
-        written.append(ExtractedFile(path, split, features.shape[0], features.shape[1], seconds))
+        stacked = np.concatenate(chunks)
+        attrs = {**values, "glovita_version": __version__, "feature_dim": stacked.shape[1]}
+        _write_h5(path, stacked, np.concatenate(labels), sample_ids(dataset), cfg.compression, attrs)
+        print_line(f"{split}: {stacked.shape[0]} x {stacked.shape[1]} features -> {path}")
+        written.append(ExtractedFile(path, split, stacked.shape[0], stacked.shape[1], seconds))
     return written

@@ -1,7 +1,6 @@
 """UMAP scatter plots of feature files: PNG (matplotlib) and optional self-contained HTML."""
 
 import html
-import os
 import warnings
 from pathlib import Path
 
@@ -9,6 +8,7 @@ import numpy as np
 
 from glovita.configs.plot_umap import PlotUmapConfig
 from glovita.datasets.precomputed_features import read_layout
+from glovita.runtime.io import atomic_path
 
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
             "#17becf"]  # fmt: skip
@@ -57,10 +57,9 @@ def _save_png(embedding: np.ndarray, labels: np.ndarray, title: str, path: Path)
     ax.set_xlabel("UMAP 1")
     ax.set_ylabel("UMAP 2")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fig.savefig(tmp, format="png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _save_html(embedding: np.ndarray, labels: np.ndarray, ids: list[str], title: str, path: Path) -> None:
@@ -82,9 +81,8 @@ def _save_html(embedding: np.ndarray, labels: np.ndarray, ids: list[str], title:
         f"<body><h3>{html.escape(title)}</h3><p>{legend}</p>"
         f"<svg width='800' height='800' style='border:1px solid #ccc'>{''.join(circles)}</svg></body></html>"
     )
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(page)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(page)
 
 
 def plot_umap(cfg: PlotUmapConfig) -> tuple[Path, np.ndarray, np.ndarray]:

@@ -2,29 +2,30 @@
 
 import csv
 import math
-import os
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from glovita.augmentation.factory import build_transform
-from glovita.augmentation.policies.shared_2d import PolicyParams
 from glovita.configs.infer import InferConfig
-from glovita.datasets.factory import build_datasets, image_mode, sample_ids
+from glovita.datasets.factory import build_datasets, image_modality, image_mode, sample_ids
 from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset
 from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
 from glovita.metrics.factory import build_metrics
+from glovita.modalities.base import Modality, Pipeline
+from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model
-from glovita.training.dataloaders import TransformedDataset, one_pass_loader
-from glovita.training.io import save_json
-from glovita.training.progress import print_line, progress_bar
-from glovita.training.resolve import resolve_augmentation, resolve_dataloading, resolve_device
+from glovita.runtime.batch import Batch
+from glovita.runtime.forward import forward_loop
+from glovita.runtime.io import atomic_path, save_json
+from glovita.runtime.loaders import one_pass_loader
+from glovita.runtime.progress import print_line
+from glovita.training.resolve import resolve_dataloading, resolve_device
 
 UNKNOWN = -1
 """Target of a sample whose true label is not known."""
@@ -32,14 +33,14 @@ UNKNOWN = -1
 
 @dataclass(frozen=True)
 class Samples:
-    """What to predict: a dataset of (input, target), one id per sample, whether the targets are real."""
+    """What to predict: a dataset of (input, target), one id per sample, whether the targets are real, and the
+    modality that transforms and batches them."""
 
     dataset: Dataset
     ids: list[str]
     labelled: bool
     source: str
-    images: bool = True
-    collate: Callable | None = None
+    modality: Modality
 
 
 @dataclass(frozen=True)
@@ -51,18 +52,10 @@ class Prediction:
     seconds: float
 
 
-def preprocessing(run: RestoredRun, model) -> PolicyParams:
-    """The evaluation preprocessing the run trained with (resolved_config.json), or derived again without it."""
-    aug = run.resolved.get("augmentation")
-    if aug:
-        return PolicyParams(
-            aug["image_size"], aug["resize_size"], tuple(aug["mean"]), tuple(aug["std"]), aug["interpolation"]
-        )
-    data = run.config.data
-    derived = resolve_augmentation(
-        data.augmentation, model.encoder.preprocessing, run.config.model.encoder.input_channels
-    )
-    return derived.params
+def eval_pipeline(run: RestoredRun, modality: Modality, model: GlovitaModel) -> Pipeline:
+    """The run's evaluation pipeline: as resolved_config.json recorded it, or derived again without that file."""
+    channels = getattr(run.config.model.encoder, "input_channels", 3)
+    return modality.pipeline(model.encoder.preprocessing, channels, run.resolved.get("augmentation") or None)
 
 
 def _parse_label(raw: str, class_names: list[str], regression: bool, where: str) -> int | tuple[float, ...]:
@@ -157,7 +150,8 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
     root = run.config
     regression = root.data.task == "Regression"
     if cfg.image_dir is not None or cfg.image_csv is not None:
-        if root.data.dataset in ("precomputed_features", "generic_volume_dataset"):
+        augmentation = getattr(root.data, "augmentation", None)
+        if root.data.spatial_dims != 2 or augmentation is None:
             raise ValueError(
                 f"This run trained on {root.data.dataset}; --image_dir / --image_csv read 2D images. Use --split."
             )
@@ -170,7 +164,7 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
         dataset = GenericImageDataset(found, image_mode(root.model.encoder.input_channels))
         labelled = all(target != UNKNOWN for _, target in found)
         source = str(cfg.image_dir or cfg.image_csv)
-        return Samples(dataset, [str(p) for p, _ in found], labelled, source)
+        return Samples(dataset, [str(p) for p, _ in found], labelled, source, image_modality(augmentation))
     split = cfg.split or "test"
     splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3))
     dataset = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
@@ -178,7 +172,7 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
         raise ValueError(f"split={split!r}: {root.data.dataset} has no {split} samples here.")
     ids = sample_ids(dataset)
     source = f"{root.data.dataset} {split} split"
-    return Samples(dataset, ids, True, source, images=splits.kind == "images", collate=splits.collate)
+    return Samples(dataset, ids, True, source, splits.modality)
 
 
 def _columns(run: RestoredRun, class_names: list[str], num_outputs: int) -> list[str]:
@@ -189,13 +183,10 @@ def _columns(run: RestoredRun, class_names: list[str], num_outputs: int) -> list
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
     """Atomic CSV write (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", newline="") as handle:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _label_text(target: object, class_names: list[str]) -> str:
@@ -218,48 +209,40 @@ def predict(cfg: InferConfig) -> Prediction:
     load_weights(model, run, cfg.use_ema)
     device = resolve_device(cfg.device)
     model.to(device).eval()
-    volumes = root.data.dataset == "generic_volume_dataset"
-    channels_last = run.config.training.channels_last and not volumes
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
     class_names = list(run.resolved.get("class_names") or [])
     if root.data.task == "Classification" and len(class_names) != root.data.num_classes:
         class_names = [str(i) for i in range(root.data.num_classes)]
     samples = select_samples(cfg, run, class_names)
-    if cfg.tta != "none" and not samples.images:
-        raise ValueError("tta='hflip' flips images; this run predicts precomputed features. Use --tta none.")
-    dataset = (
-        TransformedDataset(samples.dataset, build_transform_for(run, model)) if samples.images else samples.dataset
-    )
-    loading = resolve_dataloading(cfg.dataloading, device)
-    loader = one_pass_loader(dataset, loading, samples.collate)
+    modality = samples.modality
+    if cfg.tta != "none" and modality.spatial_dims is None:
+        raise ValueError(f"tta='hflip' flips images; this run predicts {modality.sample_noun}. Use --tta none.")
+    memory_format = modality.memory_format(root.training.channels_last)
+    if memory_format is not None:
+        model.to(memory_format=memory_format)
+    dataset = eval_pipeline(run, modality, model).eval_dataset(samples.dataset)
+    loader = one_pass_loader(dataset, resolve_dataloading(cfg.dataloading, device), modality.collate)
     metrics = (
         build_metrics(root.data.task, root.data.num_classes, device, root.data.subtask) if samples.labelled else None
     )
     outputs_all, targets_all = [], []
     began = time.perf_counter()
-    with torch.inference_mode(), progress_bar(f"predict {samples.source}", len(loader)) as bar:
-        for inputs, targets in loader:
-            if isinstance(inputs, dict):
-                inputs = {k: v.to(device, non_blocking=True) for k, v in inputs.items()}
-            else:
-                inputs = inputs.to(device, non_blocking=True)
-                if inputs.ndim == 4 and channels_last:
-                    inputs = inputs.contiguous(memory_format=torch.channels_last)
-            outputs = model(inputs)
-            probabilities = model.head.predict(outputs)
-            if cfg.tta == "hflip":
-                probabilities = (probabilities + model.head.predict(model(inputs.flip(-1)))) / 2
-            if metrics is not None:
-                scores = (
-                    model.head.logits(outputs)
-                    if cfg.tta == "none"
-                    else _as_logits(probabilities, root.data.task, multilabel)
-                )
-                metrics.update(scores, targets.to(device))
-            outputs_all.append(probabilities.cpu())
-            targets_all.extend(list(targets))
-            bar.update(1)
+
+    def forward(batch: Batch) -> Any:
+        return model(batch.inputs, batch.mask)
+
+    for batch, outputs in forward_loop(loader, forward, device, memory_format, f"predict {samples.source}"):
+        probabilities = model.head.predict(outputs)
+        if cfg.tta == "hflip":
+            probabilities = (probabilities + model.head.predict(model(batch.inputs.flip(-1), batch.mask))) / 2
+        if metrics is not None:
+            scores = (
+                model.head.logits(outputs)
+                if cfg.tta == "none"
+                else _as_logits(probabilities, root.data.task, multilabel)
+            )
+            metrics.update(scores, batch.targets)
+        outputs_all.append(probabilities.cpu())
+        targets_all.extend(list(batch.targets.cpu()))
     seconds = time.perf_counter() - began
     probabilities = torch.cat(outputs_all)
     header = [
@@ -305,16 +288,6 @@ def predict(cfg: InferConfig) -> Prediction:
     summary = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
     print_line(f"{len(rows)} predictions -> {predictions_csv}" + (f"  ({summary})" if summary else ""))
     return Prediction(predictions_csv, metrics_json, values, len(rows), seconds)
-
-
-def build_transform_for(run: RestoredRun, model):
-    """The run's evaluation transform (its test policy at its resolved image size and statistics)."""
-    policy = run.resolved.get("augmentation", {}).get("test_policy") or run.config.data.augmentation.test_policy
-    if run.config.data.dataset == "generic_volume_dataset":
-        from glovita.augmentation.policies.shared_3d import build_3d_policy
-
-        return build_3d_policy(policy, tuple(run.config.data.volume_size))
-    return build_transform(policy, preprocessing(run, model), "data.augmentation.test_policy")
 
 
 def _as_logits(probabilities: torch.Tensor, task: str, multilabel: bool) -> torch.Tensor:

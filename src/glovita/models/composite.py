@@ -1,30 +1,38 @@
 """The assembled model: encoder -> head, with the interfaces every component satisfies."""
 
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 from torch import nn
 
+from glovita.models.preprocessing import PreprocessingDefaults
+from glovita.runtime.batch import Batch
 
-class ImgEncoder(Protocol):
-    """images (B, C, H, W) -> features (B, out_dim)."""
+
+class Encoder(Protocol):
+    """inputs (B, C, H, W), (B, C, D, H, W) or features (..., D) -> features (..., out_dim)."""
 
     out_dim: int
+    preprocessing: PreprocessingDefaults | None
+    """Size and statistics its (pretrained) inputs expect; None where no image preprocessing applies."""
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
 
 
 class Head(Protocol):
-    """features (B, D), or bags (B, N, D) with a mask, -> outputs; owns its loss and turns outputs into
-    logits (B, K) for metrics and predictions."""
+    """Pooled features (B, D), or bags (B, N, D) with a mask, -> outputs; owns its loss (reading the batch fields
+    it needs by name) and turns outputs into logits (B, K) for metrics and predictions."""
 
-    def __call__(self, features: torch.Tensor) -> torch.Tensor: ...
+    consumes: Literal["vector", "bag"]
+    """What the head takes: one pooled vector per sample, or a bag of instance features with its mask."""
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, features: torch.Tensor, *mask: torch.Tensor) -> Any: ...
 
-    def predict(self, outputs: torch.Tensor) -> torch.Tensor: ...
+    def loss(self, outputs: Any, batch: Batch) -> torch.Tensor: ...
 
-    def logits(self, outputs: torch.Tensor) -> torch.Tensor: ...
+    def predict(self, outputs: Any) -> torch.Tensor: ...
+
+    def logits(self, outputs: Any) -> torch.Tensor: ...
 
 
 class GlovitaModel(nn.Module):
@@ -38,11 +46,13 @@ class GlovitaModel(nn.Module):
         self.frozen_norms: list[str] = []
         """Names of normalisation layers that stay in eval mode (their statistics are frozen)."""
 
-    def forward(self, inputs: torch.Tensor | dict[str, torch.Tensor]):
-        """images (B, C, H, W) or features (B, D) -> outputs (B, K); bags {features (B, N, D), mask (B, N)}
-        -> the bag head's structured output."""
-        if isinstance(inputs, dict):
-            return self.head(self.encoder(inputs["features"]), inputs["mask"])
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> Any:
+        """images (B, C, H, W), volumes (B, C, D, H, W) or features (B, D) -> outputs (B, K); bags (B, N, D) with
+        their mask (B, N) -> the bag head's structured output."""
+        if self.head.consumes == "bag":
+            if mask is None:
+                raise ValueError("A bag head needs the batch field 'mask', which this dataset does not provide.")
+            return self.head(self.encoder(inputs), mask)
         return self.head(self.encoder(inputs))
 
     def train(self, mode: bool = True) -> "GlovitaModel":

@@ -47,7 +47,7 @@ def build_encoder(cfg: ModelConfig):
     encoder = _build_encoder(cfg)
     if load_here:
         from glovita.models.weights import describe_load, load_encoder_weights
-        from glovita.training.progress import print_line
+        from glovita.runtime.progress import print_line
 
         print_line(describe_load(path, load_encoder_weights(encoder, path)))
     return encoder
@@ -244,7 +244,7 @@ def build_model(
 
     `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label)."""
     if cfg.encoder.encoder_type == "transformer" or peft.method in ("lora", "dora"):
-        from glovita.training.preload import wait_for_preload
+        from glovita.runtime.preload import wait_for_preload
 
         wait_for_preload()
     encoder = build_encoder(cfg)

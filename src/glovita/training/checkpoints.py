@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from glovita import __version__
-from glovita.training.io import link_or_copy, save_torch
+from glovita.runtime.io import link_or_copy, save_torch
 
 
 def capture_rng_state() -> dict[str, Any]:

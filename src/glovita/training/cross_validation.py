@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from glovita.configs.root import RootConfig
-from glovita.training.distributed import DistContext, broadcast, init_distributed
-from glovita.training.io import save_json
-from glovita.training.progress import print_line, set_quiet
-from glovita.training.resolve import resolve_group, run_directory
+from glovita.runtime.io import save_json
+from glovita.runtime.progress import print_line, set_quiet
+from glovita.training.distributed import DistContext, init_distributed
+from glovita.training.resolve import resolve_shared_group, run_directory
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def run_cross_validation(cfg: RootConfig, argv: list[str] | None = None, dist: D
     dist = dist if dist is not None else init_distributed(cfg.training.device)
     set_quiet(not dist.is_main)
     now = datetime.now()
-    group = cfg.group or broadcast(dist, resolve_group(cfg, cfg.experiments_dir, now) if dist.is_main else None)
+    group = resolve_shared_group(cfg, dist, now)
     per_fold: dict[int, dict[str, float]] = {}
     for fold in cfg.folds:
         data = cfg.data.model_copy(update={"fold": fold})

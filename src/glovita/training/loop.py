@@ -1,9 +1,9 @@
-"""The training loop. It knows tasks through the head (loss, predictions) and metric sets, not datasets."""
+"""The training loop. It knows batches, a step (what one batch does) and metric sets, not datasets or tasks."""
 
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +12,13 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from glovita.logging.base import ExperimentLogger
+from glovita.models.composite import GlovitaModel
+from glovita.runtime.batch import Batch
+from glovita.runtime.forward import forward_loop
+from glovita.runtime.progress import print_line, progress_bar
 from glovita.training.checkpoints import CheckpointWriter, capture_rng_state, restore_rng_state
 from glovita.training.distributed import DistContext, all_reduce_sum, barrier
-from glovita.training.mixing import BatchMixer
-from glovita.training.progress import print_line, progress_bar
+from glovita.training.steps.base import Step, StepContext, StepOutput
 
 _PRECISION_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 _DISPLAY_EVERY = 10
@@ -46,7 +49,8 @@ class TrainerOptions:
 
     precision: str = "32"
     gradient_clip_norm: float | None = None
-    channels_last: bool = True
+    memory_format: torch.memory_format | None = None
+    """Of 4-D inputs (the modality's choice: channels_last for 2D images); None keeps the default layout."""
     accumulate_grad_batches: int = 1
     early_stopping_patience: int | None = None
     best_metric: str = "val_loss"
@@ -54,7 +58,7 @@ class TrainerOptions:
 
 
 class Trainer:
-    """Runs epochs, evaluates, writes checkpoints.
+    """Runs epochs, evaluates, writes checkpoints; `step` decides what each batch does.
 
     `module` is the GloViTa model; `model` is what the training step calls (the module itself, its DDP wrapper
     and/or its torch.compile'd form). `ema` is an AveragedModel of `module`, validated beside it.
@@ -62,7 +66,8 @@ class Trainer:
 
     def __init__(
         self,
-        module: nn.Module,
+        module: GlovitaModel,
+        step: Step,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         device: torch.device,
@@ -71,13 +76,13 @@ class Trainer:
         checkpoints: CheckpointWriter | None,
         logger: ExperimentLogger,
         on_epoch_end: Callable[[dict[str, Any]], None],
-        mixer: BatchMixer | None = None,
         model: nn.Module | None = None,
         eval_model: nn.Module | None = None,
         ema: torch.optim.swa_utils.AveragedModel | None = None,
         dist: DistContext | None = None,
     ) -> None:
         self.module = module
+        self.step = step
         self.model = model if model is not None else module
         self.eval_model = eval_model if eval_model is not None else module
         self.optimizer = optimizer
@@ -86,8 +91,7 @@ class Trainer:
         self.options = options
         self.autocast_dtype = _PRECISION_DTYPES.get(options.precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=options.precision == "16-mixed")
-        self.memory_format = torch.channels_last if options.channels_last else torch.contiguous_format
-        self.mixer = mixer
+        self.memory_format = options.memory_format
         self.make_metrics = make_metrics
         self.checkpoints = checkpoints
         self.best_metric = options.best_metric
@@ -96,22 +100,12 @@ class Trainer:
         self.ema = ema
         self.dist = dist or DistContext()
         self.state = TrainState()
+        self.context = StepContext(module, self._autocast, ema.module if ema is not None else None)
 
-    def _autocast(self):
+    def _autocast(self) -> AbstractContextManager[Any]:
         if self.autocast_dtype is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast_dtype)
-
-    def _to_device(self, inputs, targets: torch.Tensor):
-        """Move a batch; inputs are images/features (a tensor) or bags ({features, mask})."""
-        non_blocking = self.device.type == "cuda"
-        if isinstance(inputs, dict):
-            inputs = {key: value.to(self.device, non_blocking=non_blocking) for key, value in inputs.items()}
-        else:
-            inputs = inputs.to(self.device, non_blocking=non_blocking)
-            if inputs.ndim == 4:
-                inputs = inputs.contiguous(memory_format=self.memory_format)
-        return inputs, targets.to(self.device, non_blocking=non_blocking)
 
     def state_dict(self) -> dict[str, Any]:
         state = {
@@ -121,6 +115,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "best": {"key": self.best_metric, "value": self.state.best_value, "epoch": self.state.best_epoch},
             "rng": capture_rng_state(),
+            "step": self.step.state_dict(),
         }
         if self.ema is not None:
             state["ema"] = self.ema.module.state_dict()
@@ -136,18 +131,15 @@ class Trainer:
         if self.ema is not None:
             load_ema(self.ema, checkpoint)
         restore_rng_state(checkpoint["rng"])
+        self.step.load_state_dict(checkpoint.get("step", {}))
         best = checkpoint["best"]
         self.state = TrainState(epoch=checkpoint["epoch"] + 1, best_value=best["value"], best_epoch=best["epoch"])
 
-    def _backward(self, inputs, targets: torch.Tensor, scale: float, sync: bool) -> torch.Tensor:
-        """Forward and backward of one batch; DDP all-reduces gradients only when `sync`."""
-        if self.mixer is not None:
-            inputs, targets = self.mixer(inputs, targets)
+    def _backward(self, batch: Batch, scale: float, sync: bool) -> torch.Tensor:
+        """The step's forward and the backward of one batch; DDP all-reduces gradients only when `sync`."""
         no_sync = getattr(self.model, "no_sync", None)
         with nullcontext() if sync or no_sync is None else no_sync():
-            with self._autocast():
-                outputs = self.model(inputs)
-            loss = self.module.head.loss(outputs, targets)
+            loss = self.step.train_step(self.model, batch, self.context).loss
             self.scaler.scale(loss * scale if scale != 1.0 else loss).backward()
         return loss.detach()
 
@@ -180,17 +172,17 @@ class Trainer:
             batches = iter(loader)
             for step in range(steps):
                 waited = time.perf_counter()
-                inputs, targets = next(batches)
+                batch: Batch = next(batches)
                 data_seconds += time.perf_counter() - waited
-                inputs, targets = self._to_device(inputs, targets)
+                batch = batch.to(self.device, self.memory_format)
                 group_start = step - step % accumulate
                 group_size = min(accumulate, steps - group_start)
                 last_of_group = step - group_start + 1 == group_size
-                loss = self._backward(inputs, targets, 1.0 / group_size, sync=last_of_group)
+                loss = self._backward(batch, 1.0 / group_size, sync=last_of_group)
                 if last_of_group:
                     self._optimizer_step()
-                loss_sum += loss * targets.shape[0]
-                seen += targets.shape[0]
+                loss_sum += loss * len(batch)
+                seen += len(batch)
                 if bar.active and ((step + 1) % _DISPLAY_EVERY == 0 or step + 1 == steps):
                     rate = float(seen) / (time.perf_counter() - start)
                     bar.update(step + 1 - shown, f"loss {float(loss):.4f}  {rate:.0f} samples/s")
@@ -211,23 +203,23 @@ class Trainer:
             "train_samples_per_second": local_seen * self.dist.world_size / seconds,
         }
 
-    @torch.no_grad()
     def evaluate(self, loader: DataLoader, description: str, model: nn.Module | None = None) -> EvalResult:
-        """Loss and metrics over `loader` (every rank's shard under torchrun, reduced across ranks)."""
+        """Loss and metrics of the step's evaluation over `loader` (every rank's shard under torchrun, reduced
+        across ranks)."""
         model = model if model is not None else self.eval_model
         model.eval()
         metrics = self.make_metrics()
         loss_sum = torch.zeros((), device=self.device)
         seen = torch.zeros((), device=self.device)
-        with progress_bar(description, len(loader)) as bar:
-            for inputs, targets in loader:
-                inputs, targets = self._to_device(inputs, targets)
-                with self._autocast():
-                    outputs = model(inputs)
-                loss_sum += self.module.head.loss(outputs, targets) * targets.shape[0]
-                seen += targets.shape[0]
-                metrics.update(self.module.head.logits(outputs), targets)
-                bar.update(1)
+
+        def forward(batch: Batch) -> StepOutput:
+            return self.step.eval_step(model, batch, self.context)
+
+        grad = self.step.eval_needs_grad
+        for batch, out in forward_loop(loader, forward, self.device, self.memory_format, description, grad):
+            loss_sum += out.loss.detach() * len(batch)
+            seen += len(batch)
+            metrics.update(self.module.head.logits(out.outputs).detach(), batch.targets)
         loss_sum, seen = all_reduce_sum(self.dist, loss_sum, seen)
         values = metrics.compute()
         confusion = metrics.confusion_matrix() if hasattr(metrics, "confusion_matrix") else None

@@ -8,55 +8,19 @@ from typing import Any
 
 import torch
 
-from glovita.augmentation.policies.shared_2d import PolicyParams
-from glovita.configs.augmentation import AugmentationConfig
 from glovita.configs.dataloading import DataloadingConfig
 from glovita.configs.root import RootConfig
 from glovita.metrics.keys import resolve_best_metric
-from glovita.models.preprocessing import PreprocessingDefaults, adapt_statistics
+from glovita.modalities.images import ResolvedAugmentation
+from glovita.modalities.volumes import ResolvedVolumeAugmentation
+from glovita.runtime.loaders import ResolvedDataloading
+from glovita.training.distributed import DistContext, broadcast
 
 
 @dataclass(frozen=True)
-class ResolvedAugmentation:
-    train_policy: str
-    test_policy: str
-    image_size: int
-    resize_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    interpolation: str
-    patch_size: int | None
-
-    @property
-    def params(self) -> PolicyParams:
-        """What the policy implementations need."""
-        return PolicyParams(self.image_size, self.resize_size, self.mean, self.std, self.interpolation)
-
-
-@dataclass(frozen=True)
-class ResolvedVolumeAugmentation:
-    """3D policies at the volume size every volume is brought to (z-score normalisation per volume)."""
-
-    train_policy: str
-    test_policy: str
-    volume_size: tuple[int, int, int]
-    normalization: str = "zscore per volume and channel"
-
-
-@dataclass(frozen=True)
-class ResolvedDataloading:
-    batch_size: int
-    eval_batch_size: int
-    num_workers: int
-    pin_memory: bool
-    persistent_workers: bool
-    prefetch_factor: int | None
-    drop_last: bool
-
-
-@dataclass
 class ResolvedRun:
-    """The derived state of a run; `to_json()` is resolved_config.json."""
+    """The derived state of a run; `to_json()` is resolved_config.json. `resolve_run` fixes what is known before
+    data and model exist; run.py completes it once, with `dataclasses.replace`, from what it built."""
 
     run_dir: Path
     group: str
@@ -113,6 +77,14 @@ def encoder_name(cfg: RootConfig) -> str:
     """The model name of the encoder (timm/torchvision `type`), or its family for the precomputed encoder."""
     encoder = cfg.model.encoder
     return getattr(encoder, "type", encoder.encoder_type).replace("/", "-")
+
+
+def resolve_shared_group(cfg: RootConfig, dist: DistContext, now: datetime) -> str:
+    """The run group, derived by rank 0 and sent to every process (all ranks of a torchrun job, and all folds of a
+    CV run, write into one group)."""
+    if cfg.group is not None:
+        return cfg.group
+    return broadcast(dist, resolve_group(cfg, cfg.experiments_dir, now) if dist.is_main else None)
 
 
 def resolve_group(cfg: RootConfig, experiments_dir: Path, now: datetime) -> str:
@@ -174,36 +146,6 @@ def logger_names(cfg: RootConfig, group: str) -> dict[str, str]:
         if value is not None:
             names[key] = value
     return names
-
-
-def resolve_augmentation(
-    cfg: AugmentationConfig, defaults: PreprocessingDefaults, input_channels: int
-) -> ResolvedAugmentation:
-    """Explicit values (dataset defaults or user overrides) win; the encoder's pretrained config fills the rest."""
-    image_size = cfg.image_size or defaults.image_size
-    if cfg.resize_size is not None:
-        resize_size = cfg.resize_size
-    elif cfg.image_size is not None:
-        resize_size = round(image_size * defaults.resize_size / defaults.image_size)
-    else:
-        resize_size = defaults.resize_size
-    mean = cfg.mean or adapt_statistics(defaults.mean, input_channels, fill=0.5)
-    std = cfg.std or adapt_statistics(defaults.std, input_channels, fill=0.5)
-    if len(mean) != input_channels:
-        raise ValueError(
-            f"data.augmentation.mean/std have {len(mean)} values but model.encoder.input_channels={input_channels}. "
-            "Give one value per channel."
-        )
-    return ResolvedAugmentation(
-        train_policy=cfg.train_policy,
-        test_policy=cfg.test_policy,
-        image_size=image_size,
-        resize_size=max(resize_size, image_size),
-        mean=tuple(mean),
-        std=tuple(std),
-        interpolation=cfg.interpolation or defaults.interpolation,
-        patch_size=defaults.patch_size,
-    )
 
 
 def resolve_dataloading(cfg: DataloadingConfig, device: torch.device) -> ResolvedDataloading:

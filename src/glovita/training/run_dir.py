@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from glovita.configs.root import RootConfig
-from glovita.training.io import save_json
+from glovita.runtime.io import save_json
 
 _RESUME_MAY_CHANGE = {("training", "resume"), ("training", "epochs"), ("add_log",), ("group",)}
 

@@ -5,10 +5,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from glovita.models.heads.mil import GatedAttention, MilOutput, masked_softmax
+from glovita.runtime.batch import Batch
 
 
 class AbmilHead(nn.Module):
     """bags (B, N, D) + mask (B, N) -> MilOutput with logits (B, K) and attention (B, 1, N)."""
+
+    consumes = "bag"
 
     def __init__(
         self, in_dim: int, num_classes: int, hidden_dim: int, attention_dim: int, gated: bool, dropout: float
@@ -24,8 +27,8 @@ class AbmilHead(nn.Module):
         pooled = (weights.to(embeddings.dtype) @ embeddings).squeeze(1)
         return MilOutput(self.classifier(pooled), weights, embeddings, mask)
 
-    def loss(self, outputs: MilOutput, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(outputs.logits.float(), targets)
+    def loss(self, outputs: MilOutput, batch: Batch) -> torch.Tensor:
+        return F.cross_entropy(outputs.logits.float(), batch.targets)
 
     def logits(self, outputs: MilOutput) -> torch.Tensor:
         return outputs.logits

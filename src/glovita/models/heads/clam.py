@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from glovita.models.heads.mil import GatedAttention, MilOutput, masked_softmax
+from glovita.runtime.batch import Batch
 
 _WIDTHS = {"small": (512, 256), "big": (512, 384)}
 
@@ -25,6 +26,8 @@ def smooth_top1_svm(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 
 
 class ClamHead(nn.Module):
     """bags (B, N, D) + mask (B, N) -> MilOutput with logits (B, K) and attention (B, 1 or K, N)."""
+
+    consumes = "bag"
 
     def __init__(
         self,
@@ -89,7 +92,8 @@ class ClamHead(nn.Module):
             per_bag.append(total / self.num_classes if self.subtyping else total)
         return torch.stack(per_bag).mean()
 
-    def loss(self, outputs: MilOutput, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs: MilOutput, batch: Batch) -> torch.Tensor:
+        targets = batch.targets
         bag_loss = F.cross_entropy(outputs.logits.float(), targets)
         if not self.instance_eval:
             return bag_loss

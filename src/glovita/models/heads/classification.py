@@ -4,6 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glovita.runtime.batch import Batch
+
 
 def mlp(in_dim: int, out_dim: int, dropout: float, hidden_dim: int | None) -> nn.Sequential:
     """Dropout -> [Linear -> GELU -> Dropout] -> Linear."""
@@ -24,6 +26,8 @@ class ClassificationHead(nn.Module):
             load without it (inference, extraction).
     """
 
+    consumes = "vector"
+
     def __init__(
         self,
         in_dim: int,
@@ -43,8 +47,9 @@ class ClassificationHead(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features)
 
-    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Cross-entropy against class indices (B,) or mixed soft targets (B, K); multilabel: BCE on (B, K)."""
+        targets = batch.targets
         weight = None if self.class_weight is None else self.class_weight.to(outputs.device)
         if self.multilabel:
             return F.binary_cross_entropy_with_logits(outputs.float(), targets.float(), pos_weight=weight)

@@ -6,13 +6,23 @@ draws exactly the same augmentations.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-if TYPE_CHECKING:
-    from glovita.training.resolve import ResolvedDataloading
+
+@dataclass(frozen=True)
+class ResolvedDataloading:
+    """DataLoader settings with every default decided (dataloading.* and the device)."""
+
+    batch_size: int
+    eval_batch_size: int
+    num_workers: int
+    pin_memory: bool
+    persistent_workers: bool
+    prefetch_factor: int | None
+    drop_last: bool
 
 
 def epoch_order(
@@ -68,20 +78,11 @@ class EpochPlan:
 class SeededSampler(Sampler):
     """Yields (index, sample seed), or plain indices without `with_seeds`; a function of (seed, epoch).
 
-    `weights` switches to weighted sampling with replacement (class-balanced epochs); `rank`/`world_size` give
-    this process its share under torchrun."""
+    The plan's `weights` switch to weighted sampling with replacement (class-balanced epochs); its
+    `rank`/`world_size` give this process its share under torchrun."""
 
-    def __init__(
-        self,
-        size: int,
-        seed: int,
-        shuffle: bool,
-        with_seeds: bool = True,
-        weights: torch.Tensor | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        self.plan = EpochPlan(size, seed, shuffle, weights, rank, world_size)
+    def __init__(self, plan: EpochPlan, with_seeds: bool = True) -> None:
+        self.plan = plan
         self.with_seeds = with_seeds
 
     def set_epoch(self, epoch: int) -> None:
@@ -103,18 +104,8 @@ class SeededBatchSampler(Sampler[torch.Tensor]):
     """Batches of indices as tensors (slices of a (seed, epoch) permutation), for datasets that fetch whole
     batches at once: no per-sample Python work at all."""
 
-    def __init__(
-        self,
-        size: int,
-        batch_size: int,
-        seed: int,
-        shuffle: bool,
-        drop_last: bool,
-        weights: torch.Tensor | None = None,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        self.plan = EpochPlan(size, seed, shuffle, weights, rank, world_size)
+    def __init__(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> None:
+        self.plan = plan
         self.batch_size = batch_size
         self.drop_last = drop_last
 
@@ -215,7 +206,7 @@ def make_loader(
     )
 
 
-def one_pass_loader(dataset: Dataset, loading: "ResolvedDataloading", collate: Callable | None = None) -> DataLoader:
+def one_pass_loader(dataset: Dataset, loading: ResolvedDataloading, collate: Callable | None = None) -> DataLoader:
     """An in-order loader at the evaluation batch size for a single pass (extraction, inference)."""
     return make_loader(
         dataset,

@@ -1,0 +1,79 @@
+"""What every data kind provides: the resolved sample pipeline and the Modality interface."""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from glovita.models.preprocessing import PreprocessingDefaults
+from glovita.runtime.batch import Batch
+from glovita.runtime.loaders import EpochPlan, TransformedDataset
+
+
+def collate_samples(samples: list[tuple[torch.Tensor, Any]]) -> Batch:
+    """(input, target) samples of equal shape -> Batch (targets: ints, float tensors or tuples of floats)."""
+    inputs, targets = torch.utils.data.default_collate(samples)
+    return Batch(inputs, targets)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Per-sample transforms of a modality, resolved for one model; `resolved` goes to resolved_config.json."""
+
+    train: Callable[[Any], torch.Tensor] | None
+    """Training transform (seeded per sample); None passes samples through."""
+    eval: Callable[[Any], torch.Tensor] | None
+    """Evaluation, inference and extraction transform."""
+    resolved: Any
+    """What was derived (policies, sizes, statistics); None for kinds without transforms."""
+    seed_numpy: bool = False
+    """Also seed numpy per sample (batchgeneratorsv2 draws from it)."""
+    display: Callable[[torch.Tensor], np.ndarray] | None = None
+    """A transformed sample as a picture (H, W) or (H, W, 3) in [0, 1]; None: nothing to draw."""
+    size_text: str = ""
+    """Sample size for titles (e.g. 224x224)."""
+    size_tag: str = ""
+    """Sample size for file names (e.g. 224, or 64x64x64)."""
+    encoder_preprocessing: dict[str, Any] = field(default_factory=dict)
+    """The encoder's preprocessing defaults the pipeline was resolved from ({} where they do not apply)."""
+
+    def train_dataset(self, dataset: Dataset) -> Dataset:
+        return dataset if self.train is None else TransformedDataset(dataset, self.train, seed_numpy=self.seed_numpy)
+
+    def eval_dataset(self, dataset: Dataset) -> Dataset:
+        return dataset if self.eval is None else TransformedDataset(dataset, self.eval)
+
+
+class Modality(Protocol):
+    """Answers every "what kind of data is this?" question once; callers never test a data-kind tag."""
+
+    name: str
+    """images, volumes, instances or bags (for messages and resolved_config.json)."""
+    spatial_dims: int | None
+    """2 for images, 3 for volumes, None for feature vectors and bags."""
+    sample_noun: str
+    """What one sample is called in messages (images, volumes, feature vectors, bags)."""
+    bags: bool
+    """Samples are bags of instances (batches carry a mask); bag heads need them, other heads refuse them."""
+
+    def pipeline(
+        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+    ) -> Pipeline:
+        """The train and eval transforms for an encoder with these preprocessing defaults, or as a trained run
+        recorded them (`record`: resolved_config.json's `augmentation`)."""
+        ...
+
+    def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
+        """The seeded training sampler over `plan`: an epoch's order is a function of (seed, epoch)."""
+        ...
+
+    def collate(self, samples: Any) -> Batch:
+        """Samples (or an already stacked batch) -> Batch."""
+        ...
+
+    def memory_format(self, channels_last: bool) -> torch.memory_format | None:
+        """The memory format of the model and its inputs (None keeps the default)."""
+        ...

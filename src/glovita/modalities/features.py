@@ -1,0 +1,65 @@
+"""Precomputed features: one vector per sample (instances) or a bag of vectors per sample (MIL bags)."""
+
+from typing import Any
+
+import torch
+from torch.utils.data import Sampler
+
+from glovita.modalities.base import Pipeline
+from glovita.models.preprocessing import PreprocessingDefaults
+from glovita.runtime.batch import Batch
+from glovita.runtime.loaders import EpochPlan, SeededBatchSampler, SeededSampler
+
+
+class _FeatureKind:
+    """What instances and bags share: no transforms, nothing to draw, the default memory format."""
+
+    spatial_dims: int | None = None
+
+    def pipeline(
+        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+    ) -> Pipeline:
+        return Pipeline(None, None, None)
+
+    def memory_format(self, channels_last: bool) -> torch.memory_format | None:
+        return None
+
+
+class InstanceModality(_FeatureKind):
+    """Feature vectors (D,) fetched a whole batch at a time (an index tensor per batch); batches (B, D)."""
+
+    name = "instances"
+    sample_noun = "feature vectors"
+    bags = False
+
+    def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
+        return SeededBatchSampler(plan, batch_size, drop_last)
+
+    def collate(self, samples: Any) -> Batch:
+        """A batch already stacked by the dataset's __getitems__ (features, targets), or a list of samples."""
+        if isinstance(samples, tuple):
+            features, targets = samples
+            return Batch(features.float(), targets)
+        return Batch(torch.stack([s[0] for s in samples]).float(), torch.stack([s[1] for s in samples]))
+
+
+class BagModality(_FeatureKind):
+    """Bags (N_i, D) of different sizes, padded per batch; batches (B, N, D) with a mask (B, N)."""
+
+    name = "bags"
+    sample_noun = "bags"
+    bags = True
+
+    def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
+        return SeededSampler(plan, with_seeds=False)  # bags are not augmented
+
+    def collate(self, samples: Any) -> Batch:
+        bags = [sample[0] for sample in samples]
+        targets = torch.stack([torch.as_tensor(sample[1]) for sample in samples])
+        longest = max(bag.shape[0] for bag in bags)
+        features = torch.zeros(len(bags), longest, bags[0].shape[1], dtype=torch.float32)
+        mask = torch.zeros(len(bags), longest, dtype=torch.bool)
+        for i, bag in enumerate(bags):
+            features[i, : bag.shape[0]] = bag
+            mask[i, : bag.shape[0]] = True
+        return Batch(features, targets, mask)

@@ -1,0 +1,140 @@
+"""2D images: PIL images -> 2D policy transforms (torchvision v2), seeded per sample, channels-last batches."""
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from glovita.augmentation.factory import build_policy_transforms
+from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.modalities.base import Pipeline, collate_samples
+from glovita.models.preprocessing import PreprocessingDefaults, adapt_statistics
+from glovita.runtime.batch import Batch
+from glovita.runtime.loaders import EpochPlan, SeededSampler
+
+
+@dataclass(frozen=True)
+class ImageAugmentation:
+    """The data.augmentation settings of a 2D dataset; unset sizes and statistics come from the encoder."""
+
+    train_policy: str
+    test_policy: str
+    image_size: int | None = None
+    resize_size: int | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    interpolation: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedAugmentation:
+    """The 2D policies with every size and statistic decided (resolved_config.json `augmentation`)."""
+
+    train_policy: str
+    test_policy: str
+    image_size: int
+    resize_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str
+    patch_size: int | None
+
+    @property
+    def params(self) -> PolicyParams:
+        """What the policy implementations need."""
+        return PolicyParams(self.image_size, self.resize_size, self.mean, self.std, self.interpolation)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "ResolvedAugmentation":
+        """Read back from resolved_config.json."""
+        values = {f.name: record.get(f.name) for f in fields(cls)}
+        return cls(**{**values, "mean": tuple(values["mean"]), "std": tuple(values["std"])})
+
+
+def resolve_augmentation(
+    request: ImageAugmentation, defaults: PreprocessingDefaults, input_channels: int
+) -> ResolvedAugmentation:
+    """Explicit values (dataset defaults or user overrides) win; the encoder's pretrained config fills the rest."""
+    image_size = request.image_size or defaults.image_size
+    if request.resize_size is not None:
+        resize_size = request.resize_size
+    elif request.image_size is not None:
+        resize_size = round(image_size * defaults.resize_size / defaults.image_size)
+    else:
+        resize_size = defaults.resize_size
+    mean = request.mean or adapt_statistics(defaults.mean, input_channels, fill=0.5)
+    std = request.std or adapt_statistics(defaults.std, input_channels, fill=0.5)
+    if len(mean) != input_channels:
+        raise ValueError(
+            f"data.augmentation.mean/std have {len(mean)} values but model.encoder.input_channels={input_channels}. "
+            "Give one value per channel."
+        )
+    return ResolvedAugmentation(
+        train_policy=request.train_policy,
+        test_policy=request.test_policy,
+        image_size=image_size,
+        resize_size=max(resize_size, image_size),
+        mean=tuple(mean),
+        std=tuple(std),
+        interpolation=request.interpolation or defaults.interpolation,
+        patch_size=defaults.patch_size,
+    )
+
+
+def displayable(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    """Undo normalisation; (H, W) for one channel, (H, W, 3) otherwise (alpha dropped)."""
+    values = image.float() * torch.tensor(std)[:, None, None] + torch.tensor(mean)[:, None, None]
+    array = values.clamp(0, 1).numpy()
+    return array[0] if array.shape[0] == 1 else np.moveaxis(array[:3], 0, -1)
+
+
+class ImageModality:
+    """(PIL image, target) samples; batches (B, C, H, W)."""
+
+    name = "images"
+    spatial_dims: int | None = 2
+    sample_noun = "images"
+    bags = False
+
+    def __init__(self, augmentation: ImageAugmentation) -> None:
+        self.augmentation = augmentation
+
+    def pipeline(
+        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+    ) -> Pipeline:
+        """The 2D policies at the encoder's preprocessing (or as a run recorded them in `record`)."""
+        if record:
+            resolved = ResolvedAugmentation.from_record(record)
+        else:
+            if preprocessing is None:
+                raise ValueError(
+                    "2D images take their size and statistics from a 2D encoder; model.encoder is not one. "
+                    "Choose a 2D encoder (timm, torchvision, transformer, dinov2, dinov3, residual_encoder 2D)."
+                )
+            resolved = resolve_augmentation(self.augmentation, preprocessing, input_channels)
+        train, evaluation = build_policy_transforms(resolved.train_policy, resolved.test_policy, resolved.params)
+
+        def display(view: torch.Tensor) -> np.ndarray:
+            return displayable(view, resolved.mean, resolved.std)
+
+        used = asdict(preprocessing) if preprocessing is not None else {}
+        return Pipeline(
+            train,
+            evaluation,
+            resolved,
+            display=display,
+            size_text=f"{resolved.image_size}x{resolved.image_size}",
+            size_tag=str(resolved.image_size),
+            encoder_preprocessing=used,
+        )
+
+    def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
+        return SeededSampler(plan, with_seeds=True)  # each sample's augmentation draws from its own seed
+
+    def collate(self, samples: Any) -> Batch:
+        return collate_samples(samples)
+
+    def memory_format(self, channels_last: bool) -> torch.memory_format | None:
+        return torch.channels_last if channels_last else None

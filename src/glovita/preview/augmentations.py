@@ -1,0 +1,80 @@
+"""Preview grid of a training policy, so a policy can be checked before spending GPU hours on it."""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glovita.configs.show_augmentations import ShowAugmentationsConfig
+from glovita.datasets.factory import build_datasets
+from glovita.models.factory import build_encoder
+from glovita.runtime.io import atomic_path
+
+
+def show_augmentations(cfg: ShowAugmentationsConfig) -> Path:
+    """Write the grid and return its path. The dataset's modality says how samples are transformed and drawn;
+    the encoder's preprocessing applies when the encoder takes the dataset's kind of samples."""
+    if cfg.data.spatial_dims is None:
+        raise ValueError(f"data.dataset={cfg.data.dataset!r} holds feature vectors; there are no images to augment.")
+    encoder_cfg = cfg.model.encoder
+    fits = encoder_cfg.spatial_dims == cfg.data.spatial_dims
+    # A volume dataset previewed with the default (2D) model: every channel count is read, channel 0 is drawn.
+    channels = getattr(encoder_cfg, "input_channels", 3) if fits else None
+    preprocessing = None
+    if fits:
+        plain = cfg.model.model_copy(update={"encoder": encoder_cfg.model_copy(update={"pretrained": False})})
+        preprocessing = build_encoder(plain).preprocessing  # only the preprocessing defaults; no weights read
+    splits = build_datasets(cfg.data, channels)
+    pipeline = splits.modality.pipeline(preprocessing, channels or 1)
+    assert pipeline.train is not None and pipeline.eval is not None and pipeline.display is not None
+    augmentation = cfg.data.augmentation  # type: ignore[union-attr]
+    return _grid(
+        cfg,
+        splits.train,
+        pipeline.eval,
+        pipeline.train,
+        augmentation.test_policy,
+        augmentation.train_policy,
+        pipeline.size_text,
+        pipeline.display,
+    )
+
+
+def _grid(cfg: ShowAugmentationsConfig, train, test_tf, train_tf, test_name, train_name, size, display) -> Path:
+    """Rows of samples: the test policy's view, then `repeats` seeded draws of the train policy."""
+    rng = np.random.default_rng(cfg.seed)
+    picks = rng.choice(len(train), size=min(cfg.num_samples, len(train)), replace=False)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = len(picks), cfg.repeats + 1
+    first = display(test_tf(train[int(picks[0])][0]))
+    aspect = first.shape[1] / first.shape[0]  # 3 for the side-by-side mid-slices of volumes
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols * aspect, 1.6 * rows), dpi=100, squeeze=False)
+    for row, index in enumerate(picks):
+        image, target = train[int(index)]
+        views = [test_tf(image)]
+        for repeat in range(cfg.repeats):
+            seed = cfg.seed * 100_003 + int(index) * 31 + repeat
+            torch.manual_seed(seed)
+            np.random.seed(seed % 2**32)
+            views.append(train_tf(image))
+        for col, view in enumerate(views):
+            ax = axes[row, col]
+            shown = display(view)
+            ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(f"{test_name}" if col == 0 else f"{train_name} #{col}", fontsize=7)
+        axes[row, 0].set_ylabel(f"label {target}", fontsize=7)
+    fig.suptitle(f"{cfg.data.dataset}: train policy {train_name}, {size}", fontsize=9)
+    fig.tight_layout()
+    path = cfg.output_file or Path(f"augmentations_{cfg.data.dataset}_{train_name}.png")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path

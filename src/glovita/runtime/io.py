@@ -1,0 +1,68 @@
+"""Atomic writes: a temp file in the same folder, then a rename, so readers never see a partial file.
+
+Every file GloViTa writes goes through `atomic_path` (directly, or through save_json / save_torch)."""
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temp path beside `path` to write (a file or a folder); on success it is fsynced (files) and renamed onto
+    `path`, on an error it is removed, so `path` is either the old or the complete new content."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        yield tmp
+        if tmp.is_file():
+            _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_json(data: Any, path: Path) -> None:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp, tmp.open("w") as handle:
+        json.dump(data, handle, indent=2, default=str)
+        handle.write("\n")
+
+
+def save_torch(data: Any, path: Path) -> None:
+    """torch.save atomically."""
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        torch.save(data, handle)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Make `target` the same file as `source` (hard link, else copy), replacing it atomically."""
+    tmp = _temp_path(target)
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)

@@ -1,0 +1,36 @@
+"""Supervised learning: the head's own loss on each batch, with optional mixup/cutmix of training batches."""
+
+from typing import Any
+
+from torch import nn
+
+from glovita.runtime.batch import Batch
+from glovita.training.mixing import BatchMixer
+from glovita.training.steps.base import StepContext, StepOutput
+
+
+class SupervisedStep:
+    """loss = head.loss(model(batch), batch). Mixing (when configured) turns training targets into soft ones."""
+
+    eval_needs_grad = False
+
+    def __init__(self, mixer: BatchMixer | None) -> None:
+        self.mixer = mixer
+
+    def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
+        if self.mixer is not None:
+            inputs, targets = self.mixer(batch.inputs, batch.targets)
+            batch = batch.with_fields(inputs=inputs, targets=targets)
+        return self.eval_step(model, batch, context)
+
+    def eval_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
+        with context.autocast():
+            outputs = model(batch.inputs, batch.mask)
+        return StepOutput(context.module.head.loss(outputs, batch), outputs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"The supervised step keeps no state, but the checkpoint holds {sorted(state)}.")

@@ -36,7 +36,7 @@ class UnionField:
     """Subcommand name of the default member."""
 
 
-def _union_members(annotation: Any) -> list[type]:
+def _union_members(annotation: Any) -> list[type[BaseModel]]:
     if typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
     if typing.get_origin(annotation) not in (Union, types.UnionType):
@@ -44,7 +44,7 @@ def _union_members(annotation: Any) -> list[type]:
     members = [
         typing.get_args(a)[0] if typing.get_origin(a) is typing.Annotated else a for a in typing.get_args(annotation)
     ]
-    return [m for m in members if isinstance(m, type)]
+    return [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
 
 
 def find_union_fields(model: type[BaseModel], default: BaseModel | None = None, prefix: str = "") -> list[UnionField]:

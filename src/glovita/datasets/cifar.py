@@ -1,6 +1,7 @@
 """CIFAR-10 / CIFAR-100 through torchvision, from files already on disk (or downloaded on request)."""
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -10,7 +11,7 @@ _FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 _TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
 
 
-def load_cifar(name: str, root: Path, train: bool, download: bool) -> Dataset:
+def load_cifar(name: str, root: Path, train: bool, download: bool) -> Any:
     """The torchvision CIFAR dataset of one official split; a clear error when its files are missing."""
     from torchvision import datasets
 
@@ -34,7 +35,7 @@ def load_cifar(name: str, root: Path, train: bool, download: bool) -> Dataset:
 class CifarDataset(Dataset):
     """A subset (by index) of a torchvision CIFAR split returning (PIL image, class index)."""
 
-    def __init__(self, base: Dataset, indices: list[int], image_mode: str) -> None:
+    def __init__(self, base: Any, indices: list[int], image_mode: str) -> None:
         self.base = base
         self.indices = indices
         self.image_mode = image_mode

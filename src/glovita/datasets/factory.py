@@ -147,7 +147,9 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
 
         raw = json.loads((cfg.data_root_dir / cfg.spacing_file).read_text())
         folder = cfg.data_root_dir / cfg.volumes_dir
-        spacings = {str(folder / key): tuple(float(v) for v in value) for key, value in raw.items()}
+        spacings = {
+            str(folder / key): (float(value[0]), float(value[1]), float(value[2])) for key, value in raw.items()
+        }
 
     def dataset(items: list) -> VolumeDataset:
         return VolumeDataset(items, channels, cfg.volume_size, pad_crop, cfg.target_spacing, spacings)
@@ -216,8 +218,8 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
             from glovita.datasets.generic_image import GenericImageDataset
 
             samples, findings = collect_chestxray14(cfg.data_root_dir, cfg.val_fraction)
-            train = GenericImageDataset(samples["train"], mode)
-            train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=False)
+            chest_train = GenericImageDataset(samples["train"], mode)
+            train_set, targets = _with_fraction(chest_train, chest_train.targets, cfg.data_fraction, stratify=False)
             return DatasetSplits(
                 train=train_set,
                 val=GenericImageDataset(samples["val"], mode),

@@ -181,7 +181,7 @@ def _regression_targets(raw: dict[str, object], num_outputs: int, source: str) -
     for key, value in raw.items():
         values = value if isinstance(value, list) else [value]
         try:
-            floats = tuple(float(v) for v in values)
+            floats = tuple(float(v) for v in values)  # type: ignore[arg-type]  # non-numbers raise below
         except (TypeError, ValueError) as err:
             raise ValueError(f"{source}: label {value!r} of '{key}' is not a number (regression).") from err
         if len(floats) != num_outputs:

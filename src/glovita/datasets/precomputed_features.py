@@ -8,6 +8,7 @@ Bags are padded per batch and come with a boolean mask (B, N_max), True for real
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -117,7 +118,7 @@ def _check_finite(values: np.ndarray, path: Path, where: str) -> None:
     buffer = np.empty((min(rows, len(values)), *values.shape[1:]), dtype=np.uint16) if half else None
     for start in range(0, len(values), rows):
         chunk = values[start : start + rows]
-        if half:
+        if buffer is not None:
             exponent = np.bitwise_and(chunk.view(np.uint16), 0x7C00, out=buffer[: len(chunk)])
             finite = chunk.size == 0 or exponent.max() != 0x7C00
         else:
@@ -216,6 +217,7 @@ class PrecomputedFeatureDataset(Dataset):
     def __getitems__(self, keys) -> list[tuple[torch.Tensor, torch.Tensor]] | tuple[torch.Tensor, torch.Tensor]:
         """A whole batch (a list of keys or an index tensor): instances come back already stacked by one fancy
         index, bags as a list of samples."""
+        indices: Any
         if isinstance(keys, torch.Tensor):
             indices = keys
         else:

@@ -7,6 +7,7 @@ Layout: docs/datasets/DATASET_STRUCTURE.md.
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,8 @@ def read_volume(path: Path) -> np.ndarray:
         elif name.endswith((".nii", ".nii.gz")):
             import nibabel
 
-            array = np.asanyarray(nibabel.load(str(path)).dataobj)
+            image: Any = nibabel.load(str(path))  # a NIfTI image (nibabel's stubs say FileBasedImage)
+            array = np.asanyarray(image.dataobj)
         elif name.endswith((".tif", ".tiff")):
             import tifffile
 
@@ -52,7 +54,9 @@ def nifti_spacing(path: Path) -> tuple[float, float, float] | None:
         return None
     import nibabel
 
-    return tuple(float(z) for z in nibabel.load(str(path)).header.get_zooms()[:3])  # type: ignore[return-value]
+    image: Any = nibabel.load(str(path))
+    zooms = [float(z) for z in image.header.get_zooms()[:3]]
+    return (zooms[0], zooms[1], zooms[2])
 
 
 def resample(volume: np.ndarray, spacing: tuple[float, ...], target: tuple[float, ...]) -> np.ndarray:
@@ -92,7 +96,7 @@ class VolumeDataset(Dataset):
     ) -> None:
         self.samples = list(samples)
         self.channels = channels
-        self.size = tuple(size)
+        self.size: tuple[int, int, int] = (int(size[0]), int(size[1]), int(size[2]))
         self.pad_crop = pad_crop
         self.target_spacing = target_spacing
         self.spacings = spacings or {}

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset
 
 from glovita.configs.infer import InferConfig
 from glovita.datasets.factory import build_datasets, image_modality, image_mode, sample_ids
-from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset
+from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset, Target
 from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
 from glovita.metrics.factory import build_metrics
 from glovita.modalities.base import Modality, Pipeline
@@ -58,7 +58,7 @@ def eval_pipeline(run: RestoredRun, modality: Modality, model: GlovitaModel) -> 
     return modality.pipeline(model.encoder.preprocessing, channels, run.resolved.get("augmentation") or None)
 
 
-def _parse_label(raw: str, class_names: list[str], regression: bool, where: str) -> int | tuple[float, ...]:
+def _parse_label(raw: str, class_names: list[str], regression: bool, where: str) -> Target:
     text = raw.strip()
     try:
         if regression:
@@ -74,7 +74,7 @@ def _parse_label(raw: str, class_names: list[str], regression: bool, where: str)
     raise ValueError(f"{where}: label {raw!r} is not {expected}.")
 
 
-def _folder_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> list[tuple[Path, object]]:
+def _folder_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> list[tuple[Path, Target]]:
     folder = cfg.image_dir
     assert folder is not None
     if not folder.is_dir():
@@ -82,12 +82,12 @@ def _folder_samples(cfg: InferConfig, class_names: list[str], regression: bool) 
     paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"image_dir '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-    parents = [p.parent.name if p.parent != folder else None for p in paths]
+    parents = [p.parent.name if p.parent != folder else "" for p in paths]
     labelled = not regression and all(name in class_names for name in parents)
     return [(p, class_names.index(name) if labelled else UNKNOWN) for p, name in zip(paths, parents, strict=True)]
 
 
-def _csv_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> list[tuple[Path, object]]:
+def _csv_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> list[tuple[Path, Target]]:
     table = cfg.image_csv
     assert table is not None
     if not table.is_file():
@@ -122,7 +122,7 @@ def _csv_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> 
     return samples
 
 
-def _readable(samples: list[tuple[Path, object]], on_unreadable: str) -> list[tuple[Path, object]]:
+def _readable(samples: list[tuple[Path, Target]], on_unreadable: str) -> list[tuple[Path, Target]]:
     """With on_unreadable=skip, drop files PIL cannot decode and warn with their names."""
     if on_unreadable == "fail":
         return samples
@@ -161,18 +161,18 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
             else _csv_samples(cfg, class_names, regression)
         )
         found = _readable(found, cfg.on_unreadable)
-        dataset = GenericImageDataset(found, image_mode(root.model.encoder.input_channels))
+        dataset = GenericImageDataset(found, image_mode(getattr(root.model.encoder, "input_channels", 3)))
         labelled = all(target != UNKNOWN for _, target in found)
         source = str(cfg.image_dir or cfg.image_csv)
         return Samples(dataset, [str(p) for p, _ in found], labelled, source, image_modality(augmentation))
     split = cfg.split or "test"
     splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3))
-    dataset = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
-    if dataset is None or len(dataset) == 0:
+    chosen = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
+    if chosen is None or len(chosen) == 0:  # type: ignore[arg-type]
         raise ValueError(f"split={split!r}: {root.data.dataset} has no {split} samples here.")
-    ids = sample_ids(dataset)
+    ids = sample_ids(chosen)
     source = f"{root.data.dataset} {split} split"
-    return Samples(dataset, ids, True, source, splits.modality)
+    return Samples(chosen, ids, True, source, splits.modality)
 
 
 def _columns(run: RestoredRun, class_names: list[str], num_outputs: int) -> list[str]:
@@ -197,7 +197,7 @@ def _label_text(target: object, class_names: list[str]) -> str:
         if class_names and all(v in (0.0, 1.0) for v in values):  # multilabel
             return "|".join(name for name, v in zip(class_names, values, strict=True) if v)
         return ";".join(f"{v:.6g}" for v in values)
-    return class_names[int(target)] if class_names else str(target)
+    return class_names[int(target)] if class_names and isinstance(target, int | float) else str(target)
 
 
 def predict(cfg: InferConfig) -> Prediction:
@@ -268,10 +268,10 @@ def predict(cfg: InferConfig) -> Prediction:
     out = cfg.output_dir
     predictions_csv = out / "predictions.csv"
     _write_csv(predictions_csv, header, rows)
-    values: dict[str, float] = {}
+    computed: dict[str, float] = {}
     metrics_json = None
     if metrics is not None:
-        values = metrics.compute()
+        computed = metrics.compute()
         metrics_json = out / "metrics.json"
         save_json(
             {
@@ -280,14 +280,14 @@ def predict(cfg: InferConfig) -> Prediction:
                 "weights": "ema" if cfg.use_ema else "model",
                 "tta": cfg.tta,
                 "num_samples": len(rows),
-                **values,
+                **computed,
             },
             metrics_json,
         )
-    shown = {k: v for k, v in values.items() if "_class_" not in k and not math.isnan(v)}
+    shown = {k: v for k, v in computed.items() if "_class_" not in k and not math.isnan(v)}
     summary = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
     print_line(f"{len(rows)} predictions -> {predictions_csv}" + (f"  ({summary})" if summary else ""))
-    return Prediction(predictions_csv, metrics_json, values, len(rows), seconds)
+    return Prediction(predictions_csv, metrics_json, computed, len(rows), seconds)
 
 
 def _as_logits(probabilities: torch.Tensor, task: str, multilabel: bool) -> torch.Tensor:

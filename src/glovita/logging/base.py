@@ -21,7 +21,10 @@ class LoggerContext:
 class ExperimentLogger(Protocol):
     """What the trainer may call; a backend is imported only when selected."""
 
-    run_id: str | None
+    @property
+    def run_id(self) -> str | None:
+        """The backend's id of this run (kept in runtime_info.json so a resume continues it)."""
+        ...
 
     def log_config(self, config: dict[str, Any], metadata: dict[str, Any]) -> None: ...
 

@@ -13,6 +13,10 @@ NUM_BINS = 15
 class ReliabilityBins(Metric):
     """Per confidence bin: sample count, summed top-1 confidence, number correct."""
 
+    count: torch.Tensor
+    confidence: torch.Tensor
+    correct: torch.Tensor
+
     full_state_update = False
 
     def __init__(self, num_bins: int = NUM_BINS) -> None:

@@ -53,6 +53,7 @@ class ClassificationMetrics:
     def reliability(self) -> dict[str, list[float]]:
         """Reliability-diagram bins of the top-1 confidence (after compute(), synced across processes)."""
         metric = self.metrics["calibration"]
+        assert isinstance(metric, ReliabilityBins)
         with metric.sync_context():
             return metric.bins()
 

@@ -1,6 +1,6 @@
 """2D images: PIL images -> 2D policy transforms (torchvision v2), seeded per sample, channels-last batches."""
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -49,8 +49,16 @@ class ResolvedAugmentation:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "ResolvedAugmentation":
         """Read back from resolved_config.json."""
-        values = {f.name: record.get(f.name) for f in fields(cls)}
-        return cls(**{**values, "mean": tuple(values["mean"]), "std": tuple(values["std"])})
+        return cls(
+            train_policy=str(record["train_policy"]),
+            test_policy=str(record["test_policy"]),
+            image_size=int(record["image_size"]),
+            resize_size=int(record["resize_size"]),
+            mean=tuple(float(v) for v in record["mean"]),
+            std=tuple(float(v) for v in record["std"]),
+            interpolation=str(record["interpolation"]),
+            patch_size=record.get("patch_size"),
+        )
 
 
 def resolve_augmentation(

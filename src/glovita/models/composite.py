@@ -1,6 +1,7 @@
 """The assembled model: encoder -> head, with the interfaces every component satisfies."""
 
-from typing import Any, Literal, Protocol
+from collections.abc import Iterator
+from typing import Any, Literal, Protocol, cast
 
 import torch
 from torch import nn
@@ -10,13 +11,24 @@ from glovita.runtime.batch import Batch
 
 
 class Encoder(Protocol):
-    """inputs (B, C, H, W), (B, C, D, H, W) or features (..., D) -> features (..., out_dim)."""
+    """inputs (B, C, H, W), (B, C, D, H, W) or features (..., D) -> features (..., out_dim). An nn.Module; the
+    module methods the spine calls are listed so the type checker knows them."""
 
     out_dim: int
     preprocessing: PreprocessingDefaults | None
     """Size and statistics its (pretrained) inputs expect; None where no image preprocessing applies."""
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+    def eval(self) -> Any: ...
+
+    def to(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def requires_grad_(self, requires_grad: bool = True) -> Any: ...
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True) -> Iterator[tuple[str, nn.Parameter]]: ...
+
+    def named_modules(self) -> Iterator[tuple[str, nn.Module]]: ...
 
 
 class Head(Protocol):
@@ -34,17 +46,27 @@ class Head(Protocol):
 
     def logits(self, outputs: Any) -> torch.Tensor: ...
 
+    def requires_grad_(self, requires_grad: bool = True) -> Any: ...
+
 
 class GlovitaModel(nn.Module):
     """Encoder followed by head. A frozen encoder stays in eval mode (BatchNorm statistics unchanged)."""
 
-    def __init__(self, encoder: nn.Module, head: nn.Module) -> None:
+    encoder: Encoder
+    head: Head
+
+    def __init__(self, encoder: Encoder, head: Head) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
         self.encoder_frozen = False
         self.frozen_norms: list[str] = []
         """Names of normalisation layers that stay in eval mode (their statistics are frozen)."""
+
+    @property
+    def encoder_module(self) -> nn.Module:
+        """The encoder as a module, for tools that walk modules (PEFT, depth groups, parameter groups)."""
+        return cast(nn.Module, self.encoder)
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> Any:
         """images (B, C, H, W), volumes (B, C, D, H, W) or features (B, D) -> outputs (B, K); bags (B, N, D) with

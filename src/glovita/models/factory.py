@@ -45,7 +45,7 @@ def build_encoder(cfg: ModelConfig):
         plain = encoder_cfg.model_copy(update={"pretrained": False, "pretrained_path": None})
         cfg = cfg.model_copy(update={"encoder": plain})
     encoder = _build_encoder(cfg)
-    if load_here:
+    if load_here and path is not None:
         from glovita.models.weights import describe_load, load_encoder_weights
         from glovita.runtime.progress import print_line
 

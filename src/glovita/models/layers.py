@@ -1,6 +1,8 @@
 """Depth of encoder parameters (stem = 0, then blocks/stages, final norm last), for partial fine-tuning and
 layer-wise learning-rate decay. timm models use their own group matcher; other families their block list."""
 
+from typing import Any
+
 from torch import nn
 
 _BLOCK_LISTS = ("model.encoder.layer", "model.encoder.layers", "model.encoder.stages", "net.stages", "eva.blocks")
@@ -9,7 +11,7 @@ _BLOCK_LISTS = ("model.encoder.layer", "model.encoder.layers", "model.encoder.st
 
 def _block_list(encoder: nn.Module) -> str | None:
     for path in _BLOCK_LISTS:
-        module = encoder
+        module: Any = encoder
         for part in path.split("."):
             module = getattr(module, part, None)
             if module is None:
@@ -44,7 +46,9 @@ def encoder_depths(encoder: nn.Module) -> dict[str, int]:
     return depths
 
 
-def _resolve(module: nn.Module, path: str) -> nn.Module:
+def _resolve(module: nn.Module, path: str) -> Any:
+    """The submodule at dotted `path` (a block list: iterable)."""
+    found: Any = module
     for part in path.split("."):
-        module = getattr(module, part)
-    return module
+        found = getattr(found, part)
+    return found

@@ -61,7 +61,8 @@ def find_timm_weights(name: str) -> Path:
                 return Path(found)
         looked.append(f"Hugging Face cache for {repo}")
     if cfg.url:
-        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(cfg.url).name
+        url = cfg.url if isinstance(cfg.url, str) else cfg.url[0]
+        path = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
         if path.is_file():
             return path
         looked.append(str(path))

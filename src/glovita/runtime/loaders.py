@@ -186,7 +186,7 @@ def make_loader(
         return DataLoader(
             dataset,
             collate_fn=collate,
-            batch_sampler=sampler,
+            batch_sampler=sampler,  # type: ignore[arg-type]  # yields index tensors, which __getitems__ takes
             num_workers=num_workers,
             pin_memory=pin_memory,
             persistent_workers=persistent_workers and num_workers > 0,

@@ -14,7 +14,8 @@ from glovita.runtime.io import link_or_copy, save_torch
 def capture_rng_state() -> dict[str, Any]:
     """Python, numpy, torch (and CUDA) RNG states in types that torch.load(weights_only=True) accepts."""
     py_version, py_state, py_gauss = random.getstate()
-    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    np_state: Any = np.random.get_state()  # the legacy 5-tuple (numpy's stubs also allow a dict)
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np_state
     state = {
         "python": [py_version, list(py_state), py_gauss],
         "numpy": [np_kind, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos), int(np_has_gauss), float(np_gauss)],

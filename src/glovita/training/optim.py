@@ -3,13 +3,13 @@
 import math
 
 import torch
-from torch import nn
 
 from glovita.configs.optimizer import AdamOptimizerConfig, AdamwOptimizerConfig, OptimizerConfig, SgdOptimizerConfig
+from glovita.models.composite import GlovitaModel
 
 
 def param_groups(
-    model: nn.Module, lr: float, weight_decay: float, encoder_lr: float | None, layer_decay: float | None = None
+    model: GlovitaModel, lr: float, weight_decay: float, encoder_lr: float | None, layer_decay: float | None = None
 ) -> list[dict]:
     """Encoder and head groups (each with its own peak lr; with layer decay one encoder group per depth), each
     split so that biases and normalisation weights (1-D parameters) get no weight decay. Empty groups are left
@@ -18,10 +18,10 @@ def param_groups(
     if layer_decay is not None:
         from glovita.models.layers import encoder_depths
 
-        depths = {f"encoder.{name}": depth for name, depth in encoder_depths(model.encoder).items()}
+        depths = {f"encoder.{name}": depth for name, depth in encoder_depths(model.encoder_module).items()}
     deepest = max(depths.values(), default=0)
     split = encoder_lr is not None or layer_decay is not None
-    groups: dict[tuple[str, bool], tuple[float, list[nn.Parameter]]] = {}
+    groups: dict[tuple[str, bool], tuple[float, list[torch.nn.Parameter]]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
@@ -44,7 +44,7 @@ def param_groups(
     ]
 
 
-def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fused: bool) -> torch.optim.Optimizer:
+def build_optimizer(cfg: OptimizerConfig, model: GlovitaModel, fused: bool) -> torch.optim.Optimizer:
     """The optimizer of `cfg.name`; `fused` selects PyTorch's fused kernel where the optimizer has one."""
     groups = param_groups(model, cfg.lr, cfg.weight_decay, cfg.encoder_lr, cfg.layer_decay)
     if not groups:

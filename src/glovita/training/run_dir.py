@@ -45,7 +45,7 @@ def git_commit() -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(dirty)}
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any], path: tuple[str, ...] = ()) -> list[str]:
+def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[str]:
     if path in _RESUME_MAY_CHANGE:
         return []
     if isinstance(old, dict) and isinstance(new, dict):

@@ -1,6 +1,7 @@
 """timm image models as encoders (classifier removed)."""
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,19 +48,21 @@ class TimmImgEncoder(nn.Module):
             file = check_weights_file(pretrained_file) if pretrained_file else find_timm_weights(name)
             field = "model.encoder.pretrained_path" if pretrained_file else "model.encoder.type"
             kwargs["pretrained_cfg_overlay"] = {"state_dict": load_state_dict_file(file, field), "file": None}
-        self.model = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=input_channels, **kwargs)
-        if isinstance(getattr(self.model, "pretrained_cfg", None), dict):
-            self.model.pretrained_cfg.pop("state_dict", None)  # the weights are in the model; keep no second copy
-        self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0))
+        # timm models carry their own attributes (num_features, pretrained_cfg, forward_features, ...).
+        model: Any = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=input_channels, **kwargs)
+        if isinstance(getattr(model, "pretrained_cfg", None), dict):
+            model.pretrained_cfg.pop("state_dict", None)  # the weights are in the model; keep no second copy
+        self.model = model
+        self.num_prefix_tokens = int(getattr(model, "num_prefix_tokens", 0))
         self.aggregation = aggregation
         if aggregation in TOKEN_ONLY_METHODS and self.num_prefix_tokens == 0:
             raise ValueError(
                 f"model.feature_aggregation_method={aggregation!r} needs a class token, and timm model {name!r} "
                 "has none. Use avg, sum or mean_all, or leave it unset."
             )
-        width = int(self.model.num_features)
+        width = int(model.num_features)
         if aggregation is None:
-            self.out_dim = int(getattr(self.model, "head_hidden_size", None) or width)
+            self.out_dim = int(getattr(model, "head_hidden_size", None) or width)
         else:
             self.out_dim = 2 * width if aggregation == "joint" else width
         self._width = width

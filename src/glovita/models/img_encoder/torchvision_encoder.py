@@ -68,10 +68,10 @@ class TorchvisionImgEncoder(nn.Module):
             new = nn.Conv2d(
                 input_channels,
                 conv.out_channels,
-                conv.kernel_size,
-                conv.stride,
-                conv.padding,
-                conv.dilation,
+                conv.kernel_size,  # type: ignore[arg-type]  # a Conv2d's own 2-tuples
+                conv.stride,  # type: ignore[arg-type]
+                conv.padding,  # type: ignore[arg-type]
+                conv.dilation,  # type: ignore[arg-type]
                 conv.groups,
                 conv.bias is not None,
             )

@@ -42,10 +42,10 @@ def apply_low_rank(
     """Inject LoRA (or DoRA) adapters into the encoder; only adapters and head train."""
     from peft import LoraConfig, inject_adapter_in_model
 
-    targets = list(target_modules) or default_targets(model.encoder)
-    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, use_dora=dora)
+    targets = list(target_modules) or default_targets(model.encoder_module)
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, use_dora=dora)  # type: ignore[arg-type]
     try:
-        inject_adapter_in_model(config, model.encoder)
+        inject_adapter_in_model(config, model.encoder_module)
     except ValueError as err:
         raise ValueError(f"peft.target_modules={targets[:6]}: {err}") from err
     for name, param in model.encoder.named_parameters():

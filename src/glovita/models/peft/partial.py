@@ -17,7 +17,7 @@ def _frozen_batchnorms(encoder: nn.Module, frozen: set[str]) -> list[str]:
 
 def apply_partial_finetuning(model: GlovitaModel, trainable_blocks: int) -> GlovitaModel:
     """Train the encoder's last `trainable_blocks` depth groups and the head."""
-    depths = encoder_depths(model.encoder)
+    depths = encoder_depths(model.encoder_module)
     kept = sorted(set(depths.values()))[-trainable_blocks:]
     frozen = set()
     for name, param in model.encoder.named_parameters():
@@ -25,7 +25,7 @@ def apply_partial_finetuning(model: GlovitaModel, trainable_blocks: int) -> Glov
         if not param.requires_grad:
             frozen.add(name)
     model.head.requires_grad_(True)
-    model.frozen_norms = _frozen_batchnorms(model.encoder, frozen)  # their running statistics stay too
+    model.frozen_norms = _frozen_batchnorms(model.encoder_module, frozen)  # their running statistics stay too
     return model
 
 

@@ -1,0 +1,140 @@
+"""For every modality: glovita_infer reproduces the run's test metrics, and glovita_infer and
+glovita_extract_features feed the model exactly the run's test-time transform output (checked against a
+hand-computed transform, tight enough to see a missing normalisation)."""
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from glovita.cli.extract_features import main as extract
+from glovita.cli.infer import main as infer
+from glovita.cli.train import main as train
+from glovita.datasets.factory import build_datasets, sample_ids
+from glovita.datasets.volumes import read_volume
+from glovita.inference.predict import eval_pipeline
+from glovita.inference.restore import load_run, load_weights, without_pretrained_weights
+from glovita.models.factory import build_model
+from tests.conftest import FAST, feature_args, write_images
+from tests.datasets.volume_data import make_volume_dataset
+
+RESIDUAL_3D = [
+    "--model.encoder.encoder_type", "residual_encoder", "--model.encoder.spatial_dims", "3",
+    "--model.encoder.features_per_stage", "8", "16", "--model.encoder.blocks_per_stage", "1", "1",
+    "--model.encoder.strides", "1", "2",
+]  # fmt: skip
+
+
+def _images(root: Path) -> list[str]:
+    data = root / "images_ds"
+    for split, count in (("train", 8), ("val", 3), ("test", 4)):
+        for label, name in enumerate("ab"):
+            write_images(data / "images" / split / name, label, count, prefix=split)
+    return [
+        "--data.dataset", "generic_image_dataset", "--data.data_root_dir", str(data), "--data.num_classes", "2",
+        "--data.split_source", "subdirs", "--data.label_source", "folder", "--data.augmentation.image_size", "32",
+        "--data.augmentation.resize_size", "32", "--data.augmentation.mean", "0.2", "0.3", "0.4",
+        "--data.augmentation.std", "0.5", "0.6", "0.7", "--experiments_dir", str(root / "exp"), "--group", "g",
+        "--training.epochs", "2", *FAST,
+    ]  # fmt: skip
+
+
+def _volumes(root: Path) -> list[str]:
+    data = make_volume_dataset(root / "volumes_ds", per_class=8)
+    return [
+        "--data.dataset", "generic_volume_dataset", "--data.data_root_dir", str(data), "--data.num_classes", "2",
+        "--data.volume_size", "16", "16", "16", *RESIDUAL_3D, "--model.encoder.input_channels", "1",
+        "--training.epochs", "2",
+        "--dataloading.batch_size", "4", "--dataloading.num_workers", "0", "--experiments_dir", str(root / "exp"),
+        "--group", "g",
+    ]  # fmt: skip
+
+
+def _features(layout: str, head: list[str]):
+    def args(root: Path) -> list[str]:
+        return feature_args(root, layout, head) + ["--training.epochs", "2"]
+
+    return args
+
+
+MODALITIES = {
+    "images": (_images, "generic_image_dataset"),
+    "volumes": (_volumes, "generic_volume_dataset"),
+    "instances": (_features("instances", ["--model.head.head_type", "classification"]), "precomputed_features"),
+    "bags": (_features("ptr", ["--model.head.head_type", "abmil"]), "precomputed_features"),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(MODALITIES))
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """(modality, run directory) of a 2-epoch run on tiny data of that modality."""
+    make_args, dataset = MODALITIES[request.param]
+    root = tmp_path_factory.mktemp(request.param)
+    train(make_args(root))
+    return request.param, root / "exp" / dataset / "g" / "0"
+
+
+def test_infer_metrics_equal_the_runs_test_metrics(run: tuple[str, Path], tmp_path: Path) -> None:
+    _, run_dir = run
+    infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
+           "--dataloading.num_workers", "0"])  # fmt: skip
+    predicted = json.loads((tmp_path / "metrics.json").read_text())
+    tested = json.loads((run_dir / "test_metrics.json").read_text())
+    shared = [key for key in predicted if f"test_{key}" in tested]
+    assert {"accuracy", "auroc", "ece", "f1_macro"} <= set(shared)
+    for key in shared:
+        assert predicted[key] == pytest.approx(tested[f"test_{key}"], abs=1e-6, nan_ok=True), key
+
+
+def _hand_transformed(modality: str, run_dir: Path) -> tuple[list[Path], torch.Tensor]:
+    """The test samples' files and their test-time inputs computed by hand from the files and the config."""
+    config = json.loads((run_dir / "config.json").read_text())
+    if modality == "images":
+        files = sorted((Path(config["data"]["data_root_dir"]) / "images" / "test").rglob("*.png"))
+        mean, std = torch.tensor([0.2, 0.3, 0.4]), torch.tensor([0.5, 0.6, 0.7])
+        pixels = [torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255) for f in files]
+        return files, torch.stack([(p.permute(2, 0, 1) - mean[:, None, None]) / std[:, None, None] for p in pixels])
+    root = Path(config["data"]["data_root_dir"])
+    test_ids = json.loads((root / "splits.json").read_text())["test"]
+    files = [root / "volumes" / name for name in test_ids]
+    volumes = []
+    for path in files:
+        volume = torch.as_tensor(read_volume(path), dtype=torch.float32)[None]  # (1, D, H, W)
+        flat = volume.flatten(1)
+        volumes.append((volume - flat.mean(1)[:, None, None, None]) / flat.std(1)[:, None, None, None])
+    return files, torch.stack(volumes)
+
+
+@pytest.mark.parametrize("run", ["images", "volumes"], indirect=True)  # feature files have no transform
+def test_infer_and_extract_use_the_runs_test_transform(run: tuple[str, Path], tmp_path: Path) -> None:
+    modality, run_dir = run
+    restored = load_run(run_dir / "checkpoints" / "best.pt")
+    model = build_model(without_pretrained_weights(restored.config.model), restored.config.peft, 2, 0.0)
+    load_weights(model, restored)
+    model.eval()
+    splits = build_datasets(restored.config.data, getattr(restored.config.model.encoder, "input_channels", 3))
+    pipeline = eval_pipeline(restored, splits.modality, model)
+    files, expected = _hand_transformed(modality, run_dir)
+    by_id = {Path(i).name: n for n, i in enumerate(sample_ids(splits.test))}
+    assert len(by_id) == len(files)
+    for path, wanted in zip(files, expected, strict=True):
+        got = pipeline.eval(splits.test[by_id[path.name]][0])
+        torch.testing.assert_close(got.float(), wanted, atol=1e-5, rtol=1e-5)
+
+    extract(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
+             "--split", "test", "--method", "avg", "--dataloading.num_workers", "0"])  # fmt: skip
+    (written,) = list(tmp_path.glob("*.h5"))
+    with h5py.File(written) as handle:
+        features = torch.from_numpy(handle["features"][:])
+        ids = [Path(i.decode()).name for i in handle["ids"][:]]
+    avg_cfg = restored.config.model.model_copy(update={"feature_aggregation_method": "avg"})
+    encoder_model = build_model(without_pretrained_weights(avg_cfg), restored.config.peft, 2, 0.0)
+    load_weights(encoder_model, restored)
+    with torch.no_grad():
+        by_hand = encoder_model.encoder.eval()(expected)
+    order = [ids.index(path.name) for path in files]
+    torch.testing.assert_close(features[order], by_hand, atol=1e-4, rtol=1e-4)

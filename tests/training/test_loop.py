@@ -1,0 +1,99 @@
+"""The Trainer with a fake step: it calls the step, owns accumulation and checkpoints the step's state."""
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from glovita.logging.none import NoneLogger
+from glovita.metrics.factory import build_metrics
+from glovita.modalities.features import InstanceModality
+from glovita.models.composite import GlovitaModel
+from glovita.models.heads.classification import ClassificationHead
+from glovita.models.img_encoder.precomputed import PrecomputedEncoder
+from glovita.runtime.batch import Batch
+from glovita.training.checkpoints import CheckpointWriter
+from glovita.training.loop import Trainer, TrainerOptions
+from glovita.training.steps.base import StepContext, StepOutput
+
+
+class CountingStep:
+    """Squared-output loss; counts its calls, records the gradient mode of evaluation, keeps a counter as state."""
+
+    def __init__(self, eval_needs_grad: bool) -> None:
+        self.eval_needs_grad = eval_needs_grad
+        self.train_calls = 0
+        self.eval_grad_modes: list[bool] = []
+
+    def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
+        self.train_calls += 1
+        outputs = model(batch.inputs, batch.mask)
+        return StepOutput((outputs**2).mean(), outputs)
+
+    def eval_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
+        self.eval_grad_modes.append(torch.is_grad_enabled())
+        outputs = model(batch.inputs, batch.mask)
+        return StepOutput(context.module.head.loss(outputs, batch), outputs)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_calls": self.train_calls}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.train_calls = state["train_calls"]
+
+
+def _trainer(step: CountingStep, tmp_path: Path, accumulate: int) -> tuple[Trainer, DataLoader, list[int]]:
+    torch.manual_seed(0)
+    model = GlovitaModel(PrecomputedEncoder(4), ClassificationHead(4, 2, 0.0, None, 0.0))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps: list[int] = []
+    optimizer.register_step_post_hook(lambda *_: steps.append(1))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+    samples = [(torch.randn(4), torch.tensor(i % 2)) for i in range(10)]
+    loader = DataLoader(samples, batch_size=2, collate_fn=InstanceModality().collate)
+    trainer = Trainer(
+        module=model,
+        step=step,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        device=torch.device("cpu"),
+        options=TrainerOptions(accumulate_grad_batches=accumulate, best_metric="val_loss", best_mode="min"),
+        make_metrics=lambda: build_metrics("Classification", 2, torch.device("cpu"), "multiclass"),
+        checkpoints=CheckpointWriter(tmp_path / "checkpoints", 0, None),
+        logger=NoneLogger(),
+        on_epoch_end=lambda _: None,
+    )
+    return trainer, loader, steps
+
+
+def test_trainer_calls_the_step_and_owns_accumulation(tmp_path: Path) -> None:
+    step = CountingStep(eval_needs_grad=False)
+    trainer, loader, optimizer_steps = _trainer(step, tmp_path, accumulate=2)
+    before = trainer.module.head.net[-1].weight.detach().clone()
+    trainer.fit(loader, loader, epochs=2)
+    assert step.train_calls == 10  # 5 batches x 2 epochs
+    assert len(optimizer_steps) == 6  # ceil(5 / 2) optimizer steps per epoch
+    assert not torch.equal(before, trainer.module.head.net[-1].weight)  # the step's loss was minimised
+    assert step.eval_grad_modes and not any(step.eval_grad_modes)
+
+
+def test_evaluation_follows_the_steps_gradient_policy(tmp_path: Path) -> None:
+    step = CountingStep(eval_needs_grad=True)
+    trainer, loader, _ = _trainer(step, tmp_path, accumulate=1)
+    result = trainer.evaluate(loader, "validate")
+    assert step.eval_grad_modes == [True] * 5
+    assert 0.0 <= result.metrics["accuracy"] <= 1.0 and result.loss > 0
+
+
+def test_the_steps_state_is_checkpointed_and_restored(tmp_path: Path) -> None:
+    step = CountingStep(eval_needs_grad=False)
+    trainer, loader, _ = _trainer(step, tmp_path, accumulate=1)
+    trainer.fit(loader, loader, epochs=1)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    assert checkpoint["step"] == {"train_calls": 5}
+    fresh = CountingStep(eval_needs_grad=False)
+    resumed, _, _ = _trainer(fresh, tmp_path / "again", accumulate=1)
+    resumed.load_state_dict(checkpoint)
+    assert fresh.train_calls == 5 and resumed.state.epoch == 1

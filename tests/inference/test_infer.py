@@ -85,6 +85,25 @@ def test_image_csv_with_labels_and_hflip_tta(trained: Path, tmp_path: Path) -> N
     assert p_plain != p_tta  # the mirror images' predictions were averaged in
 
 
+def test_arguments_are_checked_before_predicting(trained: Path, tmp_path: Path, capsys) -> None:
+    taken = tmp_path / "a_file"
+    taken.write_text("not a folder")
+    with pytest.raises(SystemExit):
+        _infer(trained, taken)
+    assert "output_dir '" in capsys.readouterr().err and taken.read_text() == "not a folder"
+    images = sorted((trained.parents[3] / "ds" / "images" / "test").rglob("*.png"))[:2]
+    for path in images:
+        shutil.copy(path, tmp_path / path.name)
+    table = tmp_path / "list.csv"
+    table.write_text("path,truth\n" + "\n".join(f"{p.name},{p.parent.name}" for p in images) + "\n")
+    with pytest.raises(SystemExit):
+        _infer(trained, tmp_path / "out", "--image_csv", str(table), "--csv_label_column", "label")
+    err = " ".join(capsys.readouterr().err.split())
+    assert "has no column 'label' (columns: path, truth)" in err and not (tmp_path / "out").exists()
+    unlabelled = _infer(trained, tmp_path / "out", "--image_csv", str(table))  # unset: no 'label' column, no metrics
+    assert unlabelled == {} and len(_rows(tmp_path / "out" / "predictions.csv")) == 2
+
+
 def test_ema_weights_predict_differently(trained: Path, tmp_path: Path) -> None:
     raw = _infer(trained, tmp_path / "raw")
     ema = _infer(trained, tmp_path / "ema", "--use_ema")

@@ -25,8 +25,9 @@ class InferConfig(GlovitaConfig):
     """CSV of images: a path column (relative to the CSV's folder, or absolute) and an optional label column."""
     csv_path_column: str = "path"
     """Column of image_csv holding the image path."""
-    csv_label_column: str = "label"
-    """Column of image_csv holding the true label (class name or index; a number for regression), if present."""
+    csv_label_column: str | None = None
+    """Column of image_csv holding the true label (class name or index; a number for regression); unset uses a
+    `label` column when the CSV has one. A column named here must exist."""
     tta: Literal["none", "hflip"] = "none"
     """Test-time augmentation: hflip averages the predictions of each image and its mirror image."""
     use_ema: bool = False

@@ -101,7 +101,13 @@ def _csv_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> 
                 "Set --csv_path_column."
             )
         rows = list(reader)
-    labelled = cfg.csv_label_column in columns
+    if cfg.csv_label_column is not None and cfg.csv_label_column not in columns:
+        raise ValueError(
+            f"image_csv '{table}' has no column {cfg.csv_label_column!r} (columns: {', '.join(columns)}). "
+            "Set --csv_label_column to one of them, or leave it unset to predict without labels."
+        )
+    label_column = cfg.csv_label_column or "label"
+    labelled = label_column in columns
     samples, missing = [], []
     for line, row in enumerate(rows, start=2):
         path = Path(row[cfg.csv_path_column])
@@ -110,7 +116,7 @@ def _csv_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> 
             missing.append(f"line {line}: {path}")
             continue
         where = f"image_csv '{table}' line {line}"
-        target = _parse_label(row[cfg.csv_label_column], class_names, regression, where) if labelled else UNKNOWN
+        target = _parse_label(row[label_column], class_names, regression, where) if labelled else UNKNOWN
         samples.append((path, target))
     if missing:
         raise FileNotFoundError(
@@ -200,12 +206,31 @@ def _label_text(target: object, class_names: list[str]) -> str:
     return class_names[int(target)] if class_names and isinstance(target, int | float) else str(target)
 
 
+def check_arguments(cfg: InferConfig) -> None:
+    """What can be checked before any model is built: the output folder can be a folder."""
+    if cfg.output_dir.exists() and not cfg.output_dir.is_dir():
+        raise NotADirectoryError(
+            f"output_dir '{cfg.output_dir}' is an existing file. Point --output_dir at a folder (new or existing)."
+        )
+
+
+@dataclass(frozen=True)
+class _Predicted:
+    probabilities: torch.Tensor
+    """(N, K) class probabilities, or (N, K) regression values."""
+    targets: list[torch.Tensor]
+    metrics: dict[str, float]
+    seconds: float
+
+
 def predict(cfg: InferConfig) -> Prediction:
     """Write OUTPUT_DIR/predictions.csv (and metrics.json with true labels); returns what was written."""
+    check_arguments(cfg)
     run = load_run(cfg.checkpoint_path)
     root = run.config
-    multilabel = root.data.subtask == "multilabel"
-    model = build_model(without_pretrained_weights(root.model), root.peft, root.data.num_classes, 0.0, multilabel)
+    model = build_model(
+        without_pretrained_weights(root.model), root.peft, root.data.num_classes, 0.0, root.data.subtask == "multilabel"
+    )
     load_weights(model, run, cfg.use_ema)
     device = resolve_device(cfg.device)
     model.to(device).eval()
@@ -213,6 +238,35 @@ def predict(cfg: InferConfig) -> Prediction:
     if root.data.task == "Classification" and len(class_names) != root.data.num_classes:
         class_names = [str(i) for i in range(root.data.num_classes)]
     samples = select_samples(cfg, run, class_names)
+    predicted = _run_model(cfg, run, model, samples, device)
+    rows = _rows(run, samples, class_names, predicted)
+    header = [
+        "id",
+        *(["target"] if samples.labelled else []),
+        *(["prediction_label"] if root.data.task == "Classification" else []),
+        *_columns(run, class_names, predicted.probabilities.shape[1]),
+    ]
+    predictions_csv = cfg.output_dir / "predictions.csv"
+    _write_csv(predictions_csv, header, rows)
+    metrics_json = None
+    if samples.labelled:
+        metrics_json = cfg.output_dir / "metrics.json"
+        provenance = {"source": samples.source, "checkpoint": str(run.checkpoint_path)}
+        weights = {"weights": "ema" if cfg.use_ema else "model", "tta": cfg.tta, "num_samples": len(rows)}
+        save_json({**provenance, **weights, **predicted.metrics}, metrics_json)
+    shown = {k: v for k, v in predicted.metrics.items() if "_class_" not in k and not math.isnan(v)}
+    summary = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
+    print_line(f"{len(rows)} predictions -> {predictions_csv}" + (f"  ({summary})" if summary else ""))
+    return Prediction(predictions_csv, metrics_json, predicted.metrics, len(rows), predicted.seconds)
+
+
+def _run_model(
+    cfg: InferConfig, run: RestoredRun, model: GlovitaModel, samples: Samples, device: torch.device
+) -> _Predicted:
+    """The model over the samples through the run's evaluation pipeline (+ hflip TTA), with metrics when the
+    samples are labelled."""
+    root = run.config
+    multilabel = root.data.subtask == "multilabel"
     modality = samples.modality
     if cfg.tta != "none" and modality.spatial_dims is None:
         raise ValueError(f"tta='hflip' flips images; this run predicts {modality.sample_noun}. Use --tta none.")
@@ -224,7 +278,8 @@ def predict(cfg: InferConfig) -> Prediction:
     metrics = (
         build_metrics(root.data.task, root.data.num_classes, device, root.data.subtask) if samples.labelled else None
     )
-    outputs_all, targets_all = [], []
+    outputs_all: list[torch.Tensor] = []
+    targets_all: list[torch.Tensor] = []
     began = time.perf_counter()
 
     def forward(batch: Batch) -> Any:
@@ -235,59 +290,32 @@ def predict(cfg: InferConfig) -> Prediction:
         if cfg.tta == "hflip":
             probabilities = (probabilities + model.head.predict(model(batch.inputs.flip(-1), batch.mask))) / 2
         if metrics is not None:
-            scores = (
-                model.head.logits(outputs)
-                if cfg.tta == "none"
-                else _as_logits(probabilities, root.data.task, multilabel)
-            )
+            tta = cfg.tta != "none"
+            scores = _as_logits(probabilities, root.data.task, multilabel) if tta else model.head.logits(outputs)
             metrics.update(scores, batch.targets)
         outputs_all.append(probabilities.cpu())
         targets_all.extend(list(batch.targets.cpu()))
     seconds = time.perf_counter() - began
-    probabilities = torch.cat(outputs_all)
-    header = [
-        "id",
-        *(["target"] if samples.labelled else []),
-        "prediction_label",
-        *_columns(run, class_names, probabilities.shape[1]),
-    ]
-    if root.data.task == "Regression":
-        header.remove("prediction_label")
+    computed = metrics.compute() if metrics is not None else {}
+    return _Predicted(torch.cat(outputs_all), targets_all, computed, seconds)
+
+
+def _rows(run: RestoredRun, samples: Samples, class_names: list[str], predicted: _Predicted) -> list[list[object]]:
+    """predictions.csv rows: id, [target], [predicted label], then one value per class or output."""
+    classification = run.config.data.task == "Classification"
+    multilabel = run.config.data.subtask == "multilabel"
     rows = []
-    for sample_id, target, values in zip(samples.ids, targets_all, probabilities.tolist(), strict=True):
+    for sample_id, target, values in zip(samples.ids, predicted.targets, predicted.probabilities.tolist(), strict=True):
         row: list[object] = [sample_id]
         if samples.labelled:
             row.append(_label_text(target, class_names))
-        if root.data.task == "Classification":
-            if multilabel:
-                row.append("|".join(name for name, p in zip(class_names, values, strict=True) if p >= 0.5))
-            else:
-                row.append(class_names[max(range(len(values)), key=values.__getitem__)])
+        if classification and multilabel:
+            row.append("|".join(name for name, p in zip(class_names, values, strict=True) if p >= 0.5))
+        elif classification:
+            row.append(class_names[max(range(len(values)), key=values.__getitem__)])
         row.extend(f"{v:.6g}" for v in values)
         rows.append(row)
-    out = cfg.output_dir
-    predictions_csv = out / "predictions.csv"
-    _write_csv(predictions_csv, header, rows)
-    computed: dict[str, float] = {}
-    metrics_json = None
-    if metrics is not None:
-        computed = metrics.compute()
-        metrics_json = out / "metrics.json"
-        save_json(
-            {
-                "source": samples.source,
-                "checkpoint": str(run.checkpoint_path),
-                "weights": "ema" if cfg.use_ema else "model",
-                "tta": cfg.tta,
-                "num_samples": len(rows),
-                **computed,
-            },
-            metrics_json,
-        )
-    shown = {k: v for k, v in computed.items() if "_class_" not in k and not math.isnan(v)}
-    summary = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
-    print_line(f"{len(rows)} predictions -> {predictions_csv}" + (f"  ({summary})" if summary else ""))
-    return Prediction(predictions_csv, metrics_json, computed, len(rows), seconds)
+    return rows
 
 
 def _as_logits(probabilities: torch.Tensor, task: str, multilabel: bool) -> torch.Tensor:

@@ -14,9 +14,15 @@ class Encoder(Protocol):
     """inputs (B, C, H, W), (B, C, D, H, W) or features (..., D) -> features (..., out_dim). An nn.Module; the
     module methods the spine calls are listed so the type checker knows them."""
 
-    out_dim: int
-    preprocessing: PreprocessingDefaults | None
-    """Size and statistics its (pretrained) inputs expect; None where no image preprocessing applies."""
+    @property
+    def out_dim(self) -> int:
+        """Width of the features it returns."""
+        ...
+
+    @property
+    def preprocessing(self) -> PreprocessingDefaults | None:
+        """Size and statistics its (pretrained) inputs expect; None where no image preprocessing applies."""
+        ...
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor: ...
 
@@ -35,8 +41,10 @@ class Head(Protocol):
     """Pooled features (B, D), or bags (B, N, D) with a mask, -> outputs; owns its loss (reading the batch fields
     it needs by name) and turns outputs into logits (B, K) for metrics and predictions."""
 
-    consumes: Literal["vector", "bag"]
-    """What the head takes: one pooled vector per sample, or a bag of instance features with its mask."""
+    @property
+    def consumes(self) -> Literal["vector", "bag"]:
+        """What the head takes: one pooled vector per sample, or a bag of instance features with its mask."""
+        ...
 
     def __call__(self, features: torch.Tensor, *mask: torch.Tensor) -> Any: ...
 

@@ -1,5 +1,9 @@
 """Model assembly: config -> encoder, head, PEFT."""
 
+from typing import cast
+
+from torch import nn
+
 from glovita.configs.model import (
     AbmilHeadConfig,
     ClamHeadConfig,
@@ -24,13 +28,13 @@ from glovita.configs.peft import (
     PartialFinetuningConfig,
     PeftConfig,
 )
-from glovita.models.composite import GlovitaModel
+from glovita.models.composite import Encoder, GlovitaModel, Head
 
 _OWN_WEIGHT_LOADERS = ("timm", "torchvision", "dinov2", "dinov3")
 """Families that load plain weight files themselves (with their filters: classifier dropped, channels adapted)."""
 
 
-def build_encoder(cfg: ModelConfig):
+def build_encoder(cfg: ModelConfig) -> Encoder:
     """The image encoder of `cfg.encoder` with `cfg.feature_aggregation_method` applied.
 
     A `pretrained_path` that is a GloViTa checkpoint (any family), or any weights file of a family without its
@@ -49,11 +53,11 @@ def build_encoder(cfg: ModelConfig):
         from glovita.models.weights import describe_load, load_encoder_weights
         from glovita.runtime.progress import print_line
 
-        print_line(describe_load(path, load_encoder_weights(encoder, path)))
+        print_line(describe_load(path, load_encoder_weights(cast(nn.Module, encoder), path)))
     return encoder
 
 
-def _build_encoder(cfg: ModelConfig):
+def _build_encoder(cfg: ModelConfig) -> Encoder:
     encoder = cfg.encoder
     match encoder:
         case TimmEncoderConfig():
@@ -68,31 +72,7 @@ def _build_encoder(cfg: ModelConfig):
                 aggregation=cfg.feature_aggregation_method,
             )
         case Dinov2EncoderConfig() | Dinov3EncoderConfig():
-            from glovita.models.img_encoder.timm_encoder import TimmImgEncoder
-            from glovita.models.preprocessing import dino_preprocessing
-
-            family = encoder.encoder_type
-            if family not in encoder.type:
-                raise ValueError(
-                    f"model.encoder.type={encoder.type!r} is not a {family} model. Use a timm {family} name such as "
-                    f"{type(encoder).model_fields['type'].default!r}, or --model.encoder.encoder_type timm."
-                )
-            built = TimmImgEncoder(
-                name=encoder.type,
-                pretrained=encoder.pretrained,
-                pretrained_file=encoder.pretrained_path,
-                input_channels=encoder.input_channels,
-                # Any input size works (position embeddings interpolated, borders padded to the patch size).
-                model_kwargs={
-                    "img_size": encoder.image_size,
-                    "dynamic_img_size": True,
-                    "dynamic_img_pad": True,
-                    **encoder.model_kwargs,
-                },
-                aggregation=cfg.feature_aggregation_method,
-            )
-            built.preprocessing = dino_preprocessing(built.preprocessing, encoder.image_size)
-            return built
+            return _build_dino_encoder(encoder, cfg.feature_aggregation_method)
         case TransformerEncoderConfig():
             from glovita.models.img_encoder.transformer_encoder import TransformerImgEncoder
 
@@ -154,6 +134,35 @@ def _build_encoder(cfg: ModelConfig):
             raise TypeError(f"No encoder branch for {type(encoder).__name__} in glovita/models/factory.py.")
 
 
+def _build_dino_encoder(encoder: Dinov2EncoderConfig | Dinov3EncoderConfig, aggregation: str | None) -> Encoder:
+    """A DINOv2/v3 ViT through timm with patch-aware preprocessing; any input size works (position embeddings
+    interpolated, borders padded to the patch size)."""
+    from glovita.models.img_encoder.timm_encoder import TimmImgEncoder
+    from glovita.models.preprocessing import dino_preprocessing
+
+    family = encoder.encoder_type
+    if family not in encoder.type:
+        raise ValueError(
+            f"model.encoder.type={encoder.type!r} is not a {family} model. Use a timm {family} name such as "
+            f"{type(encoder).model_fields['type'].default!r}, or --model.encoder.encoder_type timm."
+        )
+    built = TimmImgEncoder(
+        name=encoder.type,
+        pretrained=encoder.pretrained,
+        pretrained_file=encoder.pretrained_path,
+        input_channels=encoder.input_channels,
+        model_kwargs={
+            "img_size": encoder.image_size,
+            "dynamic_img_size": True,
+            "dynamic_img_pad": True,
+            **encoder.model_kwargs,
+        },
+        aggregation=aggregation,
+    )
+    built.preprocessing = dino_preprocessing(built.preprocessing, encoder.image_size)
+    return built
+
+
 def build_head(
     cfg: ModelConfig,
     in_dim: int,
@@ -161,7 +170,7 @@ def build_head(
     label_smoothing: float,
     multilabel: bool = False,
     class_weight: list[float] | None = None,
-):
+) -> Head:
     """The head of `cfg.head` on `in_dim` features with `num_outputs` outputs."""
     head = cfg.head
     match head:

@@ -39,10 +39,3 @@ class Batch:
     def with_fields(self, **changes: Any) -> "Batch":
         """A copy with some fields replaced (e.g. mixed inputs and soft targets)."""
         return replace(self, **changes)
-
-    def require(self, name: str, needed_by: str) -> torch.Tensor:
-        """Field `name`, or a ValueError naming the field and the component that needs it."""
-        value = getattr(self, name, None)
-        if value is None:
-            raise ValueError(f"{needed_by} needs the batch field {name!r}, which this dataset does not provide.")
-        return value

@@ -1,5 +1,7 @@
 """ABMIL: gated-attention multiple-instance learning (Ilse, Tomczak and Welling, ICML 2018)."""
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -11,7 +13,7 @@ from glovita.runtime.batch import Batch
 class AbmilHead(nn.Module):
     """bags (B, N, D) + mask (B, N) -> MilOutput with logits (B, K) and attention (B, 1, N)."""
 
-    consumes = "bag"
+    consumes: Literal["bag"] = "bag"
 
     def __init__(
         self, in_dim: int, num_classes: int, hidden_dim: int, attention_dim: int, gated: bool, dropout: float

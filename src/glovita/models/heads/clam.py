@@ -7,6 +7,8 @@ attention and are never sampled, and k is clamped to each bag's real size (the r
 smaller than k_sample).
 """
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,7 +29,7 @@ def smooth_top1_svm(logits: torch.Tensor, targets: torch.Tensor, alpha: float = 
 class ClamHead(nn.Module):
     """bags (B, N, D) + mask (B, N) -> MilOutput with logits (B, K) and attention (B, 1 or K, N)."""
 
-    consumes = "bag"
+    consumes: Literal["bag"] = "bag"
 
     def __init__(
         self,

@@ -1,5 +1,7 @@
 """Classification head: (optional MLP) linear classifier, cross-entropy with label smoothing and soft targets."""
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,7 +28,7 @@ class ClassificationHead(nn.Module):
             load without it (inference, extraction).
     """
 
-    consumes = "vector"
+    consumes: Literal["vector"] = "vector"
 
     def __init__(
         self,

@@ -1,5 +1,7 @@
 """Regression head: (optional MLP) linear regressor with an MSE, L1 or smooth-L1 loss."""
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,7 +15,7 @@ _LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss}
 class RegressionHead(nn.Module):
     """features (B, D) -> values (B, K)."""
 
-    consumes = "vector"
+    consumes: Literal["vector"] = "vector"
 
     def __init__(self, in_dim: int, num_outputs: int, dropout: float, hidden_dim: int | None, loss: str) -> None:
         super().__init__()

@@ -24,6 +24,21 @@ def test_classification_metrics_by_hand() -> None:
     assert metrics.confusion_matrix().tolist() == [[2, 1, 0], [0, 1, 0], [1, 0, 1]]
 
 
+def test_macro_metrics_average_over_the_classes_present() -> None:
+    """Class 2 has no samples in this split: it has no recall, F1 or AUROC, and does not lower the means."""
+    metrics = ClassificationMetrics(3, torch.device("cpu"))
+    targets = torch.tensor([0, 0, 1, 1, 1, 0])
+    predicted = torch.tensor([0, 1, 1, 1, 2, 0])  # one sample wrongly predicted as the absent class
+    metrics.update(torch.nn.functional.one_hot(predicted, 3).float() * 5, targets)
+    values = metrics.compute()
+    assert values["balanced_accuracy"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    f1_0, f1_1 = 2 * (1 * 2 / 3) / (1 + 2 / 3), 2 * (2 / 3 * 2 / 3) / (4 / 3)
+    assert values["f1_macro"] == pytest.approx((f1_0 + f1_1) / 2)
+    assert values["f1_class_2"] != values["f1_class_2"]  # NaN: undefined, not 0
+    assert values["auroc"] == pytest.approx((values["auroc_class_0"] + values["auroc_class_1"]) / 2)
+    assert values["auroc_class_2"] != values["auroc_class_2"]
+
+
 def test_regression_metrics_by_hand() -> None:
     metrics = RegressionMetrics(1, torch.device("cpu"))
     predictions = torch.tensor([[1.0], [2.0], [3.0], [5.0]])

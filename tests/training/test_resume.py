@@ -72,6 +72,12 @@ def test_resume_extends_epochs_but_refuses_other_changes(subdirs_dataset: Path, 
     main([*base, "--training.resume", "--training.epochs", "2"])
     run_dir = experiments / "generic_image_dataset" / "g" / "0"
     assert torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 1
+    config_before = (run_dir / "config.json").read_text()
+    with pytest.raises(SystemExit):
+        main([*base, "--training.resume", "--training.epochs", "1"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "has already trained 2 epochs, more than training.epochs=1. Pass --training.epochs 2 or more" in err
+    assert (run_dir / "config.json").read_text() == config_before
 
 
 def test_resume_without_a_run_says_where_it_looked(tmp_path: Path, capsys) -> None:

@@ -74,6 +74,8 @@ class GenericImageDatasetConfig(_DataFields):
     """CSV column holding the label (class name, class index or number)."""
     val_fraction: float | None = Field(None, gt=0, lt=1)
     """When the source has no validation split, hold out this fraction of train (stratified, fixed seed)."""
+    allow_overlapping_splits: bool = False
+    """Accept a sample listed in two splits (or twice in one); by default that stops the run naming the overlaps."""
     augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_2d_1", test_policy="default")
     """Augmentation policies and preprocessing overrides."""
 
@@ -112,6 +114,8 @@ class GenericVolumeDatasetConfig(_DataFields):
     """Volumes of another shape than volume_size: centre-crop/zero-pad them, or stop naming the file."""
     val_fraction: float | None = Field(None, gt=0, lt=1)
     """When splits.json has no validation split, hold out this fraction of train (stratified, fixed seed)."""
+    allow_overlapping_splits: bool = False
+    """Accept a sample listed in two splits (or twice in one); by default that stops the run naming the overlaps."""
     augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_3d_2", test_policy="default_3d")
     """Augmentation policies (3D ones: default_3d, default_3d_1..4, default_nnunet, default_nnunet_DA5)."""
 

@@ -79,6 +79,7 @@ def _generic_samples(cfg: GenericImageDatasetConfig | GenericVolumeDatasetConfig
         val_fraction=cfg.val_fraction,
         regression=cfg.task == "Regression",
         num_classes=cfg.num_classes,
+        allow_overlaps=cfg.allow_overlapping_splits,
     )
 
 

@@ -3,6 +3,9 @@ folder names, labels.json or a CSV. The layouts are documented in docs/datasets/
 
 import csv
 import json
+import math
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,6 +187,11 @@ def _regression_targets(raw: dict[str, object], num_outputs: int, source: str) -
             floats = tuple(float(v) for v in values)  # type: ignore[arg-type]  # non-numbers raise below
         except (TypeError, ValueError) as err:
             raise ValueError(f"{source}: label {value!r} of '{key}' is not a number (regression).") from err
+        if not all(math.isfinite(v) for v in floats):
+            raise ValueError(
+                f"{source}: the regression label {value!r} of '{key}' is not a finite number (NaN or inf). "
+                "Fix or remove that label."
+            )
         if len(floats) != num_outputs:
             raise ValueError(
                 f"{source}: '{key}' has {len(floats)} regression values but data.num_classes={num_outputs}. "
@@ -191,6 +199,37 @@ def _regression_targets(raw: dict[str, object], num_outputs: int, source: str) -
             )
         targets[key] = floats
     return targets
+
+
+def _check_no_overlaps(split_ids: dict[str, list[str]], where: Path) -> None:
+    """No sample twice in one split or in two splits (a test image seen in training inflates every metric)."""
+    problems = []
+    for name, ids in split_ids.items():
+        repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
+        if repeated:
+            problems.append(f"{len(repeated)} listed twice in {name} (e.g. {', '.join(repeated[:3])})")
+    names = sorted(split_ids)
+    for a_index, a in enumerate(names):
+        for b in names[a_index + 1 :]:
+            shared = sorted(set(split_ids[a]) & set(split_ids[b]))
+            if shared:
+                problems.append(f"{len(shared)} in both {a} and {b} (e.g. {', '.join(shared[:3])})")
+    if problems:
+        raise ValueError(
+            f"'{where}': samples overlap: {'; '.join(problems)}. Fix the splits, or pass "
+            "--data.allow_overlapping_splits if that is intended."
+        )
+
+
+def _warn_unknown_labels(raw: dict[str, object], listed: set[str], image_root: Path, source: str) -> None:
+    """Labels for images that exist nowhere are a sign of wrong ids (another folder, another extension)."""
+    unknown = [key for key in raw if key not in listed and not (image_root / key).exists()]
+    if unknown:
+        warnings.warn(
+            f"{source} names {len(unknown)} image(s) that do not exist under '{image_root}' (e.g. {unknown[0]!r}); "
+            "they are ignored. Check that its ids are paths relative to that folder.",
+            stacklevel=3,
+        )
 
 
 def collect_generic_samples(
@@ -206,6 +245,7 @@ def collect_generic_samples(
     val_fraction: float | None,
     regression: bool,
     num_classes: int,
+    allow_overlaps: bool = False,
 ) -> SplitSamples:
     """Resolve split membership and labels of a generic image dataset, checking every file reference."""
     if not root.is_dir():
@@ -222,6 +262,8 @@ def collect_generic_samples(
     else:
         split_ids = _split_ids_from_json(root / splits_file, fold)
     all_ids = [i for ids in split_ids.values() for i in ids]
+    if not allow_overlaps:
+        _check_no_overlaps(split_ids, root / splits_file if split_source != "subdirs" else image_root)
 
     if label_source == "folder":
         raw: dict[str, object] = {i: Path(i).parent.name for i in all_ids}
@@ -232,6 +274,7 @@ def collect_generic_samples(
     else:
         path = root / (labels_file or Path("labels.csv"))
         raw, source = _labels_from_csv(path, csv_id_column, csv_label_column), f"labels file '{path}'"
+    _warn_unknown_labels(raw, set(all_ids), image_root, source)
     missing = [i for i in all_ids if i not in raw]
     if missing:
         raise ValueError(

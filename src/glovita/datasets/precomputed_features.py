@@ -171,6 +171,13 @@ class PrecomputedFeatureDataset(Dataset):
                     f"Feature file '{self.path}': 'labels' has {values.shape[1]} regression values per sample but "
                     f"data.num_classes={num_classes}. Set --data.num_classes {values.shape[1]}."
                 )
+            bad_rows = (~torch.isfinite(values)).any(dim=1).nonzero().flatten().tolist()
+            if bad_rows:
+                names = [self.ids[i] if self.ids else f"row {i}" for i in bad_rows[:5]]
+                raise ValueError(
+                    f"Feature file '{self.path}': {len(bad_rows)} regression label(s) are NaN or inf (e.g. "
+                    f"{', '.join(names)}). Fix or remove those samples."
+                )
             return values
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(

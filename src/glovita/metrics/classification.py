@@ -33,14 +33,22 @@ class ClassificationMetrics:
             metric.update(probabilities, targets)
 
     def compute(self) -> dict[str, float]:
-        values = {
-            "accuracy": float(self.metrics["accuracy"].compute()),
-            "balanced_accuracy": float(self.metrics["balanced_accuracy"].compute()),
-        }
-        f1 = self.metrics["f1"].compute().float()
-        auroc = self.metrics["auroc"].compute().float()
-        values["f1_macro"] = float(f1.mean())
-        values["auroc"] = float(auroc.mean())
+        """Macro metrics average over the classes present in the evaluated split: a class without samples has
+        no recall, F1 or AUROC (NaN per class) instead of a 0 that would drag the mean down."""
+        support = self.metrics["confusion"].compute().sum(dim=1).cpu()
+        present = support > 0
+        nan = float("nan")
+        balanced = float(self.metrics["balanced_accuracy"].compute())
+        if not present.all():
+            recall = self.metrics["confusion"].compute().diagonal().cpu().double() / support.clamp(min=1)
+            balanced = float(recall[present].mean()) if present.any() else nan
+        values = {"accuracy": float(self.metrics["accuracy"].compute()), "balanced_accuracy": balanced}
+        f1 = torch.where(present, self.metrics["f1"].compute().float().cpu(), nan)
+        # One-vs-rest AUROC needs positives and negatives of the class.
+        defined = present & (support < support.sum())
+        auroc = torch.where(defined, self.metrics["auroc"].compute().float().cpu(), nan)
+        values["f1_macro"] = float(f1[present].mean()) if present.any() else nan
+        values["auroc"] = float(auroc[defined].mean()) if defined.any() else nan
         values["ece"] = float(self.metrics["calibration"].compute())
         values.update({f"f1_class_{i}": float(v) for i, v in enumerate(f1)})
         values.update({f"auroc_class_{i}": float(v) for i, v in enumerate(auroc)})

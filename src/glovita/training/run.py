@@ -5,6 +5,7 @@ import json
 import random
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -117,9 +118,26 @@ def run_training(cfg: RootConfig, argv: list[str] | None = None, dist: DistConte
 
 
 def _run_training(cfg: RootConfig, argv: list[str], preload: threading.Thread, dist: DistContext) -> RunResult:
+    """Resolve the run, hold its directory (rank 0: one writer per run directory), then train in it."""
     started = datetime.now()
+    group = resolve_shared_group(cfg, dist, started)
+    plan = resolve_run(cfg, started, group, dist.local_rank if dist.enabled else None, dist.world_size)
+    with rundir.exclusive_run_dir(plan.run_dir) if dist.is_main else nullcontext():
+        return _train_in_run_dir(cfg, plan, argv, preload, dist, started)
+
+
+def _train_in_run_dir(
+    cfg: RootConfig,
+    plan: ResolvedRun,
+    argv: list[str],
+    preload: threading.Thread,
+    dist: DistContext,
+    started: datetime,
+) -> RunResult:
     wall_start = time.perf_counter()
-    plan = _prepare_run(cfg, started, dist)
+    rundir.prepare_run_dir(plan.run_dir, cfg, cfg.training.resume)
+    barrier(dist)  # every rank has checked the folder before rank 0 writes into it
+    seed_everything(cfg.training.seed, cfg.training.deterministic)
     splits = _build_splits(cfg, dist)
     plan = _with_loss_weights(cfg, plan, splits)
     model = build_model(
@@ -147,16 +165,6 @@ def _run_training(cfg: RootConfig, argv: list[str], preload: threading.Thread, d
     return _fit_and_test(cfg, trainer, data, resolved, logger, info, dist, wall_start)
 
 
-def _prepare_run(cfg: RootConfig, started: datetime, dist: DistContext) -> ResolvedRun:
-    """What is derived before data and model exist; the run directory is checked and the seeds are set."""
-    group = resolve_shared_group(cfg, dist, started)
-    plan = resolve_run(cfg, started, group, dist.local_rank if dist.enabled else None, dist.world_size)
-    rundir.prepare_run_dir(plan.run_dir, cfg, cfg.training.resume)
-    barrier(dist)  # every rank has checked the folder before rank 0 writes into it
-    seed_everything(cfg.training.seed, cfg.training.deterministic)
-    return plan
-
-
 def _build_splits(cfg: RootConfig, dist: DistContext) -> DatasetSplits:
     """Rank 0 first (a dataset may write files on first use, e.g. digits), then the others; then the checks that
     need the data: a validation split, and heads and encoders that fit the samples."""
@@ -171,7 +179,26 @@ def _build_splits(cfg: RootConfig, dist: DistContext) -> DatasetSplits:
             "Add validation samples (or raise --data.val_fraction)."
         )
     _check_samples_fit_model(cfg, splits)
+    if cfg.data.task == "Classification" and cfg.data.subtask != "multilabel":
+        _warn_missing_classes(splits)
     return splits
+
+
+def _warn_missing_classes(splits: DatasetSplits) -> None:
+    """Name every class without samples in a split: its macro metrics average over the classes present."""
+    named = {"train": splits.train_targets, "val": getattr(splits.val, "targets", None)}
+    if splits.test is not None:
+        named["test"] = getattr(splits.test, "targets", None)
+    for split, targets in named.items():
+        if targets is None:
+            continue
+        present = {int(t) for t in targets}
+        missing = [name for k, name in enumerate(splits.class_names) if k not in present]
+        if missing:
+            print_line(
+                f"warning: the {split} split has no samples of class {', '.join(map(repr, missing[:10]))}"
+                f"{' ...' if len(missing) > 10 else ''}; its macro metrics average over the classes present."
+            )
 
 
 def _check_samples_fit_model(cfg: RootConfig, splits: DatasetSplits) -> None:

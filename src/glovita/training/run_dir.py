@@ -1,10 +1,13 @@
 """The run directory: config snapshots, runtime info, metrics log, resume checks."""
 
 import json
+import os
 import platform
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +57,48 @@ def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[str]:
     return [] if old == new else [f"{'.'.join(path)}: {old!r} -> {new!r}"]
 
 
+class RunDirectoryBusy(FileExistsError):
+    """Another live process holds the run directory."""
+
+
+def lock_paths(run_dir: Path) -> tuple[Path, Path]:
+    """The lock file of a run directory and the file naming its holder, beside it in the group folder (so a run
+    that fails before its first write leaves no run folder behind)."""
+    return run_dir.parent / f".{run_dir.name}.lock", run_dir.parent / f".{run_dir.name}.lock.json"
+
+
+@contextmanager
+def exclusive_run_dir(run_dir: Path) -> Iterator[None]:
+    """Hold the run directory for this process: a second writer fails at once, naming the holder (PID, host).
+
+    The lock is an OS file lock (filelock), released by the kernel when its process dies, so a lock left by a
+    killed run is taken over by the next one."""
+    from filelock import FileLock, Timeout
+
+    lock_file, holder_file = lock_paths(run_dir)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(lock_file, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            holder = json.loads(holder_file.read_text())
+            who = f"PID {holder['pid']} on {holder['host']}, since {holder['since']}"
+        except (OSError, ValueError, KeyError):
+            who = "a process that has not written its name yet"
+        raise RunDirectoryBusy(
+            f"'{run_dir}' is in use by another glovita_train ({who}). Wait for it to finish, or choose another "
+            "--group (or --data.fold)."
+        ) from None
+    try:
+        since = datetime.now().isoformat(timespec="seconds")
+        save_json({"pid": os.getpid(), "host": socket.gethostname(), "since": since}, holder_file)
+        yield
+    finally:
+        holder_file.unlink(missing_ok=True)
+        lock.release()
+
+
 def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
     """Refuse to overwrite a finished run; on resume, require last.pt and the same settings. Creates nothing:
     the folder appears with the config snapshots, once data and model are known to be valid."""
@@ -75,6 +120,14 @@ def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
         raise ValueError(
             f"training.resume: settings differ from the run in '{run_dir}': {'; '.join(changed[:8])}. "
             "Only training.epochs may change on resume; start a new --group for other changes."
+        )
+    from glovita.training.checkpoints import load_checkpoint
+
+    done = int(load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"]) + 1
+    if done > config.training.epochs:
+        raise ValueError(
+            f"training.resume: the run in '{run_dir}' has already trained {done} epochs, more than "
+            f"training.epochs={config.training.epochs}. Pass --training.epochs {done} or more (more trains on)."
         )
 
 

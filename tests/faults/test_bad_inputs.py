@@ -1,0 +1,93 @@
+"""Inputs that used to give silently wrong numbers: each is refused or warned about, naming the file and fix."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from glovita.configs.data import GenericImageDatasetConfig, PrecomputedFeaturesConfig
+from glovita.datasets.factory import build_datasets
+from tests.conftest import write_feature_file, write_images
+
+
+def _dataset(tmp_path: Path, splits: dict[str, list[str]], labels: dict[str, object] | None = None) -> Path:
+    """images/<class>/*.png for classes a and b (6 each), splits.json as given, optional labels.json."""
+    root = tmp_path / "ds"
+    for label, name in enumerate("ab"):
+        write_images(root / "images" / name, label, 6)
+    (root / "splits.json").write_text(json.dumps(splits))
+    if labels is not None:
+        (root / "labels.json").write_text(json.dumps(labels))
+    return root
+
+
+def _ids(name: str, indices: range) -> list[str]:
+    """Ids of the images `write_images` wrote for class `name` (label = its position in "ab")."""
+    return [f"{name}/{'ab'.index(name)}_{i:03d}.png" for i in indices]
+
+
+def test_a_sample_in_two_splits_is_refused_unless_allowed(tmp_path: Path) -> None:
+    train = _ids("a", range(4)) + _ids("b", range(4))
+    splits = {"train": train, "val": [*_ids("a", range(4, 6)), train[0]], "test": _ids("b", range(4, 6)) * 2}
+    root = _dataset(tmp_path, splits)
+    cfg = GenericImageDatasetConfig(data_root_dir=root, num_classes=2)
+    with pytest.raises(ValueError) as err:
+        build_datasets(cfg, 3)
+    message = str(err.value)
+    assert "2 listed twice in test (e.g. b/1_004.png, b/1_005.png)" in message
+    assert "1 in both train and val (e.g. a/0_000.png)" in message and "--data.allow_overlapping_splits" in message
+    allowed = build_datasets(cfg.model_copy(update={"allow_overlapping_splits": True}), 3)
+    assert len(allowed.val) == 3 and len(allowed.test) == 4  # type: ignore[arg-type]
+
+
+def test_nan_regression_label_is_refused_naming_the_file_and_id(tmp_path: Path) -> None:
+    ids = _ids("a", range(6)) + _ids("b", range(6))
+    labels: dict[str, object] = {i: 0.5 for i in ids}
+    labels[ids[3]] = float("nan")
+    root = _dataset(tmp_path, {"train": ids[:8], "val": ids[8:]}, labels)
+    cfg = GenericImageDatasetConfig(
+        data_root_dir=root, num_classes=1, task="Regression", subtask="regression", label_source="json"
+    )
+    with pytest.raises(ValueError, match=rf"labels.json': the regression label nan of '{ids[3]}' is not a finite"):
+        build_datasets(cfg, 3)
+
+
+def test_nan_regression_label_in_a_feature_file_is_refused(tmp_path: Path) -> None:
+    labels = np.linspace(0, 1, 10).astype(np.float32)
+    labels[7] = np.inf
+    path = write_feature_file(tmp_path / "r.h5", "instances", 10, labels=labels)
+    cfg = PrecomputedFeaturesConfig(
+        data_root_dir=tmp_path, num_classes=1, task="Regression", subtask="regression",
+        train_features_file=path, val_features_file=path,
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"r.h5': 1 regression label\(s\) are NaN or inf \(e.g. s7\)"):
+        build_datasets(cfg, 3)
+
+
+def test_labels_for_images_that_do_not_exist_are_warned_about(tmp_path: Path) -> None:
+    ids = _ids("a", range(6)) + _ids("b", range(6))
+    labels = {**{i: i[0] for i in ids}, "a/typo.jpg": "a", "b/gone.png": "b"}
+    root = _dataset(tmp_path, {"train": ids[:8], "val": ids[8:]}, labels)
+    cfg = GenericImageDatasetConfig(data_root_dir=root, num_classes=2, label_source="json")
+    with pytest.warns(UserWarning, match=r"names 2 image\(s\) that do not exist under .* \(e.g. 'a/typo.jpg'\)"):
+        splits = build_datasets(cfg, 3)
+    assert len(splits.train) == 8  # type: ignore[arg-type]
+
+
+def test_a_class_missing_from_val_is_named_and_left_out_of_macro_metrics(tmp_path: Path, capsys) -> None:
+    from glovita.cli.train import main
+    from tests.conftest import generic_args
+
+    root = tmp_path / "ds"
+    for split, count in (("train", 6), ("val", 3), ("test", 3)):
+        for label, name in enumerate("abc"):
+            if not (split == "val" and name == "c"):
+                write_images(root / "images" / split / name, label, count, prefix=split)
+    main(generic_args(root, tmp_path / "exp", 3, "--group", "g", "--training.epochs", "1"))
+    captured = capsys.readouterr()
+    out = " ".join((captured.out + captured.err).split())
+    assert "warning: the val split has no samples of class 'c'; its macro metrics average over the classes" in out
+    record = json.loads((tmp_path / "exp" / "generic_image_dataset" / "g" / "0" / "metrics.jsonl").read_text())
+    assert record["val_f1_class_2"] != record["val_f1_class_2"]  # NaN: undefined
+    assert record["val_f1_macro"] == pytest.approx((record["val_f1_class_0"] + record["val_f1_class_1"]) / 2)

@@ -76,6 +76,7 @@ def exclusive_run_dir(run_dir: Path) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
     lock_file, holder_file = lock_paths(run_dir)
+    created = [folder for folder in (lock_file.parent, *lock_file.parent.parents) if not folder.exists()]
     lock_file.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(lock_file, timeout=0)
     try:
@@ -97,6 +98,13 @@ def exclusive_run_dir(run_dir: Path) -> Iterator[None]:
     finally:
         holder_file.unlink(missing_ok=True)
         lock.release()
+        if not run_dir.exists():  # the run stopped before writing anything: leave no trace of it either
+            lock_file.unlink(missing_ok=True)
+            for folder in created:  # deepest first
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break  # not empty: another run lives there
 
 
 def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:

@@ -26,10 +26,11 @@ def _weights(run_dir: Path, name: str = "last.pt") -> dict[str, torch.Tensor]:
 
 
 def test_killed_run_resumes_to_identical_weights(
-    subdirs_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    subdirs_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
     experiments = tmp_path / "exp"
     main(_args(subdirs_dataset, experiments, "straight"))
+    capsys.readouterr()
 
     steps_per_epoch = 36 // 8
     original_step = SupervisedStep.train_step
@@ -42,15 +43,23 @@ def test_killed_run_resumes_to_identical_weights(
         return original_step(self, model, batch, context)
 
     monkeypatch.setattr(SupervisedStep, "train_step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as stopped:
         main(_args(subdirs_dataset, experiments, "killed"))
     monkeypatch.setattr(SupervisedStep, "train_step", original_step)
+    assert stopped.value.code == 130
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("glovita_train:")]
+    assert len(said) == 1 and "Traceback" not in err  # Ctrl-C: one line, not a traceback
+    assert said[0].startswith("glovita_train: interrupted in epoch 2/3; runtime_info.json in")
+    assert "--group killed" in said[0] and said[0].endswith(" --training.resume")
 
     killed = experiments / "generic_image_dataset" / "killed" / "0"
     assert torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 0
     assert json.loads((killed / "runtime_info.json").read_text())["status"] == "interrupted"
 
     main(_args(subdirs_dataset, experiments, "killed", "--training.resume"))
+    attempts = json.loads((killed / "runtime_info.json").read_text())["attempts"]
+    assert [a["status"] for a in attempts] == ["interrupted", "completed"]  # each attempt kept
     straight = experiments / "generic_image_dataset" / "straight" / "0"
     expected, resumed = _weights(straight), _weights(killed)
     assert expected.keys() == resumed.keys()

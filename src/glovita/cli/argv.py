@@ -159,9 +159,11 @@ def user_errors(prog: str) -> Iterator[None]:
     """Print errors in user input as one line (`prog: error: ...`) and exit 2; GLOVITA_DEBUG=1 keeps tracebacks."""
     import os
 
+    from glovita.errors import DiskFullError
+
     try:
         yield
-    except (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError, TypeError) as err:
+    except (ValueError, FileNotFoundError, NotADirectoryError, FileExistsError, TypeError, DiskFullError) as err:
         if os.environ.get("GLOVITA_DEBUG"):
             raise
         message = str(err).strip()

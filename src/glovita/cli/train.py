@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # torch is imported only once parsing succeeded
     from glovita.training.cross_validation import run_cross_validation
     from glovita.training.distributed import init_distributed, shutdown
-    from glovita.training.run import run_training
+    from glovita.training.run import RunInterrupted, run_training
 
     with user_errors("glovita_train"):
         dist = init_distributed(config.training.device)
@@ -33,5 +33,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_cross_validation(config, ["glovita_train", *args], dist)
             else:
                 run_training(config, ["glovita_train", *args], dist)
+        except RunInterrupted as stop:
+            print(f"glovita_train: {stop}", file=sys.stderr)
+            raise SystemExit(130) from None
         finally:
             shutdown(dist)

@@ -1,6 +1,8 @@
 """Checkpoint files: full training state (model, optimizer, scheduler, scaler, epoch, best metric, RNG)."""
 
+import errno
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +10,7 @@ import numpy as np
 import torch
 
 from glovita import __version__
+from glovita.errors import DiskFullError
 from glovita.runtime.io import link_or_copy, save_torch
 
 
@@ -48,6 +51,17 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         ) from err
 
 
+def _state_bytes(state: Any) -> int:
+    """Bytes of the tensors in a (nested) checkpoint state."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, dict):
+        return sum(_state_bytes(v) for v in state.values())
+    if isinstance(state, list | tuple):
+        return sum(_state_bytes(v) for v in state)
+    return 0
+
+
 class CheckpointWriter:
     """Writes last.pt every epoch, best.pt when the metric improves, epoch_NNNN.pt every N epochs.
 
@@ -72,7 +86,18 @@ class CheckpointWriter:
         return self.folder / "best.pt"
 
     def save(self, state: dict[str, Any], epoch: int, is_best: bool) -> None:
-        save_torch({**state, "epoch": epoch, "glovita_version": __version__}, self.last)
+        try:
+            save_torch({**state, "epoch": epoch, "glovita_version": __version__}, self.last)
+        except (OSError, RuntimeError) as err:  # torch's zip writer reports a full disk as a RuntimeError
+            needed, free = _state_bytes(state), shutil.disk_usage(self.folder).free
+            full = (isinstance(err, OSError) and err.errno == errno.ENOSPC) or free < needed
+            if not full:
+                raise
+            raise DiskFullError(
+                f"No space left on the device while writing checkpoint '{self.last}': it needs about "
+                f"{needed / 1e6:.0f} MB and {free / 1e6:.0f} MB are free in '{self.folder}'. Free some space, then "
+                "continue with --training.resume (the previous last.pt is intact)."
+            ) from err
         if is_best:
             link_or_copy(self.last, self.best)
         if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:

@@ -49,6 +49,22 @@ from glovita.training.resolve import (
 from glovita.training.steps.factory import build_step
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGINT) during a run, after its status was recorded; the message says how to resume."""
+
+
+def resume_command(argv: list[str], group: str) -> str:
+    """The command line that continues this run: the same flags, its group, and --training.resume."""
+    import shlex
+
+    words = list(argv) or ["glovita_train"]
+    if "--group" not in words:
+        words += ["--group", group]
+    if "--training.resume" not in words:
+        words.append("--training.resume")
+    return shlex.join(words)
+
+
 @dataclass(frozen=True)
 class RunResult:
     run_dir: Path
@@ -155,6 +171,7 @@ def _train_in_run_dir(
     resolved = _complete_resolved(plan, data, model, optimisation, cfg.training.epochs)
     info = rundir.runtime_info(argv, resolved.device, _device_name(device), started)
     info["world_size"] = dist.world_size
+    info["earlier_attempts"] = rundir.earlier_attempts(resolved.run_dir)
     logger = _start_tracking(cfg, resolved, info, dist)
     trainer = _build_trainer(cfg, resolved, placed, optimisation, splits.modality, logger, dist)
     if cfg.training.resume:
@@ -456,9 +473,12 @@ def _fit_and_test(
         if dist.is_main and getattr(cfg.peft, "save_merged", False):
             _save_merged(trainer, run_dir)
         status = "completed"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         status = "interrupted"
-        raise
+        raise RunInterrupted(
+            f"interrupted in epoch {trainer.state.epoch + 1}/{cfg.training.epochs}; runtime_info.json in "
+            f"'{run_dir}' records status 'interrupted'. Resume with: {resume_command(info['command'], resolved.group)}"
+        ) from err
     finally:
         wall = time.perf_counter() - wall_start
         if dist.is_main:
@@ -469,7 +489,10 @@ def _fit_and_test(
                 epochs_completed=state.epoch,
                 stopped_early=state.stopped_early,
             )
-            rundir.write_runtime_info(run_dir, info)
+            try:
+                rundir.write_runtime_info(run_dir, info)
+            except OSError as err:  # e.g. a full disk: the error that stopped the run is the one to report
+                print_line(f"warning: could not record status {status!r} in runtime_info.json ({err}).")
             logger.finish(status)
     if dist.is_main:
         print_summary(test_metrics, wall, run_dir)

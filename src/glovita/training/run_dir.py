@@ -112,10 +112,16 @@ def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
     the folder appears with the config snapshots, once data and model are known to be valid."""
     config_file = run_dir / "config.json"
     if not resume:
-        if config_file.exists():
+        if config_file.exists() and (run_dir / "checkpoints" / "last.pt").is_file():
             raise FileExistsError(
                 f"'{run_dir}' already holds a run. Pass --training.resume to continue it, or choose another --group."
             )
+        if config_file.exists():  # an earlier attempt stopped before its first checkpoint: nothing to keep
+            from glovita.runtime.progress import print_line
+
+            print_line(f"'{run_dir}' holds an attempt that stopped before its first checkpoint; starting it again.")
+            for name in ("config.json", "resolved_config.json", "metrics.jsonl"):
+                (run_dir / name).unlink(missing_ok=True)
         return
     if not config_file.is_file() or not (run_dir / "checkpoints" / "last.pt").is_file():
         raise FileNotFoundError(
@@ -165,8 +171,23 @@ def runtime_info(argv: list[str], device: str, device_name: str, started: dateti
     }
 
 
+def earlier_attempts(run_dir: Path) -> list[dict[str, Any]]:
+    """(started_at, finished_at, status) of the earlier attempts of this run, from its runtime_info.json."""
+    try:
+        previous = json.loads((run_dir / "runtime_info.json").read_text())
+    except (OSError, ValueError):
+        return []
+    if "attempts" in previous:
+        return list(previous["attempts"])
+    keys = ("started_at", "finished_at", "status")
+    return [{key: previous.get(key) for key in keys}]
+
+
 def write_runtime_info(run_dir: Path, info: dict[str, Any]) -> None:
-    save_json(info, run_dir / "runtime_info.json")
+    """runtime_info.json: this attempt's details, and every attempt's start, end and status in `attempts`."""
+    current = {key: info.get(key) for key in ("started_at", "finished_at", "status")}
+    details = {key: value for key, value in info.items() if key != "earlier_attempts"}
+    save_json({**details, "attempts": [*info.get("earlier_attempts", []), current]}, run_dir / "runtime_info.json")
 
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:

@@ -49,6 +49,37 @@ def test_truncated_checkpoint_is_reported_by_name(tmp_path: Path) -> None:
     try:
         load_checkpoint(path)
     except ValueError as err:
-        assert f"Checkpoint '{path}' cannot be read" in str(err) and "truncated" in str(err)
+        assert f"Checkpoint '{path}' is damaged (truncated: 500 bytes on disk" in str(err)
     else:
         raise AssertionError("a truncated checkpoint must not load")
+
+
+def test_damaged_last_pt_is_detected_and_resume_uses_the_newest_intact_checkpoint(
+    subdirs_dataset: Path, tmp_path: Path, capsys
+) -> None:
+    import json
+
+    import pytest
+
+    from glovita.cli.train import main
+    from tests.conftest import generic_args
+
+    args = generic_args(subdirs_dataset, tmp_path / "exp", 3, "--group", "g", "--training.epochs", "3")
+    main(args)
+    folder = tmp_path / "exp" / "generic_image_dataset" / "g" / "0" / "checkpoints"
+    sums = json.loads((folder / "checksums.json").read_text())
+    assert set(sums) >= {"last.pt", "best.pt", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt"}
+    with (folder / "last.pt").open("r+b") as handle:  # flip bytes in place: the hard link epoch_0002.pt too
+        handle.seek(1000)
+        handle.write(b"\x00" * 64)
+    with pytest.raises(ValueError, match=r"last.pt' is damaged \(its checksum differs from the one written\)"):
+        load_checkpoint(folder / "last.pt")
+    capsys.readouterr()
+    main([*args, "--training.resume", "--training.epochs", "4"])
+    out = " ".join((lambda c: c.out + c.err)(capsys.readouterr()).split())
+    assert (
+        "passed over damaged checkpoints (last.pt: its checksum differs" in out and "resuming from epoch_0001.pt" in out
+    )
+    assert load_checkpoint(folder / "last.pt")["epoch"] == 3  # epochs 3 and 4 trained again from epoch_0001.pt
+    lines = (folder.parent / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2, 3]

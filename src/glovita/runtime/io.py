@@ -5,10 +5,11 @@ Every file GloViTa writes goes through `atomic_path` (directly, or through save_
 import json
 import os
 import shutil
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
@@ -51,10 +52,38 @@ def save_json(data: Any, path: Path) -> None:
         handle.write("\n")
 
 
-def save_torch(data: Any, path: Path) -> None:
-    """torch.save atomically."""
+class _Checksummed:
+    """A binary file whose bytes are counted and CRC32-summed as they are written (no second read)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.size = 0
+        self.crc32 = 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def save_torch(data: Any, path: Path) -> tuple[int, int]:
+    """torch.save atomically; returns the file's (size, CRC32)."""
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
-        torch.save(data, handle)
+        summed = _Checksummed(handle)
+        torch.save(data, summed)  # type: ignore[arg-type]  # torch only calls write/flush
+    return summed.size, summed.crc32
+
+
+def file_crc32(path: Path, chunk_bytes: int = 16 << 20) -> int:
+    """CRC32 of a file's bytes, read in chunks."""
+    crc = 0
+    with path.open("rb") as handle:
+        while block := handle.read(chunk_bytes):
+            crc = zlib.crc32(block, crc)
+    return crc
 
 
 def link_or_copy(source: Path, target: Path) -> None:

@@ -1,6 +1,7 @@
 """Checkpoint files: full training state (model, optimizer, scheduler, scaler, epoch, best metric, RNG)."""
 
 import errno
+import json
 import random
 import shutil
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 
 from glovita import __version__
 from glovita.errors import DiskFullError
-from glovita.runtime.io import link_or_copy, save_torch
+from glovita.runtime.io import file_crc32, link_or_copy, save_json, save_torch
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -39,10 +40,39 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+CHECKSUMS = "checksums.json"
+"""Beside the checkpoints: {file name: {size, crc32}} as each file was written."""
+
+
+def damage(path: Path) -> str | None:
+    """Why a checkpoint no longer matches what was written (size, then CRC32), or None when it does or when no
+    checksum was recorded for it (runs of older versions)."""
+    try:
+        recorded = json.loads((path.parent / CHECKSUMS).read_text()).get(path.name)
+    except (OSError, ValueError):
+        return None
+    if not recorded:
+        return None
+    size = path.stat().st_size
+    if size != recorded["size"]:
+        kind = "truncated" if size < recorded["size"] else "changed"
+        return f"{kind}: {size} bytes on disk, {recorded['size']} written"
+    if file_crc32(path) != recorded["crc32"]:
+        return "its checksum differs from the one written"
+    return None
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a GloViTa checkpoint with weights_only=True; name the file when it is missing or unreadable."""
+    """Read a GloViTa checkpoint with weights_only=True; name the file when it is missing, damaged (checked against
+    the checksum written with it) or unreadable."""
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint '{path}' does not exist.")
+    problem = damage(path)
+    if problem is not None:
+        raise ValueError(
+            f"Checkpoint '{path}' is damaged ({problem}). --training.resume continues from the newest intact "
+            "checkpoint of the run; for inference choose another one (checkpoints/epoch_NNNN.pt)."
+        )
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
@@ -87,7 +117,7 @@ class CheckpointWriter:
 
     def save(self, state: dict[str, Any], epoch: int, is_best: bool) -> None:
         try:
-            save_torch({**state, "epoch": epoch, "glovita_version": __version__}, self.last)
+            size, crc32 = save_torch({**state, "epoch": epoch, "glovita_version": __version__}, self.last)
         except (OSError, RuntimeError) as err:  # torch's zip writer reports a full disk as a RuntimeError
             needed, free = _state_bytes(state), shutil.disk_usage(self.folder).free
             full = (isinstance(err, OSError) and err.errno == errno.ENOSPC) or free < needed
@@ -98,10 +128,44 @@ class CheckpointWriter:
                 f"{needed / 1e6:.0f} MB and {free / 1e6:.0f} MB are free in '{self.folder}'. Free some space, then "
                 "continue with --training.resume (the previous last.pt is intact)."
             ) from err
+        written = {"size": size, "crc32": crc32}
+        sums = self._checksums()
+        sums[self.last.name] = written
         if is_best:
             link_or_copy(self.last, self.best)
+            sums[self.best.name] = written
         if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
-            link_or_copy(self.last, self.folder / f"epoch_{epoch:04d}.pt")
+            epoch_file = self.folder / f"epoch_{epoch:04d}.pt"
+            link_or_copy(self.last, epoch_file)
+            sums[epoch_file.name] = written
             if self.max_epoch_files is not None:
                 for old in sorted(self.folder.glob("epoch_*.pt"))[: -self.max_epoch_files]:
                     old.unlink()
+                    sums.pop(old.name, None)
+        save_json(sums, self.folder / CHECKSUMS)
+
+    def _checksums(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.folder / CHECKSUMS).read_text()))
+        except (OSError, ValueError):
+            return {}
+
+
+def newest_intact_checkpoint(folder: Path) -> tuple[Path, list[str]]:
+    """The checkpoint a resume continues from: last.pt, else the newest intact epoch_NNNN.pt; and a note for each
+    damaged one passed over. Raises naming every damaged file when none is intact."""
+    candidates = [folder / "last.pt", *sorted(folder.glob("epoch_*.pt"), reverse=True)]
+    passed: list[str] = []
+    for path in candidates:
+        if not path.is_file():
+            continue
+        try:
+            load_checkpoint(path)
+        except ValueError as err:
+            passed.append(f"{path.name}: {str(err).split(' (', 1)[-1].split(')')[0]}")
+            continue
+        return path, passed
+    raise ValueError(
+        f"training.resume: no intact checkpoint in '{folder}' ({'; '.join(passed) or 'none written'}). "
+        "Start the run again under another --group."
+    )

@@ -32,7 +32,7 @@ from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler
 from glovita.runtime.preload import preload_in_background
 from glovita.runtime.progress import print_line, print_summary, set_quiet
 from glovita.training import run_dir as rundir
-from glovita.training.checkpoints import CheckpointWriter, load_checkpoint
+from glovita.training.checkpoints import CheckpointWriter, damage, load_checkpoint, newest_intact_checkpoint
 from glovita.training.distributed import DistContext, barrier, init_distributed
 from glovita.training.loop import EvalResult, Trainer, TrainerOptions, TrainState, load_ema
 from glovita.training.optim import build_optimizer, build_scheduler
@@ -431,7 +431,15 @@ def _build_trainer(
 
 
 def _resume(cfg: RootConfig, trainer: Trainer, run_dir: Path, dist: DistContext) -> None:
-    trainer.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "last.pt"))
+    """Continue from the newest intact checkpoint (last.pt unless it is damaged; damaged ones are named)."""
+    folder = run_dir / "checkpoints"
+    start, damaged = newest_intact_checkpoint(folder)
+    if damaged:
+        print_line(f"warning: passed over damaged checkpoints ({'; '.join(damaged)}); resuming from {start.name}.")
+    trainer.load_state_dict(load_checkpoint(start))
+    if (folder / "best.pt").is_file() and damage(folder / "best.pt") is not None:
+        print_line("warning: best.pt is damaged too; the next epoch's checkpoint replaces it as best.pt.")
+        trainer.state.best_value, trainer.state.best_epoch = None, None
     if dist.is_main:
         rundir.truncate_metrics(run_dir, trainer.state.epoch)
     print_line(f"Resuming {run_dir} at epoch {trainer.state.epoch + 1}/{cfg.training.epochs}")

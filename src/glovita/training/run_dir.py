@@ -135,9 +135,10 @@ def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
             f"training.resume: settings differ from the run in '{run_dir}': {'; '.join(changed[:8])}. "
             "Only training.epochs may change on resume; start a new --group for other changes."
         )
-    from glovita.training.checkpoints import load_checkpoint
+    from glovita.training.checkpoints import load_checkpoint, newest_intact_checkpoint
 
-    done = int(load_checkpoint(run_dir / "checkpoints" / "last.pt")["epoch"]) + 1
+    start, _ = newest_intact_checkpoint(run_dir / "checkpoints")
+    done = int(load_checkpoint(start)["epoch"]) + 1
     if done > config.training.epochs:
         raise ValueError(
             f"training.resume: the run in '{run_dir}' has already trained {done} epochs, more than "

@@ -91,3 +91,23 @@ def test_a_class_missing_from_val_is_named_and_left_out_of_macro_metrics(tmp_pat
     record = json.loads((tmp_path / "exp" / "generic_image_dataset" / "g" / "0" / "metrics.jsonl").read_text())
     assert record["val_f1_class_2"] != record["val_f1_class_2"]  # NaN: undefined
     assert record["val_f1_macro"] == pytest.approx((record["val_f1_class_0"] + record["val_f1_class_1"]) / 2)
+
+
+def test_every_split_is_checked_before_the_first_step(tmp_path: Path, capsys) -> None:
+    from glovita.cli.train import main
+    from tests.conftest import generic_args
+
+    root = tmp_path / "ds"
+    for split, count in (("train", 6), ("val", 3), ("test", 3)):
+        for label, name in enumerate("ab"):
+            write_images(root / "images" / split / name, label, count, prefix=split)
+    (root / "images" / "val" / "a" / "junk.png").write_bytes(b"not an image")
+    (root / "images" / "test" / "b" / "empty.png").write_bytes(b"")
+    args = generic_args(root, tmp_path / "exp", 2, "--group", "g", "--training.epochs", "1")
+    with pytest.raises(SystemExit):
+        main(args)
+    err = " ".join(capsys.readouterr().err.split())
+    assert "2 of 26 files of the dataset cannot be used:" in err  # both named at once, before any training
+    assert "val: '" in err and "junk.png' is not a readable image" in err and "empty.png' is not a readable" in err
+    assert not (tmp_path / "exp" / "generic_image_dataset" / "g" / "0" / "config.json").exists()
+    assert "--data.no_check_files" in err

@@ -67,7 +67,7 @@ def test_damaged_last_pt_is_detected_and_resume_uses_the_newest_intact_checkpoin
     args = generic_args(subdirs_dataset, tmp_path / "exp", 3, "--group", "g", "--training.epochs", "3")
     main(args)
     folder = tmp_path / "exp" / "generic_image_dataset" / "g" / "0" / "checkpoints"
-    sums = json.loads((folder / "checksums.json").read_text())
+    sums = json.loads((folder.parent / "checkpoint_checksums.json").read_text())
     assert set(sums) >= {"last.pt", "best.pt", "epoch_0000.pt", "epoch_0001.pt", "epoch_0002.pt"}
     with (folder / "last.pt").open("r+b") as handle:  # flip bytes in place: the hard link epoch_0002.pt too
         handle.seek(1000)

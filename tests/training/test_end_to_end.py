@@ -52,6 +52,7 @@ def test_run_directory_layout_and_reload(subdirs_dataset: Path, tmp_path: Path) 
     run_dir = _only_run_dir(experiments, "generic_image_dataset")
     files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
     assert files == [
+        "checkpoint_checksums.json",
         "checkpoints/best.pt",
         "checkpoints/epoch_0000.pt",
         "checkpoints/epoch_0001.pt",

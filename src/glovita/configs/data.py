@@ -28,6 +28,9 @@ class _DataFields(GlovitaConfig):
     """Cross-validation fold: selects numeric keys of splits.json and names the run directory."""
     data_fraction: float = Field(1.0, gt=0, le=1)
     """Fraction of the training split to use (stratified for classification), e.g. for data-efficiency curves."""
+    check_files: bool = True
+    """Before the first step, check in parallel that every file of every split exists and its header decodes;
+    turn off for very large sets (bad files are then found when they are read)."""
 
     @model_validator(mode="after")
     def _check_task(self) -> "_DataFields":

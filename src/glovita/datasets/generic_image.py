@@ -47,8 +47,21 @@ def load_image(path: Path, mode: str) -> Image.Image:
         raise ValueError(f"Cannot read image file '{path}' ({err}). Replace or remove the file.") from err
 
 
+def check_image_header(path: Path) -> None:
+    """Open the file far enough to read its format, size and mode (what a quick check before training reads)."""
+    try:
+        with Image.open(path) as image:
+            image.size  # noqa: B018  # the header is parsed on open; size proves it
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"'{path}' does not exist") from err
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"'{path}' is not a readable image ({err})") from err
+
+
 class GenericImageDataset(Dataset):
     """(PIL image, target) pairs; target is a class index (int) or a float tensor of regression values."""
+
+    check_file = staticmethod(check_image_header)
 
     def __init__(self, samples: Sequence[tuple[Path, Target]], image_mode: str) -> None:
         self.samples = list(samples)

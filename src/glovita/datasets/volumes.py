@@ -82,8 +82,38 @@ def fit_shape(volume: np.ndarray, size: tuple[int, int, int]) -> np.ndarray:
     return out
 
 
+def check_volume_header(path: Path) -> None:
+    """Read a volume file's header only (array shape and type), as the quick check before training does."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".npy"):
+            np.load(path, mmap_mode="r", allow_pickle=False)
+        elif name.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as archive:
+                if not archive.files:
+                    raise ValueError("the archive holds no array")
+        elif name.endswith((".nii", ".nii.gz")):
+            import nibabel
+
+            image: Any = nibabel.load(str(path))
+            image.header.get_data_shape()
+        elif name.endswith((".tif", ".tiff")):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                tif.series[0].shape  # noqa: B018  # parses the header
+        else:
+            raise ValueError(f"unknown volume suffix (use one of {', '.join(VOLUME_SUFFIXES)})")
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"'{path}' does not exist") from err
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise ValueError(f"'{path}' is not a readable volume ({err})") from err
+
+
 class VolumeDataset(Dataset):
     """(volume tensor (C, D, H, W) float32, target) pairs at `size`; `channels` None accepts any count."""
+
+    check_file = staticmethod(check_volume_header)
 
     def __init__(
         self,

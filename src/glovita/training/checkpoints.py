@@ -40,15 +40,16 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-CHECKSUMS = "checksums.json"
-"""Beside the checkpoints: {file name: {size, crc32}} as each file was written."""
+CHECKSUMS = "checkpoint_checksums.json"
+"""In the run directory, beside checkpoints/ (which holds only checkpoints): {file name: {size, crc32}} as each
+checkpoint was written."""
 
 
 def damage(path: Path) -> str | None:
     """Why a checkpoint no longer matches what was written (size, then CRC32), or None when it does or when no
     checksum was recorded for it (runs of older versions)."""
     try:
-        recorded = json.loads((path.parent / CHECKSUMS).read_text()).get(path.name)
+        recorded = json.loads((path.parent.parent / CHECKSUMS).read_text()).get(path.name)
     except (OSError, ValueError):
         return None
     if not recorded:
@@ -142,11 +143,11 @@ class CheckpointWriter:
                 for old in sorted(self.folder.glob("epoch_*.pt"))[: -self.max_epoch_files]:
                     old.unlink()
                     sums.pop(old.name, None)
-        save_json(sums, self.folder / CHECKSUMS)
+        save_json(sums, self.folder.parent / CHECKSUMS)
 
     def _checksums(self) -> dict[str, Any]:
         try:
-            return dict(json.loads((self.folder / CHECKSUMS).read_text()))
+            return dict(json.loads((self.folder.parent / CHECKSUMS).read_text()))
         except (OSError, ValueError):
             return {}
 

@@ -19,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
 from glovita.configs.root import RootConfig
+from glovita.datasets.checks import check_split_files
 from glovita.datasets.factory import DatasetSplits, build_datasets
 from glovita.logging.base import ExperimentLogger, LoggerContext
 from glovita.logging.factory import build_logger
@@ -196,6 +197,8 @@ def _build_splits(cfg: RootConfig, dist: DistContext) -> DatasetSplits:
             "Add validation samples (or raise --data.val_fraction)."
         )
     _check_samples_fit_model(cfg, splits)
+    if cfg.data.check_files and dist.is_main:
+        check_split_files({"train": splits.train, "val": splits.val, "test": splits.test})
     if cfg.data.task == "Classification" and cfg.data.subtask != "multilabel":
         _warn_missing_classes(splits)
     return splits

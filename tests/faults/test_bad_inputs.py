@@ -111,3 +111,27 @@ def test_every_split_is_checked_before_the_first_step(tmp_path: Path, capsys) ->
     assert "val: '" in err and "junk.png' is not a readable image" in err and "empty.png' is not a readable" in err
     assert not (tmp_path / "exp" / "generic_image_dataset" / "g" / "0" / "config.json").exists()
     assert "--data.no_check_files" in err
+
+
+def test_weights_of_another_architecture_are_refused_not_half_loaded(tmp_path: Path) -> None:
+    import timm
+    import torch
+
+    from glovita.configs.model import ModelConfig, TimmEncoderConfig
+    from glovita.configs.peft import FullFinetuningConfig
+    from glovita.models.factory import build_encoder, build_model
+    from glovita.runtime.io import save_torch
+
+    source = build_model(ModelConfig(encoder=TimmEncoderConfig(type="resnet18", pretrained=False)),
+                         FullFinetuningConfig(), 3, 0.0)  # fmt: skip
+    checkpoint = tmp_path / "best.pt"
+    save_torch({"model": source.state_dict(), "glovita_version": "test", "epoch": 0}, checkpoint)
+    other = TimmEncoderConfig(type="resnet50", pretrained_path=checkpoint)
+    with pytest.raises(ValueError, match=r"best.pt' fits only \d+ of this encoder's \d+ weight tensors \(\d+%"):
+        build_encoder(ModelConfig(encoder=other))
+    partial = build_encoder(ModelConfig(encoder=other, allow_partial_load=True))  # on purpose: what fits loads
+    torch.testing.assert_close(partial.model.conv1.weight, source.encoder.model.conv1.weight)
+    plain = tmp_path / "resnet18.pth"
+    torch.save(timm.create_model("resnet18").state_dict(), plain)
+    with pytest.raises(ValueError, match="the weights do not fit timm model 'resnet50' .* another architecture"):
+        build_encoder(ModelConfig(encoder=TimmEncoderConfig(type="resnet50", pretrained_path=plain)))

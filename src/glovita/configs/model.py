@@ -309,3 +309,6 @@ class ModelConfig(GlovitaConfig):
     """Prediction head (owns its loss)."""
     feature_aggregation_method: AggregationMethod | None = None
     """Pooling of token/feature-map outputs; unset uses the encoder's own pooling (its class token or average)."""
+    allow_partial_load: bool = False
+    """Accept a model.encoder.pretrained_path that fits less than half of the encoder's weights (what fits loads,
+    the rest stays as initialised); by default such a file is refused as another architecture's."""

@@ -53,7 +53,7 @@ def build_encoder(cfg: ModelConfig) -> Encoder:
         from glovita.models.weights import describe_load, load_encoder_weights
         from glovita.runtime.progress import print_line
 
-        print_line(describe_load(path, load_encoder_weights(cast(nn.Module, encoder), path)))
+        print_line(describe_load(path, load_encoder_weights(cast(nn.Module, encoder), path, cfg.allow_partial_load)))
     return encoder
 
 

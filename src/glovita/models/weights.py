@@ -155,7 +155,11 @@ def adapt_input_channels(weight: torch.Tensor, channels: int) -> torch.Tensor:
     return weight.repeat(1, repeats, *([1] * (weight.ndim - 2)))[:, :channels] * (source / channels)
 
 
-def load_encoder_weights(module: torch.nn.Module, path: Path) -> dict[str, list[str]]:
+MIN_LOADED_FRACTION = 0.5
+"""Below this share of an encoder's weights, a weights file is taken for another architecture's."""
+
+
+def load_encoder_weights(module: torch.nn.Module, path: Path, allow_partial: bool = False) -> dict[str, list[str]]:
     """Load a state dict file (a GloViTa checkpoint included) into an encoder, as far as it fits.
 
     The key prefix (e.g. `encoder.` of a GloViTa checkpoint) is found automatically; input-layer weights with
@@ -186,6 +190,13 @@ def load_encoder_weights(module: torch.nn.Module, path: Path) -> dict[str, list[
         else:
             del state[key]
             report["dropped"].append(key)
+    loaded = len(matched) - len(report["dropped"])
+    if loaded < MIN_LOADED_FRACTION * len(own) and not allow_partial:
+        raise ValueError(
+            f"model.encoder.pretrained_path: '{path}' fits only {loaded} of this encoder's {len(own)} weight tensors "
+            f"({loaded / max(len(own), 1):.0%}; {len(report['dropped'])} have another shape). Is it the weights of "
+            "another architecture? Pass --model.allow_partial_load to load what fits anyway."
+        )
     result = module.load_state_dict(state, strict=False)
     report["missing"] = list(result.missing_keys)
     report["unexpected"] = list(result.unexpected_keys)

@@ -49,7 +49,18 @@ class TimmImgEncoder(nn.Module):
             field = "model.encoder.pretrained_path" if pretrained_file else "model.encoder.type"
             kwargs["pretrained_cfg_overlay"] = {"state_dict": load_state_dict_file(file, field), "file": None}
         # timm models carry their own attributes (num_features, pretrained_cfg, forward_features, ...).
-        model: Any = timm.create_model(name, pretrained=pretrained, num_classes=0, in_chans=input_channels, **kwargs)
+        try:
+            model: Any = timm.create_model(
+                name, pretrained=pretrained, num_classes=0, in_chans=input_channels, **kwargs
+            )
+        except RuntimeError as err:  # load_state_dict: missing / unexpected keys, size mismatches
+            if not pretrained or "state_dict" not in str(err):
+                raise
+            detail = " ".join(str(err).split())[:300]
+            raise ValueError(
+                f"model.encoder.pretrained_path: the weights do not fit timm model {name!r} ({detail}). Is it the "
+                "weights of another architecture? Set --model.encoder.type to the model they belong to."
+            ) from err
         if isinstance(getattr(model, "pretrained_cfg", None), dict):
             model.pretrained_cfg.pop("state_dict", None)  # the weights are in the model; keep no second copy
         self.model = model

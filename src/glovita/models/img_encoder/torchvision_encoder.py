@@ -54,7 +54,13 @@ class TorchvisionImgEncoder(nn.Module):
                 else find_torchvision_weights(name, default_weights)
             )
             field = "model.encoder.pretrained_path" if pretrained_file else "model.encoder.type"
-            missing, unexpected = self.model.load_state_dict(load_state_dict_file(file, field), strict=False)
+            try:
+                missing, unexpected = self.model.load_state_dict(load_state_dict_file(file, field), strict=False)
+            except RuntimeError as err:  # size mismatches
+                raise ValueError(
+                    f"Weights file '{file}' does not fit torchvision model {name!r} "
+                    f"({' '.join(str(err).split())[:300]}). Is it the weights of another architecture?"
+                ) from err
             if missing or unexpected:
                 raise ValueError(
                     f"Weights file '{file}' does not fit torchvision model {name!r}: "

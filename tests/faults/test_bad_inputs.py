@@ -135,3 +135,38 @@ def test_weights_of_another_architecture_are_refused_not_half_loaded(tmp_path: P
     torch.save(timm.create_model("resnet18").state_dict(), plain)
     with pytest.raises(ValueError, match="the weights do not fit timm model 'resnet50' .* another architecture"):
         build_encoder(ModelConfig(encoder=TimmEncoderConfig(type="resnet50", pretrained_path=plain)))
+
+
+@pytest.mark.parametrize("kind", ["8-bit", "16-bit png", "16-bit tiff", "palette", "float tiff"])
+def test_images_keep_their_dynamic_range(kind: str, tmp_path: Path) -> None:
+    """What the test policy makes (mean 0, std 1: no normalisation) equals the stored values over their range."""
+    import tifffile
+    import torch
+    from PIL import Image
+
+    from glovita.augmentation.factory import build_transform
+    from glovita.augmentation.policies.shared_2d import PolicyParams
+    from glovita.datasets.generic_image import GenericImageDataset
+
+    ramp = np.linspace(0.0, 1.0, 16 * 16, dtype=np.float64).reshape(16, 16)
+    path = tmp_path / ("image.tif" if "tiff" in kind else "image.png")
+    if kind == "8-bit":
+        stored = np.round(ramp * 255).astype(np.uint8)
+        Image.fromarray(stored).save(path)
+        expected = stored / 255
+    elif kind == "palette":
+        stored = np.round(ramp * 255).astype(np.uint8)
+        Image.fromarray(stored).convert("P").save(path)
+        expected = np.asarray(Image.open(path).convert("L"), dtype=np.float64) / 255
+    elif kind == "float tiff":
+        tifffile.imwrite(path, ramp.astype(np.float32))
+        expected = ramp
+    else:
+        stored = np.round(ramp * 65535).astype(np.uint16)
+        Image.fromarray(stored).save(path) if kind == "16-bit png" else tifffile.imwrite(path, stored)
+        expected = stored / 65535
+    image, _ = GenericImageDataset([(path, 0)], "L")[0]
+    params = PolicyParams(16, 16, (0.0,), (1.0,), "bilinear")
+    view = build_transform("default", params, "data.augmentation.test_policy")(image)
+    torch.testing.assert_close(view[0].double(), torch.from_numpy(expected), atol=1e-6, rtol=0)
+    assert len(np.unique(view.numpy())) > 200  # not collapsed to a few levels (16-bit used to become 0/255)

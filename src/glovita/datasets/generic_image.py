@@ -10,9 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
+from torchvision import tv_tensors
 
 from glovita.datasets.splits import stratified_split
 
@@ -34,10 +36,29 @@ class SplitSamples:
     class_names: list[str]
 
 
-def load_image(path: Path, mode: str) -> Image.Image:
-    """Open an image file and convert it to `mode` (L, RGB or RGBA); name the file when that fails."""
+_HIGH_DEPTH_SCALE = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
+"""Single-channel modes deeper than 8 bits (16-bit PNG/TIFF, 32-bit float TIFF) and what maps them to [0, 1]:
+16-bit integers are divided by 65535 (Pillow also opens 16-bit PNGs as 32-bit mode I); floats are taken as stored."""
+
+
+def _high_depth_tensor(image: Image.Image, mode: str) -> tv_tensors.Image:
+    """A deep single-channel image as a float tensor (C, H, W) in [0, 1], keeping its dynamic range (converting
+    it to 8-bit mode L would clip it). RGB repeats the channel; RGBA adds an opaque alpha."""
+    values = torch.from_numpy(np.asarray(image, dtype=np.float32) / _HIGH_DEPTH_SCALE[image.mode])[None]
+    if mode == "RGB":
+        values = values.repeat(3, 1, 1)
+    elif mode == "RGBA":
+        values = torch.cat([values.repeat(3, 1, 1), torch.ones_like(values)])
+    return tv_tensors.Image(values)
+
+
+def load_image(path: Path, mode: str) -> Image.Image | tv_tensors.Image:
+    """Open an image file as `mode` (L, RGB or RGBA): 8-bit images as PIL images, deeper single-channel ones
+    (16-bit, float) as float tensors in [0, 1] at their full range; name the file when that fails."""
     try:
         with Image.open(path) as image:
+            if image.mode in _HIGH_DEPTH_SCALE:
+                return _high_depth_tensor(image, mode)
             return image.convert(mode)
     except FileNotFoundError as err:
         raise FileNotFoundError(
@@ -70,7 +91,7 @@ class GenericImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> tuple[Image.Image, int | torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[Image.Image | tv_tensors.Image, int | torch.Tensor]:
         path, target = self.samples[index]
         image = load_image(path, self.image_mode)
         if isinstance(target, tuple):

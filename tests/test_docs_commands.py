@@ -166,7 +166,12 @@ def _prepare_data(cwd: Path) -> None:
         for p in write_images(folds / "images" / str(k), k, 18)
     ]
     partitions = {str(f): ids[f * 6 : f * 6 + 6] + ids[18 + f * 6 : 24 + f * 6] for f in range(3)}
-    (folds / "splits.json").write_text(json.dumps({**partitions, "test": ids[::4]}))
+    test = [
+        p.relative_to(folds / "images").as_posix()
+        for k in range(2)
+        for p in write_images(folds / "images" / str(k), k, 4, prefix="test")
+    ]  # apart from the fold partitions: a split overlap is refused
+    (folds / "splits.json").write_text(json.dumps({**partitions, "test": test}))
     (cwd / "my_images.csv").write_text("path,label\ndata/digits/images/3/0003.png,3\ndata/digits/images/7/0007.png,7\n")
     make_volume_dataset(cwd / "data" / "MyVolumes", per_class=16, size=(32, 32, 32))
     (cwd / "bags").mkdir()

@@ -16,7 +16,7 @@ from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 from glovita.runtime.batch import Batch
 from glovita.training.checkpoints import CheckpointWriter
 from glovita.training.loop import Trainer, TrainerOptions
-from glovita.training.steps.base import StepContext, StepOutput
+from glovita.training.steps.base import ExtraOptimizer, StepContext, StepOutput
 
 
 class CountingStep:
@@ -36,6 +36,9 @@ class CountingStep:
         self.eval_grad_modes.append(torch.is_grad_enabled())
         outputs = model(batch.inputs, batch.mask)
         return StepOutput(context.module.head.loss(outputs, batch), outputs)
+
+    def extra_optimizers(self) -> dict[str, ExtraOptimizer]:
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"train_calls": self.train_calls}
@@ -97,3 +100,34 @@ def test_the_steps_state_is_checkpointed_and_restored(tmp_path: Path) -> None:
     resumed, _, _ = _trainer(fresh, tmp_path / "again", accumulate=1)
     resumed.load_state_dict(checkpoint)
     assert fresh.train_calls == 5 and resumed.state.epoch == 1
+
+
+class CriticStep(CountingStep):
+    """A step owning a module with its own optimizer (as an adversarial step owns its discriminator)."""
+
+    def __init__(self) -> None:
+        super().__init__(eval_needs_grad=False)
+        self.critic = nn.Linear(2, 1)
+        self.critic_optimizer = torch.optim.SGD(self.critic.parameters(), lr=0.1, momentum=0.9)
+
+    def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
+        out = super().train_step(model, batch, context)
+        critic_loss = (self.critic(out.outputs.detach()) - 1).pow(2).mean()
+        return StepOutput(out.loss, out.outputs, extra_losses={"critic": critic_loss})
+
+    def extra_optimizers(self) -> dict[str, ExtraOptimizer]:
+        return {"critic": (self.critic_optimizer, None)}
+
+
+def test_the_trainer_steps_and_checkpoints_a_steps_own_optimizer(tmp_path: Path) -> None:
+    step = CriticStep()
+    trainer, loader, model_steps = _trainer(step, tmp_path, accumulate=1)
+    critic_before = step.critic.weight.detach().clone()
+    trainer.fit(loader, loader, epochs=1)
+    assert len(model_steps) == 5 and not torch.equal(critic_before, step.critic.weight)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    momentum = checkpoint["extra_optimizers"]["critic"]["optimizer"]["state"][0]["momentum_buffer"]
+    fresh = CriticStep()
+    resumed, _, _ = _trainer(fresh, tmp_path / "again", accumulate=1)
+    resumed.load_state_dict(checkpoint)
+    torch.testing.assert_close(fresh.critic_optimizer.state_dict()["state"][0]["momentum_buffer"], momentum)

@@ -101,6 +101,8 @@ class Trainer:
         self.dist = dist or DistContext()
         self.state = TrainState()
         self.context = StepContext(module, self._autocast, ema.module if ema is not None else None)
+        self.extra_optimizers = step.extra_optimizers()
+        """Optimizers of the step's own modules, stepped together with the model's."""
 
     def _autocast(self) -> AbstractContextManager[Any]:
         if self.autocast_dtype is None:
@@ -117,6 +119,11 @@ class Trainer:
             "rng": capture_rng_state(),
             "step": self.step.state_dict(),
         }
+        if self.extra_optimizers:
+            state["extra_optimizers"] = {
+                name: {"optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None}
+                for name, (opt, sched) in self.extra_optimizers.items()
+            }
         if self.ema is not None:
             state["ema"] = self.ema.module.state_dict()
             state["ema_updates"] = int(self.ema.n_averaged)
@@ -132,6 +139,13 @@ class Trainer:
             load_ema(self.ema, checkpoint)
         restore_rng_state(checkpoint["rng"])
         self.step.load_state_dict(checkpoint.get("step", {}))
+        saved = checkpoint.get("extra_optimizers", {})
+        for name, (optimizer, scheduler) in self.extra_optimizers.items():
+            if name not in saved:
+                raise ValueError(f"The checkpoint holds no state of the step's optimizer {name!r}.")
+            optimizer.load_state_dict(saved[name]["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved[name]["scheduler"])
         best = checkpoint["best"]
         self.state = TrainState(epoch=checkpoint["epoch"] + 1, best_value=best["value"], best_epoch=best["epoch"])
 
@@ -139,18 +153,31 @@ class Trainer:
         """The step's forward and the backward of one batch; DDP all-reduces gradients only when `sync`."""
         no_sync = getattr(self.model, "no_sync", None)
         with nullcontext() if sync or no_sync is None else no_sync():
-            loss = self.step.train_step(self.model, batch, self.context).loss
-            self.scaler.scale(loss * scale if scale != 1.0 else loss).backward()
+            out = self.step.train_step(self.model, batch, self.context)
+            loss = out.loss
+            total = loss + sum(out.extra_losses.values()) if out.extra_losses else loss
+            self.scaler.scale(total * scale if scale != 1.0 else total).backward()
         return loss.detach()
 
     def _optimizer_step(self) -> None:
-        if self.options.gradient_clip_norm is not None:
+        """Clip, step and zero the model's optimizer and the step's own ones; one scaler update for all."""
+        optimizers = [self.optimizer, *(opt for opt, _ in self.extra_optimizers.values())]
+        clip = self.options.gradient_clip_norm
+        if clip is not None:
             self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.options.gradient_clip_norm)
-        self.scaler.step(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), clip)
+            for optimizer, _ in self.extra_optimizers.values():  # each set of modules clipped on its own
+                self.scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip)
+        for optimizer in optimizers:
+            self.scaler.step(optimizer)
         self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
+        for _, scheduler in self.extra_optimizers.values():
+            if scheduler is not None:
+                scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.module)
 
@@ -168,7 +195,8 @@ class Trainer:
         start = time.perf_counter()
         shown = 0
         data_seconds = 0.0
-        self.optimizer.zero_grad(set_to_none=True)
+        for optimizer in [self.optimizer, *(opt for opt, _ in self.extra_optimizers.values())]:
+            optimizer.zero_grad(set_to_none=True)
         with progress_bar(f"epoch {epoch + 1}/{epochs}", steps) as bar:
             batches = iter(loader)
             for step in range(steps):

@@ -31,6 +31,12 @@ class StepOutput:
     loss: torch.Tensor
     outputs: Any
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
+    extra_losses: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Losses of the step's own optimizers (see Step.extra_optimizers), by name; backpropagated with `loss`."""
+
+
+ExtraOptimizer = tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]
+"""An optimizer of a step's own modules (e.g. a discriminator) and its optional schedule."""
 
 
 class Step(Protocol):
@@ -46,6 +52,11 @@ class Step(Protocol):
 
     def eval_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
         """Forward one evaluation batch; `outputs` feed the head's logits for metrics."""
+        ...
+
+    def extra_optimizers(self) -> dict[str, ExtraOptimizer]:
+        """Optimizers of modules the step owns, beside the model's; the Trainer steps, clips, zeroes and
+        checkpoints them with the model's optimizer ({} for steps that train the model alone)."""
         ...
 
     def state_dict(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from torch import nn
 
 from glovita.runtime.batch import Batch
 from glovita.training.mixing import BatchMixer
-from glovita.training.steps.base import StepContext, StepOutput
+from glovita.training.steps.base import ExtraOptimizer, StepContext, StepOutput
 
 
 class SupervisedStep:
@@ -27,6 +27,9 @@ class SupervisedStep:
         with context.autocast():
             outputs = model(batch.inputs, batch.mask)
         return StepOutput(context.module.head.loss(outputs, batch), outputs)
+
+    def extra_optimizers(self) -> dict[str, ExtraOptimizer]:
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -61,6 +61,8 @@ def test_3d_families_train_on_volumes(encoder) -> None:
     volumes = torch.randn(2, 1, 16, 16, 16)
     outputs = model(volumes)
     assert outputs.shape == (2, 3)
+    unpooled = model.encoder.forward_features(volumes)  # tokens (B, N, D) or a 3D map (B, D, d, h, w)
+    assert unpooled.shape[0] == 2 and unpooled.ndim in (3, 5) and model.encoder.out_dim in unpooled.shape
     model.head.loss(outputs, labels_batch(torch.tensor([0, 2]))).backward()
     assert [n for n, p in model.named_parameters() if p.grad is None] == []
 

@@ -57,6 +57,27 @@ def test_every_encoder_and_head_trains(encoder_tag: str, head_tag: str) -> None:
     assert without_grad == []
 
 
+@pytest.mark.parametrize("encoder_tag", sorted(ENCODERS))
+def test_every_encoder_gives_its_unpooled_features(encoder_tag: str) -> None:
+    """forward_features: tokens (B, N, D) or maps (B, D, h, w) that carry gradients, and (where the family pools
+    tokens) the avg aggregation of forward() is exactly the patch-token mean of those features."""
+    size = IMAGE_SIZE.get(encoder_tag, 32)
+    images = torch.randn(2, 3, size, size)
+    encoder = build_encoder(ModelConfig(encoder=ENCODERS[encoder_tag]))
+    features = encoder.forward_features(images)
+    assert features.shape[0] == 2 and features.ndim in (3, 4) and torch.isfinite(features).all()
+    features.float().pow(2).mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
+    if encoder_tag == "torchvision":  # returns pooled vectors only; no aggregation methods
+        return
+    pooled = build_encoder(ModelConfig(encoder=ENCODERS[encoder_tag], feature_aggregation_method="avg")).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        expected = aggregate(pooled.forward_features(images), "avg", getattr(pooled, "num_prefix_tokens", 0),
+                             pooled.out_dim)  # fmt: skip
+        torch.testing.assert_close(pooled(images), expected)
+
+
 def test_every_encoder_union_member_has_a_test_instance() -> None:
     from glovita.cli.argv import find_union_fields
     from glovita.configs.root import RootConfig

@@ -74,14 +74,17 @@ class ResidualImgEncoder(nn.Module):
         self.out_dim = int(features_per_stage[-1])
         self.preprocessing = _GENERIC
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) or (B, C, D, H, W) -> (B, out_dim)."""
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) or (B, C, D, H, W) -> the last stage's map (B, out_dim, h, w) or (B, out_dim, d, h, w)."""
         if images.ndim != self.spatial_dims + 2:
             raise ValueError(
                 f"model.encoder.spatial_dims={self.spatial_dims} but the input has shape {tuple(images.shape)}."
             )
-        features = self.net(images)
-        return _pool(features.flatten(2).transpose(1, 2), self.aggregation)
+        return self.net(images)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) or (B, C, D, H, W) -> (B, out_dim)."""
+        return _pool(self.forward_features(images).flatten(2).transpose(1, 2), self.aggregation)
 
 
 class PrimusImgEncoder(nn.Module):
@@ -125,6 +128,10 @@ class PrimusImgEncoder(nn.Module):
 
     def forward(self, volumes: torch.Tensor) -> torch.Tensor:
         """(B, C, D, H, W) -> (B, embed_dim)."""
+        return _pool(self.forward_features(volumes), self.aggregation)
+
+    def forward_features(self, volumes: torch.Tensor) -> torch.Tensor:
+        """(B, C, D, H, W) -> patch tokens (B, N, embed_dim) after the transformer blocks (registers dropped)."""
         if volumes.ndim != 5 or tuple(volumes.shape[2:]) != self.input_shape:
             raise ValueError(
                 f"Primus was built for volumes of shape (B, C, {', '.join(map(str, self.input_shape))}) "
@@ -136,4 +143,4 @@ class PrimusImgEncoder(nn.Module):
         tokens, _ = self.eva(tokens)
         if self.register_tokens is not None:
             tokens = tokens[:, self.register_tokens.shape[1] :]
-        return _pool(tokens, self.aggregation)
+        return tokens

@@ -12,6 +12,10 @@ class PrecomputedEncoder(nn.Module):
         self.out_dim = feature_dim
         self.preprocessing = None
 
+    def forward_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The stored features unchanged."""
+        return self.forward(features)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if features.shape[-1] != self.out_dim:
             raise ValueError(

@@ -79,8 +79,13 @@ class TimmImgEncoder(nn.Module):
         self._width = width
         self.preprocessing: PreprocessingDefaults = timm_preprocessing(self.model)
 
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) -> the unpooled output: tokens (B, N, D) of ViTs (prefix tokens first) or feature
+        maps (B, D, h, w) of CNNs."""
+        return self.model.forward_features(images)
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> features (B, out_dim)."""
         if self.aggregation is None:
             return self.model(images)
-        return aggregate(self.model.forward_features(images), self.aggregation, self.num_prefix_tokens, self._width)
+        return aggregate(self.forward_features(images), self.aggregation, self.num_prefix_tokens, self._width)

@@ -8,6 +8,9 @@ from torch import nn
 from glovita.models.preprocessing import PreprocessingDefaults, torchvision_preprocessing
 from glovita.models.weights import check_weights_file, find_torchvision_weights, load_state_dict_file
 
+_RESNET_TRUNK = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+"""The feature trunk of torchvision's ResNet / ResNeXt / Wide ResNet, in forward order."""
+
 
 def _replace_module(root: nn.Module, dotted: str, new: nn.Module) -> None:
     parent_name, _, child = dotted.rpartition(".")
@@ -87,6 +90,22 @@ class TorchvisionImgEncoder(nn.Module):
                     new.weight.copy_(mean_kernel.repeat(1, input_channels, 1, 1) * 3 / input_channels)
             _replace_module(self.model, conv_name, new)
         self.preprocessing: PreprocessingDefaults = torchvision_preprocessing(default_weights)
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) -> the feature map (B, D, h, w) before the classifier's pooling: the model's
+        `features` trunk (MobileNet, EfficientNet, ConvNeXt, VGG, DenseNet, ...) or a ResNet's layer1..layer4."""
+        model = self.model
+        trunk = getattr(model, "features", None)
+        if isinstance(trunk, nn.Module):
+            return trunk(images)
+        if all(hasattr(model, name) for name in _RESNET_TRUNK):
+            for name in _RESNET_TRUNK:
+                images = getattr(model, name)(images)
+            return images
+        raise ValueError(
+            f"{type(model).__name__} has no feature trunk GloViTa knows (a `features` module or ResNet layers), so "
+            "its unpooled features are not available. Use --model.encoder.encoder_type timm for this model."
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> features (B, out_dim)."""

@@ -116,6 +116,11 @@ class TransformerImgEncoder(nn.Module):
         self.out_dim = 2 * self._width if aggregation == "joint" else self._width
         self.preprocessing = _preprocessing(name, config)
 
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """images (B, C, H, W) -> last_hidden_state: tokens (B, N, D) (prefix tokens first), or the feature map
+        (B, D, h, w) of convolutional architectures."""
+        return self.model(pixel_values=images).last_hidden_state
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> features (B, out_dim)."""
         output = self.model(pixel_values=images)

@@ -31,8 +31,6 @@ class Encoder(Protocol):
         and saliency methods."""
         ...
 
-    def eval(self) -> Any: ...
-
     def to(self, *args: Any, **kwargs: Any) -> Any: ...
 
     def requires_grad_(self, requires_grad: bool = True) -> Any: ...
@@ -93,7 +91,7 @@ class GlovitaModel(nn.Module):
     def train(self, mode: bool = True) -> "GlovitaModel":
         super().train(mode)
         if self.encoder_frozen:
-            self.encoder.eval()
+            self.encoder_module.eval()
         for name in self.frozen_norms:
             self.get_submodule(name).eval()
         return self

@@ -129,11 +129,29 @@ def test_docs_show_commands() -> None:
     assert len(COMMANDS) >= 8
 
 
+def _without_missing_config(args: list[str]) -> list[str]:
+    """args without a `--config FILE` whose file an earlier documented command writes (a run's config.json);
+    the run test reads it for real."""
+    if "--config" in args and not Path(args[args.index("--config") + 1]).is_file():
+        i = args.index("--config")
+        return args[:i] + args[i + 2 :]
+    return args
+
+
 @pytest.mark.parametrize(("where", "words"), COMMANDS, ids=[w for w, _ in COMMANDS])
-def test_documented_command_parses_as_written(where: str, words: list[str]) -> None:
+def test_documented_command_parses_as_written(
+    where: str, words: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write_documented_files(tmp_path)  # e.g. the README's my.yaml
     name, *args = words
+    args = _without_missing_config(args)
     if name == "torchrun":
         parse_root_config(torchrun_training_args(words))
+    elif name == "glovita_train" and "--print_config" in args:
+        with pytest.raises(SystemExit) as printed:
+            parse_root_config(args)
+        assert printed.value.code == 0
     elif name == "glovita_train":
         parse_root_config(args)
     elif name == "glovita_infer":
@@ -146,8 +164,17 @@ def test_documented_command_parses_as_written(where: str, words: list[str]) -> N
         parse_config(PlotUmapConfig, args, name, "")
 
 
+def _write_documented_files(cwd: Path) -> None:
+    """Files the docs show in a ```yaml block that starts with `# NAME` (e.g. the README's my.yaml)."""
+    for doc in DOCS:
+        for block in re.findall(r"```yaml\n# (\S+)\n(.*?)```", doc.read_text(), flags=re.S):
+            (cwd / block[0]).write_text(block[1])
+
+
 def _prepare_data(cwd: Path) -> None:
     from torchvision.datasets import cifar
+
+    _write_documented_files(cwd)
 
     _write_fake_cifar10(cwd / "data", per_batch=20)
     cifar.check_integrity = lambda *args: True  # restored by monkeypatch in the test
@@ -200,6 +227,10 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 ["bash", "-c", f"{line} {shlex.join(RUN_OVERRIDES)}"], capture_output=True, text=True, env=env
             )
             assert result.returncode == 0, f"{where}\n{result.stderr[-3000:]}"
+        elif name == "glovita_train" and "--print_config" in args:
+            with pytest.raises(SystemExit) as printed:
+                main(args)
+            assert printed.value.code == 0, where
         elif name == "glovita_train":
             trainings += run_count(args)
             main([*args, *training_overrides(args)])

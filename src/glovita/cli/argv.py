@@ -175,21 +175,41 @@ def user_errors(prog: str) -> Iterator[None]:
         raise SystemExit(2) from None
 
 
+_FILE_HELP = """
+--config FILE       start from a config file (a run's config.json, or JSON/YAML with any part of the tree);
+                    flags override it
+--preset NAME       start from a named preset ({presets}); --config and flags override it
+--print_config [json|yaml]
+                    print the effective config and exit (feed it back with --config)"""
+
+
 def parse_config(config_class: type[BaseModel], args: Sequence[str], prog: str, description: str) -> Any:
-    """Parse both CLI styles (and --add_log.* where the class has add_log) into a validated config."""
+    """Parse both CLI styles (and --add_log.* where the class has add_log) into a validated config, over the
+    base that --preset and --config give; --print_config prints the result and exits."""
+    from glovita.cli.config_file import base_config, print_config, take_options
+
     with user_errors(prog):
-        rest, add_log = extract_add_log(args)
+        rest, options = take_options(args)
+        rest, add_log = extract_add_log(rest)
         if add_log and "add_log" not in config_class.model_fields:
             raise ValueError(f"{prog} takes no --add_log.* metadata.")
-        rest = select_subcommands(rest, find_union_fields(config_class))
-    config = tyro.cli(
+        base = base_config(config_class, options)
+        rest = select_subcommands(rest, find_union_fields(config_class, base))
+    from glovita.configs.presets import PRESETS
+
+    config: Any = tyro.cli(
         config_class,
         args=rest,
         prog=prog,
-        description=description,
+        description=description + _FILE_HELP.format(presets=", ".join(sorted(PRESETS))),
         use_underscores=True,
+        default=base,
         config=(tyro.conf.CascadeSubcommandArgs,),
     )
-    if add_log:
-        config = config.model_copy(update={"add_log": add_log})
+    saved_log = getattr(base, "add_log", None) or {}
+    if add_log or saved_log:
+        config = config.model_copy(update={"add_log": {**saved_log, **add_log}})
+    if "--print_config" in options:
+        print_config(config, options["--print_config"] or "json")
+        raise SystemExit(0)
     return config

@@ -169,7 +169,18 @@ def runtime_info(argv: list[str], device: str, device_name: str, started: dateti
         "versions": package_versions(),
         "git": git_commit(),
         "started_at": started.isoformat(timespec="seconds"),
+        "config_file": _config_file(argv),
     }
+
+
+def _config_file(argv: list[str]) -> str | None:
+    """The --config file the command started from (absolute), if any."""
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            return str(Path(argv[i + 1]).resolve())
+        if arg.startswith("--config="):
+            return str(Path(arg.split("=", 1)[1]).resolve())
+    return None
 
 
 def earlier_attempts(run_dir: Path) -> list[dict[str, Any]]:

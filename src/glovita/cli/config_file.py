@@ -1,0 +1,178 @@
+"""`--config FILE`, `--preset NAME` and `--print_config`: a saved or hand-written config (JSON or YAML, any subset
+of the tree) or a named preset becomes the base that command-line flags override. Imports no torch."""
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+_OPTIONS = ("--config", "--preset", "--print_config")
+
+
+def take_options(args: Sequence[str]) -> tuple[list[str], dict[str, str | None]]:
+    """Take --config FILE, --preset NAME and --print_config [json|yaml] out of args (both `--x v` and `--x=v`)."""
+    found: dict[str, str | None] = {}
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        name, has_value, value = arg.partition("=")
+        if name not in _OPTIONS:
+            rest.append(arg)
+            i += 1
+            continue
+        if not has_value:
+            following = args[i + 1] if i + 1 < len(args) else None
+            if name == "--print_config":
+                value = following if following in ("json", "yaml") else "json"
+                i += 1 if following in ("json", "yaml") else 0
+            elif following is None or following.startswith("--"):
+                raise ValueError(f"{name} needs a value ({'a JSON or YAML file' if name == '--config' else 'a name'}).")
+            else:
+                value = following
+                i += 1
+        if name in found:
+            raise ValueError(f"{name} is given twice. Keep one.")
+        found[name] = value
+        i += 1
+    return rest, found
+
+
+def _yaml_line(text: str, path: Sequence[str]) -> int | None:
+    """The 1-based line of the key at `path` in a YAML document (None when it is not there)."""
+    import yaml
+
+    try:
+        node: Any = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for key in path:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next(((k, v) for k, v in node.value if getattr(k, "value", None) == key), None)
+        if match is None:
+            break
+        line = match[0].start_mark.line + 1
+        node = match[1]
+    return line
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], str]:
+    """The mapping in a JSON or YAML config file, and its text; a syntax error names the file and line."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--config: '{path}' does not exist. Point it at a config.json or a YAML file.")
+    text = path.read_text()
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            raise ValueError(f"--config: '{path}'{where} is not valid YAML ({getattr(err, 'problem', err)}).") from err
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--config: '{path}' line {err.lineno} is not valid JSON ({err.msg}).") from err
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ValueError(f"--config: '{path}' must hold a mapping of config fields (like a run's config.json).")
+    return data, text
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """`update` over `base`, recursively; a block whose discriminator changes is replaced, not merged."""
+    merged = dict(base)
+    for key, value in update.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            tags = [k for k in value if k in old and k in _DISCRIMINATORS and value[k] != old[k]]
+            merged[key] = dict(value) if tags else _merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+_DISCRIMINATORS = ("dataset", "encoder_type", "head_type", "method", "name", "backend", "step_type")
+"""The fields that choose a config class in a union (a file that sets one starts that block afresh)."""
+
+
+def _file_path(loc: Sequence[Any], data: dict[str, Any]) -> list[str]:
+    """The keys of a pydantic error location as they appear in the file: union member names are skipped, and a
+    missing field (the last part) is named although the file lacks it."""
+    path: list[str] = []
+    node: Any = data
+    for index, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            path.append(str(part))
+            node = node[part]
+        elif index == len(loc) - 1 and isinstance(part, str):
+            path.append(part)
+    return path
+
+
+def validated(
+    config_class: type[BaseModel], data: dict[str, Any], source: str, text: str | None, yaml_file: bool
+) -> BaseModel:
+    """`data` validated as `config_class`; the first problem is named by its key path (and line, for YAML)."""
+    try:
+        return config_class.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        path = _file_path(first["loc"], data)
+        line = _yaml_line(text, path) if (yaml_file and text is not None) else None
+        where = ".".join(path) or "the top level"
+        at = f" (line {line})" if line else ""
+        if first["type"] == "extra_forbidden":
+            problem = "unknown key (a typo, or a field this GloViTa version does not have). Remove or rename it"
+        else:
+            problem = f"{first['msg']}. Fix it in the file, or override it on the command line"
+        raise ValueError(f"{source}: {where}{at}: {problem}.") from err
+
+
+def _defaults(config_class: type[BaseModel]) -> dict[str, Any]:
+    """The defaults of a config class as data (so a file may leave out a union block's tag), or {} when the class
+    has required fields."""
+    try:
+        return config_class().model_dump(mode="json")
+    except ValidationError:
+        return {}
+
+
+def base_config(config_class: type[BaseModel], options: dict[str, str | None]) -> BaseModel | None:
+    """The preset (if any) with the config file (if any) over it, validated; None when neither is given."""
+    preset_name, file_name = options.get("--preset"), options.get("--config")
+    if preset_name is None and file_name is None:
+        return None
+    if preset_name is not None:
+        from glovita.configs.presets import preset_for
+
+        data = preset_for(config_class, preset_name).model_dump(mode="json")
+    else:
+        data = _defaults(config_class)
+    if file_name is None:
+        return validated(config_class, data, f"--preset {preset_name}", None, False)
+    path = Path(file_name)
+    content, text = read_config_file(path)
+    merged = _merge(data, content)
+    if isinstance(merged.get("training"), dict):
+        # A resumed run's config.json says resume: true; whether to resume is the command line's choice.
+        merged["training"] = {**merged["training"], "resume": False}
+    return validated(config_class, merged, f"--config '{path}'", text, path.suffix.lower() in (".yaml", ".yml"))
+
+
+def print_config(config: BaseModel, style: str) -> None:
+    """The effective config as JSON or YAML on stdout (what --config reads back)."""
+    values = config.model_dump(mode="json")
+    if style == "yaml":
+        import yaml
+
+        print(yaml.safe_dump(values, sort_keys=False), end="")
+    else:
+        print(json.dumps(values, indent=2))

@@ -95,3 +95,16 @@ def test_an_unknown_preset_is_named_with_the_choices(capsys) -> None:
     with pytest.raises(SystemExit):
         parse_root_config(["--preset", "digits_quik"])
     assert "--preset 'digits_quik' is not one of" in capsys.readouterr().err
+
+
+def test_help_lists_the_presets_and_other_commands_take_them(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--preset NAME" in out and all(name in out for name in PRESETS)
+    from glovita.cli.show_augmentations import main as show_main
+
+    with pytest.raises(SystemExit) as printed:
+        show_main(["--preset", "cifar10_resnet18", "--print_config"])
+    assert printed.value.code == 0
+    assert json.loads(capsys.readouterr().out)["data"]["dataset"] == "cifar10"

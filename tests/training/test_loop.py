@@ -47,7 +47,9 @@ class CountingStep:
         self.train_calls = state["train_calls"]
 
 
-def _trainer(step: CountingStep, tmp_path: Path, accumulate: int) -> tuple[Trainer, DataLoader, list[int]]:
+def _trainer(
+    step: CountingStep, tmp_path: Path, accumulate: int, records: list[dict[str, Any]] | None = None
+) -> tuple[Trainer, DataLoader, list[int]]:
     torch.manual_seed(0)
     model = GlovitaModel(PrecomputedEncoder(4), ClassificationHead(4, 2, 0.0, None, 0.0))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
@@ -66,7 +68,7 @@ def _trainer(step: CountingStep, tmp_path: Path, accumulate: int) -> tuple[Train
         make_metrics=lambda: build_metrics("Classification", 2, torch.device("cpu"), "multiclass"),
         checkpoints=CheckpointWriter(tmp_path / "checkpoints", 0, None),
         logger=NoneLogger(),
-        on_epoch_end=lambda _: None,
+        on_epoch_end=(records.append if records is not None else lambda _: None),
     )
     return trainer, loader, steps
 
@@ -113,7 +115,8 @@ class CriticStep(CountingStep):
     def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
         out = super().train_step(model, batch, context)
         critic_loss = (self.critic(out.outputs.detach()) - 1).pow(2).mean()
-        return StepOutput(out.loss, out.outputs, extra_losses={"critic": critic_loss})
+        logs = {"critic_loss": critic_loss}
+        return StepOutput(out.loss, out.outputs, logs=logs, extra_losses={"critic": critic_loss})
 
     def extra_optimizers(self) -> dict[str, ExtraOptimizer]:
         return {"critic": (self.critic_optimizer, None)}
@@ -121,10 +124,12 @@ class CriticStep(CountingStep):
 
 def test_the_trainer_steps_and_checkpoints_a_steps_own_optimizer(tmp_path: Path) -> None:
     step = CriticStep()
-    trainer, loader, model_steps = _trainer(step, tmp_path, accumulate=1)
+    records: list[dict[str, Any]] = []
+    trainer, loader, model_steps = _trainer(step, tmp_path, accumulate=1, records=records)
     critic_before = step.critic.weight.detach().clone()
     trainer.fit(loader, loader, epochs=1)
     assert len(model_steps) == 5 and not torch.equal(critic_before, step.critic.weight)
+    assert records[0]["train_critic_loss"] > 0  # the step's logs, averaged over the epoch
     checkpoint = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
     momentum = checkpoint["extra_optimizers"]["critic"]["optimizer"]["state"][0]["momentum_buffer"]
     fresh = CriticStep()

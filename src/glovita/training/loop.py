@@ -149,15 +149,16 @@ class Trainer:
         best = checkpoint["best"]
         self.state = TrainState(epoch=checkpoint["epoch"] + 1, best_value=best["value"], best_epoch=best["epoch"])
 
-    def _backward(self, batch: Batch, scale: float, sync: bool) -> torch.Tensor:
-        """The step's forward and the backward of one batch; DDP all-reduces gradients only when `sync`."""
+    def _backward(self, batch: Batch, scale: float, sync: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The step's forward and the backward of one batch; DDP all-reduces gradients only when `sync`. Returns
+        the loss and the step's logged values, detached."""
         no_sync = getattr(self.model, "no_sync", None)
         with nullcontext() if sync or no_sync is None else no_sync():
             out = self.step.train_step(self.model, batch, self.context)
             loss = out.loss
             total = loss + sum(out.extra_losses.values()) if out.extra_losses else loss
             self.scaler.scale(total * scale if scale != 1.0 else total).backward()
-        return loss.detach()
+        return loss.detach(), {key: value.detach() for key, value in out.logs.items()}
 
     def _optimizer_step(self) -> None:
         """Clip, step and zero the model's optimizer and the step's own ones; one scaler update for all."""
@@ -181,7 +182,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.module)
 
-    def train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict[str, float]:
+    def train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict[str, Any]:
         self.model.train()
         if hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
@@ -192,6 +193,7 @@ class Trainer:
         steps = len(loader)
         loss_sum = torch.zeros((), device=self.device)
         seen = torch.zeros((), device=self.device)
+        log_sums: dict[str, torch.Tensor] = {}
         start = time.perf_counter()
         shown = 0
         data_seconds = 0.0
@@ -207,18 +209,21 @@ class Trainer:
                 group_start = step - step % accumulate
                 group_size = min(accumulate, steps - group_start)
                 last_of_group = step - group_start + 1 == group_size
-                loss = self._backward(batch, 1.0 / group_size, sync=last_of_group)
+                loss, logs = self._backward(batch, 1.0 / group_size, sync=last_of_group)
                 if last_of_group:
                     self._optimizer_step()
                 loss_sum += loss * len(batch)
                 seen += len(batch)
+                for key, value in logs.items():  # summed on the device: no host sync per step
+                    log_sums[key] = log_sums.get(key, torch.zeros((), device=self.device)) + value.float() * len(batch)
                 if bar.active and ((step + 1) % _DISPLAY_EVERY == 0 or step + 1 == steps):
                     rate = float(seen) / (time.perf_counter() - start)
                     bar.update(step + 1 - shown, f"loss {float(loss):.4f}  {rate:.0f} samples/s")
                     shown = step + 1
         seconds = time.perf_counter() - start
         local_seen = float(seen)
-        loss_sum, seen = all_reduce_sum(self.dist, loss_sum, seen)
+        names = sorted(log_sums)
+        loss_sum, seen, *summed = all_reduce_sum(self.dist, loss_sum, seen, *(log_sums[k] for k in names))
         train_loss = float(loss_sum) / max(float(seen), 1.0)
         if not math.isfinite(train_loss):
             raise FloatingPointError(
@@ -230,6 +235,7 @@ class Trainer:
             "train_seconds": seconds,
             "train_data_seconds": data_seconds,
             "train_samples_per_second": local_seen * self.dist.world_size / seconds,
+            "logs": {f"train_{k}": float(v) / max(float(seen), 1.0) for k, v in zip(names, summed, strict=True)},
         }
 
     def evaluate(self, loader: DataLoader, description: str, model: nn.Module | None = None) -> EvalResult:
@@ -282,6 +288,7 @@ class Trainer:
             record: dict[str, Any] = {
                 "epoch": epoch,
                 "train_loss": train["train_loss"],
+                **train["logs"],
                 "val_loss": val.loss,
                 **{f"val_{k}": v for k, v in val.metrics.items()},
             }

@@ -3,6 +3,7 @@ class-balanced sampling, encoder learning rate, torch.compile."""
 
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -133,3 +134,18 @@ def test_encoder_learning_rate_gets_its_own_group() -> None:
 def test_compiled_run_learns(tmp_path: Path) -> None:
     main(feature_args(tmp_path, "instances", HEAD) + ["--training.compile", "--training.epochs", "3"])
     assert json.loads((_run_dir(tmp_path) / "test_metrics.json").read_text())["test_auroc"] >= 0.9
+
+
+def test_drop_last_never_discards_a_large_part_of_the_epoch(tmp_path: Path) -> None:
+    from glovita.runtime.loaders import ResolvedDataloading
+    from glovita.training.resolve import resolve_drop_last
+
+    loading = ResolvedDataloading(512, 512, 0, False, False, None, True)
+    kept, warning = resolve_drop_last(loading, 1006)  # would drop 494 of 1,006 rows every epoch
+    assert not kept.drop_last and warning is not None and "discard 494 of 1006" in warning
+    assert resolve_drop_last(loading, 1024 + 1)[0].drop_last  # a last batch of one sample is still dropped
+    assert resolve_drop_last(replace(loading, batch_size=64), 1079) == (replace(loading, batch_size=64), None)  # 5 %
+    main(feature_args(tmp_path, "instances", HEAD) + ["--dataloading.batch_size", "48", "--training.epochs", "1"])
+    resolved = json.loads((_run_dir(tmp_path) / "resolved_config.json").read_text())
+    assert resolved["steps_per_epoch"] == 2 and resolved["dataloading"]["drop_last"] is False  # 64 = 48 + 16
+    assert resolved["warnings"] and "discard 16 of 64" in resolved["warnings"][0]

@@ -1,7 +1,7 @@
 """Every value derived at run time, computed here and written to resolved_config.json."""
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +49,8 @@ class ResolvedRun:
     parameters: dict[str, int] = field(default_factory=dict)
     logger: dict[str, str] = field(default_factory=dict)
     ema_decay: float | None = None
+    warnings: list[str] = field(default_factory=list)
+    """What the start of the run warned about (also printed once)."""
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
@@ -146,6 +148,26 @@ def logger_names(cfg: RootConfig, group: str) -> dict[str, str]:
         if value is not None:
             names[key] = value
     return names
+
+
+DROP_LAST_MAX_FRACTION = 0.1
+"""drop_last may discard at most this share of an epoch's training samples; beyond it the last batch is kept."""
+
+
+def resolve_drop_last(loading: ResolvedDataloading, samples: int) -> tuple[ResolvedDataloading, str | None]:
+    """Keep the last, smaller training batch when drop_last would discard more than 10 % of this process's
+    `samples`, or the split is smaller than two batches; a last batch of one sample is still dropped (BatchNorm
+    cannot train on it). Returns the loader settings and the warning to give, if any."""
+    rest = samples % loading.batch_size
+    small = samples < 2 * loading.batch_size
+    if not loading.drop_last or rest <= 1 or not (rest > DROP_LAST_MAX_FRACTION * samples or small):
+        return loading, None
+    warning = (
+        f"dataloading.drop_last would discard {rest} of {samples} training samples every epoch "
+        f"({rest / samples:.0%}); the last batch of {rest} is kept instead. Choose --dataloading.batch_size "
+        "to divide the split more evenly to keep equal batches."
+    )
+    return replace(loading, drop_last=False), warning
 
 
 def resolve_dataloading(cfg: DataloadingConfig, device: torch.device) -> ResolvedDataloading:

@@ -43,6 +43,7 @@ from glovita.training.resolve import (
     encoder_name,
     resolve_class_weight,
     resolve_dataloading,
+    resolve_drop_last,
     resolve_pos_weight,
     resolve_run,
     resolve_shared_group,
@@ -83,6 +84,8 @@ class RunData:
     train: DataLoader
     val: DataLoader
     test: DataLoader | None
+    warnings: list[str]
+    """What building the loaders warned about (recorded in resolved_config.json)."""
 
 
 @dataclass(frozen=True)
@@ -271,6 +274,9 @@ def _build_data(
         else None
     )
     plan = EpochPlan(size, cfg.training.seed, shuffle=True, weights=weights, rank=dist.rank, world_size=dist.world_size)
+    loading, warning = resolve_drop_last(loading, plan.per_rank)
+    if warning is not None:
+        print_line(f"warning: {warning}")
     sampler = modality.train_sampler(plan, loading.batch_size, loading.drop_last)
     train = make_loader(
         pipeline.train_dataset(splits.train), loading.batch_size, sampler, drop_last=loading.drop_last, **loader_args
@@ -288,7 +294,7 @@ def _build_data(
         )
 
     test = eval_loader(splits.test) if splits.test is not None else None
-    return RunData(splits, pipeline, loading, train, eval_loader(splits.val), test)
+    return RunData(splits, pipeline, loading, train, eval_loader(splits.val), test, [warning] if warning else [])
 
 
 def _place_model(
@@ -337,6 +343,7 @@ def _complete_resolved(
         plan,
         encoder_out_dim=model.encoder.out_dim,
         encoder_preprocessing=data.pipeline.encoder_preprocessing,
+        warnings=[*plan.warnings, *data.warnings],
         augmentation=data.pipeline.resolved,
         dataloading=data.loading,
         dataset_sizes={

@@ -122,3 +122,16 @@ def test_umap_of_digits_shows_ten_separated_clusters(tmp_path: Path) -> None:
 
     _, embedding, labels = plot_umap(PlotUmapConfig(features_file=path, output_file=tmp_path / "again.png"))
     assert silhouette_score(embedding, labels) > 0.4
+
+
+def test_native_method_extracts_from_every_encoder(digits_root: Path, tmp_path: Path) -> None:
+    """torchvision encoders return pooled vectors only: the default method there is native (their own pooling)."""
+    extract_main(["--data.dataset", "digits", "--data.data_root_dir", str(digits_root), "--model.encoder.encoder_type",
+                  "torchvision", "--model.encoder.type", "resnet18", "--model.encoder.no_pretrained", "--split", "test",
+                  "--output_dir", str(tmp_path), "--dataloading.num_workers", "0"])  # fmt: skip
+    with h5py.File(tmp_path / "agg_native_resnet18_digits_test_size32_float32.h5") as handle:
+        assert handle["features"].shape == (359, 512) and handle.attrs["method"] == "native"
+    extract_main(["--data.dataset", "digits", "--data.data_root_dir", str(digits_root), *TINY, "--method", "native",
+                  "--split", "test", "--output_dir", str(tmp_path)])  # fmt: skip
+    with h5py.File(tmp_path / "agg_native_test_resnet_digits_test_size32_float32.h5") as handle:
+        assert handle["features"].shape[0] == 359 and np.isfinite(handle["features"][:]).all()

@@ -68,7 +68,7 @@ def test_every_encoder_gives_its_unpooled_features(encoder_tag: str) -> None:
     assert features.shape[0] == 2 and features.ndim in (3, 4) and torch.isfinite(features).all()
     features.float().pow(2).mean().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.parameters())
-    if encoder_tag == "torchvision":  # returns pooled vectors only; no aggregation methods
+    if not ENCODERS[encoder_tag].pools_tokens:  # torchvision: pooled vectors only, no aggregation methods
         return
     pooled = build_encoder(ModelConfig(encoder=ENCODERS[encoder_tag], feature_aggregation_method="avg")).eval()
     torch.manual_seed(0)

@@ -18,8 +18,10 @@ class ExtractFeaturesConfig(GlovitaConfig):
 
     checkpoint_path: Path | None = None
     """Checkpoint of a GloViTa run; its config.json rebuilds data, model and PEFT (their flags are then ignored)."""
-    method: AggregationMethod = "avg"
-    """Pooling of the encoder's tokens or feature map; joint = class token + mean patch token."""
+    method: AggregationMethod | Literal["native"] | None = None
+    """Pooling of the encoder's tokens or feature map (joint = class token + mean patch token), or native: the
+    encoder's own pooled output. Unset: avg where the encoder returns tokens or maps, native where it returns
+    pooled vectors only (torchvision)."""
     split: Literal["train", "val", "test"] | None = None
     """Split to extract; unset extracts every split the dataset has."""
     precision: Literal[16, 32] = 32

@@ -18,6 +18,8 @@ class TimmEncoderConfig(GlovitaConfig):
     """Encoder family tag."""
     spatial_dims: ClassVar[int | None] = 2
     """Inputs it takes: 2D images (B, C, H, W)."""
+    pools_tokens: ClassVar[bool] = True
+    """It returns tokens or feature maps that feature_aggregation_method can pool."""
     type: str = "resnet18"
     """timm model name, optionally with a pretrained tag (e.g. resnet50.a1_in1k, vit_small_patch16_224)."""
     pretrained: bool = True
@@ -37,6 +39,8 @@ class TorchvisionEncoderConfig(GlovitaConfig):
     """Encoder family tag."""
     spatial_dims: ClassVar[int | None] = 2
     """Inputs it takes: 2D images (B, C, H, W)."""
+    pools_tokens: ClassVar[bool] = False
+    """It returns pooled vectors only (feature_aggregation_method does not apply)."""
     type: str = "resnet18"
     """torchvision model name as in torchvision.models.list_models() (e.g. resnet18, efficientnet_b0)."""
     pretrained: bool = True
@@ -54,6 +58,8 @@ class _DinoFields(GlovitaConfig):
 
     spatial_dims: ClassVar[int | None] = 2
     """Inputs it takes: 2D images (B, C, H, W)."""
+    pools_tokens: ClassVar[bool] = True
+    """It returns tokens or feature maps that feature_aggregation_method can pool."""
     pretrained: bool = True
     """Load pretrained weights from pretrained_path or the local cache (never downloaded)."""
     pretrained_path: Path | None = None
@@ -92,6 +98,8 @@ class TransformerEncoderConfig(GlovitaConfig):
     """Encoder family tag."""
     spatial_dims: ClassVar[int | None] = 2
     """Inputs it takes: 2D images (B, C, H, W)."""
+    pools_tokens: ClassVar[bool] = True
+    """It returns tokens or feature maps that feature_aggregation_method can pool."""
     type: str = "vit"
     """A local model directory (config.json, and weights when pretrained), a Hugging Face id in the local cache,
     or an architecture name (model_type such as vit, swin, convnext, dinov2) to build without weights."""
@@ -110,6 +118,8 @@ class ResidualEncoderConfig(GlovitaConfig):
 
     encoder_type: Literal["residual_encoder"] = "residual_encoder"
     """Encoder family tag."""
+    pools_tokens: ClassVar[bool] = True
+    """It returns feature maps that feature_aggregation_method can pool."""
     spatial_dims: Literal[2, 3] = 2
     """2 for images (B, C, H, W), 3 for volumes (B, C, D, H, W)."""
     features_per_stage: tuple[int, ...] = (32, 64, 128, 256)
@@ -149,6 +159,8 @@ class PrimusEncoderConfig(GlovitaConfig):
     """Encoder family tag."""
     spatial_dims: ClassVar[int | None] = 3
     """Inputs it takes: 3D volumes (B, C, D, H, W)."""
+    pools_tokens: ClassVar[bool] = True
+    """It returns tokens or feature maps that feature_aggregation_method can pool."""
     input_shape: tuple[int, int, int] = (64, 64, 64)
     """Volume size (D, H, W) the rotary/position embeddings are built for; a multiple of patch_size."""
     patch_size: tuple[int, int, int] = (8, 8, 8)
@@ -191,6 +203,8 @@ class PrecomputedEncoderConfig(GlovitaConfig):
     """Encoder family tag."""
     spatial_dims: ClassVar[int | None] = None
     """Inputs it takes: precomputed feature vectors or bags, no spatial axes."""
+    pools_tokens: ClassVar[bool] = False
+    """It returns pooled vectors only (feature_aggregation_method does not apply)."""
     feature_dim: int = Field(gt=0)
     """Dimension D of the stored features; must match the files."""
 

@@ -81,7 +81,8 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         raise ValueError(
             f"data.dataset={root.data.dataset!r} already holds features; extraction reads images or volumes."
         )
-    model_cfg = root.model.model_copy(update={"feature_aggregation_method": cfg.method})
+    method = cfg.method or ("avg" if root.model.encoder.pools_tokens else "native")
+    model_cfg = root.model.model_copy(update={"feature_aggregation_method": None if method == "native" else method})
     if run is not None:
         model_cfg = without_pretrained_weights(model_cfg)
     model = build_model(model_cfg, root.peft, root.data.num_classes, 0.0)
@@ -106,7 +107,7 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         dataset = available[split]
         assert dataset is not None
         values = {
-            "method": cfg.method,
+            "method": method,
             "model": encoder_name(root),
             "dataset": root.data.dataset,
             "split": split,

@@ -149,3 +149,4 @@ def test_drop_last_never_discards_a_large_part_of_the_epoch(tmp_path: Path) -> N
     resolved = json.loads((_run_dir(tmp_path) / "resolved_config.json").read_text())
     assert resolved["steps_per_epoch"] == 2 and resolved["dataloading"]["drop_last"] is False  # 64 = 48 + 16
     assert resolved["warnings"] and "discard 16 of 64" in resolved["warnings"][0]
+    assert "the run makes only 2 optimizer steps (1 epochs x 2); models rarely converge" in resolved["warnings"][1]

@@ -150,6 +150,20 @@ def logger_names(cfg: RootConfig, group: str) -> dict[str, str]:
     return names
 
 
+FEW_OPTIMIZER_STEPS = 100
+"""Below this many optimizer steps in a whole run, a model (even a linear head) rarely converges."""
+
+
+def few_steps_warning(total_steps: int, epochs: int, steps_per_epoch: int) -> str | None:
+    """A warning when the whole run makes fewer than FEW_OPTIMIZER_STEPS optimizer steps, else None."""
+    if total_steps >= FEW_OPTIMIZER_STEPS:
+        return None
+    return (
+        f"the run makes only {total_steps} optimizer steps ({epochs} epochs x {steps_per_epoch}); models rarely "
+        f"converge in fewer than {FEW_OPTIMIZER_STEPS}. Raise --training.epochs or lower --dataloading.batch_size."
+    )
+
+
 DROP_LAST_MAX_FRACTION = 0.1
 """drop_last may discard at most this share of an epoch's training samples; beyond it the last batch is kept."""
 

@@ -41,6 +41,7 @@ from glovita.training.resolve import (
     ResolvedRun,
     balanced_sample_weights,
     encoder_name,
+    few_steps_warning,
     resolve_class_weight,
     resolve_dataloading,
     resolve_drop_last,
@@ -339,11 +340,15 @@ def _complete_resolved(
 ) -> ResolvedRun:
     """resolved_config.json's values from what was built, set once."""
     splits = data.splits
+    total_steps = optimisation.optimizer_steps_per_epoch * epochs
+    few_steps = few_steps_warning(total_steps, epochs, optimisation.optimizer_steps_per_epoch)
+    if few_steps is not None:
+        print_line(f"warning: {few_steps}")
     return replace(
         plan,
         encoder_out_dim=model.encoder.out_dim,
         encoder_preprocessing=data.pipeline.encoder_preprocessing,
-        warnings=[*plan.warnings, *data.warnings],
+        warnings=[*plan.warnings, *data.warnings, *([few_steps] if few_steps else [])],
         augmentation=data.pipeline.resolved,
         dataloading=data.loading,
         dataset_sizes={
@@ -353,7 +358,7 @@ def _complete_resolved(
         },
         steps_per_epoch=len(data.train),
         optimizer_steps_per_epoch=optimisation.optimizer_steps_per_epoch,
-        total_steps=optimisation.optimizer_steps_per_epoch * epochs,
+        total_steps=total_steps,
         fused_optimizer=optimisation.fused,
         parameters={
             "total": sum(p.numel() for p in model.parameters()),

@@ -28,13 +28,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     with user_errors("glovita_train"):
         dist = init_distributed(config.training.device)
+        finished = False
         try:
             if config.folds:
                 run_cross_validation(config, ["glovita_train", *args], dist)
             else:
                 run_training(config, ["glovita_train", *args], dist)
+            finished = True
         except RunInterrupted as stop:
             print(f"glovita_train: {stop}", file=sys.stderr)
             raise SystemExit(130) from None
         finally:
-            shutdown(dist)
+            shutdown(dist, together=finished)

@@ -44,8 +44,13 @@ def init_distributed(device: str) -> DistContext:
     return DistContext(dist.get_rank(), dist.get_world_size(), local_rank)
 
 
-def shutdown(ctx: DistContext) -> None:
+def shutdown(ctx: DistContext, together: bool = False) -> None:
+    """Leave the process group. `together` (after a run that ended normally) first waits for every rank, so no
+    process tears gloo down while another still works (rank 0 writes the last files and plots alone); a rank
+    that exited early while its peer was still connected was seen to abort in gloo's teardown (SIGABRT)."""
     if ctx.enabled and dist.is_initialized():
+        if together:
+            dist.barrier()
         dist.destroy_process_group()
 
 

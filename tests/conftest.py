@@ -2,6 +2,8 @@
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -156,3 +158,15 @@ def feature_args(tmp_path: Path, layout: str, head: list[str], dim: int = 8, gro
 def labels_batch(targets: torch.Tensor) -> Batch:
     """A Batch holding only targets, for head-loss tests that call a head directly."""
     return Batch(inputs=torch.empty(len(targets), 0), targets=targets)
+
+
+def train_cli_without_torch(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run glovita_train's main(args) in a fresh interpreter and assert it imported neither torch nor timm
+    (parsing, --help and --print_config must stay fast); returns the finished process (stdout holds the output)."""
+    code = (
+        f"import sys\nfrom glovita.cli.train import main\ntry:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "assert 'torch' not in sys.modules and 'timm' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result

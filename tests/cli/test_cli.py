@@ -8,6 +8,7 @@ import pytest
 from glovita.cli.train import parse_root_config
 from glovita.configs.data import Cifar10Config, GenericImageDatasetConfig
 from glovita.configs.model import TimmEncoderConfig, TorchvisionEncoderConfig
+from tests.conftest import train_cli_without_torch
 
 EXPLICIT = """--data.dataset cifar10 --data.data_root_dir ./data --model.encoder.encoder_type timm
 --model.encoder.type resnet50.a1_in1k --model.encoder.no_pretrained --model.head.head_type classification
@@ -87,13 +88,7 @@ def _run(args: list[str]) -> subprocess.CompletedProcess:
 
 
 def test_help_lists_the_tree_without_importing_torch() -> None:
-    code = (
-        "import sys\nfrom glovita.cli.train import main\n"
-        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "assert 'torch' not in sys.modules and 'timm' not in sys.modules, 'help imported torch'\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
+    result = train_cli_without_torch(["--help"])
     for expected in ("--training.epochs", "data:generic-image-dataset-config", "model.encoder:timm-encoder-config"):
         assert expected in result.stdout
 

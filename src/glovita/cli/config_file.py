@@ -86,21 +86,19 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], str]:
     return data, text
 
 
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    """`update` over `base`, recursively; a block whose discriminator changes is replaced, not merged."""
+def _merge(base: dict[str, Any], update: dict[str, Any], tags: dict[str, str], prefix: str = "") -> dict[str, Any]:
+    """`update` over `base`, recursively; a union block ({dotted path: its discriminator} in `tags`) whose tag
+    changes is replaced, not merged, since the other class has other fields."""
     merged = dict(base)
     for key, value in update.items():
-        old = merged.get(key)
+        old, path = merged.get(key), f"{prefix}{key}"
         if isinstance(old, dict) and isinstance(value, dict):
-            tags = [k for k in value if k in old and k in _DISCRIMINATORS and value[k] != old[k]]
-            merged[key] = dict(value) if tags else _merge(old, value)
+            tag = tags.get(path)
+            switched = tag is not None and tag in value and value[tag] != old.get(tag)
+            merged[key] = dict(value) if switched else _merge(old, value, tags, f"{path}.")
         else:
             merged[key] = value
     return merged
-
-
-_DISCRIMINATORS = ("dataset", "encoder_type", "head_type", "method", "name", "backend", "step_type")
-"""The fields that choose a config class in a union (a file that sets one starts that block afresh)."""
 
 
 def _file_path(loc: Sequence[Any], data: dict[str, Any]) -> list[str]:
@@ -160,7 +158,10 @@ def base_config(config_class: type[BaseModel], options: dict[str, str | None]) -
         return validated(config_class, data, f"--preset {preset_name}", None, False)
     path = Path(file_name)
     content, text = read_config_file(path)
-    merged = _merge(data, content)
+    from glovita.cli.argv import find_union_fields
+
+    tags = {union.path: union.discriminator for union in find_union_fields(config_class)}
+    merged = _merge(data, content, tags)
     if isinstance(merged.get("training"), dict):
         # A resumed run's config.json says resume: true; whether to resume is the command line's choice.
         merged["training"] = {**merged["training"], "resume": False}

@@ -4,6 +4,7 @@ import errno
 import json
 import random
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +75,25 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             f"Checkpoint '{path}' is damaged ({problem}). --training.resume continues from the newest intact "
             "checkpoint of the run; for inference choose another one (checkpoints/epoch_NNNN.pt)."
         )
+    return _read(path)
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
         raise ValueError(
             f"Checkpoint '{path}' cannot be read ({err}). It may be truncated or not a GloViTa file."
         ) from err
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """The checkpoint a resume continues from, read once, and the damaged ones passed over."""
+
+    path: Path
+    checkpoint: dict[str, Any]
+    passed_over: list[str]
 
 
 def _state_bytes(state: Any) -> int:
@@ -152,20 +166,21 @@ class CheckpointWriter:
             return {}
 
 
-def newest_intact_checkpoint(folder: Path) -> tuple[Path, list[str]]:
-    """The checkpoint a resume continues from: last.pt, else the newest intact epoch_NNNN.pt; and a note for each
-    damaged one passed over. Raises naming every damaged file when none is intact."""
+def newest_intact_checkpoint(folder: Path) -> ResumePoint:
+    """The checkpoint a resume continues from (last.pt, else the newest intact epoch_NNNN.pt), checked and read
+    once; raises naming every damaged file when none is intact."""
     candidates = [folder / "last.pt", *sorted(folder.glob("epoch_*.pt"), reverse=True)]
     passed: list[str] = []
     for path in candidates:
         if not path.is_file():
             continue
-        try:
-            load_checkpoint(path)
-        except ValueError as err:
-            passed.append(f"{path.name}: {str(err).split(' (', 1)[-1].split(')')[0]}")
-            continue
-        return path, passed
+        problem = damage(path)
+        if problem is None:
+            try:
+                return ResumePoint(path, _read(path), passed)
+            except ValueError:
+                problem = "unreadable"
+        passed.append(f"{path.name}: {problem}")
     raise ValueError(
         f"training.resume: no intact checkpoint in '{folder}' ({'; '.join(passed) or 'none written'}). "
         "Start the run again under another --group."

@@ -33,7 +33,7 @@ from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler
 from glovita.runtime.preload import preload_in_background
 from glovita.runtime.progress import print_line, print_summary, set_quiet
 from glovita.training import run_dir as rundir
-from glovita.training.checkpoints import CheckpointWriter, damage, load_checkpoint, newest_intact_checkpoint
+from glovita.training.checkpoints import CheckpointWriter, ResumePoint, damage, load_checkpoint
 from glovita.training.distributed import DistContext, barrier, init_distributed
 from glovita.training.loop import EvalResult, Trainer, TrainerOptions, TrainState, load_ema
 from glovita.training.optim import build_optimizer, build_scheduler
@@ -156,7 +156,7 @@ def _train_in_run_dir(
     started: datetime,
 ) -> RunResult:
     wall_start = time.perf_counter()
-    rundir.prepare_run_dir(plan.run_dir, cfg, cfg.training.resume)
+    resume_from = rundir.prepare_run_dir(plan.run_dir, cfg, cfg.training.resume)
     barrier(dist)  # every rank has checked the folder before rank 0 writes into it
     seed_everything(cfg.training.seed, cfg.training.deterministic)
     splits = _build_splits(cfg, dist)
@@ -179,8 +179,8 @@ def _train_in_run_dir(
     info["earlier_attempts"] = rundir.earlier_attempts(resolved.run_dir)
     logger = _start_tracking(cfg, resolved, info, dist)
     trainer = _build_trainer(cfg, resolved, placed, optimisation, splits.modality, logger, dist)
-    if cfg.training.resume:
-        _resume(cfg, trainer, resolved.run_dir, dist)
+    if resume_from is not None:
+        _resume(cfg, trainer, resolved.run_dir, dist, resume_from)
     _announce(cfg, resolved, splits.modality, device, dist)
     # Loader workers are forked from here on; forking while another thread is inside an import is unsafe.
     preload.join()
@@ -445,13 +445,14 @@ def _build_trainer(
     )
 
 
-def _resume(cfg: RootConfig, trainer: Trainer, run_dir: Path, dist: DistContext) -> None:
-    """Continue from the newest intact checkpoint (last.pt unless it is damaged; damaged ones are named)."""
+def _resume(cfg: RootConfig, trainer: Trainer, run_dir: Path, dist: DistContext, start: ResumePoint) -> None:
+    """Continue from the newest intact checkpoint (last.pt unless it is damaged; damaged ones are named), as
+    prepare_run_dir found and read it."""
     folder = run_dir / "checkpoints"
-    start, damaged = newest_intact_checkpoint(folder)
-    if damaged:
-        print_line(f"warning: passed over damaged checkpoints ({'; '.join(damaged)}); resuming from {start.name}.")
-    trainer.load_state_dict(load_checkpoint(start))
+    if start.passed_over:
+        passed = "; ".join(start.passed_over)
+        print_line(f"warning: passed over damaged checkpoints ({passed}); resuming from {start.path.name}.")
+    trainer.load_state_dict(start.checkpoint)
     if (folder / "best.pt").is_file() and damage(folder / "best.pt") is not None:
         print_line("warning: best.pt is damaged too; the next epoch's checkpoint replaces it as best.pt.")
         trainer.state.best_value, trainer.state.best_epoch = None, None

@@ -11,10 +11,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from glovita.configs.root import RootConfig
 from glovita.runtime.io import save_json
+
+if TYPE_CHECKING:
+    from glovita.training.checkpoints import ResumePoint
 
 _RESUME_MAY_CHANGE = {("training", "resume"), ("training", "epochs"), ("add_log",), ("group",)}
 
@@ -107,9 +110,10 @@ def exclusive_run_dir(run_dir: Path) -> Iterator[None]:
                     break  # not empty: another run lives there
 
 
-def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
-    """Refuse to overwrite a finished run; on resume, require last.pt and the same settings. Creates nothing:
-    the folder appears with the config snapshots, once data and model are known to be valid."""
+def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> "ResumePoint | None":
+    """Refuse to overwrite a finished run; on resume, require last.pt and the same settings, and return the
+    checkpoint to continue from (read once). Creates nothing: the folder appears with the config snapshots, once
+    data and model are known to be valid."""
     config_file = run_dir / "config.json"
     if not resume:
         if config_file.exists() and (run_dir / "checkpoints" / "last.pt").is_file():
@@ -122,7 +126,7 @@ def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
             print_line(f"'{run_dir}' holds an attempt that stopped before its first checkpoint; starting it again.")
             for name in ("config.json", "resolved_config.json", "metrics.jsonl"):
                 (run_dir / name).unlink(missing_ok=True)
-        return
+        return None
     if not config_file.is_file() or not (run_dir / "checkpoints" / "last.pt").is_file():
         raise FileNotFoundError(
             f"training.resume: no run to continue at '{run_dir}' (needs config.json and checkpoints/last.pt). "
@@ -135,15 +139,16 @@ def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> None:
             f"training.resume: settings differ from the run in '{run_dir}': {'; '.join(changed[:8])}. "
             "Only training.epochs may change on resume; start a new --group for other changes."
         )
-    from glovita.training.checkpoints import load_checkpoint, newest_intact_checkpoint
+    from glovita.training.checkpoints import newest_intact_checkpoint
 
-    start, _ = newest_intact_checkpoint(run_dir / "checkpoints")
-    done = int(load_checkpoint(start)["epoch"]) + 1
+    start = newest_intact_checkpoint(run_dir / "checkpoints")
+    done = int(start.checkpoint["epoch"]) + 1
     if done > config.training.epochs:
         raise ValueError(
             f"training.resume: the run in '{run_dir}' has already trained {done} epochs, more than "
             f"training.epochs={config.training.epochs}. Pass --training.epochs {done} or more (more trains on)."
         )
+    return start
 
 
 def write_config_files(run_dir: Path, config: RootConfig, resolved: dict[str, Any]) -> None:

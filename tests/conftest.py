@@ -14,6 +14,10 @@ from PIL import Image
 from glovita.runtime.batch import Batch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+if "GLOVITA_CACHE_DIR" not in os.environ:  # the suite never writes into the user's ~/.cache
+    import tempfile
+
+    os.environ["GLOVITA_CACHE_DIR"] = tempfile.mkdtemp(prefix="glovita-test-cache-")
 
 FAST = [
     "--model.encoder.type",

@@ -82,6 +82,7 @@ COMPANIONS = {
     ("model.head", "clam"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED, "head": {"head_type": "clam"}}},
     ("data", "generic_volume_dataset"): {"data": VOLUMES, "model": {"encoder": RESIDUAL_3D}},
     ("model.encoder", "primus"): {"data": VOLUMES, "model": {"encoder": {"encoder_type": "primus"}}},
+    ("optimizer", "lbfgs"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED}, "optimizer": {"name": "lbfgs"}},
 }
 """Members that only validate together with others (a dataset needs its files, a bag head its features)."""
 

@@ -64,7 +64,10 @@ def _features(layout: str, head: list[str]):
 MODALITIES = {
     "images": (_images, "generic_image_dataset"),
     "volumes": (_volumes, "generic_volume_dataset"),
-    "instances": (_features("instances", ["--model.head.head_type", "classification"]), "precomputed_features"),
+    "instances": (  # standardised: infer must reuse the training statistics stored in the checkpoint
+        _features("instances", ["--model.head.head_type", "classification", "--data.standardize_features"]),
+        "precomputed_features",
+    ),
     "bags": (_features("ptr", ["--model.head.head_type", "abmil"]), "precomputed_features"),
 }
 

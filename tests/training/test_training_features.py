@@ -150,3 +150,17 @@ def test_drop_last_never_discards_a_large_part_of_the_epoch(tmp_path: Path) -> N
     assert resolved["steps_per_epoch"] == 2 and resolved["dataloading"]["drop_last"] is False  # 64 = 48 + 16
     assert resolved["warnings"] and "discard 16 of 64" in resolved["warnings"][0]
     assert "the run makes only 2 optimizer steps (1 epochs x 2); models rarely converge" in resolved["warnings"][1]
+
+
+def test_learning_rate_far_from_the_usual_range_is_warned_about(tmp_path: Path) -> None:
+    from glovita.configs.optimizer import AdamwOptimizerConfig, LbfgsOptimizerConfig, SgdOptimizerConfig
+    from glovita.training.resolve import lr_range_warning
+
+    assert lr_range_warning(AdamwOptimizerConfig(), 64) is None  # the defaults
+    assert lr_range_warning(SgdOptimizerConfig(lr=0.1), 256) is None
+    assert "far above" in (lr_range_warning(SgdOptimizerConfig(lr=0.5), 64) or "")  # usual up to 1.0 x 64/256
+    assert "far below" in (lr_range_warning(AdamwOptimizerConfig(lr=1e-7), 1024) or "")  # from 1e-5 x 2
+    assert lr_range_warning(LbfgsOptimizerConfig(), 8) is None  # line search sets its steps
+    main(feature_args(tmp_path, "instances", HEAD) + ["--optimizer.lr", "2.0", "--training.epochs", "1"])
+    resolved = json.loads((_run_dir(tmp_path) / "resolved_config.json").read_text())
+    assert any("optimizer.lr=2 with adamw at a global batch of 8 is far above" in w for w in resolved["warnings"])

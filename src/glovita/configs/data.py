@@ -205,6 +205,12 @@ class PrecomputedFeaturesConfig(_DataFields):
     """HDF5 file with the test features and labels (optional)."""
     load_into_memory: Literal["auto", "always", "never"] = "auto"
     """Read a whole file into memory (auto: when it fits comfortably) or read rows lazily from disk."""
+    standardize_features: bool = False
+    """Standardise each feature dimension with the training split's mean and standard deviation; the statistics
+    are stored in the run's checkpoints, so glovita_infer and glovita_extract_features apply the same."""
+    probe_optimizer: Literal["lbfgs", "configured"] = "lbfgs"
+    """Optimizer of a linear classification/regression head on instance features while the --optimizer block is
+    left at its defaults: full-batch lbfgs (converges like logistic regression), or the configured one (adamw)."""
 
 
 if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one

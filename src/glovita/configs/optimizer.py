@@ -78,12 +78,57 @@ class SgdOptimizerConfig(_ScheduleFields):
     """Use Nesterov momentum."""
 
 
+class LbfgsOptimizerConfig(_ScheduleFields):
+    """Full-batch L-BFGS (strong-Wolfe line search) for heads on precomputed instance features: each epoch runs up
+    to max_iter iterations on the loss of the whole training split plus weight_decay / 2 x ||W||^2, and training
+    stops once an epoch converges (tolerances). Converges like logistic regression without tuning."""
+
+    name: Literal["lbfgs"] = "lbfgs"
+    """Optimizer tag."""
+    lr: float = Field(1.0, gt=0)
+    """Step length the line search starts from (1 is the usual choice for L-BFGS)."""
+    weight_decay: float | None = Field(None, ge=0)  # type: ignore[assignment]
+    """L2 strength: weight_decay / 2 x the squared norm of the weights (not biases) is added to the mean loss;
+    unset = 1 / training samples, the penalty of scikit-learn's LogisticRegression with its default C=1."""
+    scheduler: Literal["cosine", "step", "none"] = "none"
+    """Learning-rate schedule; L-BFGS's line search sets the step length, so only none applies."""
+    max_iter: int = Field(100, gt=0)
+    """L-BFGS iterations per epoch (each one or more passes over the training split)."""
+    history_size: int = Field(20, gt=0)
+    """Past updates kept to approximate the curvature."""
+    tolerance_grad: float = Field(1e-5, ge=0)
+    """Converged when the largest gradient entry falls below this (scikit-learn's LogisticRegression stops at 1e-4)."""
+    tolerance_change: float = Field(1e-9, ge=0)
+    """Converged when the loss or the step changes by less than this."""
+    l2_grid: tuple[float, ...] = ()
+    """Choose weight_decay among these values by the validation split's best-checkpoint metric before training
+    (the linear-probe protocol of CLIP-style evaluations), e.g. --optimizer.l2_grid 1e-5 1e-4 1e-3 1e-2 1e-1;
+    empty keeps weight_decay."""
+
+    @model_validator(mode="after")
+    def _check_full_batch(self) -> "LbfgsOptimizerConfig":
+        if self.scheduler != "none" or self.warmup_epochs > 0:
+            raise ValueError(
+                f"optimizer.name='lbfgs' sets its step length by line search; optimizer.scheduler={self.scheduler!r}"
+                f" / warmup_epochs={self.warmup_epochs} do not apply. Use --optimizer.scheduler none."
+            )
+        if self.encoder_lr is not None or self.layer_decay is not None:
+            raise ValueError(
+                "optimizer.name='lbfgs' has one step length for all parameters; unset optimizer.encoder_lr and "
+                "optimizer.layer_decay."
+            )
+        if any(value < 0 for value in self.l2_grid):
+            raise ValueError(f"optimizer.l2_grid={list(self.l2_grid)} must hold values >= 0.")
+        return self
+
+
 if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
-    OptimizerConfig = AdamwOptimizerConfig | AdamOptimizerConfig | SgdOptimizerConfig
+    OptimizerConfig = AdamwOptimizerConfig | AdamOptimizerConfig | SgdOptimizerConfig | LbfgsOptimizerConfig
 else:
     OptimizerConfig = choice(
         AdamwOptimizerConfig,
         AdamOptimizerConfig,
         SgdOptimizerConfig,
+        LbfgsOptimizerConfig,
         discriminator="name",
     )

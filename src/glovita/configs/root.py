@@ -103,6 +103,28 @@ class RootConfig(GlovitaConfig):
                 f"{tuple(volume_size)} (Primus' position embeddings are built for one size)."
             )
 
+    def full_batch_obstacles(self) -> list[str]:
+        """Why this run cannot train with full-batch L-BFGS (optimizer.name='lbfgs'); empty when it can. The
+        solver needs a loss that is the same function at every evaluation, over data held in memory."""
+        head = self.model.head
+        obstacles = []
+        if self.model.encoder.spatial_dims is not None or head.consumes != "vector":
+            obstacles.append(
+                "it trains a classification/regression head on precomputed instance features (--data.dataset "
+                "precomputed_features); for images, extract features first with glovita_extract_features"
+            )
+        if getattr(head, "dropout", 0.0) > 0:
+            obstacles.append("model.head.dropout makes the loss random between evaluations: set it to 0")
+        if self.training.precision != "32":
+            obstacles.append("it needs --training.precision 32")
+        if self.training.accumulate_grad_batches != 1:
+            obstacles.append("it sums the whole split itself: leave training.accumulate_grad_batches at 1")
+        if self.training.ema_decay is not None or self.training.gradient_clip_norm is not None:
+            obstacles.append("training.ema_decay and training.gradient_clip_norm do not apply: unset them")
+        if self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0:
+            obstacles.append("task.mixup_alpha / cutmix_alpha make the loss random: set them to 0")
+        return obstacles
+
     @field_validator("folds")
     @classmethod
     def _check_folds(cls, folds: tuple[int, ...]) -> tuple[int, ...]:
@@ -176,6 +198,10 @@ class RootConfig(GlovitaConfig):
             raise ValueError(
                 f"data.fold={self.data.fold} and folds={list(self.folds)}: give one. --folds runs every listed fold."
             )
+        obstacles = self.full_batch_obstacles() if self.optimizer.name == "lbfgs" else []
+        if obstacles:
+            reasons = "; ".join(obstacles)
+            raise ValueError(f"optimizer.name='lbfgs' solves on the whole training split at once: {reasons}.")
         if self.training.resume and self.group is None:
             raise ValueError(
                 "training.resume needs the run to continue: pass --group NAME (the <group> folder of the run)."

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import torch
 from torch.utils.data import Dataset, Subset
 
 from glovita.configs.augmentation import AugmentationConfig
@@ -38,6 +39,8 @@ class DatasetSplits:
     """Feature files only: the dimension of their vectors."""
     description: str = ""
     """Where the samples come from, for error messages."""
+    standardization: tuple[torch.Tensor, ...] | None = None
+    """Feature files with data.standardize_features: the training split's per-dimension mean and std (D,)."""
 
 
 def image_mode(input_channels: int) -> str:
@@ -101,7 +104,7 @@ def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, mod
 
 
 def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
-    from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, read_layout
+    from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, feature_statistics, read_layout
     from glovita.modalities.features import BagModality, InstanceModality
 
     files = {"train": cfg.train_features_file, "val": cfg.val_features_file, "test": cfg.test_features_file}
@@ -123,6 +126,9 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
     targets = train.targets.tolist()
     train_set, targets = _with_fraction(train, targets, cfg.data_fraction, stratify=not regression)
     names = [] if regression else [str(i) for i in range(cfg.num_classes)]
+    statistics = None
+    if cfg.standardize_features:
+        statistics = feature_statistics(train, list(train_set.indices) if isinstance(train_set, Subset) else None)
     return DatasetSplits(
         train=train_set,
         val=datasets["val"],
@@ -132,6 +138,7 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
         modality=BagModality() if train_layout.kind == "bags" else InstanceModality(),
         feature_dim=train_layout.feature_dim,
         description=f"'{paths['train']}' ({train_layout.description})",
+        standardization=statistics,
     )
 
 

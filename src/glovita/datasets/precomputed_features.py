@@ -108,27 +108,101 @@ def read_layout(path: Path) -> FeatureLayout:
 
 
 _CHECK_CHUNK_BYTES = 64 << 20
+_READ_CHUNK_BYTES = 4 << 20
+"""Rows read per call when a file is loaded into memory: small enough that the NaN/inf check of a chunk runs
+while it is still in the CPU cache."""
+
+
+def _nonfinite(chunk: np.ndarray, scratch: np.ndarray | None) -> bool:
+    """Whether `chunk` holds NaN or inf. float16 (which numpy cannot test quickly) is checked on its bits: NaN and
+    inf have the all-ones exponent 0x7C00; `scratch` is a reused uint16 buffer at least as large as the chunk."""
+    if chunk.size == 0:
+        return False
+    if scratch is not None:
+        exponent = np.bitwise_and(chunk.view(np.uint16), 0x7C00, out=scratch[: len(chunk)])
+        return bool(exponent.max() == 0x7C00)
+    return not bool(np.isfinite(chunk).all())
+
+
+def _raise_nonfinite(chunk: np.ndarray, start: int, path: Path, where: str) -> None:
+    bad = np.argwhere(~np.isfinite(chunk.astype(np.float32)))[0]
+    bad[0] += start
+    raise ValueError(
+        f"Feature file '{path}': 'features' holds NaN or infinite values ({where}, first at {bad.tolist()})."
+    )
 
 
 def _check_finite(values: np.ndarray, path: Path, where: str) -> None:
-    """Raise naming the first non-finite entry. Scans in chunks, so no full-size temporary is made; float16
-    (which numpy cannot test quickly) is checked on its bits: NaN and inf have the all-ones exponent 0x7C00."""
+    """Raise naming the first non-finite entry. Scans in chunks, so no full-size temporary is made."""
     rows = max(1, _CHECK_CHUNK_BYTES // max(1, values[:1].nbytes))
     half = values.dtype == np.float16
-    buffer = np.empty((min(rows, len(values)), *values.shape[1:]), dtype=np.uint16) if half else None
+    scratch = np.empty((min(rows, len(values)), *values.shape[1:]), dtype=np.uint16) if half else None
     for start in range(0, len(values), rows):
         chunk = values[start : start + rows]
-        if buffer is not None:
-            exponent = np.bitwise_and(chunk.view(np.uint16), 0x7C00, out=buffer[: len(chunk)])
-            finite = chunk.size == 0 or exponent.max() != 0x7C00
-        else:
-            finite = bool(np.isfinite(chunk).all())
-        if not finite:
-            bad = np.argwhere(~np.isfinite(chunk.astype(np.float32)))[0]
-            bad[0] += start
-            raise ValueError(
-                f"Feature file '{path}': 'features' holds NaN or infinite values ({where}, first at {bad.tolist()})."
-            )
+        if _nonfinite(chunk, scratch):
+            _raise_nonfinite(chunk, start, path, where)
+
+
+def _checks_file() -> Path:
+    """Where files already found free of NaN/inf are remembered: $GLOVITA_CACHE_DIR, else $XDG_CACHE_HOME/glovita,
+    else ~/.cache/glovita; the file is finite_feature_files.json."""
+    base = os.environ.get("GLOVITA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    folder = Path(base) if os.environ.get("GLOVITA_CACHE_DIR") else Path(base) / "glovita"
+    return folder / "finite_feature_files.json"
+
+
+def _file_key(path: Path) -> str:
+    """A feature file as it is now: absolute path, size and modification time (a rewrite changes the key)."""
+    stat = path.stat()
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def known_finite(path: Path) -> bool:
+    """Whether `path`, unchanged since, was read whole and found free of NaN/inf before."""
+    import json
+
+    try:
+        return _file_key(path) in json.loads(_checks_file().read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def _remember_finite(path: Path) -> None:
+    """Record `path` as free of NaN/inf (atomically; a cache that cannot be written is skipped)."""
+    import json
+
+    from glovita.runtime.io import save_json
+
+    cache = _checks_file()
+    try:
+        known = json.loads(cache.read_text()) if cache.is_file() else {}
+        known = {k: v for k, v in known.items() if Path(k.split("|")[0]).exists()}  # forget deleted files
+        known[_file_key(path)] = True
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        save_json(known, cache)
+    except (OSError, ValueError):
+        pass
+
+
+def _read_checked(features, path: Path) -> np.ndarray:
+    """The whole `features` dataset (h5py) as one numpy array. A file not known to be finite is read a few MB at
+    a time straight into place, each chunk checked for NaN/inf right after it is read (while it is still in the
+    CPU cache), and remembered as finite (keyed by path, size and mtime); a known file is read in one call."""
+    if known_finite(path):
+        return features[:]
+    array = np.empty(features.shape, dtype=features.dtype)
+    if array.size == 0:
+        return array
+    rows = max(1, _READ_CHUNK_BYTES // max(1, array[:1].nbytes))
+    half = array.dtype == np.float16
+    scratch = np.empty((min(rows, len(array)), *array.shape[1:]), dtype=np.uint16) if half else None
+    for start in range(0, len(array), rows):
+        part = np.s_[start : min(start + rows, len(array))]
+        features.read_direct(array, part, part)
+        if _nonfinite(array[part], scratch):
+            _raise_nonfinite(array[part], start, path, "whole file")
+    _remember_finite(path)
+    return array
 
 
 def _key_index(key: int | tuple[int, int]) -> int:
@@ -153,12 +227,14 @@ class PrecomputedFeatureDataset(Dataset):
             nbytes = handle["features"].size * handle["features"].dtype.itemsize
         self.targets = self._targets(labels, num_classes)
         in_memory = load == "always" or (load == "auto" and nbytes < _MEMORY_FRACTION * _physical_memory())
-        self._memory: torch.Tensor | None = None
+        self._memory: np.ndarray | None = None
+        """The whole file when loaded into memory. Kept as numpy: its fancy indexing gathers float16 rows about
+        twice as fast as torch's."""
         if in_memory:
             with h5py.File(path, "r") as handle:
-                array = handle["features"][:]
-            _check_finite(array, path, "whole file")
-            self._memory = torch.from_numpy(array)
+                self._memory = _read_checked(handle["features"], path)
+        self._known_finite = in_memory or known_finite(path)
+        """Rows read lazily need no NaN/inf check: the file was checked whole (now, or before unchanged)."""
         self._handle = None
         self._handle_pid = -1
 
@@ -195,6 +271,11 @@ class PrecomputedFeatureDataset(Dataset):
     def __len__(self) -> int:
         return self.layout.num_samples
 
+    @property
+    def in_memory(self) -> bool:
+        """The whole file was read into memory (data.load_into_memory)."""
+        return self._memory is not None
+
     def _features(self):
         """The in-memory tensor, or this process's own h5py handle (handles must not cross a fork)."""
         if self._memory is not None:
@@ -208,10 +289,11 @@ class PrecomputedFeatureDataset(Dataset):
 
     def _rows(self, start: int, stop: int) -> torch.Tensor:
         source = self._features()
-        if isinstance(source, torch.Tensor):
-            return source[start:stop]
+        if isinstance(source, np.ndarray):
+            return torch.from_numpy(source[start:stop])
         rows = source[start:stop]
-        _check_finite(rows, self.path, f"rows {start}..{stop - 1}")
+        if not self._known_finite:
+            _check_finite(rows, self.path, f"rows {start}..{stop - 1}")
         return torch.from_numpy(rows)
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -232,12 +314,45 @@ class PrecomputedFeatureDataset(Dataset):
         if self.layout.kind == "bags":
             return [self[i] for i in indices]
         source = self._features()
-        if isinstance(source, torch.Tensor):
-            index = torch.as_tensor(indices)
-            return source[index], self.targets[index]
+        if isinstance(source, np.ndarray):
+            index = indices if isinstance(indices, torch.Tensor) else torch.as_tensor(indices)
+            return torch.from_numpy(source[index.numpy()]), self.targets[index]
         order = np.argsort(np.asarray(indices))
         rows = source[np.asarray(indices)[order]]  # h5py reads sorted indices only
-        _check_finite(rows, self.path, "a batch")
+        if not self._known_finite:
+            _check_finite(rows, self.path, "a batch")
         restore = np.empty_like(order)
         restore[order] = np.arange(len(order))
         return torch.from_numpy(rows[restore]), self.targets[indices]
+
+
+_STATISTICS_CHUNK = 65536
+"""Instance rows (or bags) summed per step of feature_statistics."""
+
+
+def feature_statistics(dataset: PrecomputedFeatureDataset, keep: list[int] | None = None) -> tuple[torch.Tensor, ...]:
+    """Per-dimension mean and standard deviation (D,) over every instance of `dataset` (of the samples in `keep`
+    only, e.g. a data_fraction subset), summed in float64 a chunk at a time; a constant dimension gets std 1."""
+    layout = dataset.layout
+    source = dataset._features()
+    samples = np.arange(len(dataset)) if keep is None else np.sort(np.asarray(keep, dtype=np.int64))
+    total = np.zeros(layout.feature_dim)
+    squares = np.zeros(layout.feature_dim)
+    count = 0
+    for first in range(0, len(samples), _STATISTICS_CHUNK):
+        chunk = samples[first : first + _STATISTICS_CHUNK]
+        if layout.offsets is not None:
+            offsets = layout.offsets
+            block = np.concatenate([np.asarray(source[offsets[i] : offsets[i + 1]]) for i in chunk])
+        elif keep is None:
+            block = np.asarray(source[int(chunk[0]) : int(chunk[-1]) + 1])
+        else:
+            block = np.asarray(source[chunk])  # sorted indices: h5py reads them in one call
+        values = block.reshape(-1, layout.feature_dim).astype(np.float64)
+        total += values.sum(axis=0)
+        squares += (values * values).sum(axis=0)
+        count += len(values)
+    mean = total / max(count, 1)
+    std = np.sqrt(np.maximum(squares / max(count, 1) - mean * mean, 0.0))
+    std[std < 1e-12] = 1.0
+    return torch.from_numpy(mean).float(), torch.from_numpy(std).float()

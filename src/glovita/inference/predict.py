@@ -19,11 +19,11 @@ from glovita.inference.restore import RestoredRun, load_run, load_weights, witho
 from glovita.metrics.factory import build_metrics
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
-from glovita.models.factory import build_model
+from glovita.models.factory import build_model, standardizes_features
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import forward_loop
 from glovita.runtime.io import atomic_path, save_json
-from glovita.runtime.loaders import one_pass_loader
+from glovita.runtime.loaders import in_memory, one_pass_loader
 from glovita.runtime.progress import print_line
 from glovita.training.resolve import resolve_dataloading, resolve_device
 
@@ -229,7 +229,12 @@ def predict(cfg: InferConfig) -> Prediction:
     run = load_run(cfg.checkpoint_path)
     root = run.config
     model = build_model(
-        without_pretrained_weights(root.model), root.peft, root.data.num_classes, 0.0, root.data.subtask == "multilabel"
+        without_pretrained_weights(root.model),
+        root.peft,
+        root.data.num_classes,
+        0.0,
+        root.data.subtask == "multilabel",
+        standardize_features=standardizes_features(root.data),
     )
     load_weights(model, run, cfg.use_ema)
     device = resolve_device(cfg.device)
@@ -274,7 +279,8 @@ def _run_model(
     if memory_format is not None:
         model.to(memory_format=memory_format)
     dataset = eval_pipeline(run, modality, model).eval_dataset(samples.dataset)
-    loader = one_pass_loader(dataset, resolve_dataloading(cfg.dataloading, device), modality.collate)
+    loading = resolve_dataloading(cfg.dataloading, device, in_memory(samples.dataset))
+    loader = one_pass_loader(dataset, loading, modality.collate)
     metrics = (
         build_metrics(root.data.task, root.data.num_classes, device, root.data.subtask) if samples.labelled else None
     )

@@ -4,6 +4,7 @@ from typing import cast
 
 from torch import nn
 
+from glovita.configs.data import DataConfig, PrecomputedFeaturesConfig
 from glovita.configs.model import (
     AbmilHeadConfig,
     ClamHeadConfig,
@@ -34,8 +35,9 @@ _OWN_WEIGHT_LOADERS = ("timm", "torchvision", "dinov2", "dinov3")
 """Families that load plain weight files themselves (with their filters: classifier dropped, channels adapted)."""
 
 
-def build_encoder(cfg: ModelConfig) -> Encoder:
-    """The image encoder of `cfg.encoder` with `cfg.feature_aggregation_method` applied.
+def build_encoder(cfg: ModelConfig, standardize_features: bool = False) -> Encoder:
+    """The image encoder of `cfg.encoder` with `cfg.feature_aggregation_method` applied (the precomputed encoder
+    standardising its features when `standardize_features`).
 
     A `pretrained_path` that is a GloViTa checkpoint (any family), or any weights file of a family without its
     own loader, is loaded here by load_encoder_weights; the family then builds without weights."""
@@ -48,7 +50,7 @@ def build_encoder(cfg: ModelConfig) -> Encoder:
     if load_here and own_loader:
         plain = encoder_cfg.model_copy(update={"pretrained": False, "pretrained_path": None})
         cfg = cfg.model_copy(update={"encoder": plain})
-    encoder = _build_encoder(cfg)
+    encoder = _build_encoder(cfg, standardize_features)
     if load_here and path is not None:
         from glovita.models.weights import describe_load, load_encoder_weights
         from glovita.runtime.progress import print_line
@@ -57,7 +59,7 @@ def build_encoder(cfg: ModelConfig) -> Encoder:
     return encoder
 
 
-def _build_encoder(cfg: ModelConfig) -> Encoder:
+def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
     encoder = cfg.encoder
     match encoder:
         case TimmEncoderConfig():
@@ -129,7 +131,7 @@ def _build_encoder(cfg: ModelConfig) -> Encoder:
         case PrecomputedEncoderConfig():
             from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 
-            return PrecomputedEncoder(encoder.feature_dim)
+            return PrecomputedEncoder(encoder.feature_dim, standardize_features)
         case _:
             raise TypeError(f"No encoder branch for {type(encoder).__name__} in glovita/models/factory.py.")
 
@@ -239,6 +241,11 @@ def apply_peft(model: GlovitaModel, cfg: PeftConfig) -> GlovitaModel:
             raise TypeError(f"No PEFT branch for {type(cfg).__name__} in glovita/models/factory.py.")
 
 
+def standardizes_features(data: DataConfig) -> bool:
+    """Whether the run standardises its feature files (data.standardize_features of precomputed_features)."""
+    return isinstance(data, PrecomputedFeaturesConfig) and data.standardize_features
+
+
 def build_model(
     cfg: ModelConfig,
     peft: PeftConfig,
@@ -246,16 +253,18 @@ def build_model(
     label_smoothing: float,
     multilabel: bool = False,
     class_weight: list[float] | None = None,
+    standardize_features: bool = False,
 ) -> GlovitaModel:
     """Encoder + head with PEFT applied; the head has `num_outputs` outputs (data.num_classes).
 
     Families and methods built on transformers / peft first wait for the training run's background imports.
 
-    `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label)."""
+    `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label);
+    `standardize_features` (data.standardize_features) gives the precomputed encoder its statistics buffers."""
     if cfg.encoder.encoder_type == "transformer" or peft.method in ("lora", "dora"):
         from glovita.runtime.preload import wait_for_preload
 
         wait_for_preload()
-    encoder = build_encoder(cfg)
+    encoder = build_encoder(cfg, standardize_features)
     head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight)
     return apply_peft(GlovitaModel(encoder, head), peft)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,29 @@ class TransformedDataset(Dataset):
                 np.random.set_state(numpy_state)
 
 
+def in_memory(*datasets: Dataset | None) -> bool:
+    """Whether every given dataset (unwrapping Subsets and transforms) holds all its samples in memory (declares
+    `in_memory` True, as feature files loaded whole do)."""
+    for dataset in datasets:
+        while isinstance(dataset, Subset) or isinstance(dataset, TransformedDataset):
+            dataset = dataset.dataset if isinstance(dataset, Subset) else dataset.base
+        if dataset is not None and not getattr(dataset, "in_memory", False):
+            return False
+    return True
+
+
+class _DirectBatchLoader(DataLoader):
+    """A batch-sampled loader without workers whose dataset fetches whole batches (`__getitems__`, e.g. feature
+    arrays in memory): each batch is one fetch and one collate, without the DataLoader's per-batch machinery
+    (about 20 us a batch, 8 % of an epoch over a 1M x 768 float16 array)."""
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        fetch = self.dataset.__getitems__  # type: ignore[attr-defined]
+        collate = self.collate_fn
+        for indices in self.batch_sampler:  # type: ignore[union-attr]
+            yield collate(fetch(indices))
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int | None,
@@ -182,6 +205,13 @@ def make_loader(
     collate: Callable | None = None,
 ) -> DataLoader:
     """A DataLoader; a SeededBatchSampler as `sampler` makes it batch-sampled (batch_size then comes from it)."""
+    if (
+        isinstance(sampler, SeededBatchSampler)
+        and num_workers == 0
+        and not pin_memory
+        and hasattr(dataset, "__getitems__")
+    ):
+        return _DirectBatchLoader(dataset, collate_fn=collate, batch_sampler=sampler)  # type: ignore[arg-type]
     if isinstance(sampler, SeededBatchSampler):
         return DataLoader(
             dataset,

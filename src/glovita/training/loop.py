@@ -55,6 +55,8 @@ class TrainerOptions:
     early_stopping_patience: int | None = None
     best_metric: str = "val_loss"
     best_mode: str = "min"
+    full_batch: bool = False
+    """The optimizer is L-BFGS: each epoch is one solve on the whole training split (see _full_batch_epoch)."""
 
 
 class Trainer:
@@ -182,7 +184,71 @@ class Trainer:
         if self.ema is not None:
             self.ema.update_parameters(self.module)
 
+    def _lbfgs_counts(self) -> tuple[int, int]:
+        """L-BFGS's running counts of iterations and loss evaluations (0, 0 before its first step)."""
+        state = self.optimizer.state.get(self.optimizer.param_groups[0]["params"][0], {})
+        return int(state.get("n_iter", 0)), int(state.get("func_evals", 0))
+
+    def _full_batch_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict[str, Any]:
+        """One L-BFGS solve (up to max_iter iterations) of the mean loss over every training batch plus
+        weight_decay / 2 x ||W||^2 on the weights (ndim > 1); the batches are read once and kept on the device.
+        `converged` is True when the solver stopped on its tolerances before max_iter."""
+        self.model.train()
+        start = time.perf_counter()
+        batches = [batch.to(self.device, self.memory_format) for batch in loader]
+        data_seconds = time.perf_counter() - start
+        total = sum(len(batch) for batch in batches)
+        group = self.optimizer.param_groups[0]
+        weights = [p for p in group["params"] if p.ndim > 1]
+        l2 = float(group.get("weight_decay", 0.0))
+
+        def objective() -> torch.Tensor:
+            self.optimizer.zero_grad(set_to_none=True)
+            value = torch.zeros((), device=self.device)
+            for batch in batches:
+                loss = self.step.train_step(self.model, batch, self.context).loss * (len(batch) / total)
+                loss.backward()
+                value += loss.detach()
+            if l2 > 0 and weights:
+                penalty = 0.5 * l2 * sum((p * p).sum() for p in weights)
+                penalty.backward()  # type: ignore[union-attr]
+                value += penalty.detach()  # type: ignore[union-attr]
+            return value
+
+        before = self._lbfgs_counts()
+        with progress_bar(f"epoch {epoch + 1}/{epochs} L-BFGS evaluations", group["max_eval"]) as bar:
+
+            def shown() -> torch.Tensor:
+                value = objective()
+                if bar.active:
+                    bar.update(1, f"objective {float(value):.5f}")
+                return value
+
+            self.optimizer.step(shown)  # type: ignore[arg-type]
+        after = self._lbfgs_counts()
+        iterations, evaluations = after[0] - before[0], after[1] - before[1]
+        with torch.no_grad():
+            outputs = [self.step.train_step(self.model, batch, self.context) for batch in batches]
+        loss_sum = sum(float(out.loss) * len(batch) for out, batch in zip(outputs, batches, strict=True))
+        train_loss = loss_sum / max(total, 1)
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(
+                f"Training loss became {train_loss} in epoch {epoch}. Standardise the features "
+                "(--data.standardize_features) or raise --optimizer.weight_decay."
+            )
+        seconds = time.perf_counter() - start
+        return {
+            "train_loss": train_loss,
+            "train_seconds": seconds,
+            "train_data_seconds": data_seconds,
+            "train_samples_per_second": total * max(evaluations, 1) / seconds,
+            "logs": {"train_lbfgs_iterations": float(iterations), "train_lbfgs_evaluations": float(evaluations)},
+            "converged": iterations < group["max_iter"] and evaluations < group["max_eval"],
+        }
+
     def train_epoch(self, loader: DataLoader, epoch: int, epochs: int) -> dict[str, Any]:
+        if self.options.full_batch:
+            return self._full_batch_epoch(loader, epoch, epochs)
         self.model.train()
         if hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
@@ -319,6 +385,13 @@ class Trainer:
                 f"epoch {epoch + 1}/{epochs}  train_loss {record['train_loss']:.4f}  val_loss {val.loss:.4f}  "
                 f"{self.best_metric} {value:.4f}{marker}  {train['train_samples_per_second']:.0f} samples/s"
             )
+            if train.get("converged") and epoch + 1 < epochs:
+                self.state.stopped_early = True
+                print_line(
+                    f"L-BFGS converged in epoch {epoch + 1} ({train['logs']['train_lbfgs_iterations']:.0f} "
+                    "iterations within its tolerances); training stops here."
+                )
+                break
             best_epoch = self.state.best_epoch if self.state.best_epoch is not None else -1
             if patience is not None and epoch - best_epoch >= patience and epoch + 1 < epochs:
                 self.state.stopped_early = True

@@ -4,7 +4,13 @@ import math
 
 import torch
 
-from glovita.configs.optimizer import AdamOptimizerConfig, AdamwOptimizerConfig, OptimizerConfig, SgdOptimizerConfig
+from glovita.configs.optimizer import (
+    AdamOptimizerConfig,
+    AdamwOptimizerConfig,
+    LbfgsOptimizerConfig,
+    OptimizerConfig,
+    SgdOptimizerConfig,
+)
 from glovita.models.composite import GlovitaModel
 
 
@@ -46,10 +52,25 @@ def param_groups(
 
 def build_optimizer(cfg: OptimizerConfig, model: GlovitaModel, fused: bool) -> torch.optim.Optimizer:
     """The optimizer of `cfg.name`; `fused` selects PyTorch's fused kernel where the optimizer has one."""
-    groups = param_groups(model, cfg.lr, cfg.weight_decay, cfg.encoder_lr, cfg.layer_decay)
+    groups = param_groups(model, cfg.lr, cfg.weight_decay or 0.0, cfg.encoder_lr, cfg.layer_decay)
     if not groups:
         raise ValueError("No parameter is trainable: the PEFT method froze everything. Check --peft.method.")
     match cfg:
+        case LbfgsOptimizerConfig():
+            # One group (L-BFGS keeps one curvature history); the L2 term is added to the loss by the Trainer's
+            # full-batch epoch from the group's weight_decay, on the weights (ndim > 1) only.
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            single = [{"params": trainable, "weight_decay": cfg.weight_decay or 0.0, "name": "model"}]
+            return torch.optim.LBFGS(
+                single,
+                lr=cfg.lr,
+                max_iter=cfg.max_iter,
+                max_eval=2 * cfg.max_iter,
+                tolerance_grad=cfg.tolerance_grad,
+                tolerance_change=cfg.tolerance_change,
+                history_size=cfg.history_size,
+                line_search_fn="strong_wolfe",
+            )
         case AdamwOptimizerConfig():
             return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, fused=fused or None)
         case AdamOptimizerConfig():

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
+from glovita.configs.optimizer import LbfgsOptimizerConfig, OptimizerConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.checks import check_split_files
 from glovita.datasets.factory import DatasetSplits, build_datasets
@@ -28,8 +29,9 @@ from glovita.metrics.factory import build_metrics
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model
+from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 from glovita.runtime.io import save_json
-from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, make_loader
+from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
 from glovita.runtime.preload import preload_in_background
 from glovita.runtime.progress import print_line, print_summary, set_quiet
 from glovita.training import run_dir as rundir
@@ -42,9 +44,11 @@ from glovita.training.resolve import (
     balanced_sample_weights,
     encoder_name,
     few_steps_warning,
+    lr_range_warning,
     resolve_class_weight,
     resolve_dataloading,
     resolve_drop_last,
+    resolve_optimizer,
     resolve_pos_weight,
     resolve_run,
     resolve_shared_group,
@@ -105,6 +109,10 @@ class RunOptimisation:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     fused: bool
     optimizer_steps_per_epoch: int
+    settings: OptimizerConfig
+    """The optimizer config the run uses (resolve_optimizer)."""
+    full_batch: bool
+    """L-BFGS: each epoch is one solve on the whole training split."""
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -168,11 +176,14 @@ def _train_in_run_dir(
         cfg.task.label_smoothing,
         cfg.data.subtask == "multilabel",
         plan.pos_weight or plan.class_weight,
+        standardize_features=splits.standardization is not None,
     )
+    if splits.standardization is not None:
+        cast(PrecomputedEncoder, model.encoder).set_statistics(*splits.standardization)
     device = torch.device(plan.device)
     data = _build_data(cfg, splits, model, device, dist)
     placed = _place_model(cfg, model, splits.modality, device, dist)
-    optimisation = _build_optimisation(cfg, placed.module, len(data.train), device)
+    optimisation = _build_optimisation(cfg, placed.module, data, device, dist)
     resolved = _complete_resolved(plan, data, model, optimisation, cfg.training.epochs)
     info = rundir.runtime_info(argv, resolved.device, _device_name(device), started)
     info["world_size"] = dist.world_size
@@ -182,6 +193,16 @@ def _train_in_run_dir(
     if resume_from is not None:
         _resume(cfg, trainer, resolved.run_dir, dist, resume_from)
     _announce(cfg, resolved, splits.modality, device, dist)
+    grid = getattr(optimisation.settings, "l2_grid", ())
+    if grid and resume_from is None:  # a resumed run's solver state holds the value chosen before
+        from glovita.training.probe import select_weight_decay
+
+        chosen, rows = select_weight_decay(trainer, data.train, data.val, grid, cfg.training.epochs)
+        if dist.is_main:
+            save_json(
+                {"chosen_weight_decay": chosen, "metric": resolved.best_metric, "candidates": rows},
+                resolved.run_dir / "l2_selection.json",
+            )
     # Loader workers are forked from here on; forking while another thread is inside an import is unsafe.
     preload.join()
     return _fit_and_test(cfg, trainer, data, resolved, logger, info, dist, wall_start)
@@ -260,7 +281,7 @@ def _build_data(
     """The modality's pipeline for this encoder, the seeded training loader and the sharded evaluation loaders."""
     modality = splits.modality
     pipeline = modality.pipeline(model.encoder.preprocessing, getattr(cfg.model.encoder, "input_channels", 3))
-    loading = resolve_dataloading(cfg.dataloading, device)
+    loading = resolve_dataloading(cfg.dataloading, device, in_memory(splits.train, splits.val, splits.test))
     loader_args: dict[str, Any] = dict(
         num_workers=loading.num_workers,
         pin_memory=loading.pin_memory,
@@ -326,13 +347,23 @@ def _place_model(
 
 
 def _build_optimisation(
-    cfg: RootConfig, model: GlovitaModel, steps_per_epoch: int, device: torch.device
+    cfg: RootConfig, model: GlovitaModel, data: RunData, device: torch.device, dist: DistContext
 ) -> RunOptimisation:
-    fused = fused_optimizer_available(device, cfg.optimizer.name)
-    optimizer = build_optimizer(cfg.optimizer, model, fused)
-    optimizer_steps = -(-steps_per_epoch // cfg.training.accumulate_grad_batches)
-    scheduler = build_scheduler(cfg.optimizer, optimizer, optimizer_steps, cfg.training.epochs)
-    return RunOptimisation(optimizer, scheduler, fused, optimizer_steps)
+    """The optimizer the run uses (resolve_optimizer: L-BFGS for a linear probe on feature files) and its
+    schedule. L-BFGS makes one optimizer step (a solve of up to max_iter iterations) per epoch."""
+    settings, note = resolve_optimizer(cfg, len(data.splits.train))  # type: ignore[arg-type]
+    if note is not None:
+        print_line(note)
+    full_batch = isinstance(settings, LbfgsOptimizerConfig)
+    if full_batch and dist.enabled:
+        raise ValueError(
+            "optimizer.name='lbfgs' solves on the whole training split in one process; run it without torchrun."
+        )
+    fused = fused_optimizer_available(device, settings.name)
+    optimizer = build_optimizer(settings, model, fused)
+    optimizer_steps = 1 if full_batch else -(-len(data.train) // cfg.training.accumulate_grad_batches)
+    scheduler = build_scheduler(settings, optimizer, optimizer_steps, cfg.training.epochs)
+    return RunOptimisation(optimizer, scheduler, fused, optimizer_steps, settings, full_batch)
 
 
 def _complete_resolved(
@@ -341,14 +372,18 @@ def _complete_resolved(
     """resolved_config.json's values from what was built, set once."""
     splits = data.splits
     total_steps = optimisation.optimizer_steps_per_epoch * epochs
-    few_steps = few_steps_warning(total_steps, epochs, optimisation.optimizer_steps_per_epoch)
-    if few_steps is not None:
-        print_line(f"warning: {few_steps}")
+    few_steps = None
+    if not optimisation.full_batch:  # an L-BFGS epoch is a whole solve, not one step
+        few_steps = few_steps_warning(total_steps, epochs, optimisation.optimizer_steps_per_epoch)
+    lr_range = lr_range_warning(optimisation.settings, plan.global_batch_size)
+    for warning in (few_steps, lr_range):
+        if warning is not None:
+            print_line(f"warning: {warning}")
     return replace(
         plan,
         encoder_out_dim=model.encoder.out_dim,
         encoder_preprocessing=data.pipeline.encoder_preprocessing,
-        warnings=[*plan.warnings, *data.warnings, *([few_steps] if few_steps else [])],
+        warnings=[*plan.warnings, *data.warnings, *(w for w in (few_steps, lr_range) if w)],
         augmentation=data.pipeline.resolved,
         dataloading=data.loading,
         dataset_sizes={
@@ -360,6 +395,7 @@ def _complete_resolved(
         optimizer_steps_per_epoch=optimisation.optimizer_steps_per_epoch,
         total_steps=total_steps,
         fused_optimizer=optimisation.fused,
+        optimizer=optimisation.settings.model_dump(mode="json"),
         parameters={
             "total": sum(p.numel() for p in model.parameters()),
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -419,6 +455,7 @@ def _build_trainer(
         early_stopping_patience=cfg.training.early_stopping_patience,
         best_metric=resolved.best_metric,
         best_mode=resolved.best_metric_mode,
+        full_batch=optimisation.full_batch,
     )
     run_dir = resolved.run_dir
     checkpoints = None

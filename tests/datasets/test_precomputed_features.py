@@ -1,5 +1,7 @@
 """HDF5 feature files: the three layouts, masked bag collation, lazy reads, and errors naming file/key/shape."""
 
+import os
+import time
 from pathlib import Path
 
 import h5py
@@ -106,6 +108,24 @@ def test_nan_features_are_reported_with_position(tmp_path: Path, load: str, dtyp
     with pytest.raises(ValueError, match=r"NaN or infinite values \((whole file|rows 4..4), first at \[(4, 2|0, 2)\]"):
         splits = _splits(tmp_path, "instances", load, features=features)
         splits.train[4]
+
+
+def test_whole_file_check_is_chunked_and_remembered_until_the_file_changes(tmp_path: Path) -> None:
+    from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, known_finite, read_layout
+
+    features = np.ones((20_000, 256), dtype=np.float16)  # 8,192 rows per 4 MB chunk: three chunks
+    path = write_feature_file(tmp_path / "big.h5", "instances", 20_000, features=features)
+    PrecomputedFeatureDataset(path, read_layout(path), False, 2, "always")
+    assert not known_finite(path)  # written just now: not remembered (mtimes are coarse)
+    os.utime(path, (time.time() - 60, time.time() - 60))
+    clean = PrecomputedFeatureDataset(path, read_layout(path), False, 2, "always")
+    assert clean.in_memory and np.array_equal(clean[19_999][0].numpy(), features[19_999])
+    assert known_finite(path)
+    features[17_000, 5] = np.nan  # in the third chunk
+    write_feature_file(path, "instances", 20_000, features=features)
+    assert not known_finite(path)  # rewritten: size or mtime differ
+    with pytest.raises(ValueError, match=r"NaN or infinite values \(whole file, first at \[17000, 5\]\)"):
+        PrecomputedFeatureDataset(path, read_layout(path), False, 2, "always")
 
 
 def test_files_must_share_layout(tmp_path: Path) -> None:

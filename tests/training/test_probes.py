@@ -61,6 +61,7 @@ def test_spec_feature_command_matches_logistic_regression(digits_features: Path,
     assert resolved["optimizer"]["name"] == "lbfgs"
     assert resolved["optimizer"]["weight_decay"] == pytest.approx(1 / resolved["dataset_sizes"]["train"])
     assert not any("optimizer steps" in w for w in resolved["warnings"])  # an L-BFGS epoch is a whole solve
+    assert resolved["dataloading"]["num_workers"] == 0  # features in memory: workers would only copy batches
     captured = capsys.readouterr()
     out = captured.out + captured.err
     assert "full-batch L-BFGS" in out and "converged" in out

@@ -151,6 +151,10 @@ def _checks_file() -> Path:
     return folder / "finite_feature_files.json"
 
 
+_SETTLED_SECONDS = 2.0
+"""Files modified more recently than this are checked again next time rather than remembered."""
+
+
 def _file_key(path: Path) -> str:
     """A feature file as it is now: absolute path, size and modification time (a rewrite changes the key)."""
     stat = path.stat()
@@ -168,13 +172,18 @@ def known_finite(path: Path) -> bool:
 
 
 def _remember_finite(path: Path) -> None:
-    """Record `path` as free of NaN/inf (atomically; a cache that cannot be written is skipped)."""
+    """Record `path` as free of NaN/inf (atomically; a cache that cannot be written is skipped). A file modified
+    in the last few seconds is not recorded: file systems stamp mtimes coarsely (a few ms), and a rewrite within
+    the same tick, of the same size, would otherwise look unchanged."""
     import json
+    import time
 
     from glovita.runtime.io import save_json
 
     cache = _checks_file()
     try:
+        if time.time() - path.stat().st_mtime < _SETTLED_SECONDS:
+            return
         known = json.loads(cache.read_text()) if cache.is_file() else {}
         known = {k: v for k, v in known.items() if Path(k.split("|")[0]).exists()}  # forget deleted files
         known[_file_key(path)] = True

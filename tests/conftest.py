@@ -174,3 +174,35 @@ def train_cli_without_torch(args: list[str]) -> subprocess.CompletedProcess[str]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result
+
+
+def write_ts_file(path: Path, cases: list[np.ndarray], labels: list[str], classes: list[str]) -> Path:
+    """A UCR/UEA .ts file of `cases` (C, T_i) with class labels; the first case is on line 6."""
+    lines = ["@problemName test", f"@dimensions {cases[0].shape[0]}", f"@classLabel true {' '.join(classes)}",
+             "# a comment", "@data"]  # fmt: skip
+    for values, label in zip(cases, labels, strict=True):
+        lines.append(":".join(",".join(f"{v:g}" for v in channel) for channel in values) + f":{label}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def series_args(root: Path, encoder: str = "fcn") -> list[str]:
+    """CLI flags for a run on small separable 2-channel series of 16..24 steps (train .ts with a held-out
+    validation fold, test .ts) under root/exp, group g."""
+    rng = np.random.default_rng(0)
+    for split, count in (("train", 30), ("test", 12)):
+        cases, labels = [], []
+        for i in range(count):
+            steps = int(rng.integers(16, 25)) if i else 24  # the first training case is the longest
+            time = np.linspace(0, 2 * np.pi, steps)
+            wave = np.sin(time) if i % 2 else np.sign(np.sin(time))
+            cases.append(np.stack([wave, wave[::-1]]) + rng.normal(0, 0.1, (2, steps)))
+            labels.append("square" if i % 2 == 0 else "sine")
+        write_ts_file(root / f"{split}.ts", cases, labels, classes=["sine", "square"])
+    return [
+        "--data.dataset", "generic_timeseries_dataset", "--data.data_root_dir", str(root),
+        "--data.train_file", "train.ts", "--data.test_file", "test.ts", "--data.num_classes", "2",
+        "--model.encoder.encoder_type", "series_cnn", "--model.encoder.type", encoder,
+        "--model.encoder.input_channels", "2", "--dataloading.batch_size", "8", "--dataloading.num_workers", "0",
+        "--experiments_dir", str(root / "exp"), "--group", "g",
+    ]  # fmt: skip

@@ -27,7 +27,7 @@ from glovita.configs.extract import ExtractFeaturesConfig
 from glovita.configs.infer import InferConfig
 from glovita.configs.plot_umap import PlotUmapConfig
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
-from tests.conftest import write_feature_file, write_images
+from tests.conftest import series_args, write_feature_file, write_images
 from tests.datasets.test_chestxray14 import make_fake_chestxray14
 from tests.datasets.test_digits_cifar import _write_fake_cifar10
 from tests.datasets.volume_data import make_volume_dataset
@@ -95,7 +95,7 @@ block)."""
 
 def training_overrides(args: list[str]) -> list[str]:
     """What a documented training command gets appended to stay small."""
-    if "precomputed_features" in args:
+    if "precomputed_features" in args or "generic_timeseries_dataset" in args:
         return FEATURE_OVERRIDES
     family = args[args.index("--model.encoder.encoder_type") + 1] if "--model.encoder.encoder_type" in args else "timm"
     if family == "timm" and "--model.encoder.model_kwargs" in args:  # a ViT: keep it, with one block
@@ -201,6 +201,8 @@ def _prepare_data(cwd: Path) -> None:
     (folds / "splits.json").write_text(json.dumps({**partitions, "test": test}))
     (cwd / "my_images.csv").write_text("path,label\ndata/digits/images/3/0003.png,3\ndata/digits/images/7/0007.png,7\n")
     make_volume_dataset(cwd / "data" / "MyVolumes", per_class=16, size=(32, 32, 32))
+    (cwd / "data" / "MySeries").mkdir()
+    series_args(cwd / "data" / "MySeries")  # writes train.ts and test.ts (2 channels)
     (cwd / "bags").mkdir()
     write_feature_file(cwd / "bags" / "train_bags.h5", "ptr", 24, dim=512)
     write_feature_file(cwd / "bags" / "val_bags.h5", "lengths", 8, dim=512, seed=1)
@@ -250,6 +252,8 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "my_run_last_digits_test_avg.h5" in features
     assert "agg_avg_resnet18_digits_test_size32_float32_umap.png" in features
     assert (tmp_path / "augmentations.png").is_file()
+    assert (tmp_path / "series_augmentations.png").is_file()
+    assert (tmp_path / "predictions" / "gunpoint" / "predictions.csv").is_file()
     assert (tmp_path / "predictions" / "predictions.csv").is_file()
     assert json.loads((tmp_path / "predictions" / "csv" / "metrics.json").read_text())["num_samples"] == 2
     assert (tmp_path / "experiments" / "mlflow" / "mlflow.db").is_file()

@@ -68,6 +68,7 @@ def test_cross_field_errors_name_the_fields(payload: dict, message: str) -> None
 FEATURES = {"dataset": "precomputed_features", "num_classes": 2, "train_features_file": "a.h5",
             "val_features_file": "b.h5"}  # fmt: skip
 PRECOMPUTED = {"encoder_type": "precomputed", "feature_dim": 8}
+SERIES = {"dataset": "generic_timeseries_dataset", "aeon_dataset": "GunPoint", "num_classes": 2}
 REGRESSION = {"dataset": "digits", "task": "Regression", "subtask": "regression", "num_classes": 1}
 VOLUMES = {"dataset": "generic_volume_dataset", "data_root_dir": "x", "num_classes": 2}
 RESIDUAL_3D = {"encoder_type": "residual_encoder", "spatial_dims": 3, "input_channels": 1}
@@ -83,6 +84,8 @@ COMPANIONS = {
     ("data", "generic_volume_dataset"): {"data": VOLUMES, "model": {"encoder": RESIDUAL_3D}},
     ("model.encoder", "primus"): {"data": VOLUMES, "model": {"encoder": {"encoder_type": "primus"}}},
     ("optimizer", "lbfgs"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED}, "optimizer": {"name": "lbfgs"}},
+    ("data", "generic_timeseries_dataset"): {"data": SERIES, "model": {"encoder": {"encoder_type": "series_cnn"}}},
+    ("model.encoder", "series_cnn"): {"data": SERIES, "model": {"encoder": {"encoder_type": "series_cnn"}}},
 }
 """Members that only validate together with others (a dataset needs its files, a bag head its features)."""
 

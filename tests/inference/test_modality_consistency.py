@@ -19,7 +19,7 @@ from glovita.datasets.volumes import read_volume
 from glovita.inference.predict import eval_pipeline
 from glovita.inference.restore import load_run, load_weights, without_pretrained_weights
 from glovita.models.factory import build_model
-from tests.conftest import FAST, feature_args, write_images
+from tests.conftest import FAST, feature_args, series_args, write_images
 from tests.datasets.volume_data import make_volume_dataset
 
 RESIDUAL_3D = [
@@ -61,6 +61,10 @@ def _features(layout: str, head: list[str]):
     return args
 
 
+def _series(root: Path) -> list[str]:
+    return series_args(root) + ["--training.epochs", "2"]
+
+
 MODALITIES = {
     "images": (_images, "generic_image_dataset"),
     "volumes": (_volumes, "generic_volume_dataset"),
@@ -69,6 +73,7 @@ MODALITIES = {
         "precomputed_features",
     ),
     "bags": (_features("ptr", ["--model.head.head_type", "abmil"]), "precomputed_features"),
+    "series": (_series, "generic_timeseries_dataset"),
 }
 
 
@@ -96,6 +101,16 @@ def test_infer_metrics_equal_the_runs_test_metrics(run: tuple[str, Path], tmp_pa
 def _hand_transformed(modality: str, run_dir: Path) -> tuple[list[Path], torch.Tensor]:
     """The test samples' files and their test-time inputs computed by hand from the files and the config."""
     config = json.loads((run_dir / "config.json").read_text())
+    if modality == "series":  # z-scored per series and channel, then zero-padded to the longest (24 steps)
+        from glovita.datasets.timeseries import read_ts_file
+
+        read = read_ts_file(Path(config["data"]["data_root_dir"]) / "test.ts", regression=False)
+        rows = []
+        for values in read.series:
+            padded = np.zeros((2, 24))
+            padded[:, : values.shape[1]] = (values - values.mean(1, keepdims=True)) / values.std(1, keepdims=True)
+            rows.append(torch.from_numpy(padded).float())
+        return [Path(name) for name in read.names], torch.stack(rows)
     if modality == "images":
         files = sorted((Path(config["data"]["data_root_dir"]) / "images" / "test").rglob("*.png"))
         mean, std = torch.tensor([0.2, 0.3, 0.4]), torch.tensor([0.5, 0.6, 0.7])
@@ -112,7 +127,7 @@ def _hand_transformed(modality: str, run_dir: Path) -> tuple[list[Path], torch.T
     return files, torch.stack(volumes)
 
 
-@pytest.mark.parametrize("run", ["images", "volumes"], indirect=True)  # feature files have no transform
+@pytest.mark.parametrize("run", ["images", "volumes", "series"], indirect=True)  # feature files have no transform
 def test_infer_and_extract_use_the_runs_test_transform(run: tuple[str, Path], tmp_path: Path) -> None:
     modality, run_dir = run
     restored = load_run(run_dir / "checkpoints" / "best.pt")
@@ -125,16 +140,20 @@ def test_infer_and_extract_use_the_runs_test_transform(run: tuple[str, Path], tm
     by_id = {Path(i).name: n for n, i in enumerate(sample_ids(splits.test))}
     assert len(by_id) == len(files)
     for path, wanted in zip(files, expected, strict=True):
-        got = pipeline.eval(splits.test[by_id[path.name]][0])
+        sample = splits.test[by_id[path.name]][0]
+        got = sample if pipeline.eval is None else pipeline.eval(sample)  # series: no eval transform
         torch.testing.assert_close(got.float(), wanted, atol=1e-5, rtol=1e-5)
 
+    method = "native" if modality == "series" else "avg"  # series CNNs pool over time themselves
     extract(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
-             "--split", "test", "--method", "avg", "--dataloading.num_workers", "0"])  # fmt: skip
+             "--split", "test", "--method", method, "--dataloading.num_workers", "0"])  # fmt: skip
     (written,) = list(tmp_path.glob("*.h5"))
     with h5py.File(written) as handle:
         features = torch.from_numpy(handle["features"][:])
         ids = [Path(i.decode()).name for i in handle["ids"][:]]
-    avg_cfg = restored.config.model.model_copy(update={"feature_aggregation_method": "avg"})
+    avg_cfg = restored.config.model.model_copy(
+        update={"feature_aggregation_method": None if modality == "series" else "avg"}
+    )
     encoder_model = build_model(without_pretrained_weights(avg_cfg), restored.config.peft, 2, 0.0)
     load_weights(encoder_model, restored)
     with torch.no_grad():

@@ -12,6 +12,7 @@ from glovita.configs.model import (
     ModelConfig,
     RegressionHeadConfig,
     ResidualEncoderConfig,
+    SeriesCnnEncoderConfig,
     TimmEncoderConfig,
     TorchvisionEncoderConfig,
     TransformerEncoderConfig,
@@ -33,9 +34,20 @@ ENCODERS = {
     "dinov3": Dinov3EncoderConfig(type="vit_small_patch16_dinov3", pretrained=False, image_size=32,
                                   model_kwargs={"depth": 2}),
     "residual_encoder": ResidualEncoderConfig(features_per_stage=(8, 16), blocks_per_stage=(1, 1), strides=(1, 2)),
+    "series_cnn": SeriesCnnEncoderConfig(type="fcn", input_channels=3),
 }  # fmt: skip
 IMAGE_SIZE = {"dinov2": 28}
 """Input size per family where 32 does not fit (patch 14)."""
+
+
+def _inputs(encoder_tag: str, batch: int) -> torch.Tensor:
+    """Images (B, 3, 32, 32), or series (B, 3, 32) for the time-series family."""
+    size = IMAGE_SIZE.get(encoder_tag, 32)
+    if ENCODERS[encoder_tag].spatial_dims == 1:
+        return torch.randn(batch, 3, size)
+    return torch.randn(batch, 3, size, size)
+
+
 HEADS = {
     "classification": (ClassificationHeadConfig(hidden_dim=16), torch.tensor([0, 1, 2, 1])),
     "regression": (RegressionHeadConfig(), torch.randn(4, 3)),
@@ -47,9 +59,7 @@ HEADS = {
 def test_every_encoder_and_head_trains(encoder_tag: str, head_tag: str) -> None:
     head_cfg, targets = HEADS[head_tag]
     model = build_model(ModelConfig(encoder=ENCODERS[encoder_tag], head=head_cfg), FullFinetuningConfig(), 3, 0.0)
-    size = IMAGE_SIZE.get(encoder_tag, 32)
-    images = torch.randn(4, 3, size, size)
-    outputs = model(images)
+    outputs = model(_inputs(encoder_tag, 4))
     assert outputs.shape == (4, 3) and torch.isfinite(outputs).all()
     loss = model.head.loss(outputs, labels_batch(targets))
     loss.backward()
@@ -61,8 +71,7 @@ def test_every_encoder_and_head_trains(encoder_tag: str, head_tag: str) -> None:
 def test_every_encoder_gives_its_unpooled_features(encoder_tag: str) -> None:
     """forward_features: tokens (B, N, D) or maps (B, D, h, w) that carry gradients, and (where the family pools
     tokens) the avg aggregation of forward() is exactly the patch-token mean of those features."""
-    size = IMAGE_SIZE.get(encoder_tag, 32)
-    images = torch.randn(2, 3, size, size)
+    images = _inputs(encoder_tag, 2)
     encoder = build_encoder(ModelConfig(encoder=ENCODERS[encoder_tag]))
     features = encoder.forward_features(images)
     assert features.shape[0] == 2 and features.ndim in (3, 4) and torch.isfinite(features).all()

@@ -213,6 +213,52 @@ class PrecomputedFeaturesConfig(_DataFields):
     left at its defaults: full-batch lbfgs (converges like logistic regression), or the configured one (adamw)."""
 
 
+class GenericTimeseriesDatasetConfig(_DataFields):
+    """Time series (univariate or multivariate): UCR/UEA .ts files, .npz arrays, or a UCR/UEA set shipped with
+    aeon (--data.aeon_dataset GunPoint); see docs/timeseries.md."""
+
+    dataset: Literal["generic_timeseries_dataset"] = "generic_timeseries_dataset"
+    """Dataset tag."""
+    spatial_dims: ClassVar[int | None] = 1
+    """What the samples are: series (B, C, T) with one time axis."""
+    data_root_dir: Path = Path(".")
+    """Folder that relative train/val/test file paths are resolved against."""
+    aeon_dataset: str | None = None
+    """A UCR/UEA set shipped inside the installed aeon package (GunPoint, ItalyPowerDemand, ArrowHead, BasicMotions,
+    JapaneseVowels, ...): its <name>_TRAIN.ts / <name>_TEST.ts are read from there, nothing is downloaded."""
+    train_file: Path | None = None
+    """Training cases: a .ts file or an .npz with X (N, C, T) and y (N,)."""
+    val_file: Path | None = None
+    """Validation cases; unset holds data.val_fraction of the training file out (stratified, fold data.fold)."""
+    test_file: Path | None = None
+    """Test cases (optional)."""
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    """Share of the training cases held out for validation when there is no val_file; data.fold picks which of
+    the round(1 / val_fraction) folds it is."""
+    length_policy: Literal["pad", "resample"] = "pad"
+    """Series of unequal length: zero-pad to series_length (after normalisation), or resample linearly to it."""
+    series_length: int | None = Field(None, gt=1)
+    """Length every series is brought to; unset = the longest training series."""
+    normalization: Literal["per_series", "train_statistics", "none"] = "per_series"
+    """Z-normalise each channel of each series on its own (the UCR convention), with the training split's
+    per-channel mean and std, or not at all."""
+    train_policy: Literal["none", "default_series_1", "default_series_2", "default_series_3"] = "default_series_1"
+    """Training augmentation, seeded per sample: 1 jitter + scaling, 2 adds magnitude and time warping,
+    3 adds window slicing; none disables it."""
+
+    @model_validator(mode="after")
+    def _check_source(self) -> "GenericTimeseriesDatasetConfig":
+        if (self.aeon_dataset is None) == (self.train_file is None):
+            raise ValueError(
+                "generic_timeseries_dataset needs exactly one source: --data.aeon_dataset NAME (a set shipped "
+                "with aeon) or --data.train_file FILE (.ts or .npz)."
+            )
+        if self.subtask == "multilabel":
+            raise ValueError("generic_timeseries_dataset has one label per series; data.subtask='multilabel' "
+                             "does not apply.")  # fmt: skip
+        return self
+
+
 if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
     DataConfig = (
         DigitsConfig
@@ -222,6 +268,7 @@ if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is th
         | Cifar100Config
         | ChestXRay14Config
         | PrecomputedFeaturesConfig
+        | GenericTimeseriesDatasetConfig
     )
 else:
     DataConfig = choice(
@@ -232,5 +279,6 @@ else:
         Cifar100Config,
         ChestXRay14Config,
         PrecomputedFeaturesConfig,
+        GenericTimeseriesDatasetConfig,
         discriminator="dataset",
     )

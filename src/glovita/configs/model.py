@@ -196,6 +196,22 @@ class PrimusEncoderConfig(GlovitaConfig):
         return self
 
 
+class SeriesCnnEncoderConfig(GlovitaConfig):
+    """The standard deep time-series classifiers (FCN, ResNet of Wang et al. 2017; InceptionTime of Ismail Fawaz et
+    al. 2020), trained from scratch on series (B, C, T)."""
+
+    encoder_type: Literal["series_cnn"] = "series_cnn"
+    """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 1
+    """Inputs it takes: series (B, C, T) with one time axis."""
+    pools_tokens: ClassVar[bool] = False
+    """It returns vectors averaged over time (feature_aggregation_method does not apply)."""
+    type: Literal["inception_time", "resnet", "fcn"] = "inception_time"
+    """Network: inception_time, resnet or fcn."""
+    input_channels: int = Field(1, gt=0)
+    """Channels (variables) of each series; must match the data."""
+
+
 class PrecomputedEncoderConfig(GlovitaConfig):
     """Identity encoder for precomputed features (--data.dataset precomputed_features)."""
 
@@ -289,6 +305,7 @@ if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is th
         | ResidualEncoderConfig
         | PrimusEncoderConfig
         | PrecomputedEncoderConfig
+        | SeriesCnnEncoderConfig
     )
 else:
     EncoderConfig = choice(
@@ -300,6 +317,7 @@ else:
         ResidualEncoderConfig,
         PrimusEncoderConfig,
         PrecomputedEncoderConfig,
+        SeriesCnnEncoderConfig,
         discriminator="encoder_type",
     )
 if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one

@@ -71,11 +71,14 @@ class RootConfig(GlovitaConfig):
                 "Use --data.dataset precomputed_features --model.encoder.encoder_type precomputed, or neither."
             )
         if data_dims != encoder_dims:
-            kind = "3D volumes (B, C, D, H, W)" if data_dims == 3 else "2D images"
-            fix = (
-                "--model.encoder.encoder_type residual_encoder --model.encoder.spatial_dims 3 (or primus)"
-                if data_dims == 3
-                else "a 2D encoder (or --model.encoder.spatial_dims 2 with residual_encoder)"
+            kind, fix = {
+                1: ("time series (B, C, T)", "--model.encoder.encoder_type series_cnn"),
+                3: (
+                    "3D volumes (B, C, D, H, W)",
+                    "--model.encoder.encoder_type residual_encoder --model.encoder.spatial_dims 3 (or primus)",
+                ),
+            }.get(
+                data_dims or 2, ("2D images", "a 2D encoder (or --model.encoder.spatial_dims 2 with residual_encoder)")
             )
             raise ValueError(
                 f"data.dataset={self.data.dataset!r} yields {kind} but model.encoder.encoder_type="

@@ -13,10 +13,11 @@ from glovita.configs.data import (
     DataConfig,
     DigitsConfig,
     GenericImageDatasetConfig,
+    GenericTimeseriesDatasetConfig,
     GenericVolumeDatasetConfig,
     PrecomputedFeaturesConfig,
 )
-from glovita.datasets.splits import stratified_split, subsample
+from glovita.datasets.splits import kfold_partition, stratified_split, subsample
 from glovita.modalities.base import Modality
 from glovita.modalities.images import ImageAugmentation, ImageModality
 
@@ -179,9 +180,103 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
     )
 
 
+def _class_order(labels: set[str]) -> list[str]:
+    """Class names in index order: numerically when every name is a number ('1' < '2' < '10'), else sorted."""
+    try:
+        return sorted(labels, key=float)
+    except ValueError:
+        return sorted(labels)
+
+
+def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits:
+    """Splits of a time-series dataset (.ts / .npz files or a set shipped with aeon), see docs/timeseries.md."""
+    from glovita.datasets.timeseries import (
+        SeriesDataset,
+        aeon_file,
+        channel_statistics,
+        normalise_each,
+        read_series_file,
+        to_length,
+    )
+    from glovita.modalities.series import SeriesModality
+
+    regression = cfg.task == "Regression"
+    if cfg.aeon_dataset is not None:
+        paths = {"train": aeon_file(cfg.aeon_dataset, "train"), "test": aeon_file(cfg.aeon_dataset, "test")}
+    else:
+        named = {"train": cfg.train_file, "val": cfg.val_file, "test": cfg.test_file}
+        paths = {split: cfg.data_root_dir / path for split, path in named.items() if path is not None}
+    files = {split: read_series_file(path, regression) for split, path in paths.items()}
+    channels = files["train"].series[0].shape[0]
+    for split, read in files.items():
+        if read.series[0].shape[0] != channels:
+            raise ValueError(
+                f"'{paths[split]}' holds series of {read.series[0].shape[0]} channel(s) but the training file "
+                f"'{paths['train']}' {channels}. All files need the same channels."
+            )
+    if regression:
+        class_names: list[str] = []
+        if cfg.num_classes != 1:
+            raise ValueError(f"data.num_classes={cfg.num_classes}: time-series regression predicts one target per "
+                             "series. Set --data.num_classes 1.")  # fmt: skip
+    else:
+        declared = files["train"].class_labels
+        class_names = list(declared) if declared else _class_order({str(v) for v in files["train"].labels})
+        if len(class_names) != cfg.num_classes:
+            raise ValueError(
+                f"data.num_classes={cfg.num_classes} but '{paths['train']}' has {len(class_names)} classes "
+                f"({', '.join(class_names[:20])}). Set --data.num_classes {len(class_names)}."
+            )
+        for split, read in files.items():
+            unknown = sorted({str(v) for v in read.labels} - set(class_names))
+            if unknown:
+                raise ValueError(f"'{paths[split]}' has labels {unknown[:10]} that the training file lacks "
+                                 f"(classes: {', '.join(class_names)}).")  # fmt: skip
+
+    def targets(labels: list) -> torch.Tensor:
+        if regression:
+            return torch.tensor(labels, dtype=torch.float32).reshape(-1, 1)
+        return torch.tensor([class_names.index(str(v)) for v in labels], dtype=torch.long)
+
+    parts = {split: (read.series, targets(read.labels), read.names) for split, read in files.items()}
+    if "val" not in parts:
+        series, target, names = parts["train"]
+        folds = round(1 / cfg.val_fraction)
+        if cfg.fold >= folds:
+            raise ValueError(f"data.fold={cfg.fold} but data.val_fraction={cfg.val_fraction} makes {folds} folds "
+                             f"(0..{folds - 1}). Choose another --data.fold.")  # fmt: skip
+        keep, held = kfold_partition(target.tolist(), folds, cfg.fold, _SUBSAMPLE_SEED, stratify=not regression)
+        parts["val"] = ([series[i] for i in held], target[held], [names[i] for i in held])
+        parts["train"] = ([series[i] for i in keep], target[keep], [names[i] for i in keep])
+    elif cfg.fold != 0:
+        raise ValueError(f"data.fold={cfg.fold} picks a held-out validation fold; with --data.val_file there is "
+                         "one validation split. Leave --data.fold at 0.")  # fmt: skip
+    if cfg.normalization == "per_series":
+        parts = {split: (normalise_each(s), t, n) for split, (s, t, n) in parts.items()}
+    elif cfg.normalization == "train_statistics":
+        mean, std = channel_statistics(parts["train"][0])
+        parts = {split: ([(v - mean) / std for v in s], t, n) for split, (s, t, n) in parts.items()}
+    length = cfg.series_length or max(values.shape[1] for values in parts["train"][0])
+    built = {split: SeriesDataset(to_length(s, length, cfg.length_policy), t, n) for split, (s, t, n) in parts.items()}
+    train = built["train"]
+    train_set, train_targets = _with_fraction(train, train.targets.tolist(), cfg.data_fraction, not regression)
+    source = cfg.aeon_dataset or str(paths["train"])
+    return DatasetSplits(
+        train=train_set,
+        val=built["val"],
+        test=built.get("test"),
+        class_names=class_names,
+        train_targets=train_targets,
+        modality=SeriesModality(cfg.train_policy, channels, length),
+        description=f"{source} ({len(train)} training series of {channels} channel(s), length {length})",
+    )
+
+
 def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits:
     """Build the splits of the configured dataset; file and label checks happen here, before training."""
-    images = not isinstance(cfg, GenericVolumeDatasetConfig | PrecomputedFeaturesConfig)
+    images = not isinstance(
+        cfg, GenericVolumeDatasetConfig | PrecomputedFeaturesConfig | GenericTimeseriesDatasetConfig
+    )
     mode = image_mode(input_channels or 3) if images else ""
     if cfg.subtask == "multilabel" and not isinstance(cfg, ChestXRay14Config | PrecomputedFeaturesConfig):
         raise ValueError(
@@ -240,6 +335,8 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
             return _build_feature_datasets(cfg)
         case GenericVolumeDatasetConfig():
             return _build_volume_datasets(cfg, input_channels)
+        case GenericTimeseriesDatasetConfig():
+            return _build_series_datasets(cfg)
         case _:
             raise TypeError(f"No dataset branch for {type(cfg).__name__} in glovita/datasets/factory.py.")
 
@@ -251,6 +348,8 @@ def sample_ids(dataset: Dataset) -> list[str]:
         return [base[i] for i in dataset.indices]
     if hasattr(dataset, "samples"):
         return [str(path) for path, _ in dataset.samples]
+    if hasattr(dataset, "sample_names"):
+        return list(dataset.sample_names)
     if hasattr(dataset, "indices") and hasattr(dataset, "base"):
         split = "train" if getattr(dataset.base, "train", False) else "test"
         return [f"{type(dataset.base).__name__.lower()}:{split}:{i}" for i in dataset.indices]

@@ -16,6 +16,7 @@ from glovita.configs.model import (
     PrimusEncoderConfig,
     RegressionHeadConfig,
     ResidualEncoderConfig,
+    SeriesCnnEncoderConfig,
     TimmEncoderConfig,
     TorchvisionEncoderConfig,
     TransformerEncoderConfig,
@@ -128,6 +129,15 @@ def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
                 input_channels=encoder.input_channels,
                 model_kwargs=encoder.model_kwargs,
             )
+        case SeriesCnnEncoderConfig():
+            from glovita.models.series_encoder.cnn import SeriesCnnEncoder
+
+            if cfg.feature_aggregation_method is not None:
+                raise ValueError(
+                    f"model.feature_aggregation_method={cfg.feature_aggregation_method!r}: series CNNs average "
+                    "their feature maps over time. Leave it unset."
+                )
+            return SeriesCnnEncoder(encoder.type, encoder.input_channels)
         case PrecomputedEncoderConfig():
             from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
-from glovita.datasets.factory import build_datasets
+from glovita.datasets.factory import DatasetSplits, build_datasets
 from glovita.models.factory import build_encoder
 from glovita.runtime.io import atomic_path
 
@@ -25,6 +25,8 @@ def show_augmentations(cfg: ShowAugmentationsConfig) -> Path:
         plain = cfg.model.model_copy(update={"encoder": encoder_cfg.model_copy(update={"pretrained": False})})
         preprocessing = build_encoder(plain).preprocessing  # only the preprocessing defaults; no weights read
     splits = build_datasets(cfg.data, channels)
+    if splits.modality.spatial_dims == 1:
+        return _series_strips(cfg, splits)
     pipeline = splits.modality.pipeline(preprocessing, channels or 1)
     assert pipeline.train is not None and pipeline.eval is not None and pipeline.display is not None
     augmentation = cfg.data.augmentation  # type: ignore[union-attr]
@@ -38,6 +40,43 @@ def show_augmentations(cfg: ShowAugmentationsConfig) -> Path:
         pipeline.size_text,
         pipeline.display,
     )
+
+
+def _series_strips(cfg: ShowAugmentationsConfig, splits: DatasetSplits) -> Path:
+    """One panel per picked training series and channel (the first four): the series as the dataset gives it
+    (black) and `repeats` seeded draws of the train policy over it (colours)."""
+    sample = splits.train[0][0]
+    channels, _ = sample.shape
+    pipeline = splits.modality.pipeline(None, channels)
+    policy = getattr(cfg.data, "train_policy", "none")
+    rng = np.random.default_rng(cfg.seed)
+    size = len(splits.train)  # type: ignore[arg-type]
+    picks = rng.choice(size, size=min(cfg.num_samples, size), replace=False)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    channels = min(channels, 4)  # the first four channels of a multivariate series
+    fig, axes = plt.subplots(len(picks), channels, figsize=(4 * channels, 1.4 * len(picks)), dpi=100, squeeze=False)
+    for row, index in enumerate(picks):
+        series, target = splits.train[int(index)]
+        draws = []
+        for repeat in range(cfg.repeats if pipeline.train is not None else 0):
+            torch.manual_seed(cfg.seed * 100_003 + int(index) * 31 + repeat)
+            draws.append(pipeline.train(series))  # type: ignore[misc]
+        label = splits.class_names[int(target)] if splits.class_names else f"{float(target):.3g}"
+        for channel in range(channels):
+            ax = axes[row, channel]
+            for draw in draws:
+                ax.plot(draw[channel].numpy(), linewidth=0.7, alpha=0.7)
+            ax.plot(series[channel].numpy(), color="black", linewidth=1.0)
+            ax.tick_params(labelsize=6)
+            if row == 0:
+                ax.set_title(f"channel {channel}", fontsize=7)
+        axes[row, 0].set_ylabel(f"label {label}", fontsize=7)
+    return _save(cfg, fig, f"{cfg.data.dataset}: train policy {policy} (black: as trained on without it)", policy)
 
 
 def _grid(cfg: ShowAugmentationsConfig, train, test_tf, train_tf, test_name, train_name, size, display) -> Path:
@@ -71,9 +110,16 @@ def _grid(cfg: ShowAugmentationsConfig, train, test_tf, train_tf, test_name, tra
             if row == 0:
                 ax.set_title(f"{test_name}" if col == 0 else f"{train_name} #{col}", fontsize=7)
         axes[row, 0].set_ylabel(f"label {target}", fontsize=7)
-    fig.suptitle(f"{cfg.data.dataset}: train policy {train_name}, {size}", fontsize=9)
+    return _save(cfg, fig, f"{cfg.data.dataset}: train policy {train_name}, {size}", train_name)
+
+
+def _save(cfg: ShowAugmentationsConfig, fig, title: str, policy: str) -> Path:
+    """Title the figure and write it (atomically) to cfg.output_file or augmentations_<dataset>_<policy>.png."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    path = cfg.output_file or Path(f"augmentations_{cfg.data.dataset}_{train_name}.png")
+    path = cfg.output_file or Path(f"augmentations_{cfg.data.dataset}_{policy}.png")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)

@@ -14,6 +14,7 @@ from glovita.configs.optimizer import AdamwOptimizerConfig, LbfgsOptimizerConfig
 from glovita.configs.root import RootConfig
 from glovita.metrics.keys import resolve_best_metric
 from glovita.modalities.images import ResolvedAugmentation
+from glovita.modalities.series import ResolvedSeriesAugmentation
 from glovita.modalities.volumes import ResolvedVolumeAugmentation
 from glovita.runtime.loaders import ResolvedDataloading
 from glovita.training.distributed import DistContext, broadcast
@@ -42,7 +43,7 @@ class ResolvedRun:
     optimizer_steps_per_epoch: int = 0
     encoder_out_dim: int = 0
     encoder_preprocessing: dict[str, Any] = field(default_factory=dict)
-    augmentation: ResolvedAugmentation | ResolvedVolumeAugmentation | None = None
+    augmentation: ResolvedAugmentation | ResolvedVolumeAugmentation | ResolvedSeriesAugmentation | None = None
     dataloading: ResolvedDataloading | None = None
     dataset_sizes: dict[str, int] = field(default_factory=dict)
     steps_per_epoch: int = 0

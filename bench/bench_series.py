@@ -1,0 +1,89 @@
+"""Time-series classification: GloViTa's InceptionTime and ResNet against aeon's MiniRocket, trained in the same
+run on UCR/UEA sets that aeon ships (read from the installed package, nothing downloaded).
+
+Protocol as in the InceptionTime paper: each network trains on the whole training file and keeps the epoch of
+lowest loss on it (here: --data.val_file = the training file, best.pt by val_loss), Adam(W) lr 1e-3, batch 16;
+test accuracy on the official test file. MiniRocket (aeon's MiniRocketClassifier: 10k features + ridge) fits the
+same training cases. Series of unequal length (JapaneseVowels) are given to MiniRocket as GloViTa reads them
+(z-normalised per series, zero-padded to the longest). Wall time: the whole glovita_train command (in process) vs
+MiniRocket's fit + predict.
+
+    .venv/bin/python bench/bench_series.py --epochs 200
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from glovita.cli.train import main as train_main
+from glovita.datasets.timeseries import aeon_file, normalise_each, read_ts_file, to_length
+
+SETS = {"GunPoint": 2, "ItalyPowerDemand": 2, "ArrowHead": 3, "BasicMotions": 4, "JapaneseVowels": 9}
+
+
+def _arrays(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    train, test = (read_ts_file(aeon_file(name, split), regression=False) for split in ("train", "test"))
+    if len({s.shape[1] for s in train.series + test.series}) == 1:  # equal length: the values as stored
+        x_train, x_test = np.stack(train.series), np.stack(test.series)
+    else:
+        length = max(s.shape[1] for s in train.series + test.series)
+        x_train = to_length(normalise_each(train.series), length, "pad")
+        x_test = to_length(normalise_each(test.series), length, "pad")
+    return x_train, np.asarray(train.labels), x_test, np.asarray(test.labels)
+
+
+def minirocket(name: str) -> tuple[float, float]:
+    from aeon.classification.convolution_based import MiniRocketClassifier
+
+    x_train, y_train, x_test, y_test = _arrays(name)
+    began = time.perf_counter()
+    model = MiniRocketClassifier(random_state=0).fit(x_train, y_train)
+    accuracy = float((model.predict(x_test) == y_test).mean())
+    return accuracy, time.perf_counter() - began
+
+
+def glovita(name: str, network: str, epochs: int, work: Path) -> tuple[float, float]:
+    train, test = aeon_file(name, "train"), aeon_file(name, "test")
+    channels = read_ts_file(train, regression=False).series[0].shape[0]
+    group = f"{name}_{network}"
+    began = time.perf_counter()
+    train_main(["--data.dataset", "generic_timeseries_dataset", "--data.data_root_dir", str(train.parent),
+                "--data.train_file", train.name, "--data.val_file", train.name, "--data.test_file", test.name,
+                "--data.num_classes", str(SETS[name]), "--model.encoder.encoder_type", "series_cnn",
+                "--model.encoder.type", network, "--model.encoder.input_channels", str(channels),
+                "--training.epochs", str(epochs), "--dataloading.batch_size", "16",
+                "--training.best_checkpoint_metric", "val_loss", "--training.checkpoint_every_n_epochs", "0",
+                "--experiments_dir", str(work), "--group", group])  # fmt: skip
+    wall = time.perf_counter() - began
+    metrics = json.loads((work / "generic_timeseries_dataset" / group / "0" / "test_metrics.json").read_text())
+    return metrics["test_accuracy"], wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=200)
+    parser.add_argument("--sets", nargs="*", default=list(SETS))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="glovita-series-"))
+    rows = {}
+    for name in args.sets:
+        rows[name] = {
+            "minirocket": minirocket(name),
+            "inception_time": glovita(name, "inception_time", args.epochs, work),
+            "resnet": glovita(name, "resnet", args.epochs, work),
+        }
+    print(json.dumps(rows, indent=1))
+    epochs = f"{args.epochs} ep"
+    print(f"\n| set | InceptionTime ({epochs}) | ResNet ({epochs}) | MiniRocket | wall s: IT / ResNet / MR |")
+    print("|---|---:|---:|---:|---|")
+    for name, row in rows.items():
+        (it, it_s), (rn, rn_s), (mr, mr_s) = row["inception_time"], row["resnet"], row["minirocket"]
+        print(f"| {name} | {it:.3f} | {rn:.3f} | {mr:.3f} | {it_s:.0f} / {rn_s:.0f} / {mr_s:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Time series: UCR/UEA `.ts` files, `.npz` arrays (X (N, C, T) or (N, T), y (N,)), and the UCR/UEA sets that
+the aeon package ships. Series of unequal length are padded or resampled to one length; each is z-normalised
+per channel (the UCR convention) or with the training split's per-channel statistics.
+"""
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+@dataclass(frozen=True)
+class SeriesFile:
+    """The cases of one file: each series (C, T_i), its label (a class name or a float), and its name."""
+
+    series: list[np.ndarray]
+    labels: list[str] | list[float]
+    names: list[str]
+    class_labels: list[str] | None
+    """The classes the file's header declares (`@classLabel true ...`), in its order; None when not declared."""
+
+
+def aeon_file(name: str, split: str) -> Path:
+    """<aeon>/datasets/data/<name>/<name>_<SPLIT>.ts of the installed aeon package (no download, no import)."""
+    spec = importlib.util.find_spec("aeon")
+    if spec is None or spec.origin is None:
+        raise ValueError(
+            f"data.aeon_dataset={name!r} reads the UCR/UEA sets shipped inside the aeon package, which is not "
+            "installed. Run: pip install -e '.[timeseries]'."
+        )
+    folder = Path(spec.origin).parent / "datasets" / "data"
+    path = folder / name / f"{name}_{split.upper()}.ts"
+    if not path.is_file():
+        shipped = sorted(p.name for p in folder.iterdir() if any(p.glob("*_TRAIN.ts"))) if folder.is_dir() else []
+        raise ValueError(
+            f"data.aeon_dataset={name!r}: the installed aeon has no '{path.name}'. Sets it ships with .ts files: "
+            f"{', '.join(shipped)}."
+        )
+    return path
+
+
+def _value(text: str) -> float:
+    """One value of a .ts case; '?' (the format's missing value) becomes NaN, refused by the caller."""
+    return float("nan") if text.strip() == "?" else float(text)
+
+
+def read_ts_file(path: Path, regression: bool) -> SeriesFile:
+    """Read a UCR/UEA `.ts` file; every error names the file and the line (and the channel, where one is at fault).
+
+    Cases are lines after `@data`: channels separated by ':', values by ',', the label (or regression target)
+    last. Missing values ('?'), NaN and inf are refused."""
+    if not path.is_file():
+        raise FileNotFoundError(f"Time-series file '{path}' does not exist. Check the --data.*_file flags.")
+    series: list[np.ndarray] = []
+    labels: list = []
+    names: list[str] = []
+    class_labels: list[str] | None = None
+    in_data = False
+    dimensions: int | None = None
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            where = f"'{path}' line {number}"
+            if not in_data:
+                words = line.split()
+                key = words[0].lower()
+                if key == "@data":
+                    in_data = True
+                elif key == "@classlabel" and len(words) > 2 and words[1].lower() == "true":
+                    class_labels = words[2:]
+                elif key == "@timestamps" and len(words) > 1 and words[1].lower() == "true":
+                    raise ValueError(f"{where}: series with time stamps are not supported; write plain values.")
+                continue
+            fields = line.split(":")
+            if len(fields) < 2:
+                raise ValueError(f"{where}: a case needs its values and a label separated by ':'.")
+            channels = []
+            for channel, text in enumerate(fields[:-1]):
+                try:
+                    values = np.array([_value(v) for v in text.split(",")], dtype=np.float64)
+                except ValueError as err:
+                    raise ValueError(f"{where}, channel {channel}: not a list of numbers ({err}).") from err
+                if not np.isfinite(values).all():
+                    raise ValueError(
+                        f"{where} (case {len(series)}), channel {channel}: holds missing, NaN or infinite values "
+                        f"(first at time step {int(np.argmin(np.isfinite(values)))}). Fill or drop that case."
+                    )
+                channels.append(values)
+            lengths = {len(c) for c in channels}
+            if len(lengths) > 1:
+                counts = ", ".join(f"channel {i}: {len(c)}" for i, c in enumerate(channels))
+                raise ValueError(
+                    f"{where} (case {len(series)}) is ragged: its channels have different lengths ({counts}). "
+                    "Every channel of a case needs the same number of values."
+                )
+            if dimensions is not None and len(channels) != dimensions:
+                raise ValueError(
+                    f"{where} (case {len(series)}) has {len(channels)} channels; the cases before it have {dimensions}."
+                )
+            dimensions = len(channels)
+            label = fields[-1].strip()
+            if regression:
+                try:
+                    labels.append(float(label))
+                except ValueError as err:
+                    raise ValueError(f"{where}: regression target {label!r} is not a number.") from err
+                if not np.isfinite(labels[-1]):
+                    raise ValueError(f"{where}: regression target {label!r} is NaN or inf.")
+            else:
+                if class_labels is not None and label not in class_labels:
+                    raise ValueError(
+                        f"{where}: label {label!r} is not among the @classLabel classes ({', '.join(class_labels)})."
+                    )
+                labels.append(label)
+            series.append(np.stack(channels))
+            names.append(f"{path.name}:{len(series) - 1}")
+    if not series:
+        raise ValueError(f"Time-series file '{path}' holds no cases (no lines after @data).")
+    return SeriesFile(series, labels, names, class_labels)
+
+
+def read_npz_file(path: Path, regression: bool) -> SeriesFile:
+    """An `.npz` with `X` (N, C, T) or (N, T) and `y` (N,)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"Time-series file '{path}' does not exist. Check the --data.*_file flags.")
+    with np.load(path, allow_pickle=False) as arrays:
+        missing = [key for key in ("X", "y") if key not in arrays]
+        if missing:
+            raise ValueError(f"'{path}' has no {' or '.join(missing)} array (arrays: {', '.join(arrays.files)}).")
+        values, targets = np.asarray(arrays["X"], dtype=np.float64), np.asarray(arrays["y"])
+    if values.ndim == 2:
+        values = values[:, None, :]
+    if values.ndim != 3 or len(values) != len(targets):
+        raise ValueError(f"'{path}': X must be (N, C, T) or (N, T) with one y per case; got {values.shape}, y "
+                         f"{targets.shape}.")  # fmt: skip
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        case, channel, step = bad[0].tolist()
+        raise ValueError(
+            f"'{path}' case {case}, channel {channel}: holds NaN or inf (first at time step {step}). "
+            "Fill or drop that case."
+        )
+    labels = [float(t) for t in targets] if regression else [str(t) for t in targets]
+    return SeriesFile(list(values), labels, [f"{path.name}:{i}" for i in range(len(values))], None)
+
+
+def read_series_file(path: Path, regression: bool) -> SeriesFile:
+    if path.suffix == ".ts":
+        return read_ts_file(path, regression)
+    if path.suffix == ".npz":
+        return read_npz_file(path, regression)
+    raise ValueError(f"'{path}': time series are read from .ts (UCR/UEA) or .npz files, not {path.suffix!r}.")
+
+
+def to_length(series: list[np.ndarray], length: int, policy: str) -> np.ndarray:
+    """Series (C, T_i) -> one array (N, C, length): `pad` appends zeros (after normalisation, so the padding is
+    the series' mean) and refuses longer series; `resample` interpolates each series linearly to `length`."""
+    out = np.zeros((len(series), series[0].shape[0], length), dtype=np.float64)
+    for i, values in enumerate(series):
+        steps = values.shape[1]
+        if policy == "resample" and steps != length:
+            old = np.linspace(0.0, 1.0, steps)
+            new = np.linspace(0.0, 1.0, length)
+            out[i] = np.stack([np.interp(new, old, channel) for channel in values])
+        elif steps > length:
+            raise ValueError(
+                f"Series {i} has {steps} time steps, more than data.series_length={length}. Raise "
+                "--data.series_length, or pass --data.length_policy resample."
+            )
+        else:
+            out[i, :, :steps] = values
+    return out
+
+
+def normalise_each(series: list[np.ndarray]) -> list[np.ndarray]:
+    """Z-normalise every channel of every series on its own (a constant channel becomes zeros)."""
+    result = []
+    for values in series:
+        std = values.std(axis=1, keepdims=True)
+        result.append((values - values.mean(axis=1, keepdims=True)) / np.where(std < 1e-8, 1.0, std))
+    return result
+
+
+def channel_statistics(series: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std (C, 1) over every time step of every training series."""
+    joined = np.concatenate(series, axis=1)
+    std = joined.std(axis=1, keepdims=True)
+    return joined.mean(axis=1, keepdims=True), np.where(std < 1e-8, 1.0, std)
+
+
+class SeriesDataset(Dataset):
+    """(series (C, T) float32, target) samples held in memory."""
+
+    def __init__(self, values: np.ndarray, targets: torch.Tensor, names: list[str]) -> None:
+        self.values = torch.from_numpy(values.astype(np.float32))
+        self.targets = targets
+        self.sample_names = names
+
+    @property
+    def in_memory(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index = key[0] if isinstance(key, tuple) else key
+        return self.values[index], self.targets[index]

@@ -1,0 +1,60 @@
+"""Time series: (C, T) tensors held in memory -> series policies (seeded per sample); batches (B, C, T)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import Sampler
+
+from glovita.augmentation.policies.series import series_policy
+from glovita.modalities.base import Pipeline, collate_samples
+from glovita.models.preprocessing import PreprocessingDefaults
+from glovita.runtime.batch import Batch
+from glovita.runtime.loaders import EpochPlan, SeededSampler
+
+
+@dataclass(frozen=True)
+class ResolvedSeriesAugmentation:
+    """What a series run used (resolved_config.json `augmentation`)."""
+
+    train_policy: str
+    channels: int
+    series_length: int
+
+
+class SeriesModality:
+    """(series (C, T), target) samples, already brought to one length and normalised by the dataset."""
+
+    name = "series"
+    spatial_dims: int | None = 1
+    sample_noun = "series"
+    bags = False
+
+    def __init__(self, train_policy: str, channels: int, length: int) -> None:
+        self.train_policy = train_policy
+        self.channels = channels
+        self.length = length
+
+    def pipeline(
+        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+    ) -> Pipeline:
+        """The training policy (none at evaluation: normalisation and length are the dataset's, the same for
+        every split and for glovita_infer)."""
+        if input_channels != self.channels:
+            raise ValueError(
+                f"model.encoder.input_channels={input_channels} but the series have {self.channels} channel(s). "
+                f"Set --model.encoder.input_channels {self.channels}."
+            )
+        policy = (record or {}).get("train_policy", self.train_policy)
+        resolved = ResolvedSeriesAugmentation(str(policy), self.channels, self.length)
+        size = f"{self.channels}x{self.length}"
+        return Pipeline(series_policy(policy), None, resolved, size_text=size, size_tag=size)
+
+    def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
+        return SeededSampler(plan, with_seeds=True)  # each sample's augmentation draws from its own seed
+
+    def collate(self, samples: Any) -> Batch:
+        return collate_samples(samples)
+
+    def memory_format(self, channels_last: bool) -> torch.memory_format | None:
+        return None

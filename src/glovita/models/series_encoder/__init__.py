@@ -1,0 +1,1 @@
+"""Time-series encoders, one module per kind; no factory code."""

@@ -1,0 +1,157 @@
+"""Time series: .ts / .npz reading, lengths, normalisation, folds, policies, errors; training on aeon's GunPoint."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from glovita.augmentation.policies.series import POLICIES
+from glovita.cli.train import main
+from glovita.configs.data import GenericTimeseriesDatasetConfig
+from glovita.datasets.factory import build_datasets
+from glovita.datasets.splits import kfold_partition
+from glovita.datasets.timeseries import read_ts_file
+from tests.conftest import series_args, write_ts_file
+
+
+def test_ts_file_reads_exactly_what_was_written(tmp_path: Path) -> None:
+    cases = [np.arange(6, dtype=float).reshape(2, 3) + i for i in range(4)]
+    path = write_ts_file(tmp_path / "a.ts", cases, ["b", "a", "b", "a"], classes=["b", "a"])
+    read = read_ts_file(path, regression=False)
+    assert read.class_labels == ["b", "a"] and read.labels == ["b", "a", "b", "a"]
+    for got, wanted in zip(read.series, cases, strict=True):
+        np.testing.assert_array_equal(got, wanted)
+    assert read.names[2] == "a.ts:2"
+
+
+def test_ragged_line_is_named(tmp_path: Path) -> None:
+    path = write_ts_file(tmp_path / "r.ts", [np.zeros((2, 3))], ["a"], classes=["a"])
+    with path.open("a") as handle:
+        handle.write("1,2,3:4,5:a\n")  # line 7: channel 1 is shorter
+    with pytest.raises(ValueError, match=r"r.ts' line 7 \(case 1\) is ragged: .*channel 0: 3, channel 1: 2"):
+        read_ts_file(path, regression=False)
+
+
+def test_missing_values_name_case_and_channel(tmp_path: Path) -> None:
+    path = write_ts_file(tmp_path / "m.ts", [np.zeros((2, 3))], ["a"], classes=["a"])
+    with path.open("a") as handle:
+        handle.write("1,2,3:4,?,6:a\n")
+    with pytest.raises(ValueError, match=r"line 7 \(case 1\), channel 1: holds missing, NaN or infinite values "
+                                         r"\(first at time step 1\)"):  # fmt: skip
+        read_ts_file(path, regression=False)
+
+
+def test_unequal_lengths_are_padded_or_resampled_after_per_series_normalisation(tmp_path: Path) -> None:
+    short, long = np.array([[1.0, 3.0]]), np.array([[0.0, 2.0, 4.0, 6.0]])
+    write_ts_file(tmp_path / "train.ts", [short, long, short, long], ["x", "y", "x", "y"], classes=["x", "y"])
+    common = {"train_file": "train.ts", "val_file": "train.ts", "num_classes": 2, "data_root_dir": tmp_path,
+              "train_policy": "none"}  # fmt: skip
+    padded = build_datasets(GenericTimeseriesDatasetConfig(**common), None).train
+    np.testing.assert_allclose(padded[0][0].numpy(), [[-1.0, 1.0, 0.0, 0.0]])  # z-scored, then zeros
+    z_long = (long - long.mean()) / long.std()
+    np.testing.assert_allclose(padded[1][0].numpy(), z_long, rtol=1e-6)
+    resampled = build_datasets(GenericTimeseriesDatasetConfig(**common, length_policy="resample"), None).train
+    np.testing.assert_allclose(resampled[0][0].numpy(), [[-1.0, -1 / 3, 1 / 3, 1.0]], rtol=1e-6)
+    with pytest.raises(ValueError, match="more than data.series_length=3"):
+        build_datasets(GenericTimeseriesDatasetConfig(**common, series_length=3), None)
+
+
+def test_train_statistics_normalisation_and_npz_regression(tmp_path: Path) -> None:
+    values = np.random.default_rng(0).normal(3.0, 2.0, (10, 2, 5))
+    targets = np.linspace(0, 1, 10)
+    np.savez(tmp_path / "train.npz", X=values, y=targets)
+    np.savez(tmp_path / "val.npz", X=values[:3] * 2, y=targets[:3])
+    cfg = GenericTimeseriesDatasetConfig(data_root_dir=tmp_path, train_file="train.npz", val_file="val.npz",
+                                         num_classes=1, task="Regression", subtask="regression",
+                                         normalization="train_statistics")  # fmt: skip
+    splits = build_datasets(cfg, None)
+    mean = values.transpose(1, 0, 2).reshape(2, -1).mean(1)[:, None]
+    std = values.transpose(1, 0, 2).reshape(2, -1).std(1)[:, None]
+    np.testing.assert_allclose(splits.val[1][0].numpy(), (values[1] * 2 - mean) / std, rtol=1e-5)
+    assert splits.val[1][1].item() == pytest.approx(targets[1])
+
+
+def test_validation_folds_partition_the_training_file() -> None:
+    labels = [i % 3 for i in range(30)]
+    held = [kfold_partition(labels, 5, fold, 0, stratify=True)[1] for fold in range(5)]
+    assert sorted(i for fold in held for i in fold) == list(range(30))
+    for fold in held:
+        assert sorted(labels[i] for i in fold) == [0, 0, 1, 1, 2, 2]
+
+
+def test_wrong_class_count_and_channels_are_named(tmp_path: Path) -> None:
+    write_ts_file(tmp_path / "t.ts", [np.zeros((1, 4))] * 4, ["a", "b", "c", "a"], classes=["a", "b", "c"])
+    cfg = GenericTimeseriesDatasetConfig(data_root_dir=tmp_path, train_file="t.ts", num_classes=2, val_fraction=0.5)
+    with pytest.raises(ValueError, match=r"data.num_classes=2 but '.*t.ts' has 3 classes \(a, b, c\)"):
+        build_datasets(cfg, None)
+    splits = build_datasets(cfg.model_copy(update={"num_classes": 3}), None)
+    with pytest.raises(ValueError, match="Set --model.encoder.input_channels 1"):
+        splits.modality.pipeline(None, 3)
+
+
+@pytest.mark.parametrize("policy", [name for name in POLICIES if name != "none"])
+def test_series_policies_are_seeded_and_keep_the_shape(policy: str) -> None:
+    series = torch.sin(torch.linspace(0, 6, 40)).repeat(2, 1)
+    transform = POLICIES[policy]
+    assert transform is not None
+    torch.manual_seed(3)
+    first = transform(series)
+    torch.manual_seed(3)
+    again = transform(series)
+    assert first.shape == series.shape and torch.equal(first, again) and not torch.allclose(first, series)
+
+
+def test_series_data_with_an_image_encoder_names_the_series_family() -> None:
+    from glovita.configs.root import RootConfig
+
+    with pytest.raises(ValueError, match="yields time series .* Use --model.encoder.encoder_type series_cnn"):
+        RootConfig.model_validate({"data": {"dataset": "generic_timeseries_dataset", "aeon_dataset": "GunPoint",
+                                            "num_classes": 2}})  # fmt: skip
+
+
+def test_inception_time_learns_gunpoint_from_aeon(tmp_path: Path) -> None:
+    """The documented command (fewer epochs): InceptionTime on GunPoint as the aeon package ships it."""
+    main(["--data.dataset", "generic_timeseries_dataset", "--data.aeon_dataset", "GunPoint", "--data.num_classes",
+          "2", "--model.encoder.encoder_type", "series_cnn", "--model.encoder.type", "inception_time",
+          "--training.epochs", "20", "--dataloading.batch_size", "8", "--experiments_dir", str(tmp_path),
+          "--group", "g"])  # fmt: skip
+    run_dir = tmp_path / "generic_timeseries_dataset" / "g" / "0"
+    metrics = json.loads((run_dir / "test_metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.85, metrics  # 150 test series; chance is 0.5
+    resolved = json.loads((run_dir / "resolved_config.json").read_text())
+    assert resolved["dataset_sizes"] == {"train": 40, "val": 10, "test": 150}
+    assert resolved["augmentation"] == {"train_policy": "default_series_1", "channels": 1, "series_length": 150}
+
+
+def test_multivariate_unequal_length_run(tmp_path: Path) -> None:
+    main(series_args(tmp_path) + ["--training.epochs", "1"])
+    resolved = json.loads((tmp_path / "exp" / "generic_timeseries_dataset" / "g" / "0" / "resolved_config.json")
+                          .read_text())  # fmt: skip
+    assert resolved["augmentation"]["channels"] == 2 and resolved["augmentation"]["series_length"] == 24
+
+
+def test_series_augmentation_preview_draws_every_channel(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from glovita.cli.show_augmentations import main as show
+
+    args = series_args(tmp_path)
+    data_flags = args[: args.index("--model.encoder.encoder_type")]
+    show([*data_flags, "--data.train_policy", "default_series_2", "--num_samples", "3", "--repeats", "2",
+          "--output_file", str(tmp_path / "strips.png")])  # fmt: skip
+    width, height = Image.open(tmp_path / "strips.png").size
+    assert (width, height) == (800, 420)  # 2 channels x 4 in, 3 series x 1.4 in, at 100 dpi
+
+
+def test_missing_aeon_or_set_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from glovita.datasets.timeseries import aeon_file
+
+    with pytest.raises(ValueError, match=r"has no 'GunPointy_TRAIN.ts'. Sets it ships with .ts files: .*GunPoint"):
+        aeon_file("GunPointy", "train")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match=r"pip install -e '.\[timeseries\]'"):
+        aeon_file("GunPoint", "train")

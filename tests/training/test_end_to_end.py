@@ -10,7 +10,7 @@ import torch
 
 from glovita.cli.train import main, parse_root_config
 from glovita.inference.restore import load_run_config
-from tests.conftest import FAST, generic_args
+from tests.conftest import FAST, feature_args, generic_args
 
 
 def _train(args: list[str]) -> None:
@@ -224,3 +224,20 @@ def test_missing_pretrained_weights_fail_at_once(tmp_path: Path, monkeypatch, ca
     err = capsys.readouterr().err
     assert "pretrained weights for timm model 'resnet18'" in err
     assert "--model.encoder.no_pretrained" in err and "--model.encoder.pretrained_path FILE" in err
+
+
+def test_log_in_a_file_has_one_plain_line_per_epoch(tmp_path: Path) -> None:
+    """stdout and stderr to a file (SLURM, nohup, | tee): every epoch line whole, no terminal control characters."""
+    args = feature_args(tmp_path, "instances", ["--model.head.head_type", "classification"]) + [
+        "--training.epochs", "3", "--dataloading.batch_size", "4",  # a long line: 16 steps, lr warning
+    ]  # fmt: skip
+    log = tmp_path / "run.log"
+    with log.open("w") as handle:
+        code = "from glovita.cli.train import main; import sys; main(sys.argv[1:])"
+        subprocess.run([sys.executable, "-c", code, *args], stdout=handle, stderr=subprocess.STDOUT, check=True)
+    text = log.read_text()
+    epochs = [line for line in text.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 3
+    assert all(line.rstrip().endswith("samples/s") and "train_loss" in line and "val_loss" in line for line in epochs)
+    assert "\x1b" not in text and "\r" not in text
+    assert any(len(line) > 80 for line in text.splitlines())  # long lines stay whole

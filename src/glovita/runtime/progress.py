@@ -63,8 +63,10 @@ def progress_bar(description: str, total: int) -> Iterator[Bar]:
 
 
 def print_line(text: str) -> None:
+    """One line of the run's log on stderr, never wrapped (a log file gets each line whole, without control
+    characters; a terminal wraps long lines itself)."""
     if not _quiet:
-        _console.print(text, highlight=False)
+        _console.print(text, highlight=False, soft_wrap=True)
 
 
 def print_summary(test_metrics: dict[str, float], wall_seconds: float, run_dir: Path) -> None:

@@ -155,3 +155,46 @@ def test_missing_aeon_or_set_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ValueError, match=r"pip install -e '.\[timeseries\]'"):
         aeon_file("GunPoint", "train")
+
+
+def test_folder_of_csv_series_with_a_labels_file(tmp_path: Path) -> None:
+    folder = tmp_path / "train"
+    folder.mkdir()
+    cases = {f"s{i}": np.arange(10, dtype=float).reshape(5, 2) * (i + 1) for i in range(6)}
+    for name, values in cases.items():
+        rows = "\n".join(",".join(f"{v:g}" for v in row) for row in values)
+        (folder / f"{name}.csv").write_text("accel_x,accel_y\n" + rows + "\n")
+    (tmp_path / "labels.csv").write_text("id,label\n" + "\n".join(f"s{i},{'ab'[i % 2]}" for i in range(6)) + "\n")
+    cfg = GenericTimeseriesDatasetConfig(data_root_dir=tmp_path, train_file="train", val_file="train",
+                                         labels_file="labels.csv", num_classes=2, normalization="none",
+                                         train_policy="none")  # fmt: skip
+    splits = build_datasets(cfg, None)
+    series, target = splits.val[3]
+    np.testing.assert_array_equal(series.numpy(), cases["s3"].T)  # (C, T): one row per channel
+    assert splits.class_names == ["a", "b"] and int(target) == 1
+    (folder / "s2.csv").write_text("1,2\n3\n")
+    with pytest.raises(ValueError, match=r"s2.csv' line 2 is ragged: 1 values, the rows before it have 2"):
+        build_datasets(cfg, None)
+    (folder / "s2.csv").write_text("1,2\n")
+    (folder / "s9.csv").write_text("1,2\n")
+    with pytest.raises(ValueError, match=r"has no label for 1 series of .* \(e.g. s9\)"):
+        build_datasets(cfg, None)
+
+
+def test_minirocket_features_train_a_linear_probe(tmp_path: Path) -> None:
+    import h5py
+
+    from glovita.cli.extract_features import main as extract
+
+    args = series_args(tmp_path)
+    data_flags = args[: args.index("--model.encoder.encoder_type")]
+    extract([*data_flags, "--method", "minirocket", "--output_dir", str(tmp_path / "mr"),
+             "--output_filename", "{split}.h5"])  # fmt: skip
+    with h5py.File(tmp_path / "mr" / "train.h5") as handle:
+        assert handle["features"].shape == (24, 9996) and handle.attrs["method"] == "minirocket"  # 30 - val fold
+    main(["--data.dataset", "precomputed_features", "--data.data_root_dir", str(tmp_path / "mr"),
+          "--data.num_classes", "2", "--data.train_features_file", "train.h5", "--data.val_features_file", "val.h5",
+          "--data.test_features_file", "test.h5", "--model.encoder.encoder_type", "precomputed",
+          "--model.encoder.feature_dim", "9996", "--experiments_dir", str(tmp_path / "exp"), "--group", "mr"])  # fmt: skip
+    metrics = json.loads((tmp_path / "exp" / "precomputed_features" / "mr" / "0" / "test_metrics.json").read_text())
+    assert metrics["test_accuracy"] >= 0.9

@@ -227,7 +227,10 @@ class GenericTimeseriesDatasetConfig(_DataFields):
     """A UCR/UEA set shipped inside the installed aeon package (GunPoint, ItalyPowerDemand, ArrowHead, BasicMotions,
     JapaneseVowels, ...): its <name>_TRAIN.ts / <name>_TEST.ts are read from there, nothing is downloaded."""
     train_file: Path | None = None
-    """Training cases: a .ts file or an .npz with X (N, C, T) and y (N,)."""
+    """Training cases: a .ts file, an .npz with X (N, C, T) and y (N,), or a folder of CSV files (one series
+    each: a row per time step, a column per channel) labelled by data.labels_file."""
+    labels_file: Path | None = None
+    """Labels of CSV-folder series: a CSV with columns id (file name without .csv) and label."""
     val_file: Path | None = None
     """Validation cases; unset holds data.val_fraction of the training file out (stratified, fold data.fold)."""
     test_file: Path | None = None
@@ -238,7 +241,8 @@ class GenericTimeseriesDatasetConfig(_DataFields):
     length_policy: Literal["pad", "resample"] = "pad"
     """Series of unequal length: zero-pad to series_length (after normalisation), or resample linearly to it."""
     series_length: int | None = Field(None, gt=1)
-    """Length every series is brought to; unset = the longest training series."""
+    """Length every series is brought to; unset = the longest series of any split (a test series longer than
+    every training series still fits)."""
     normalization: Literal["per_series", "train_statistics", "none"] = "per_series"
     """Z-normalise each channel of each series on its own (the UCR convention), with the training split's
     per-channel mean and std, or not at all."""

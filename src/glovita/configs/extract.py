@@ -18,10 +18,11 @@ class ExtractFeaturesConfig(GlovitaConfig):
 
     checkpoint_path: Path | None = None
     """Checkpoint of a GloViTa run; its config.json rebuilds data, model and PEFT (their flags are then ignored)."""
-    method: AggregationMethod | Literal["native"] | None = None
+    method: AggregationMethod | Literal["native", "minirocket"] | None = None
     """Pooling of the encoder's tokens or feature map (joint = class token + mean patch token), or native: the
     encoder's own pooled output. Unset: avg where the encoder returns tokens or maps, native where it returns
-    pooled vectors only (torchvision)."""
+    pooled vectors only (torchvision). minirocket (time series): aeon's MiniRocket transform fitted on the
+    training split instead of an encoder (9,996 features)."""
     split: Literal["train", "val", "test"] | None = None
     """Split to extract; unset extracts every split the dataset has."""
     precision: Literal[16, 32] = 32

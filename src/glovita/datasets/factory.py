@@ -206,7 +206,8 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
     else:
         named = {"train": cfg.train_file, "val": cfg.val_file, "test": cfg.test_file}
         paths = {split: cfg.data_root_dir / path for split, path in named.items() if path is not None}
-    files = {split: read_series_file(path, regression) for split, path in paths.items()}
+    labels_file = cfg.data_root_dir / cfg.labels_file if cfg.labels_file is not None else None
+    files = {split: read_series_file(path, regression, labels_file) for split, path in paths.items()}
     channels = files["train"].series[0].shape[0]
     for split, read in files.items():
         if read.series[0].shape[0] != channels:
@@ -256,7 +257,7 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
     elif cfg.normalization == "train_statistics":
         mean, std = channel_statistics(parts["train"][0])
         parts = {split: ([(v - mean) / std for v in s], t, n) for split, (s, t, n) in parts.items()}
-    length = cfg.series_length or max(values.shape[1] for values in parts["train"][0])
+    length = cfg.series_length or max(values.shape[1] for series, _, _ in parts.values() for values in series)
     built = {split: SeriesDataset(to_length(s, length, cfg.length_policy), t, n) for split, (s, t, n) in parts.items()}
     train = built["train"]
     train_set, train_targets = _with_fraction(train, train.targets.tolist(), cfg.data_fraction, not regression)

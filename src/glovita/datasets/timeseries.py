@@ -149,12 +149,83 @@ def read_npz_file(path: Path, regression: bool) -> SeriesFile:
     return SeriesFile(list(values), labels, [f"{path.name}:{i}" for i in range(len(values))], None)
 
 
-def read_series_file(path: Path, regression: bool) -> SeriesFile:
+def _read_csv_case(path: Path) -> np.ndarray:
+    """One series from a CSV file: a row per time step, a column per channel, an optional header row."""
+    import csv
+
+    rows: list[list[float]] = []
+    with path.open(newline="") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            try:
+                values = [_value(cell) for cell in row]
+            except ValueError as err:
+                if number == 1 and not rows:
+                    continue  # a header row
+                raise ValueError(f"'{path}' line {number}: not a row of numbers ({err}).") from err
+            if rows and len(values) != len(rows[0]):
+                raise ValueError(
+                    f"'{path}' line {number} is ragged: {len(values)} values, the rows before it have {len(rows[0])} "
+                    "(one column per channel)."
+                )
+            rows.append(values)
+    if not rows:
+        raise ValueError(f"'{path}' holds no rows of numbers.")
+    values = np.asarray(rows, dtype=np.float64).T  # (C, T)
+    bad = np.argwhere(~np.isfinite(values))
+    if len(bad):
+        channel, step = bad[0].tolist()
+        raise ValueError(f"'{path}' channel (column) {channel}: holds missing, NaN or infinite values (first at time "
+                         f"step {step}). Fill or drop that file.")  # fmt: skip
+    return values
+
+
+def read_csv_folder(folder: Path, labels_file: Path | None, regression: bool) -> SeriesFile:
+    """A folder of per-series CSV files (time steps x channels) with labels from `labels_file`: a CSV with
+    columns id (the file name without .csv) and label."""
+    import csv
+
+    if labels_file is None:
+        raise ValueError(f"'{folder}' is a folder of CSV series; its labels come from --data.labels_file "
+                         "(a CSV with columns id,label).")  # fmt: skip
+    if not labels_file.is_file():
+        raise FileNotFoundError(f"data.labels_file '{labels_file}' does not exist.")
+    with labels_file.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"id", "label"} <= set(reader.fieldnames):
+            raise ValueError(f"data.labels_file '{labels_file}' needs the columns id and label (has: "
+                             f"{', '.join(reader.fieldnames or [])}).")  # fmt: skip
+        labels = {row["id"]: row["label"] for row in reader}
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        raise ValueError(f"'{folder}' holds no .csv files.")
+    missing = [f.stem for f in files if f.stem not in labels]
+    if missing:
+        raise ValueError(f"data.labels_file '{labels_file}' has no label for {len(missing)} series of '{folder}' "
+                         f"(e.g. {', '.join(missing[:5])}).")  # fmt: skip
+    series = [_read_csv_case(f) for f in files]
+    channels = {s.shape[0] for s in series}
+    if len(channels) > 1:
+        counts = ", ".join(f"{f.name}: {s.shape[0]}" for f, s in list(zip(files, series, strict=True))[:5])
+        raise ValueError(f"The CSV series of '{folder}' have different numbers of columns ({counts}, ...).")
+    raw = [labels[f.stem] for f in files]
+    values: list[str] | list[float] = [float(v) for v in raw] if regression else raw
+    return SeriesFile(series, values, [f.name for f in files], None)
+
+
+def read_series_file(path: Path, regression: bool, labels_file: Path | None = None) -> SeriesFile:
+    """A .ts file, an .npz file, or a folder of per-series CSV files (labels from `labels_file`)."""
+    if path.is_dir():
+        return read_csv_folder(path, labels_file, regression)
     if path.suffix == ".ts":
         return read_ts_file(path, regression)
     if path.suffix == ".npz":
         return read_npz_file(path, regression)
-    raise ValueError(f"'{path}': time series are read from .ts (UCR/UEA) or .npz files, not {path.suffix!r}.")
+    raise ValueError(
+        f"'{path}': time series are read from .ts (UCR/UEA) or .npz files or a folder of CSV files, not "
+        f"{path.suffix!r}."
+    )
 
 
 def to_length(series: list[np.ndarray], length: int, policy: str) -> np.ndarray:

@@ -49,7 +49,7 @@ def output_path(cfg: ExtractFeaturesConfig, values: dict[str, str]) -> Path:
     return path
 
 
-def _write_h5(
+def write_features(
     path: Path, features: np.ndarray, labels: np.ndarray, ids: list[str], compression: str, attrs: dict
 ) -> None:
     import h5py
@@ -76,6 +76,10 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
 
     Samples go through the run's evaluation pipeline (its modality's, as for glovita_infer); the train split
     through the training pipeline unless use_eval_transform_for_train."""
+    if cfg.method == "minirocket":
+        from glovita.features.minirocket import extract_minirocket
+
+        return extract_minirocket(cfg)
     root, run, checkpoint = _source(cfg)
     if root.data.spatial_dims is None:
         raise ValueError(
@@ -132,7 +136,7 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         seconds = time.perf_counter() - began
         stacked = np.concatenate(chunks)
         attrs = {**values, "glovita_version": __version__, "feature_dim": stacked.shape[1]}
-        _write_h5(path, stacked, np.concatenate(labels), sample_ids(dataset), cfg.compression, attrs)
+        write_features(path, stacked, np.concatenate(labels), sample_ids(dataset), cfg.compression, attrs)
         print_line(f"{split}: {stacked.shape[0]} x {stacked.shape[1]} features -> {path}")
         written.append(ExtractedFile(path, split, stacked.shape[0], stacked.shape[1], seconds))
     return written

@@ -195,6 +195,7 @@ def test_minirocket_features_train_a_linear_probe(tmp_path: Path) -> None:
     main(["--data.dataset", "precomputed_features", "--data.data_root_dir", str(tmp_path / "mr"),
           "--data.num_classes", "2", "--data.train_features_file", "train.h5", "--data.val_features_file", "val.h5",
           "--data.test_features_file", "test.h5", "--model.encoder.encoder_type", "precomputed",
-          "--model.encoder.feature_dim", "9996", "--experiments_dir", str(tmp_path / "exp"), "--group", "mr"])  # fmt: skip
+          "--model.encoder.feature_dim", "9996", "--experiments_dir", str(tmp_path / "exp"),
+          "--group", "mr"])  # fmt: skip
     metrics = json.loads((tmp_path / "exp" / "precomputed_features" / "mr" / "0" / "test_metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.9

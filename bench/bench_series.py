@@ -4,8 +4,8 @@ run on UCR/UEA sets that aeon ships (read from the installed package, nothing do
 Protocol as in the InceptionTime paper: each network trains on the whole training file and keeps the epoch of
 lowest loss on it (here: --data.val_file = the training file, best.pt by val_loss), Adam(W) lr 1e-3, batch 16;
 test accuracy on the official test file. MiniRocket (aeon's MiniRocketClassifier: 10k features + ridge) fits the
-same training cases. Series of unequal length (JapaneseVowels) are given to MiniRocket as GloViTa reads them
-(z-normalised per series, zero-padded to the longest). Wall time: the whole glovita_train command (in process) vs
+same training cases, as GloViTa reads them by default (univariate sets z-normalised per series, multivariate ones
+as stored; unequal lengths zero-padded to the longest). Wall time: the whole glovita_train command (in process) vs
 MiniRocket's fit + predict.
 
     .venv/bin/python bench/bench_series.py --epochs 200
@@ -20,20 +20,29 @@ from pathlib import Path
 import numpy as np
 
 from glovita.cli.train import main as train_main
-from glovita.datasets.timeseries import aeon_file, normalise_each, read_ts_file, to_length
+from glovita.configs.data import GenericTimeseriesDatasetConfig
+from glovita.datasets.factory import build_datasets
+from glovita.datasets.timeseries import aeon_file, read_ts_file
 
 SETS = {"GunPoint": 2, "ItalyPowerDemand": 2, "ArrowHead": 3, "BasicMotions": 4, "JapaneseVowels": 9}
 
 
+def _config(name: str) -> GenericTimeseriesDatasetConfig:
+    """The whole training file as training and validation data (the paper's protocol), the official test file."""
+    train, test = aeon_file(name, "train"), aeon_file(name, "test")
+    return GenericTimeseriesDatasetConfig(data_root_dir=train.parent, train_file=Path(train.name),
+                                          val_file=Path(train.name), test_file=Path(test.name),
+                                          num_classes=SETS[name])  # fmt: skip
+
+
 def _arrays(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    train, test = (read_ts_file(aeon_file(name, split), regression=False) for split in ("train", "test"))
-    if len({s.shape[1] for s in train.series + test.series}) == 1:  # equal length: the values as stored
-        x_train, x_test = np.stack(train.series), np.stack(test.series)
-    else:
-        length = max(s.shape[1] for s in train.series + test.series)
-        x_train = to_length(normalise_each(train.series), length, "pad")
-        x_test = to_length(normalise_each(test.series), length, "pad")
-    return x_train, np.asarray(train.labels), x_test, np.asarray(test.labels)
+    """Training and test series as GloViTa reads them by default (normalisation, length), with their labels."""
+    splits = build_datasets(_config(name), None)
+    assert splits.test is not None
+    train = [splits.train[i] for i in range(len(splits.train))]  # type: ignore[arg-type]
+    test = [splits.test[i] for i in range(len(splits.test))]  # type: ignore[arg-type]
+    return (np.stack([s[0].numpy() for s in train]).astype(np.float64), np.array([int(s[1]) for s in train]),
+            np.stack([s[0].numpy() for s in test]).astype(np.float64), np.array([int(s[1]) for s in test]))  # fmt: skip
 
 
 def minirocket(name: str) -> tuple[float, float]:

@@ -202,6 +202,7 @@ def series_args(root: Path, encoder: str = "fcn") -> list[str]:
     return [
         "--data.dataset", "generic_timeseries_dataset", "--data.data_root_dir", str(root),
         "--data.train_file", "train.ts", "--data.test_file", "test.ts", "--data.num_classes", "2",
+        "--data.normalization", "per_series",
         "--model.encoder.encoder_type", "series_cnn", "--model.encoder.type", encoder,
         "--model.encoder.input_channels", "2", "--dataloading.batch_size", "8", "--dataloading.num_workers", "0",
         "--experiments_dir", str(root / "exp"), "--group", "g",

@@ -58,6 +58,21 @@ def test_unequal_lengths_are_padded_or_resampled_after_per_series_normalisation(
         build_datasets(GenericTimeseriesDatasetConfig(**common, series_length=3), None)
 
 
+def test_auto_normalisation_keeps_multivariate_levels(tmp_path: Path) -> None:
+    cases = [np.array([[1.0, 2.0, 4.0], [10.0, 10.0, 10.0]]) * (i + 1) for i in range(4)]
+    write_ts_file(tmp_path / "t.ts", cases, ["a", "b", "a", "b"], classes=["a", "b"])
+    cfg = GenericTimeseriesDatasetConfig(data_root_dir=tmp_path, train_file="t.ts", val_file="t.ts", num_classes=2,
+                                         train_policy="none")  # fmt: skip
+    splits = build_datasets(cfg, None)
+    np.testing.assert_array_equal(splits.val[2][0].numpy(), cases[2])  # multivariate: as stored
+    assert splits.modality.pipeline(None, 2).resolved.normalization == "none"
+    univariate = [case[:1] for case in cases]
+    write_ts_file(tmp_path / "u.ts", univariate, ["a", "b", "a", "b"], classes=["a", "b"])
+    splits = build_datasets(cfg.model_copy(update={"train_file": "u.ts", "val_file": "u.ts"}), None)
+    values = splits.val[2][0].numpy()
+    assert abs(values.mean()) < 1e-6 and values.std() == pytest.approx(1.0, rel=1e-5)  # per series
+
+
 def test_train_statistics_normalisation_and_npz_regression(tmp_path: Path) -> None:
     values = np.random.default_rng(0).normal(3.0, 2.0, (10, 2, 5))
     targets = np.linspace(0, 1, 10)
@@ -122,7 +137,8 @@ def test_inception_time_learns_gunpoint_from_aeon(tmp_path: Path) -> None:
     assert metrics["test_accuracy"] >= 0.85, metrics  # 150 test series; chance is 0.5
     resolved = json.loads((run_dir / "resolved_config.json").read_text())
     assert resolved["dataset_sizes"] == {"train": 40, "val": 10, "test": 150}
-    assert resolved["augmentation"] == {"train_policy": "default_series_1", "channels": 1, "series_length": 150}
+    assert resolved["augmentation"] == {"train_policy": "default_series_1", "channels": 1, "series_length": 150,
+                                        "normalization": "per_series"}  # fmt: skip
 
 
 def test_multivariate_unequal_length_run(tmp_path: Path) -> None:

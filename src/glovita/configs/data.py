@@ -243,9 +243,10 @@ class GenericTimeseriesDatasetConfig(_DataFields):
     series_length: int | None = Field(None, gt=1)
     """Length every series is brought to; unset = the longest series of any split (a test series longer than
     every training series still fits)."""
-    normalization: Literal["per_series", "train_statistics", "none"] = "per_series"
-    """Z-normalise each channel of each series on its own (the UCR convention), with the training split's
-    per-channel mean and std, or not at all."""
+    normalization: Literal["auto", "per_series", "train_statistics", "none"] = "auto"
+    """Z-normalise each channel of each series on its own (per_series, the UCR convention), with the training
+    split's per-channel mean and std, or not at all; auto: per_series for univariate series, none for multivariate
+    ones (as UEA sets are used: their channels' levels carry information)."""
     train_policy: Literal["none", "default_series_1", "default_series_2", "default_series_3"] = "default_series_1"
     """Training augmentation, seeded per sample: 1 jitter + scaling, 2 adds magnitude and time warping,
     3 adds window slicing; none disables it."""

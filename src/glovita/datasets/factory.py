@@ -252,9 +252,12 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
     elif cfg.fold != 0:
         raise ValueError(f"data.fold={cfg.fold} picks a held-out validation fold; with --data.val_file there is "
                          "one validation split. Leave --data.fold at 0.")  # fmt: skip
-    if cfg.normalization == "per_series":
+    normalization = cfg.normalization
+    if normalization == "auto":
+        normalization = "per_series" if channels == 1 else "none"
+    if normalization == "per_series":
         parts = {split: (normalise_each(s), t, n) for split, (s, t, n) in parts.items()}
-    elif cfg.normalization == "train_statistics":
+    elif normalization == "train_statistics":
         mean, std = channel_statistics(parts["train"][0])
         parts = {split: ([(v - mean) / std for v in s], t, n) for split, (s, t, n) in parts.items()}
     length = cfg.series_length or max(values.shape[1] for series, _, _ in parts.values() for values in series)
@@ -268,7 +271,7 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
         test=built.get("test"),
         class_names=class_names,
         train_targets=train_targets,
-        modality=SeriesModality(cfg.train_policy, channels, length),
+        modality=SeriesModality(cfg.train_policy, channels, length, normalization),
         description=f"{source} ({len(train)} training series of {channels} channel(s), length {length})",
     )
 

@@ -20,6 +20,8 @@ class ResolvedSeriesAugmentation:
     train_policy: str
     channels: int
     series_length: int
+    normalization: str
+    """How the dataset normalised the series (data.normalization with auto decided)."""
 
 
 class SeriesModality:
@@ -30,10 +32,11 @@ class SeriesModality:
     sample_noun = "series"
     bags = False
 
-    def __init__(self, train_policy: str, channels: int, length: int) -> None:
+    def __init__(self, train_policy: str, channels: int, length: int, normalization: str) -> None:
         self.train_policy = train_policy
         self.channels = channels
         self.length = length
+        self.normalization = normalization
 
     def pipeline(
         self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
@@ -46,7 +49,7 @@ class SeriesModality:
                 f"Set --model.encoder.input_channels {self.channels}."
             )
         policy = (record or {}).get("train_policy", self.train_policy)
-        resolved = ResolvedSeriesAugmentation(str(policy), self.channels, self.length)
+        resolved = ResolvedSeriesAugmentation(str(policy), self.channels, self.length, self.normalization)
         size = f"{self.channels}x{self.length}"
         return Pipeline(series_policy(policy), None, resolved, size_text=size, size_tag=size)
 

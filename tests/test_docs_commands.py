@@ -254,6 +254,7 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / "augmentations.png").is_file()
     assert (tmp_path / "series_augmentations.png").is_file()
     assert (tmp_path / "predictions" / "gunpoint" / "predictions.csv").is_file()
+    assert json.loads((tmp_path / "predictions" / "myseries" / "metrics.json").read_text())["num_samples"] == 12
     assert (tmp_path / "predictions" / "predictions.csv").is_file()
     assert json.loads((tmp_path / "predictions" / "csv" / "metrics.json").read_text())["num_samples"] == 2
     assert (tmp_path / "experiments" / "mlflow" / "mlflow.db").is_file()

@@ -17,12 +17,16 @@ class InferConfig(GlovitaConfig):
     output_dir: Path = Path("predictions")
     """Folder that receives predictions.csv (and metrics.json when true labels are known)."""
     split: Literal["train", "val", "test"] | None = None
-    """Split of the run's dataset to predict; the default when no image_dir / image_csv is given is test."""
+    """Split of the run's dataset to predict; the default when no image_dir / image_csv / series_file is given is
+    test."""
     image_dir: Path | None = None
     """Folder of images (searched recursively). Images in subfolders named like the run's classes get that true
     label, so metrics are written too."""
     image_csv: Path | None = None
     """CSV of images: a path column (relative to the CSV's folder, or absolute) and an optional label column."""
+    series_file: Path | None = None
+    """Time-series runs: a .ts or .npz file of series to predict, read, normalised and brought to length as the
+    run's test split (labels, when the file has them, give metrics.json; `@classLabel false` files have none)."""
     csv_path_column: str = "path"
     """Column of image_csv holding the image path."""
     csv_label_column: str | None = None
@@ -41,7 +45,8 @@ class InferConfig(GlovitaConfig):
 
     @model_validator(mode="after")
     def _one_source(self) -> "InferConfig":
-        given = [name for name in ("split", "image_dir", "image_csv") if getattr(self, name) is not None]
+        sources = ("split", "image_dir", "image_csv", "series_file")
+        given = [name for name in sources if getattr(self, name) is not None]
         if len(given) > 1:
-            raise ValueError(f"Give one of split, image_dir, image_csv (got {', '.join(given)}).")
+            raise ValueError(f"Give one of {', '.join(sources)} (got {', '.join(given)}).")
         return self

@@ -192,6 +192,7 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
     """Splits of a time-series dataset (.ts / .npz files or a set shipped with aeon), see docs/timeseries.md."""
     from glovita.datasets.timeseries import (
         SeriesDataset,
+        SeriesFile,
         aeon_file,
         channel_statistics,
         normalise_each,
@@ -229,17 +230,26 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
                 f"({', '.join(class_names[:20])}). Set --data.num_classes {len(class_names)}."
             )
         for split, read in files.items():
+            if not read.labelled:
+                continue
             unknown = sorted({str(v) for v in read.labels} - set(class_names))
             if unknown:
                 raise ValueError(f"'{paths[split]}' has labels {unknown[:10]} that the training file lacks "
                                  f"(classes: {', '.join(class_names)}).")  # fmt: skip
 
-    def targets(labels: list) -> torch.Tensor:
-        if regression:
-            return torch.tensor(labels, dtype=torch.float32).reshape(-1, 1)
-        return torch.tensor([class_names.index(str(v)) for v in labels], dtype=torch.long)
+    for split in ("train", "val"):
+        if split in files and not files[split].labelled:
+            raise ValueError(f"'{paths[split]}' has no labels (@classLabel false, or an .npz without y); the "
+                             f"{split} split needs them.")  # fmt: skip
 
-    parts = {split: (read.series, targets(read.labels), read.names) for split, read in files.items()}
+    def targets(read: SeriesFile) -> torch.Tensor:
+        if regression:
+            return torch.tensor(read.labels, dtype=torch.float32).reshape(-1, 1)
+        if not read.labelled:
+            return torch.full((len(read.labels),), -1, dtype=torch.long)
+        return torch.tensor([class_names.index(str(v)) for v in read.labels], dtype=torch.long)
+
+    parts = {split: (read.series, targets(read), read.names) for split, read in files.items()}
     if "val" not in parts:
         series, target, names = parts["train"]
         folds = round(1 / cfg.val_fraction)
@@ -261,7 +271,10 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
         mean, std = channel_statistics(parts["train"][0])
         parts = {split: ([(v - mean) / std for v in s], t, n) for split, (s, t, n) in parts.items()}
     length = cfg.series_length or max(values.shape[1] for series, _, _ in parts.values() for values in series)
-    built = {split: SeriesDataset(to_length(s, length, cfg.length_policy), t, n) for split, (s, t, n) in parts.items()}
+    built = {
+        split: SeriesDataset(to_length(s, length, cfg.length_policy), t, n, files.get(split, files["train"]).labelled)
+        for split, (s, t, n) in parts.items()
+    }
     train = built["train"]
     train_set, train_targets = _with_fraction(train, train.targets.tolist(), cfg.data_fraction, not regression)
     source = cfg.aeon_dataset or str(paths["train"])

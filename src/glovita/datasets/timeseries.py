@@ -21,6 +21,9 @@ class SeriesFile:
     names: list[str]
     class_labels: list[str] | None
     """The classes the file's header declares (`@classLabel true ...`), in its order; None when not declared."""
+    labelled: bool = True
+    """False for files without labels (`@classLabel false` / `@targetLabel false`; an .npz without y): their
+    labels are '' (classes) or NaN (regression), for prediction only."""
 
 
 def aeon_file(name: str, split: str) -> Path:
@@ -58,6 +61,7 @@ def read_ts_file(path: Path, regression: bool) -> SeriesFile:
     labels: list = []
     names: list[str] = []
     class_labels: list[str] | None = None
+    labelled = True
     in_data = False
     dimensions: int | None = None
     with path.open(encoding="utf-8", errors="replace") as handle:
@@ -73,10 +77,12 @@ def read_ts_file(path: Path, regression: bool) -> SeriesFile:
                     in_data = True
                 elif key == "@classlabel" and len(words) > 2 and words[1].lower() == "true":
                     class_labels = words[2:]
+                elif key in ("@classlabel", "@targetlabel") and len(words) > 1 and words[1].lower() == "false":
+                    labelled = False
                 elif key == "@timestamps" and len(words) > 1 and words[1].lower() == "true":
                     raise ValueError(f"{where}: series with time stamps are not supported; write plain values.")
                 continue
-            fields = line.split(":")
+            fields = line.split(":") + ([] if labelled else [""])
             if len(fields) < 2:
                 raise ValueError(f"{where}: a case needs its values and a label separated by ':'.")
             channels = []
@@ -104,7 +110,9 @@ def read_ts_file(path: Path, regression: bool) -> SeriesFile:
                 )
             dimensions = len(channels)
             label = fields[-1].strip()
-            if regression:
+            if not labelled:
+                labels.append(float("nan") if regression else "")
+            elif regression:
                 try:
                     labels.append(float(label))
                 except ValueError as err:
@@ -121,7 +129,7 @@ def read_ts_file(path: Path, regression: bool) -> SeriesFile:
             names.append(f"{path.name}:{len(series) - 1}")
     if not series:
         raise ValueError(f"Time-series file '{path}' holds no cases (no lines after @data).")
-    return SeriesFile(series, labels, names, class_labels)
+    return SeriesFile(series, labels, names, class_labels, labelled)
 
 
 def read_npz_file(path: Path, regression: bool) -> SeriesFile:
@@ -129,10 +137,11 @@ def read_npz_file(path: Path, regression: bool) -> SeriesFile:
     if not path.is_file():
         raise FileNotFoundError(f"Time-series file '{path}' does not exist. Check the --data.*_file flags.")
     with np.load(path, allow_pickle=False) as arrays:
-        missing = [key for key in ("X", "y") if key not in arrays]
-        if missing:
-            raise ValueError(f"'{path}' has no {' or '.join(missing)} array (arrays: {', '.join(arrays.files)}).")
-        values, targets = np.asarray(arrays["X"], dtype=np.float64), np.asarray(arrays["y"])
+        if "X" not in arrays:
+            raise ValueError(f"'{path}' has no X array (arrays: {', '.join(arrays.files)}).")
+        values = np.asarray(arrays["X"], dtype=np.float64)
+        labelled = "y" in arrays
+        targets = np.asarray(arrays["y"]) if labelled else np.full(len(values), np.nan)
     if values.ndim == 2:
         values = values[:, None, :]
     if values.ndim != 3 or len(values) != len(targets):
@@ -145,8 +154,11 @@ def read_npz_file(path: Path, regression: bool) -> SeriesFile:
             f"'{path}' case {case}, channel {channel}: holds NaN or inf (first at time step {step}). "
             "Fill or drop that case."
         )
-    labels = [float(t) for t in targets] if regression else [str(t) for t in targets]
-    return SeriesFile(list(values), labels, [f"{path.name}:{i}" for i in range(len(values))], None)
+    if not labelled:
+        labels: list = [float("nan") if regression else ""] * len(values)
+    else:
+        labels = [float(t) for t in targets] if regression else [str(t) for t in targets]
+    return SeriesFile(list(values), labels, [f"{path.name}:{i}" for i in range(len(values))], None, labelled)
 
 
 def _read_csv_case(path: Path) -> np.ndarray:
@@ -267,10 +279,12 @@ def channel_statistics(series: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray
 class SeriesDataset(Dataset):
     """(series (C, T) float32, target) samples held in memory."""
 
-    def __init__(self, values: np.ndarray, targets: torch.Tensor, names: list[str]) -> None:
+    def __init__(self, values: np.ndarray, targets: torch.Tensor, names: list[str], labelled: bool = True) -> None:
         self.values = torch.from_numpy(values.astype(np.float32))
         self.targets = targets
         self.sample_names = names
+        self.labelled = labelled
+        """False for a file without labels (targets are -1 or NaN placeholders, for prediction only)."""
 
     @property
     def in_memory(self) -> bool:

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from glovita.configs.data import GenericTimeseriesDatasetConfig
 from glovita.configs.infer import InferConfig
 from glovita.datasets.factory import build_datasets, image_modality, image_mode, sample_ids
 from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset, Target
@@ -171,6 +172,8 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
         labelled = all(target != UNKNOWN for _, target in found)
         source = str(cfg.image_dir or cfg.image_csv)
         return Samples(dataset, [str(p) for p, _ in found], labelled, source, image_modality(augmentation))
+    if cfg.series_file is not None:
+        return _series_file_samples(cfg.series_file, run)
     split = cfg.split or "test"
     splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3))
     chosen = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
@@ -179,6 +182,27 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
     ids = sample_ids(chosen)
     source = f"{root.data.dataset} {split} split"
     return Samples(chosen, ids, True, source, splits.modality)
+
+
+def _series_file_samples(path: Path, run: RestoredRun) -> Samples:
+    """The series of `path` as the run's test split: the run's data config with this file as its test file and
+    the series length the run trained at (so normalisation and padding are exactly the training ones)."""
+    data = run.config.data
+    if not isinstance(data, GenericTimeseriesDatasetConfig):
+        raise ValueError(f"This run trained on {data.dataset}; --series_file reads time series. Use --split.")
+    if not path.is_file() or path.suffix not in (".ts", ".npz"):
+        raise ValueError(f"series_file '{path}' must be an existing .ts or .npz file.")
+    recorded = run.resolved.get("augmentation") or {}
+    update: dict[str, object] = {"test_file": path.resolve(), "series_length": recorded.get("series_length")}
+    if data.aeon_dataset is not None:  # the same training cases, named as files (their statistics, their fold)
+        from glovita.datasets.timeseries import aeon_file
+
+        update.update(aeon_dataset=None, train_file=aeon_file(data.aeon_dataset, "train"))
+    splits = build_datasets(data.model_copy(update=update), None)
+    dataset = splits.test
+    assert dataset is not None
+    labelled = bool(getattr(dataset, "labelled", True))
+    return Samples(dataset, sample_ids(dataset), labelled, str(path), splits.modality)
 
 
 def _columns(run: RestoredRun, class_names: list[str], num_outputs: int) -> list[str]:

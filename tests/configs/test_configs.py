@@ -86,6 +86,10 @@ COMPANIONS = {
     ("optimizer", "lbfgs"): {"data": FEATURES, "model": {"encoder": PRECOMPUTED}, "optimizer": {"name": "lbfgs"}},
     ("data", "generic_timeseries_dataset"): {"data": SERIES, "model": {"encoder": {"encoder_type": "series_cnn"}}},
     ("model.encoder", "series_cnn"): {"data": SERIES, "model": {"encoder": {"encoder_type": "series_cnn"}}},
+    ("model.encoder", "patchtst"): {
+        "data": SERIES,
+        "model": {"encoder": {"encoder_type": "patchtst", "context_length": 150}},
+    },
 }
 """Members that only validate together with others (a dataset needs its files, a bag head its features)."""
 

@@ -243,3 +243,21 @@ def test_infer_on_a_series_file_reads_it_as_the_run_read_its_test_split(tmp_path
     with pytest.raises(SystemExit):
         infer(["--checkpoint_path", best, "--series_file", str(long), "--output_dir", str(tmp_path / "c")])
     assert "30 time steps, more than data.series_length=24" in capsys.readouterr().err
+
+
+def test_patchtst_learns_and_names_a_wrong_context_length(tmp_path: Path, capsys) -> None:
+    args = series_args(tmp_path)
+    start = args.index("--model.encoder.encoder_type")
+    common = [*args[:start], *args[start + 6 :]]  # without the series_cnn flags
+    tiny = ["--model.encoder.encoder_type", "patchtst", "--model.encoder.input_channels", "2",
+            "--model.encoder.patch_length", "6", "--model.encoder.patch_stride", "6", "--model.encoder.d_model", "32",
+            "--model.encoder.num_attention_heads", "4", "--model.encoder.num_hidden_layers", "2",
+            "--model.encoder.ffn_dim", "64", "--model.encoder.dropout", "0", "--model.encoder.norm_type", "layernorm",
+            "--optimizer.lr", "5e-3"]  # fmt: skip
+    main([*common, *tiny, "--model.encoder.context_length", "24", "--training.epochs", "15"])
+    metrics = json.loads((tmp_path / "exp" / "generic_timeseries_dataset" / "g" / "0" / "test_metrics.json")
+                         .read_text())  # fmt: skip
+    assert metrics["test_accuracy"] >= 0.8, metrics  # sine vs square waves, 12 test series
+    with pytest.raises(SystemExit):
+        main([*common[:-2], "--group", "wrong", *tiny, "--model.encoder.context_length", "20"])
+    assert "model.encoder.context_length=20 but the series have 24 time steps" in capsys.readouterr().err

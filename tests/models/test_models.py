@@ -10,6 +10,7 @@ from glovita.configs.model import (
     Dinov2EncoderConfig,
     Dinov3EncoderConfig,
     ModelConfig,
+    PatchtstEncoderConfig,
     RegressionHeadConfig,
     ResidualEncoderConfig,
     SeriesCnnEncoderConfig,
@@ -35,6 +36,8 @@ ENCODERS = {
                                   model_kwargs={"depth": 2}),
     "residual_encoder": ResidualEncoderConfig(features_per_stage=(8, 16), blocks_per_stage=(1, 1), strides=(1, 2)),
     "series_cnn": SeriesCnnEncoderConfig(type="fcn", input_channels=3),
+    "patchtst": PatchtstEncoderConfig(input_channels=3, context_length=32, patch_length=8, patch_stride=8, d_model=16,
+                                      num_attention_heads=2, num_hidden_layers=1, ffn_dim=32),
 }  # fmt: skip
 IMAGE_SIZE = {"dinov2": 28}
 """Input size per family where 32 does not fit (patch 14)."""

@@ -212,6 +212,55 @@ class SeriesCnnEncoderConfig(GlovitaConfig):
     """Channels (variables) of each series; must match the data."""
 
 
+class PatchtstEncoderConfig(GlovitaConfig):
+    """PatchTST (Nie et al. 2023) from Hugging Face transformers, trained from scratch on series (B, C, T) of
+    context_length steps: channel-independent patch transformers, patch tokens averaged per channel."""
+
+    encoder_type: Literal["patchtst"] = "patchtst"
+    """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 1
+    """Inputs it takes: series (B, C, T) with one time axis."""
+    pools_tokens: ClassVar[bool] = False
+    """It returns its own pooled vectors (feature_aggregation_method does not apply)."""
+    input_channels: int = Field(1, gt=0)
+    """Channels (variables) of each series; must match the data."""
+    context_length: int = Field(gt=1)
+    """Time steps of every series (the data's series_length); must be set."""
+    patch_length: int = Field(16, gt=0)
+    """Time steps per patch."""
+    patch_stride: int = Field(8, gt=0)
+    """Steps between the starts of consecutive patches."""
+    d_model: int = Field(128, gt=0)
+    """Width of the transformer."""
+    num_hidden_layers: int = Field(3, gt=0)
+    """Transformer layers."""
+    num_attention_heads: int = Field(16, gt=0)
+    """Attention heads (d_model must be divisible by them)."""
+    ffn_dim: int = Field(256, gt=0)
+    """Width of the feed-forward layers."""
+    dropout: float = Field(0.2, ge=0, lt=1)
+    """Dropout of the attention, feed-forward and positional layers."""
+    norm_type: Literal["batchnorm", "layernorm"] = "batchnorm"
+    """Normalisation inside the transformer (the paper's batchnorm; layernorm behaves the same in training and
+    evaluation, which helps on tiny training sets)."""
+    scaling: Literal["none", "std", "mean"] = "none"
+    """PatchTST's own per-series scaling; none since GloViTa's data.normalization already applies."""
+
+    @model_validator(mode="after")
+    def _check_shape(self) -> "PatchtstEncoderConfig":
+        if self.d_model % self.num_attention_heads:
+            raise ValueError(
+                f"model.encoder.d_model={self.d_model} must be divisible by num_attention_heads="
+                f"{self.num_attention_heads}."
+            )
+        if self.patch_length > self.context_length:
+            raise ValueError(
+                f"model.encoder.patch_length={self.patch_length} exceeds context_length={self.context_length}. "
+                "Choose a shorter --model.encoder.patch_length."
+            )
+        return self
+
+
 class PrecomputedEncoderConfig(GlovitaConfig):
     """Identity encoder for precomputed features (--data.dataset precomputed_features)."""
 
@@ -306,6 +355,7 @@ if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is th
         | PrimusEncoderConfig
         | PrecomputedEncoderConfig
         | SeriesCnnEncoderConfig
+        | PatchtstEncoderConfig
     )
 else:
     EncoderConfig = choice(
@@ -318,6 +368,7 @@ else:
         PrimusEncoderConfig,
         PrecomputedEncoderConfig,
         SeriesCnnEncoderConfig,
+        PatchtstEncoderConfig,
         discriminator="encoder_type",
     )
 if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one

@@ -12,6 +12,7 @@ from glovita.configs.model import (
     Dinov2EncoderConfig,
     Dinov3EncoderConfig,
     ModelConfig,
+    PatchtstEncoderConfig,
     PrecomputedEncoderConfig,
     PrimusEncoderConfig,
     RegressionHeadConfig,
@@ -138,6 +139,22 @@ def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
                     "their feature maps over time. Leave it unset."
                 )
             return SeriesCnnEncoder(encoder.type, encoder.input_channels)
+        case PatchtstEncoderConfig():
+            from glovita.models.series_encoder.patchtst import PatchtstSeriesEncoder
+
+            return PatchtstSeriesEncoder(
+                input_channels=encoder.input_channels,
+                context_length=encoder.context_length,
+                patch_length=encoder.patch_length,
+                patch_stride=encoder.patch_stride,
+                d_model=encoder.d_model,
+                num_hidden_layers=encoder.num_hidden_layers,
+                num_attention_heads=encoder.num_attention_heads,
+                ffn_dim=encoder.ffn_dim,
+                dropout=encoder.dropout,
+                scaling=encoder.scaling,
+                norm_type=encoder.norm_type,
+            )
         case PrecomputedEncoderConfig():
             from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 
@@ -271,7 +288,7 @@ def build_model(
 
     `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label);
     `standardize_features` (data.standardize_features) gives the precomputed encoder its statistics buffers."""
-    if cfg.encoder.encoder_type == "transformer" or peft.method in ("lora", "dora"):
+    if cfg.encoder.encoder_type in ("transformer", "patchtst") or peft.method in ("lora", "dora"):
         from glovita.runtime.preload import wait_for_preload
 
         wait_for_preload()

@@ -141,13 +141,6 @@ def test_inception_time_learns_gunpoint_from_aeon(tmp_path: Path) -> None:
                                         "normalization": "per_series"}  # fmt: skip
 
 
-def test_multivariate_unequal_length_run(tmp_path: Path) -> None:
-    main(series_args(tmp_path) + ["--training.epochs", "1"])
-    resolved = json.loads((tmp_path / "exp" / "generic_timeseries_dataset" / "g" / "0" / "resolved_config.json")
-                          .read_text())  # fmt: skip
-    assert resolved["augmentation"]["channels"] == 2 and resolved["augmentation"]["series_length"] == 24
-
-
 def test_series_augmentation_preview_draws_every_channel(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -215,34 +208,6 @@ def test_minirocket_features_train_a_linear_probe(tmp_path: Path) -> None:
           "--group", "mr"])  # fmt: skip
     metrics = json.loads((tmp_path / "exp" / "precomputed_features" / "mr" / "0" / "test_metrics.json").read_text())
     assert metrics["test_accuracy"] >= 0.9
-
-
-def test_infer_on_a_series_file_reads_it_as_the_run_read_its_test_split(tmp_path: Path, capsys) -> None:
-    import csv
-
-    from glovita.cli.infer import main as infer
-
-    main(series_args(tmp_path) + ["--training.epochs", "2"])
-    run_dir = tmp_path / "exp" / "generic_timeseries_dataset" / "g" / "0"
-    best = str(run_dir / "checkpoints" / "best.pt")
-    infer(["--checkpoint_path", best, "--series_file", str(tmp_path / "test.ts"), "--output_dir", str(tmp_path / "a")])
-    predicted = json.loads((tmp_path / "a" / "metrics.json").read_text())
-    tested = json.loads((run_dir / "test_metrics.json").read_text())
-    assert predicted["accuracy"] == pytest.approx(tested["test_accuracy"], abs=1e-6)
-    assert predicted["auroc"] == pytest.approx(tested["test_auroc"], abs=1e-6)
-    unlabelled = tmp_path / "new.ts"
-    lines = (tmp_path / "test.ts").read_text().splitlines()
-    header = [line.replace("@classLabel true sine square", "@classLabel false") for line in lines[:5]]
-    unlabelled.write_text("\n".join(header + [line.rsplit(":", 1)[0] for line in lines[5:8]]) + "\n")
-    infer(["--checkpoint_path", best, "--series_file", str(unlabelled), "--output_dir", str(tmp_path / "b")])
-    with (tmp_path / "b" / "predictions.csv").open() as handle:
-        rows = list(csv.DictReader(handle))
-    assert len(rows) == 3 and "target" not in rows[0] and rows[0]["prediction_label"] in ("sine", "square")
-    assert not (tmp_path / "b" / "metrics.json").exists()
-    long = write_ts_file(tmp_path / "long.ts", [np.zeros((2, 30))], ["sine"], classes=["sine", "square"])
-    with pytest.raises(SystemExit):
-        infer(["--checkpoint_path", best, "--series_file", str(long), "--output_dir", str(tmp_path / "c")])
-    assert "30 time steps, more than data.series_length=24" in capsys.readouterr().err
 
 
 def test_patchtst_learns_and_names_a_wrong_context_length(tmp_path: Path, capsys) -> None:

@@ -160,3 +160,36 @@ def test_infer_and_extract_use_the_runs_test_transform(run: tuple[str, Path], tm
         by_hand = encoder_model.encoder.eval()(expected)
     order = [ids.index(path.name) for path in files]
     torch.testing.assert_close(features[order], by_hand, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("run", ["series"], indirect=True)
+def test_infer_on_a_series_file_reads_it_as_the_run_read_its_test_split(
+    run: tuple[str, Path], tmp_path: Path, capsys
+) -> None:
+    """--series_file: the run's own test file gives test_metrics.json again; an unlabelled file gives predictions
+    only; a series longer than the trained length is refused naming series_length."""
+    import csv
+
+    from tests.conftest import write_ts_file
+
+    _, run_dir = run
+    data_root = Path(json.loads((run_dir / "config.json").read_text())["data"]["data_root_dir"])
+    best = str(run_dir / "checkpoints" / "best.pt")
+    infer(["--checkpoint_path", best, "--series_file", str(data_root / "test.ts"), "--output_dir", str(tmp_path / "a")])
+    predicted = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    tested = json.loads((run_dir / "test_metrics.json").read_text())
+    assert predicted["accuracy"] == pytest.approx(tested["test_accuracy"], abs=1e-6)
+    assert predicted["auroc"] == pytest.approx(tested["test_auroc"], abs=1e-6)
+    unlabelled = tmp_path / "new.ts"
+    lines = (data_root / "test.ts").read_text().splitlines()
+    header = [line.replace("@classLabel true sine square", "@classLabel false") for line in lines[:5]]
+    unlabelled.write_text("\n".join(header + [line.rsplit(":", 1)[0] for line in lines[5:8]]) + "\n")
+    infer(["--checkpoint_path", best, "--series_file", str(unlabelled), "--output_dir", str(tmp_path / "b")])
+    with (tmp_path / "b" / "predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and "target" not in rows[0] and rows[0]["prediction_label"] in ("sine", "square")
+    assert not (tmp_path / "b" / "metrics.json").exists()
+    long = write_ts_file(tmp_path / "long.ts", [np.zeros((2, 30))], ["sine"], classes=["sine", "square"])
+    with pytest.raises(SystemExit):
+        infer(["--checkpoint_path", best, "--series_file", str(long), "--output_dir", str(tmp_path / "c")])
+    assert "30 time steps, more than data.series_length=24" in capsys.readouterr().err

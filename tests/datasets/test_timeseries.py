@@ -226,3 +226,28 @@ def test_patchtst_learns_and_names_a_wrong_context_length(tmp_path: Path, capsys
     with pytest.raises(SystemExit):
         main([*common[:-2], "--group", "wrong", *tiny, "--model.encoder.context_length", "20"])
     assert "model.encoder.context_length=20 but the series have 24 time steps" in capsys.readouterr().err
+
+
+def test_pad_mask_gives_zeros_a_mask_and_a_masked_mean(tmp_path: Path) -> None:
+    from glovita.models.series_encoder.cnn import SeriesCnnEncoder
+
+    short, long = np.array([[1.0, 3.0]]), np.array([[0.0, 2.0, 4.0, 6.0]])
+    write_ts_file(tmp_path / "t.ts", [short, long, short, long], ["x", "y", "x", "y"], classes=["x", "y"])
+    cfg = GenericTimeseriesDatasetConfig(data_root_dir=tmp_path, train_file="t.ts", val_file="t.ts", num_classes=2,
+                                         length_policy="pad_mask", train_policy="default_series_3")  # fmt: skip
+    splits = build_datasets(cfg, None)
+    batch = splits.modality.collate([splits.val[0], splits.val[1]])
+    assert batch.mask is not None and batch.mask.tolist() == [[True, True, False, False], [True] * 4]
+    torch.testing.assert_close(batch.inputs[0, 0], torch.tensor([-1.0, 1.0, 0.0, 0.0]))
+    augmented = splits.modality.pipeline(None, 1).train(splits.val[0][0])  # type: ignore[misc]
+    assert torch.isfinite(augmented[0, :2]).all() and torch.isnan(augmented[0, 2:]).all()  # padding stays padding
+    encoder = SeriesCnnEncoder("fcn", 1).eval()
+    with torch.no_grad():
+        maps = encoder.forward_features(batch.inputs)
+        torch.testing.assert_close(encoder(batch.inputs, batch.mask)[0], maps[0, :, :2].mean(-1))
+        torch.testing.assert_close(encoder(batch.inputs, batch.mask)[1], maps[1].mean(-1))
+    from glovita.configs.root import RootConfig
+
+    with pytest.raises(ValueError, match="length_policy='pad_mask' masks padded time steps"):
+        patchtst = {"encoder": {"encoder_type": "patchtst", "context_length": 4, "patch_length": 2, "patch_stride": 2}}
+        RootConfig.model_validate({"data": cfg.model_dump(mode="json"), "model": patchtst})

@@ -74,6 +74,10 @@ MODALITIES = {
     ),
     "bags": (_features("ptr", ["--model.head.head_type", "abmil"]), "precomputed_features"),
     "series": (_series, "generic_timeseries_dataset"),
+    "series_masked": (  # padded steps masked out of the pooled features, in training and in glovita_infer
+        lambda root: _series(root) + ["--data.length_policy", "pad_mask"],
+        "generic_timeseries_dataset",
+    ),
 }
 
 
@@ -101,7 +105,7 @@ def test_infer_metrics_equal_the_runs_test_metrics(run: tuple[str, Path], tmp_pa
 def _hand_transformed(modality: str, run_dir: Path) -> tuple[list[Path], torch.Tensor]:
     """The test samples' files and their test-time inputs computed by hand from the files and the config."""
     config = json.loads((run_dir / "config.json").read_text())
-    if modality == "series":  # z-scored per series and channel, then zero-padded to the longest (24 steps)
+    if modality.startswith("series"):  # z-scored per series and channel, then zero-padded to the longest (24)
         from glovita.datasets.timeseries import read_ts_file
 
         read = read_ts_file(Path(config["data"]["data_root_dir"]) / "test.ts", regression=False)
@@ -127,7 +131,8 @@ def _hand_transformed(modality: str, run_dir: Path) -> tuple[list[Path], torch.T
     return files, torch.stack(volumes)
 
 
-@pytest.mark.parametrize("run", ["images", "volumes", "series"], indirect=True)  # feature files have no transform
+# Feature files have no transform.
+@pytest.mark.parametrize("run", ["images", "volumes", "series", "series_masked"], indirect=True)
 def test_infer_and_extract_use_the_runs_test_transform(run: tuple[str, Path], tmp_path: Path) -> None:
     modality, run_dir = run
     restored = load_run(run_dir / "checkpoints" / "best.pt")
@@ -142,22 +147,26 @@ def test_infer_and_extract_use_the_runs_test_transform(run: tuple[str, Path], tm
     for path, wanted in zip(files, expected, strict=True):
         sample = splits.test[by_id[path.name]][0]
         got = sample if pipeline.eval is None else pipeline.eval(sample)  # series: no eval transform
+        got = torch.nan_to_num(got)  # pad_mask series hold NaN padding until the batch is collated
         torch.testing.assert_close(got.float(), wanted, atol=1e-5, rtol=1e-5)
 
-    method = "native" if modality == "series" else "avg"  # series CNNs pool over time themselves
+    series = modality.startswith("series")
+    method = "native" if series else "avg"  # series CNNs pool over time themselves
     extract(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
              "--split", "test", "--method", method, "--dataloading.num_workers", "0"])  # fmt: skip
     (written,) = list(tmp_path.glob("*.h5"))
     with h5py.File(written) as handle:
         features = torch.from_numpy(handle["features"][:])
         ids = [Path(i.decode()).name for i in handle["ids"][:]]
-    avg_cfg = restored.config.model.model_copy(
-        update={"feature_aggregation_method": None if modality == "series" else "avg"}
-    )
+    avg_cfg = restored.config.model.model_copy(update={"feature_aggregation_method": None if series else "avg"})
     encoder_model = build_model(without_pretrained_weights(avg_cfg), restored.config.peft, 2, 0.0)
     load_weights(encoder_model, restored)
     with torch.no_grad():
-        by_hand = encoder_model.encoder.eval()(expected)
+        if modality == "series_masked":  # the mean over the real steps only
+            real = torch.stack([row.abs().sum(0) != 0 for row in expected])  # padding is exactly zero
+            by_hand = encoder_model.encoder.eval()(expected, real)  # type: ignore[call-arg]
+        else:
+            by_hand = encoder_model.encoder.eval()(expected)
     order = [ids.index(path.name) for path in files]
     torch.testing.assert_close(features[order], by_hand, atol=1e-4, rtol=1e-4)
 

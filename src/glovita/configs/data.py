@@ -238,8 +238,9 @@ class GenericTimeseriesDatasetConfig(_DataFields):
     val_fraction: float = Field(0.2, gt=0, lt=1)
     """Share of the training cases held out for validation when there is no val_file; data.fold picks which of
     the round(1 / val_fraction) folds it is."""
-    length_policy: Literal["pad", "resample"] = "pad"
-    """Series of unequal length: zero-pad to series_length (after normalisation), or resample linearly to it."""
+    length_policy: Literal["pad", "pad_mask", "resample"] = "pad"
+    """Series of unequal length: zero-pad to series_length (after normalisation); pad_mask also gives the encoder
+    a mask of the real time steps (series_cnn then averages over those only); or resample linearly to it."""
     series_length: int | None = Field(None, gt=1)
     """Length every series is brought to; unset = the longest series of any split (a test series longer than
     every training series still fits)."""

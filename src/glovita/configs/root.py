@@ -201,6 +201,11 @@ class RootConfig(GlovitaConfig):
             raise ValueError(
                 f"data.fold={self.data.fold} and folds={list(self.folds)}: give one. --folds runs every listed fold."
             )
+        if getattr(self.data, "length_policy", None) == "pad_mask" and self.model.encoder.encoder_type != "series_cnn":
+            raise ValueError(
+                f"data.length_policy='pad_mask' masks padded time steps, which model.encoder.encoder_type="
+                f"{self.model.encoder.encoder_type!r} does not take. Use series_cnn, or --data.length_policy pad."
+            )
         obstacles = self.full_batch_obstacles() if self.optimizer.name == "lbfgs" else []
         if obstacles:
             reasons = "; ".join(obstacles)

@@ -284,7 +284,7 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
         test=built.get("test"),
         class_names=class_names,
         train_targets=train_targets,
-        modality=SeriesModality(cfg.train_policy, channels, length, normalization),
+        modality=SeriesModality(cfg.train_policy, channels, length, normalization, cfg.length_policy == "pad_mask"),
         description=f"{source} ({len(train)} training series of {channels} channel(s), length {length})",
     )
 

@@ -242,8 +242,10 @@ def read_series_file(path: Path, regression: bool, labels_file: Path | None = No
 
 def to_length(series: list[np.ndarray], length: int, policy: str) -> np.ndarray:
     """Series (C, T_i) -> one array (N, C, length): `pad` appends zeros (after normalisation, so the padding is
-    the series' mean) and refuses longer series; `resample` interpolates each series linearly to `length`."""
-    out = np.zeros((len(series), series[0].shape[0], length), dtype=np.float64)
+    the series' mean), `pad_mask` appends NaN (the modality turns it into zeros plus a mask), both refuse longer
+    series; `resample` interpolates each series linearly to `length`."""
+    fill = np.nan if policy == "pad_mask" else 0.0
+    out = np.full((len(series), series[0].shape[0], length), fill, dtype=np.float64)
     for i, values in enumerate(series):
         steps = values.shape[1]
         if policy == "resample" and steps != length:

@@ -4,6 +4,7 @@ import string
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -128,6 +129,8 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         began = time.perf_counter()
 
         def forward(batch: Batch) -> torch.Tensor:
+            if batch.mask is not None and getattr(encoder, "takes_time_mask", False):  # padded series
+                return cast(Any, encoder)(batch.inputs, batch.mask)
             return encoder(batch.inputs)
 
         for batch, features in forward_loop(loader, forward, device, memory_format, f"extract {split}"):

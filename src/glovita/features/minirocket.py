@@ -16,7 +16,7 @@ from glovita.runtime.progress import print_line
 def _stack(dataset) -> tuple[np.ndarray, np.ndarray]:
     """(N, C, T) float64 series and (N,) labels of a series dataset, as it serves them for evaluation."""
     samples = [dataset[i] for i in range(len(dataset))]
-    series = np.stack([s[0].numpy() for s in samples]).astype(np.float64)
+    series = np.nan_to_num(np.stack([s[0].numpy() for s in samples]).astype(np.float64))  # pad_mask: NaN -> 0
     labels = np.stack([np.asarray(s[1]) for s in samples])
     return series, labels
 

@@ -297,7 +297,7 @@ def _run_model(
     root = run.config
     multilabel = root.data.subtask == "multilabel"
     modality = samples.modality
-    if cfg.tta != "none" and modality.spatial_dims is None:
+    if cfg.tta != "none" and modality.spatial_dims in (None, 1):
         raise ValueError(f"tta='hflip' flips images; this run predicts {modality.sample_noun}. Use --tta none.")
     memory_format = modality.memory_format(root.training.channels_last)
     if memory_format is not None:

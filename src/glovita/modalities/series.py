@@ -6,7 +6,7 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-from glovita.augmentation.policies.series import series_policy
+from glovita.augmentation.policies.series import SeriesTransform, series_policy
 from glovita.modalities.base import Pipeline, collate_samples
 from glovita.models.preprocessing import PreprocessingDefaults
 from glovita.runtime.batch import Batch
@@ -24,6 +24,18 @@ class ResolvedSeriesAugmentation:
     """How the dataset normalised the series (data.normalization with auto decided)."""
 
 
+def _on_real_steps(transform: SeriesTransform) -> SeriesTransform:
+    """`transform` applied to the real (non-NaN) steps of a NaN-padded series, the padding put back after."""
+
+    def masked(series: torch.Tensor) -> torch.Tensor:
+        steps = int((~torch.isnan(series[0])).sum())
+        out = torch.full_like(series, float("nan"))
+        out[:, :steps] = transform(series[:, :steps])
+        return out
+
+    return masked
+
+
 class SeriesModality:
     """(series (C, T), target) samples, already brought to one length and normalised by the dataset."""
 
@@ -32,11 +44,14 @@ class SeriesModality:
     sample_noun = "series"
     bags = False
 
-    def __init__(self, train_policy: str, channels: int, length: int, normalization: str) -> None:
+    def __init__(self, train_policy: str, channels: int, length: int, normalization: str, masked: bool) -> None:
         self.train_policy = train_policy
         self.channels = channels
         self.length = length
         self.normalization = normalization
+        self.masked = masked
+        """Padding is NaN in the samples (data.length_policy pad_mask): augmentation sees the real steps only, and
+        batches carry a mask (B, T) of them with the padding set to zero."""
 
     def pipeline(
         self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
@@ -51,13 +66,20 @@ class SeriesModality:
         policy = (record or {}).get("train_policy", self.train_policy)
         resolved = ResolvedSeriesAugmentation(str(policy), self.channels, self.length, self.normalization)
         size = f"{self.channels}x{self.length}"
-        return Pipeline(series_policy(policy), None, resolved, size_text=size, size_tag=size)
+        transform = series_policy(policy)
+        if transform is not None and self.masked:
+            transform = _on_real_steps(transform)
+        return Pipeline(transform, None, resolved, size_text=size, size_tag=size)
 
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
         return SeededSampler(plan, with_seeds=True)  # each sample's augmentation draws from its own seed
 
     def collate(self, samples: Any) -> Batch:
-        return collate_samples(samples)
+        batch = collate_samples(samples)
+        if not self.masked:
+            return batch
+        real = ~torch.isnan(batch.inputs[:, 0, :])
+        return Batch(torch.nan_to_num(batch.inputs, nan=0.0), batch.targets, real)
 
     def memory_format(self, channels_last: bool) -> torch.memory_format | None:
         return None

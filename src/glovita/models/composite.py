@@ -81,11 +81,14 @@ class GlovitaModel(nn.Module):
 
     def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> Any:
         """images (B, C, H, W), volumes (B, C, D, H, W) or features (B, D) -> outputs (B, K); bags (B, N, D) with
-        their mask (B, N) -> the bag head's structured output."""
+        their mask (B, N) -> the bag head's structured output; padded series (B, C, T) with their mask of real time
+        steps (B, T) go to an encoder that takes it (takes_time_mask)."""
         if self.head.consumes == "bag":
             if mask is None:
                 raise ValueError("A bag head needs the batch field 'mask', which this dataset does not provide.")
             return self.head(self.encoder(inputs), mask)
+        if mask is not None and getattr(self.encoder, "takes_time_mask", False):  # padded series (B, C, T), (B, T)
+            return self.head(cast(Any, self.encoder)(inputs, mask))
         return self.head(self.encoder(inputs))
 
     def train(self, mode: bool = True) -> "GlovitaModel":

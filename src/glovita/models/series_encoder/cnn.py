@@ -105,10 +105,17 @@ class SeriesCnnEncoder(nn.Module):
             raise ValueError(f"model.encoder.type={name!r} is not a series CNN. Choose one of {', '.join(_FAMILY)}.")
         self.body, self.out_dim = _FAMILY[name](input_channels)
         self.preprocessing = None
+        self.takes_time_mask = True
+        """forward(series, mask) averages over the real time steps only (data.length_policy pad_mask)."""
 
     def forward_features(self, series: torch.Tensor) -> torch.Tensor:
         """Feature maps (B, out_dim, T) over the time steps."""
         return self.body(series)
 
-    def forward(self, series: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(series).mean(dim=-1)
+    def forward(self, series: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """series (B, C, T), optional mask (B, T) of real steps -> the feature maps' mean over the (real) steps."""
+        features = self.forward_features(series)
+        if mask is None:
+            return features.mean(dim=-1)
+        weights = mask.to(features.dtype)[:, None, :]
+        return (features * weights).sum(dim=-1) / weights.sum(dim=-1).clamp(min=1.0)

@@ -8,7 +8,7 @@ same training cases, as GloViTa reads them by default (univariate sets z-normali
 as stored; unequal lengths zero-padded to the longest). Wall time: the whole glovita_train command (in process) vs
 MiniRocket's fit + predict.
 
-    .venv/bin/python bench/bench_series.py --epochs 200
+    .venv/bin/python bench/bench_series.py --epochs 150 [--networks inception_time resnet patchtst]
 """
 
 import argparse
@@ -57,13 +57,18 @@ def minirocket(name: str) -> tuple[float, float]:
 
 def glovita(name: str, network: str, epochs: int, work: Path) -> tuple[float, float]:
     train, test = aeon_file(name, "train"), aeon_file(name, "test")
-    channels = read_ts_file(train, regression=False).series[0].shape[0]
+    read = [read_ts_file(path, regression=False) for path in (train, test)]
+    channels = read[0].series[0].shape[0]
+    if network == "patchtst":  # built for one length: the longest series of the set
+        length = max(s.shape[1] for r in read for s in r.series)
+        encoder = ["--model.encoder.encoder_type", "patchtst", "--model.encoder.context_length", str(length)]
+    else:
+        encoder = ["--model.encoder.encoder_type", "series_cnn", "--model.encoder.type", network]
     group = f"{name}_{network}"
     began = time.perf_counter()
     train_main(["--data.dataset", "generic_timeseries_dataset", "--data.data_root_dir", str(train.parent),
                 "--data.train_file", train.name, "--data.val_file", train.name, "--data.test_file", test.name,
-                "--data.num_classes", str(SETS[name]), "--model.encoder.encoder_type", "series_cnn",
-                "--model.encoder.type", network, "--model.encoder.input_channels", str(channels),
+                "--data.num_classes", str(SETS[name]), *encoder, "--model.encoder.input_channels", str(channels),
                 "--training.epochs", str(epochs), "--dataloading.batch_size", "16",
                 "--training.best_checkpoint_metric", "val_loss", "--training.checkpoint_every_n_epochs", "0",
                 "--experiments_dir", str(work), "--group", group])  # fmt: skip
@@ -76,22 +81,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=200)
     parser.add_argument("--sets", nargs="*", default=list(SETS))
+    parser.add_argument("--networks", nargs="*", default=["inception_time", "resnet"],
+                        help="GloViTa networks: inception_time, resnet, fcn, patchtst")  # fmt: skip
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="glovita-series-"))
     rows = {}
     for name in args.sets:
-        rows[name] = {
-            "minirocket": minirocket(name),
-            "inception_time": glovita(name, "inception_time", args.epochs, work),
-            "resnet": glovita(name, "resnet", args.epochs, work),
-        }
+        rows[name] = {"minirocket": minirocket(name)}
+        for network in args.networks:
+            rows[name][network] = glovita(name, network, args.epochs, work)
     print(json.dumps(rows, indent=1))
-    epochs = f"{args.epochs} ep"
-    print(f"\n| set | InceptionTime ({epochs}) | ResNet ({epochs}) | MiniRocket | wall s: IT / ResNet / MR |")
-    print("|---|---:|---:|---:|---|")
+    columns = [*args.networks, "minirocket"]
+    print(f"\n| set | {' | '.join(columns)} ({args.epochs} epochs) | wall s: {' / '.join(columns)} |")
+    print("|---|" + "---:|" * len(columns) + "---|")
     for name, row in rows.items():
-        (it, it_s), (rn, rn_s), (mr, mr_s) = row["inception_time"], row["resnet"], row["minirocket"]
-        print(f"| {name} | {it:.3f} | {rn:.3f} | {mr:.3f} | {it_s:.0f} / {rn_s:.0f} / {mr_s:.1f} |")
+        accuracies = " | ".join(f"{row[c][0]:.3f}" for c in columns)
+        walls = " / ".join(f"{row[c][1]:.1f}" for c in columns)
+        print(f"| {name} | {accuracies} | {walls} |")
 
 
 if __name__ == "__main__":

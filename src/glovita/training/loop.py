@@ -382,8 +382,9 @@ class Trainer:
             self.logger.log_metrics(record, step=epoch)
             marker = " *" if is_best else ""
             print_line(
-                f"epoch {epoch + 1}/{epochs}  train_loss {record['train_loss']:.4f}  val_loss {val.loss:.4f}  "
-                f"{self.best_metric} {value:.4f}{marker}  {train['train_samples_per_second']:.0f} samples/s"
+                f"epoch {epoch + 1}/{epochs}  train_loss {record['train_loss']:.4f}  val_loss {val.loss:.4f}"
+                f"{marker if self.best_metric == 'val_loss' else f'  {self.best_metric} {value:.4f}{marker}'}  "
+                f"{train['train_samples_per_second']:.0f} samples/s"
             )
             if train.get("converged") and epoch + 1 < epochs:
                 self.state.stopped_early = True

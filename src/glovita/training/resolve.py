@@ -193,20 +193,24 @@ _USUAL_LR_AT_256 = {"adamw": (1e-5, 1e-2), "adam": (1e-5, 1e-2), "sgd": (1e-3, 1
 from-scratch training); scaled with sqrt(batch / 256) for Adam-type optimizers and linearly for SGD."""
 
 
+_FAR = 10.0
+"""A learning rate this many times outside the usual range is warned about."""
+
+
 def lr_range_warning(optimizer: OptimizerConfig, global_batch: int) -> str | None:
-    """A warning when the peak learning rate is far (beyond the usual range) from what the optimizer family
+    """A warning when the peak learning rate is more than 10x outside the range the optimizer family usually
     uses at this global batch size, else None. L-BFGS sets its step by line search and is not checked."""
     if optimizer.name not in _USUAL_LR_AT_256:
         return None
     low, high = _USUAL_LR_AT_256[optimizer.name]
     scale = global_batch / 256 if optimizer.name == "sgd" else (global_batch / 256) ** 0.5
     low, high = low * scale, high * scale
-    if low <= optimizer.lr <= high:
+    if low / _FAR <= optimizer.lr <= high * _FAR:
         return None
     side = "above" if optimizer.lr > high else "below"
     return (
-        f"optimizer.lr={optimizer.lr:g} with {optimizer.name} at a global batch of {global_batch} is far {side} the "
-        f"usual range ({low:.1g} .. {high:.1g} at this batch size); such runs often "
+        f"optimizer.lr={optimizer.lr:g} with {optimizer.name} at a global batch of {global_batch} is more than "
+        f"{_FAR:g}x {side} the usual range ({low:.1g} .. {high:.1g} at this batch size); such runs often "
         f"{'diverge' if side == 'above' else 'barely move'}. Check --optimizer.lr and --dataloading.batch_size."
     )
 

@@ -291,9 +291,7 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
 
 def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits:
     """Build the splits of the configured dataset; file and label checks happen here, before training."""
-    images = not isinstance(
-        cfg, GenericVolumeDatasetConfig | PrecomputedFeaturesConfig | GenericTimeseriesDatasetConfig
-    )
+    images = cfg.spatial_dims == 2  # what the dataset declares: 2D images are read with PIL
     mode = image_mode(input_channels or 3) if images else ""
     if cfg.subtask == "multilabel" and not isinstance(cfg, ChestXRay14Config | PrecomputedFeaturesConfig):
         raise ValueError(

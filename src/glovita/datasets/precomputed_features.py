@@ -146,8 +146,10 @@ def _check_finite(values: np.ndarray, path: Path, where: str) -> None:
 def _checks_file() -> Path:
     """Where files already found free of NaN/inf are remembered: $GLOVITA_CACHE_DIR, else $XDG_CACHE_HOME/glovita,
     else ~/.cache/glovita; the file is finite_feature_files.json."""
-    base = os.environ.get("GLOVITA_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    folder = Path(base) if os.environ.get("GLOVITA_CACHE_DIR") else Path(base) / "glovita"
+    explicit = os.environ.get("GLOVITA_CACHE_DIR")
+    folder = (
+        Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "glovita"
+    )
     return folder / "finite_feature_files.json"
 
 

@@ -4,7 +4,6 @@ import string
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
 
 import numpy as np
 import torch
@@ -14,6 +13,7 @@ from glovita.configs.extract import FILENAME_PLACEHOLDERS, ExtractFeaturesConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets, sample_ids
 from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
+from glovita.models.composite import encode
 from glovita.models.factory import build_model
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import forward_loop
@@ -129,9 +129,7 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         began = time.perf_counter()
 
         def forward(batch: Batch) -> torch.Tensor:
-            if batch.mask is not None and getattr(encoder, "takes_time_mask", False):  # padded series
-                return cast(Any, encoder)(batch.inputs, batch.mask)
-            return encoder(batch.inputs)
+            return encode(encoder, batch.inputs, batch.mask)
 
         for batch, features in forward_loop(loader, forward, device, memory_format, f"extract {split}"):
             chunks.append(features.float().cpu().numpy().astype(dtype))

@@ -60,6 +60,14 @@ class Head(Protocol):
     def requires_grad_(self, requires_grad: bool = True) -> Any: ...
 
 
+def encode(encoder: Encoder, inputs: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The encoder's output for `inputs`; padded series (B, C, T) also hand it their mask of real time steps (B, T)
+    when it takes one (`takes_time_mask`). Training, evaluation, glovita_infer and extraction all encode here."""
+    if mask is not None and getattr(encoder, "takes_time_mask", False):
+        return cast(Any, encoder)(inputs, mask)
+    return encoder(inputs)
+
+
 class GlovitaModel(nn.Module):
     """Encoder followed by head. A frozen encoder stays in eval mode (BatchNorm statistics unchanged)."""
 
@@ -87,9 +95,7 @@ class GlovitaModel(nn.Module):
             if mask is None:
                 raise ValueError("A bag head needs the batch field 'mask', which this dataset does not provide.")
             return self.head(self.encoder(inputs), mask)
-        if mask is not None and getattr(self.encoder, "takes_time_mask", False):  # padded series (B, C, T), (B, T)
-            return self.head(cast(Any, self.encoder)(inputs, mask))
-        return self.head(self.encoder(inputs))
+        return self.head(encode(self.encoder, inputs, mask))
 
     def train(self, mode: bool = True) -> "GlovitaModel":
         super().train(mode)

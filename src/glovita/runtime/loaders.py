@@ -174,7 +174,7 @@ def in_memory(*datasets: Dataset | None) -> bool:
     """Whether every given dataset (unwrapping Subsets and transforms) holds all its samples in memory (declares
     `in_memory` True, as feature files loaded whole do)."""
     for dataset in datasets:
-        while isinstance(dataset, Subset) or isinstance(dataset, TransformedDataset):
+        while isinstance(dataset, Subset | TransformedDataset):
             dataset = dataset.dataset if isinstance(dataset, Subset) else dataset.base
         if dataset is not None and not getattr(dataset, "in_memory", False):
             return False

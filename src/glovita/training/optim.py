@@ -59,7 +59,7 @@ def build_optimizer(cfg: OptimizerConfig, model: GlovitaModel, fused: bool) -> t
         case LbfgsOptimizerConfig():
             # One group (L-BFGS keeps one curvature history); the L2 term is added to the loss by the Trainer's
             # full-batch epoch from the group's weight_decay, on the weights (ndim > 1) only.
-            trainable = [p for p in model.parameters() if p.requires_grad]
+            trainable = [p for group in groups for p in group["params"]]
             single = [{"params": trainable, "weight_decay": cfg.weight_decay or 0.0, "name": "model"}]
             return torch.optim.LBFGS(
                 single,

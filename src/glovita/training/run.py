@@ -28,7 +28,7 @@ from glovita.logging.none import NoneLogger
 from glovita.metrics.factory import build_metrics
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
-from glovita.models.factory import build_model
+from glovita.models.factory import build_model, standardizes_features
 from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 from glovita.runtime.io import save_json
 from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
@@ -111,8 +111,11 @@ class RunOptimisation:
     optimizer_steps_per_epoch: int
     settings: OptimizerConfig
     """The optimizer config the run uses (resolve_optimizer)."""
-    full_batch: bool
-    """L-BFGS: each epoch is one solve on the whole training split."""
+
+    @property
+    def full_batch(self) -> bool:
+        """L-BFGS: each epoch is one solve on the whole training split."""
+        return isinstance(self.settings, LbfgsOptimizerConfig)
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -176,7 +179,7 @@ def _train_in_run_dir(
         cfg.task.label_smoothing,
         cfg.data.subtask == "multilabel",
         plan.pos_weight or plan.class_weight,
-        standardize_features=splits.standardization is not None,
+        standardize_features=standardizes_features(cfg.data),
     )
     if splits.standardization is not None:
         cast(PrecomputedEncoder, model.encoder).set_statistics(*splits.standardization)
@@ -363,7 +366,7 @@ def _build_optimisation(
     optimizer = build_optimizer(settings, model, fused)
     optimizer_steps = 1 if full_batch else -(-len(data.train) // cfg.training.accumulate_grad_batches)
     scheduler = build_scheduler(settings, optimizer, optimizer_steps, cfg.training.epochs)
-    return RunOptimisation(optimizer, scheduler, fused, optimizer_steps, settings, full_batch)
+    return RunOptimisation(optimizer, scheduler, fused, optimizer_steps, settings)
 
 
 def _complete_resolved(

@@ -197,12 +197,39 @@ class PrecomputedFeaturesConfig(_DataFields):
     """Folder that relative feature-file paths are resolved against."""
     num_classes: int = Field(gt=0)
     """Number of classes (classification) or regression outputs; must be set for feature files."""
-    train_features_file: Path
-    """HDF5 file with the training features and labels."""
-    val_features_file: Path
-    """HDF5 file with the validation features and labels."""
+    feature_layout: Literal["split_files", "slide_folder"] = "split_files"
+    """split_files: one HDF5 file per split (instances, fixed-size or variable-size bags); slide_folder: one file
+    per slide as CLAM and TRIDENT write them (h5_files/<slide_id>.h5 or pt_files/<slide_id>.pt) with a labels CSV,
+    see docs/mil_slides.md."""
+    train_features_file: Path | None = None
+    """split_files: HDF5 file with the training features and labels."""
+    val_features_file: Path | None = None
+    """split_files: HDF5 file with the validation features and labels."""
     test_features_file: Path | None = None
-    """HDF5 file with the test features and labels (optional)."""
+    """split_files: HDF5 file with the test features and labels (optional)."""
+    features_dir: Path | None = None
+    """slide_folder: folder holding h5_files/ or pt_files/ (or the .h5 / .pt files themselves)."""
+    labels_csv: Path | None = None
+    """slide_folder: CSV with one row per slide (CLAM's dataset CSV): slide id, label and optionally case id."""
+    slide_id_column: str = "slide_id"
+    """slide_folder: column of labels_csv naming the slide (its file name without suffix)."""
+    case_id_column: str = "case_id"
+    """slide_folder: column of labels_csv naming the patient/case; slides of one case stay in one split. A CSV
+    without it treats every slide as its own case."""
+    label_column: str = "label"
+    """slide_folder: column of labels_csv holding the label (class name or index; numbers for regression,
+    several separated by ';')."""
+    class_names: list[str] | None = None
+    """slide_folder: the label names in class-index order (CLAM's label_dict); unset: integer labels are indices,
+    names are sorted."""
+    splits_dir: Path | None = None
+    """slide_folder: folder of CLAM-style splits_<fold>.csv files (columns train, val, test listing slide ids);
+    data.fold picks the file. Unset: the split comes from labels_csv's split column."""
+    split_column: str = "split"
+    """slide_folder without splits_dir: column of labels_csv holding train, val or test."""
+    max_instances: int | None = Field(None, gt=0)
+    """slide_folder: read at most this many instances of a training slide, sampled at random afresh each epoch;
+    evaluation always reads every instance."""
     load_into_memory: Literal["auto", "always", "never"] = "auto"
     """Read a whole file into memory (auto: when it fits comfortably) or read rows lazily from disk."""
     standardize_features: bool = False
@@ -211,6 +238,30 @@ class PrecomputedFeaturesConfig(_DataFields):
     probe_optimizer: Literal["lbfgs", "configured"] = "lbfgs"
     """Optimizer of a linear classification/regression head on instance features while the --optimizer block is
     left at its defaults: full-batch lbfgs (converges like logistic regression), or the configured one (adamw)."""
+
+    @model_validator(mode="after")
+    def _check_layout(self) -> "PrecomputedFeaturesConfig":
+        if self.feature_layout == "split_files":
+            if self.train_features_file is None or self.val_features_file is None:
+                raise ValueError(
+                    "feature_layout 'split_files' needs --data.train_features_file and --data.val_features_file "
+                    "(or choose --data.feature_layout slide_folder with --data.features_dir and --data.labels_csv)."
+                )
+            if self.max_instances is not None:
+                raise ValueError("data.max_instances samples instances of per-slide files; it needs "
+                                 "--data.feature_layout slide_folder.")  # fmt: skip
+        elif self.features_dir is None or self.labels_csv is None:
+            raise ValueError(
+                "feature_layout 'slide_folder' needs --data.features_dir (the folder with h5_files/ or pt_files/) "
+                "and --data.labels_csv (slide_id,label[,case_id] per slide)."
+            )
+        if self.feature_layout == "slide_folder" and self.standardize_features:
+            raise ValueError("data.standardize_features reads the whole training split; it is not available for "
+                             "slide_folder. Standardise the features when extracting them.")  # fmt: skip
+        if self.feature_layout == "slide_folder" and self.subtask == "multilabel":
+            raise ValueError("slide_folder labels are one class or value per slide; data.subtask='multilabel' "
+                             "does not apply.")  # fmt: skip
+        return self
 
 
 class GenericTimeseriesDatasetConfig(_DataFields):

@@ -38,6 +38,9 @@ class InferConfig(GlovitaConfig):
     """Predict with the checkpoint's EMA weights (runs trained with training.ema_decay)."""
     on_unreadable: Literal["fail", "skip"] = "fail"
     """An unreadable image file (image_dir / image_csv): fail naming it, or skip it with a warning listing all."""
+    attention_format: Literal["h5", "csv", "none"] = "h5"
+    """MIL runs (abmil, clam): also write each bag's instance attention (one score per branch, and the coords
+    when the slide files have them) to OUTPUT_DIR/attention/<slide_id>.h5 or .csv, for glovita_mil_heatmap."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to run: auto picks CUDA when available."""
     dataloading: DataloadingConfig = DataloadingConfig(batch_size=128)

@@ -104,10 +104,48 @@ def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, mod
     )
 
 
+def _build_slide_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
+    """One bag per slide file of a CLAM/TRIDENT feature folder (see docs/mil_slides.md)."""
+    from glovita.datasets.slide_features import SlideFeatureDataset, read_slide_table
+    from glovita.modalities.features import BagModality
+
+    assert cfg.features_dir is not None and cfg.labels_csv is not None  # the config's validator says so
+    root = cfg.data_root_dir
+    regression = cfg.task == "Regression"
+    splits_file = None if cfg.splits_dir is None else root / cfg.splits_dir / f"splits_{cfg.fold}.csv"
+    columns = {name: getattr(cfg, name) for name in ("slide_id_column", "case_id_column", "label_column",
+                                                     "split_column")}  # fmt: skip
+    table = read_slide_table(
+        root / cfg.features_dir, root / cfg.labels_csv, columns, splits_file, cfg.class_names, regression,
+        cfg.num_classes,
+    )  # fmt: skip
+    for split in ("train", "val"):
+        if not table.splits[split]:
+            raise ValueError(f"The {split} split of '{splits_file or root / cfg.labels_csv}' lists no slide.")
+    train = SlideFeatureDataset(table.splits["train"], regression, cfg.max_instances)
+    targets = train.targets.tolist()
+    if cfg.data_fraction < 1.0:
+        keep = subsample(targets, cfg.data_fraction, _SUBSAMPLE_SEED, not regression)
+        train, targets = train.subset(keep), [targets[i] for i in keep]
+    count = sum(len(slides) for slides in table.splits.values())
+    return DatasetSplits(
+        train=train,
+        val=SlideFeatureDataset(table.splits["val"], regression, None),
+        test=SlideFeatureDataset(table.splits["test"], regression, None) if table.splits["test"] else None,
+        class_names=table.class_names,
+        train_targets=targets,
+        modality=BagModality(sampled=cfg.max_instances is not None),
+        feature_dim=table.feature_dim,
+        description=f"'{root / cfg.features_dir}' ({count} slides, features of dim {table.feature_dim})",
+    )
+
+
 def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
     from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, feature_statistics, read_layout
     from glovita.modalities.features import BagModality, InstanceModality
 
+    if cfg.feature_layout == "slide_folder":
+        return _build_slide_datasets(cfg)
     files = {"train": cfg.train_features_file, "val": cfg.val_features_file, "test": cfg.test_features_file}
     paths = {split: cfg.data_root_dir / path for split, path in files.items() if path is not None}
     layouts = {split: read_layout(path) for split, path in paths.items()}

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
@@ -16,11 +17,13 @@ from glovita.configs.data import GenericTimeseriesDatasetConfig
 from glovita.configs.infer import InferConfig
 from glovita.datasets.factory import build_datasets, image_modality, image_mode, sample_ids
 from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset, Target
+from glovita.inference.attention import AttentionRecord, branch_names, write_attention
 from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
 from glovita.metrics.factory import build_metrics
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model, standardizes_features
+from glovita.models.heads.mil import MilOutput
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import forward_loop
 from glovita.runtime.io import atomic_path, save_json
@@ -245,6 +248,8 @@ class _Predicted:
     targets: list[torch.Tensor]
     metrics: dict[str, float]
     seconds: float
+    attention: list[np.ndarray]
+    """MIL heads: each bag's instance attention (N_i, A); empty for other heads."""
 
 
 def predict(cfg: InferConfig) -> Prediction:
@@ -277,6 +282,9 @@ def predict(cfg: InferConfig) -> Prediction:
     ]
     predictions_csv = cfg.output_dir / "predictions.csv"
     _write_csv(predictions_csv, header, rows)
+    attention_dir = _write_attention_files(cfg, samples, predicted, rows, class_names)
+    if attention_dir is not None:
+        print_line(f"{len(predicted.attention)} attention files -> {attention_dir}")
     metrics_json = None
     if samples.labelled:
         metrics_json = cfg.output_dir / "metrics.json"
@@ -310,6 +318,7 @@ def _run_model(
     )
     outputs_all: list[torch.Tensor] = []
     targets_all: list[torch.Tensor] = []
+    attention_all: list[np.ndarray] = []
     began = time.perf_counter()
 
     def forward(batch: Batch) -> Any:
@@ -325,9 +334,34 @@ def _run_model(
             metrics.update(scores, batch.targets)
         outputs_all.append(probabilities.cpu())
         targets_all.extend(list(batch.targets.cpu()))
+        if isinstance(outputs, MilOutput) and cfg.attention_format != "none":
+            for scores, mask in zip(outputs.attention.float().cpu(), outputs.mask.cpu(), strict=True):
+                attention_all.append(scores[:, mask].T.numpy())
     seconds = time.perf_counter() - began
     computed = metrics.compute() if metrics is not None else {}
-    return _Predicted(torch.cat(outputs_all), targets_all, computed, seconds)
+    return _Predicted(torch.cat(outputs_all), targets_all, computed, seconds, attention_all)
+
+
+def _write_attention_files(
+    cfg: InferConfig, samples: Samples, predicted: _Predicted, rows: list[list[object]], class_names: list[str]
+) -> Path | None:
+    """OUTPUT_DIR/attention/<slide_id>.h5|csv for every bag of a MIL run; the folder, or None for other runs."""
+    if not predicted.attention:
+        return None
+    folder = cfg.output_dir / "attention"
+    coords_of = getattr(samples.dataset, "coords", None)
+    position = 2 if samples.labelled else 1
+    for index, (sample_id, scores) in enumerate(zip(samples.ids, predicted.attention, strict=True)):
+        coords = coords_of(index) if coords_of is not None else None
+        if coords is not None and len(coords) != len(scores):
+            coords = None
+        row = rows[index]
+        target = str(row[1]) if samples.labelled else None
+        record = AttentionRecord(
+            sample_id, scores, branch_names(scores.shape[1], class_names), coords, str(row[position]), target
+        )
+        write_attention(record, folder, cfg.attention_format)
+    return folder
 
 
 def _rows(run: RestoredRun, samples: Samples, class_names: list[str], predicted: _Predicted) -> list[list[object]]:

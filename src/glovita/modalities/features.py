@@ -50,8 +50,13 @@ class BagModality(_FeatureKind):
     sample_noun = "bags"
     bags = True
 
+    def __init__(self, sampled: bool = False) -> None:
+        self.sampled = sampled
+        """Training bags draw a random subset of their instances (data.max_instances): the sampler hands each
+        one a seed."""
+
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
-        return SeededSampler(plan, with_seeds=False)  # bags are not augmented
+        return SeededSampler(plan, with_seeds=self.sampled)
 
     def collate(self, samples: Any) -> Batch:
         bags = [sample[0] for sample in samples]

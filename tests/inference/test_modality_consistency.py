@@ -13,6 +13,7 @@ from PIL import Image
 
 from glovita.cli.extract_features import main as extract
 from glovita.cli.infer import main as infer
+from glovita.cli.make_digit_slides import main as make_slides
 from glovita.cli.train import main as train
 from glovita.datasets.factory import build_datasets, sample_ids
 from glovita.datasets.volumes import read_volume
@@ -61,6 +62,20 @@ def _features(layout: str, head: list[str]):
     return args
 
 
+def _slides(root: Path) -> list[str]:
+    """A per-slide folder (digit slides, raw pixels); training samples at most 4 instances of a slide, evaluation
+    reads them all, in the run's test pass and in glovita_infer alike."""
+    make_slides(["--output_dir", str(root / "slides"), "--num_slides", "40", "--grid_min", "2", "--grid_max", "3"])
+    slides = root / "slides"
+    return [
+        "--data.dataset", "precomputed_features", "--data.feature_layout", "slide_folder", "--data.features_dir",
+        str(slides), "--data.labels_csv", str(slides / "labels.csv"), "--data.splits_dir", str(slides / "splits"),
+        "--data.num_classes", "2", "--data.max_instances", "4", "--model.encoder.encoder_type", "precomputed",
+        "--model.head.head_type", "clam", "--dataloading.batch_size", "4", "--dataloading.num_workers", "0",
+        "--training.epochs", "2", "--experiments_dir", str(root / "exp"), "--group", "g",
+    ]  # fmt: skip
+
+
 def _series(root: Path) -> list[str]:
     return series_args(root) + ["--training.epochs", "2"]
 
@@ -73,6 +88,7 @@ MODALITIES = {
         "precomputed_features",
     ),
     "bags": (_features("ptr", ["--model.head.head_type", "abmil"]), "precomputed_features"),
+    "slides": (_slides, "precomputed_features"),
     "series": (_series, "generic_timeseries_dataset"),
     "series_masked": (  # padded steps masked out of the pooled features, in training and in glovita_infer
         lambda root: _series(root) + ["--data.length_policy", "pad_mask"],

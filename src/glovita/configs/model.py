@@ -270,8 +270,9 @@ class PrecomputedEncoderConfig(GlovitaConfig):
     """Inputs it takes: precomputed feature vectors or bags, no spatial axes."""
     pools_tokens: ClassVar[bool] = False
     """It returns pooled vectors only (feature_aggregation_method does not apply)."""
-    feature_dim: int = Field(gt=0)
-    """Dimension D of the stored features; must match the files."""
+    feature_dim: int | None = Field(None, gt=0)
+    """Dimension D of the stored features; unset takes it from the files (recorded in resolved_config.json as
+    encoder_out_dim); set, it must match them."""
 
 
 class ClassificationHeadConfig(GlovitaConfig):

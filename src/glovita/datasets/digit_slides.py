@@ -144,7 +144,8 @@ def make_digit_slides(cfg: DigitSlidesConfig) -> DigitSlides:
                 rows_ * tiles.shape[1], cols * tiles.shape[2]
             )  # fmt: skip
             thumbnail = Image.fromarray((255 - picture * 255 / 16).clip(0, 255).astype(np.uint8), mode="L")
-            thumbnail.resize((cols * p, rows_ * p), Image.Resampling.NEAREST).save(staging / "thumbnails" / f"{slide_id}.png")
+            thumbnail = thumbnail.resize((cols * p, rows_ * p), Image.Resampling.NEAREST)
+            thumbnail.save(staging / "thumbnails" / f"{slide_id}.png")
             rows.append([case_of[slide_id], slide_id, CLASS_NAMES[int(is_positive)]])
         with (staging / "labels.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)

@@ -72,7 +72,9 @@ def _require_columns(path: Path, columns: list[str], needed: dict[str, str]) -> 
 
 
 def _class_names(raw: list[str], given: list[str] | None, num_classes: int, path: Path) -> list[str]:
-    """Names in index order: the given ones, the indices 0..K-1 when every label is an integer, else sorted."""
+    """Names in index order: the given ones, the indices 0..K-1 when every label is an integer, else sorted.
+    Blank labels count for nothing here; the slide's own row refuses them."""
+    raw = [text.strip() for text in raw if text.strip()]
     if given is not None:
         names = list(given)
     elif all(text.strip().lstrip("-").isdigit() for text in raw):

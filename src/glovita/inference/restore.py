@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from glovita.configs.model import ModelConfig
+from glovita.configs.model import ModelConfig, PrecomputedEncoderConfig
 from glovita.configs.root import RootConfig
 from glovita.training.checkpoints import load_checkpoint
 
@@ -37,6 +37,23 @@ def load_run_config(run_dir: Path) -> RootConfig:
         raise ValueError(f"'{path}' is not a valid GloViTa config ({str(err).splitlines()[0]}).") from err
 
 
+def _with_derived_values(config: RootConfig, resolved: dict[str, Any], run_dir: Path) -> RootConfig:
+    """The config with what training derived from the data filled in: the feature dim of a precomputed encoder
+    left unset (resolved_config.json's encoder_out_dim)."""
+    encoder = config.model.encoder
+    if not isinstance(encoder, PrecomputedEncoderConfig) or encoder.feature_dim is not None:
+        return config
+    if not resolved.get("encoder_out_dim"):
+        raise ValueError(
+            f"'{run_dir}' has no resolved_config.json with encoder_out_dim, and its config.json leaves "
+            "model.encoder.feature_dim unset, so the feature dimension is unknown."
+        )
+    model = config.model.model_copy(
+        update={"encoder": encoder.model_copy(update={"feature_dim": int(resolved["encoder_out_dim"])})}
+    )
+    return config.model_copy(update={"model": model})
+
+
 def load_run(checkpoint_path: Path) -> RestoredRun:
     """Config, derived values and checkpoint of the run that wrote `checkpoint_path` (RUN/checkpoints/X.pt)."""
     checkpoint_path = checkpoint_path.resolve()
@@ -46,6 +63,7 @@ def load_run(checkpoint_path: Path) -> RestoredRun:
     config = load_run_config(run_dir)
     resolved_file = run_dir / "resolved_config.json"
     resolved = json.loads(resolved_file.read_text()) if resolved_file.is_file() else {}
+    config = _with_derived_values(config, resolved, run_dir)
     return RestoredRun(run_dir, config, resolved, load_checkpoint(checkpoint_path), checkpoint_path)
 
 

@@ -158,6 +158,11 @@ def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
         case PrecomputedEncoderConfig():
             from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 
+            if encoder.feature_dim is None:
+                raise ValueError(
+                    "model.encoder.feature_dim is unset; glovita_train takes it from the feature files. Elsewhere, "
+                    "set --model.encoder.feature_dim to the stored dimension."
+                )
             return PrecomputedEncoder(encoder.feature_dim, standardize_features)
         case _:
             raise TypeError(f"No encoder branch for {type(encoder).__name__} in glovita/models/factory.py.")

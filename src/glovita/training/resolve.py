@@ -10,6 +10,7 @@ import torch
 
 from glovita.configs.data import PrecomputedFeaturesConfig
 from glovita.configs.dataloading import DataloadingConfig
+from glovita.configs.model import PrecomputedEncoderConfig
 from glovita.configs.optimizer import AdamwOptimizerConfig, LbfgsOptimizerConfig, OptimizerConfig
 from glovita.configs.root import RootConfig
 from glovita.metrics.keys import resolve_best_metric
@@ -59,6 +60,21 @@ class ResolvedRun:
 
     def to_json(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def with_feature_dim(cfg: RootConfig, feature_dim: int | None, description: str) -> RootConfig:
+    """The config with the precomputed encoder's feature_dim taken from the feature files when it is unset; a set
+    value must match them. Other encoders, and data without a feature dim, pass through."""
+    encoder = cfg.model.encoder
+    if not isinstance(encoder, PrecomputedEncoderConfig) or feature_dim is None:
+        return cfg
+    if encoder.feature_dim is not None and encoder.feature_dim != feature_dim:
+        raise ValueError(
+            f"model.encoder.feature_dim={encoder.feature_dim} but {description} has dim {feature_dim}. "
+            f"Set --model.encoder.feature_dim {feature_dim} (or leave it unset to take it from the files)."
+        )
+    model = cfg.model.model_copy(update={"encoder": encoder.model_copy(update={"feature_dim": feature_dim})})
+    return cfg.model_copy(update={"model": model})
 
 
 def resolve_device(device: str, local_rank: int | None = None) -> torch.device:

@@ -52,6 +52,7 @@ from glovita.training.resolve import (
     resolve_pos_weight,
     resolve_run,
     resolve_shared_group,
+    with_feature_dim,
 )
 from glovita.training.steps.factory import build_step
 
@@ -171,6 +172,7 @@ def _train_in_run_dir(
     barrier(dist)  # every rank has checked the folder before rank 0 writes into it
     seed_everything(cfg.training.seed, cfg.training.deterministic)
     splits = _build_splits(cfg, dist)
+    cfg = with_feature_dim(cfg, splits.feature_dim, splits.description)
     plan = _with_loss_weights(cfg, plan, splits)
     model = build_model(
         cfg.model,
@@ -250,7 +252,7 @@ def _warn_missing_classes(splits: DatasetSplits) -> None:
 
 
 def _check_samples_fit_model(cfg: RootConfig, splits: DatasetSplits) -> None:
-    """The head takes what the samples are (bags or single samples); feature files have the encoder's dim."""
+    """The head takes what the samples are (bags or single samples)."""
     head = cfg.model.head
     if (head.consumes == "bag") != splits.modality.bags:
         wanted = (
@@ -259,12 +261,6 @@ def _check_samples_fit_model(cfg: RootConfig, splits: DatasetSplits) -> None:
             else ("an instance file (features (N, D)), or --model.head.head_type clam or abmil for bags")
         )
         raise ValueError(f"model.head.head_type={head.head_type!r} cannot train on {splits.description}. Use {wanted}.")
-    feature_dim = getattr(cfg.model.encoder, "feature_dim", None)
-    if splits.feature_dim is not None and feature_dim != splits.feature_dim:
-        raise ValueError(
-            f"model.encoder.feature_dim={feature_dim} but {splits.description} has dim {splits.feature_dim}. "
-            f"Set --model.encoder.feature_dim {splits.feature_dim}."
-        )
 
 
 def _with_loss_weights(cfg: RootConfig, plan: ResolvedRun, splits: DatasetSplits) -> ResolvedRun:

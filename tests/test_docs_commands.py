@@ -20,11 +20,15 @@ import pytest
 from glovita.cli.argv import parse_config
 from glovita.cli.extract_features import main as extract_main
 from glovita.cli.infer import main as infer_main
+from glovita.cli.make_digit_slides import main as slides_main
+from glovita.cli.mil_heatmap import main as heatmap_main
 from glovita.cli.plot_umap import main as umap_main
 from glovita.cli.show_augmentations import main as show_main
 from glovita.cli.train import main, parse_root_config
+from glovita.configs.digit_slides import DigitSlidesConfig
 from glovita.configs.extract import ExtractFeaturesConfig
 from glovita.configs.infer import InferConfig
+from glovita.configs.mil_heatmap import MilHeatmapConfig
 from glovita.configs.plot_umap import PlotUmapConfig
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
 from tests.conftest import series_args, write_feature_file, write_images
@@ -40,6 +44,8 @@ COMMANDS_BY_NAME = {
     "glovita_extract_features",
     "glovita_plot_umap",
     "glovita_show_augmentations",
+    "glovita_mil_heatmap",
+    "glovita_make_digit_slides",
     "torchrun",
 }
 FEATURE_OVERRIDES = ["--training.epochs", "1", "--dataloading.num_workers", "0"]
@@ -160,6 +166,10 @@ def test_documented_command_parses_as_written(
         parse_config(ExtractFeaturesConfig, args, name, "")
     elif name == "glovita_show_augmentations":
         parse_config(ShowAugmentationsConfig, args, name, "")
+    elif name == "glovita_mil_heatmap":
+        parse_config(MilHeatmapConfig, args, name, "")
+    elif name == "glovita_make_digit_slides":
+        parse_config(DigitSlidesConfig, args, name, "")
     else:
         parse_config(PlotUmapConfig, args, name, "")
 
@@ -242,6 +252,10 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             extract_main(args)
         elif name == "glovita_show_augmentations":
             show_main(args)
+        elif name == "glovita_mil_heatmap":
+            heatmap_main(args)
+        elif name == "glovita_make_digit_slides":
+            slides_main(args)
         else:
             umap_main(args)
     finished = list((tmp_path / "experiments").rglob("runtime_info.json"))
@@ -256,6 +270,8 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / "predictions" / "gunpoint" / "predictions.csv").is_file()
     assert json.loads((tmp_path / "predictions" / "myseries" / "metrics.json").read_text())["num_samples"] == 12
     assert (tmp_path / "predictions" / "predictions.csv").is_file()
+    assert len(list((tmp_path / "predictions" / "digit_slides" / "attention").glob("*.h5"))) >= 40
+    assert (tmp_path / "predictions" / "digit_slides" / "attention" / "slide_0105_heatmap.png").is_file()
     assert json.loads((tmp_path / "predictions" / "csv" / "metrics.json").read_text())["num_samples"] == 2
     assert (tmp_path / "experiments" / "mlflow" / "mlflow.db").is_file()
     assert list((tmp_path / "experiments" / "wandb" / "wandb").glob("offline-run-*"))

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from glovita.cli.extract_features import main as extract_main
-from glovita.cli.plot_umap import main as umap_main
 from glovita.cli.train import main as train_main
 
 TINY = ["--model.encoder.type", "test_resnet", "--model.encoder.no_pretrained", "--dataloading.num_workers", "0"]
@@ -119,15 +118,13 @@ def test_umap_of_digits_shows_ten_separated_clusters(tmp_path: Path) -> None:
         handle["features"] = digits.data.astype(np.float32)
         handle["labels"] = digits.target
         handle.attrs["method"] = "pixels"
-    umap_main(["--features_file", str(path), "--html"])
-    png, page = tmp_path / "digits_pixels_umap.png", (tmp_path / "digits_pixels_umap.html").read_text()
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert page.count("<circle") == 1797 and "label 9" in page
-
     from glovita.configs.plot_umap import PlotUmapConfig
     from glovita.features.umap_plot import plot_umap
 
-    _, embedding, labels = plot_umap(PlotUmapConfig(features_file=path, output_file=tmp_path / "again.png"))
+    _, embedding, labels = plot_umap(PlotUmapConfig(features_file=path, html=True))  # the CLI: the docs test
+    png, page = tmp_path / "digits_pixels_umap.png", (tmp_path / "digits_pixels_umap.html").read_text()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert page.count("<circle") == 1797 and "label 9" in page
     assert silhouette_score(embedding, labels) > 0.4
 
 

@@ -157,26 +157,34 @@ _SETTLED_SECONDS = 2.0
 """Files modified more recently than this are checked again next time rather than remembered."""
 
 
-def _file_key(path: Path) -> str:
+def file_key(path: Path) -> str:
     """A feature file as it is now: absolute path, size and modification time (a rewrite changes the key)."""
     stat = path.stat()
     return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
-def known_finite(path: Path) -> bool:
-    """Whether `path`, unchanged since, was read whole and found free of NaN/inf before."""
+def finite_file_keys() -> set[str]:
+    """Keys (see file_key) of every file remembered as free of NaN/inf."""
     import json
 
     try:
-        return _file_key(path) in json.loads(_checks_file().read_text())
+        return set(json.loads(_checks_file().read_text()))
     except (OSError, ValueError):
+        return set()
+
+
+def known_finite(path: Path) -> bool:
+    """Whether `path`, unchanged since, was read whole and found free of NaN/inf before."""
+    try:
+        return file_key(path) in finite_file_keys()
+    except OSError:
         return False
 
 
-def _remember_finite(path: Path) -> None:
-    """Record `path` as free of NaN/inf (atomically; a cache that cannot be written is skipped). A file modified
-    in the last few seconds is not recorded: file systems stamp mtimes coarsely (a few ms), and a rewrite within
-    the same tick, of the same size, would otherwise look unchanged."""
+def remember_finite(paths: list[Path]) -> None:
+    """Record `paths` as free of NaN/inf, in one atomic write of the cache (a cache that cannot be written is
+    skipped). A file modified in the last few seconds is not recorded: file systems stamp mtimes coarsely (a few
+    ms), and a rewrite within the same tick, of the same size, would otherwise look unchanged."""
     import json
     import time
 
@@ -184,11 +192,12 @@ def _remember_finite(path: Path) -> None:
 
     cache = _checks_file()
     try:
-        if time.time() - path.stat().st_mtime < _SETTLED_SECONDS:
+        settled = [path for path in paths if time.time() - path.stat().st_mtime >= _SETTLED_SECONDS]
+        if not settled:
             return
         known = json.loads(cache.read_text()) if cache.is_file() else {}
         known = {k: v for k, v in known.items() if Path(k.split("|")[0]).exists()}  # forget deleted files
-        known[_file_key(path)] = True
+        known.update({file_key(path): True for path in settled})
         cache.parent.mkdir(parents=True, exist_ok=True)
         save_json(known, cache)
     except (OSError, ValueError):
@@ -212,7 +221,7 @@ def _read_checked(features, path: Path) -> np.ndarray:
         features.read_direct(array, part, part)
         if _nonfinite(array[part], scratch):
             _raise_nonfinite(array[part], start, path, "whole file")
-    _remember_finite(path)
+    remember_finite([path])
     return array
 
 
@@ -300,8 +309,8 @@ class PrecomputedFeatureDataset(Dataset):
 
     def _rows(self, start: int, stop: int) -> torch.Tensor:
         source = self._features()
-        if isinstance(source, np.ndarray):
-            return torch.from_numpy(source[start:stop])
+        if isinstance(source, np.ndarray):  # a copy: a batch never aliases the file held in memory
+            return torch.from_numpy(source[start:stop].copy())
         rows = source[start:stop]
         if not self._known_finite:
             _check_finite(rows, self.path, f"rows {start}..{stop - 1}")

@@ -62,6 +62,9 @@ class BagModality(_FeatureKind):
         bags = [sample[0] for sample in samples]
         targets = torch.stack([torch.as_tensor(sample[1]) for sample in samples])
         longest = max(bag.shape[0] for bag in bags)
+        if all(bag.shape[0] == longest for bag in bags):  # nothing to pad (always so at batch size 1)
+            features = torch.stack(bags).float() if len(bags) > 1 else bags[0].float()[None]
+            return Batch(features, targets, torch.ones(len(bags), longest, dtype=torch.bool))
         features = torch.zeros(len(bags), longest, bags[0].shape[1], dtype=torch.float32)
         mask = torch.zeros(len(bags), longest, dtype=torch.bool)
         for i, bag in enumerate(bags):

@@ -145,3 +145,19 @@ def test_slide_folder_needs_its_flags() -> None:
         PrecomputedFeaturesConfig(feature_layout="slide_folder", num_classes=2)
     with pytest.raises(ValueError, match="max_instances .* needs --data.feature_layout slide_folder"):
         PrecomputedFeaturesConfig(train_features_file="a.h5", val_features_file="b.h5", num_classes=2, max_instances=4)
+
+
+def test_a_100k_instance_slide_goes_through_collate_and_clam(tmp_path: Path) -> None:
+    from glovita.models.heads.clam import ClamHead
+
+    root = write_slide_folder(tmp_path)
+    _rewrite(root, "s6", features=np.random.default_rng(0).standard_normal((100_000, 4)).astype(np.float16),
+             coords=np.zeros((100_000, 2), dtype=np.int64))  # fmt: skip
+    splits = build_datasets(slide_config(root), None)
+    batch = splits.modality.collate([splits.test[0]])
+    assert batch.inputs.shape == (1, 100_000, 4) and bool(batch.mask.all())
+    head = ClamHead(4, 2, "sb", "small", 0.0, True, 8, 0.7, "ce", False)
+    with torch.no_grad():
+        outputs = head(batch.inputs, batch.mask)
+    assert outputs.attention.shape == (1, 1, 100_000)
+    assert float(outputs.attention.sum()) == pytest.approx(1.0, abs=1e-4)

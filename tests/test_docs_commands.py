@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from glovita.cli.argv import parse_config
+from glovita.cli.compare import main as compare_main
 from glovita.cli.extract_features import main as extract_main
 from glovita.cli.infer import main as infer_main
 from glovita.cli.make_digit_slides import main as slides_main
@@ -25,6 +26,7 @@ from glovita.cli.mil_heatmap import main as heatmap_main
 from glovita.cli.plot_umap import main as umap_main
 from glovita.cli.show_augmentations import main as show_main
 from glovita.cli.train import main, parse_root_config
+from glovita.configs.compare import CompareConfig
 from glovita.configs.digit_slides import DigitSlidesConfig
 from glovita.configs.extract import ExtractFeaturesConfig
 from glovita.configs.infer import InferConfig
@@ -46,6 +48,7 @@ COMMANDS_BY_NAME = {
     "glovita_show_augmentations",
     "glovita_mil_heatmap",
     "glovita_make_digit_slides",
+    "glovita_compare",
     "torchrun",
 }
 FEATURE_OVERRIDES = ["--training.epochs", "1", "--dataloading.num_workers", "0"]
@@ -170,6 +173,8 @@ def test_documented_command_parses_as_written(
         parse_config(MilHeatmapConfig, args, name, "")
     elif name == "glovita_make_digit_slides":
         parse_config(DigitSlidesConfig, args, name, "")
+    elif name == "glovita_compare":
+        parse_config(CompareConfig, args, name, "")
     else:
         parse_config(PlotUmapConfig, args, name, "")
 
@@ -256,6 +261,8 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             heatmap_main(args)
         elif name == "glovita_make_digit_slides":
             slides_main(args)
+        elif name == "glovita_compare":
+            compare_main(args)
         else:
             umap_main(args)
     finished = list((tmp_path / "experiments").rglob("runtime_info.json"))
@@ -270,6 +277,8 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / "predictions" / "gunpoint" / "predictions.csv").is_file()
     assert json.loads((tmp_path / "predictions" / "myseries" / "metrics.json").read_text())["num_samples"] == 12
     assert (tmp_path / "predictions" / "predictions.csv").is_file()
+    compared = (tmp_path / "experiments" / "digits" / "compare.csv").read_text().splitlines()
+    assert len(compared) > 3 and compared[0].startswith("run,")
     assert len(list((tmp_path / "predictions" / "digit_slides" / "attention").glob("*.h5"))) >= 40
     assert (tmp_path / "predictions" / "digit_slides" / "attention" / "slide_0105_heatmap.png").is_file()
     assert json.loads((tmp_path / "predictions" / "csv" / "metrics.json").read_text())["num_samples"] == 2

@@ -1,0 +1,244 @@
+"""`glovita_export`: a trained run's model as ONNX, TorchScript or safetensors, with its preprocessing recorded
+beside it and the export checked against PyTorch on real samples of the run's test split.
+
+The exported graph maps the model's inputs (images (B, C, H, W), volumes, series, feature vectors, or bags
+(B, N, D) with their mask (B, N)) to logits; preprocessing.json says how inputs are made (size, mean, std, the
+evaluation transform as the run recorded it) and how logits become probabilities. LoRA/DoRA runs are exported
+with their adapters merged into plain layers.
+"""
+
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from glovita import __version__
+from glovita.configs.export import ExportConfig
+from glovita.configs.infer import InferConfig
+from glovita.configs.peft import DoraConfig, FullFinetuningConfig, LoraConfig
+from glovita.inference.predict import eval_pipeline, select_samples
+from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
+from glovita.models.composite import GlovitaModel
+from glovita.models.factory import build_model, standardizes_features
+from glovita.runtime.batch import Batch
+from glovita.runtime.io import atomic_path, save_json
+from glovita.runtime.progress import print_line
+
+_FILES = {"onnx": "model.onnx", "torchscript": "model.pt", "safetensors": "model.safetensors"}
+
+
+class LogitsModule(nn.Module):
+    """The model as one function: inputs (and the bag / time mask) -> logits (B, K)."""
+
+    def __init__(self, model: GlovitaModel, with_mask: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.with_mask = with_mask
+
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.head.logits(self.model(inputs, mask if self.with_mask else None))
+
+
+@dataclass(frozen=True)
+class Exported:
+    model_file: Path
+    preprocessing_json: Path
+    max_abs_diff: float
+    argmax_agreement: float
+    num_samples: int
+
+
+def _plain_model(run: RestoredRun, use_ema: bool) -> GlovitaModel:
+    """The run's model with its weights; LoRA/DoRA adapters merged into a model without adapters."""
+    root = run.config
+    multilabel = root.data.subtask == "multilabel"
+    standardize = standardizes_features(root.data)
+
+    def build(peft: Any) -> GlovitaModel:
+        model_cfg = without_pretrained_weights(root.model)
+        return build_model(model_cfg, peft, root.data.num_classes, 0.0, multilabel, standardize_features=standardize)
+
+    model = build(root.peft)
+    load_weights(model, run, use_ema)
+    if isinstance(root.peft, LoraConfig | DoraConfig):
+        from glovita.models.peft.low_rank import merged_state_dict
+
+        plain = build(FullFinetuningConfig())
+        plain.load_state_dict(merged_state_dict(model))
+        model = plain
+    return model.eval()
+
+
+def _samples(run: RestoredRun, model: GlovitaModel, count: int) -> Batch:
+    """Up to `count` samples of the run's test split (else val), through its evaluation pipeline, as one batch."""
+    from glovita.configs.dataloading import DataloadingConfig
+    from glovita.runtime.loaders import one_pass_loader
+    from glovita.training.resolve import resolve_dataloading
+
+    class_names = list(run.resolved.get("class_names") or [])
+    split = "test"
+    try:
+        samples = select_samples(InferConfig(checkpoint_path=run.checkpoint_path, split="test"), run, class_names)
+    except ValueError:
+        split = "val"
+        samples = select_samples(InferConfig(checkpoint_path=run.checkpoint_path, split="val"), run, class_names)
+    dataset = eval_pipeline(run, samples.modality, model).eval_dataset(samples.dataset)
+    loading = resolve_dataloading(DataloadingConfig(batch_size=count, num_workers=0), torch.device("cpu"))
+    loader = one_pass_loader(dataset, loading, samples.modality.collate)
+    batch = next(iter(loader))
+    if len(batch) < 2:
+        raise ValueError(f"The run's {split} split has {len(batch)} sample; the export check needs at least 2.")
+    return batch
+
+
+def _export_onnx(module: LogitsModule, batch: Batch, path: Path, opset: int) -> None:
+    try:
+        import onnxscript  # noqa: F401  # the exporter needs it
+    except ImportError as err:
+        raise ValueError("ONNX export needs onnx and onnxscript: pip install 'glovita[export]'.") from err
+    from torch.export import Dim
+
+    args: tuple[torch.Tensor, ...] = (batch.inputs,) if batch.mask is None else (batch.inputs, batch.mask)
+    batch_dim = Dim("batch", min=1, max=65536)
+    shapes: dict[str, Any] = {"inputs": {0: batch_dim}}
+    if batch.mask is not None:
+        if batch.inputs.ndim == 3 and batch.mask.shape == batch.inputs.shape[:2]:  # bags: any number of instances
+            instances = Dim("instances", min=1, max=2**24)
+            shapes = {"inputs": {0: batch_dim, 1: instances}, "mask": {0: batch_dim, 1: instances}}
+        else:
+            shapes["mask"] = {0: batch_dim}
+    names = ["inputs"] + (["mask"] if batch.mask is not None else [])
+    try:
+        with atomic_path(path) as tmp, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's notes on axis names and deprecations
+            program = torch.onnx.export(
+                module, args, dynamic_shapes=shapes, opset_version=opset, input_names=names,
+                output_names=["logits"], dynamo=True, external_data=False, verbose=False,
+            )  # fmt: skip
+            assert program is not None
+            program.save(str(tmp))
+    except Exception as err:  # the exporter raises many types; name the op when it says which
+        ops = sorted(set(re.findall(r"aten[:.]{1,2}[A-Za-z0-9_.]+", str(err))))
+        detail = f"unsupported op(s) {', '.join(ops[:5])}" if ops else str(err).strip().splitlines()[0][:300]
+        raise ValueError(f"ONNX export (opset {opset}) failed: {detail}. Try another --opset, or --format "
+                         "torchscript / safetensors.") from err  # fmt: skip
+
+
+def _run_onnx(path: Path, batch: Batch) -> torch.Tensor:
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise ValueError("Checking the ONNX file needs onnxruntime: pip install 'glovita[export]'.") from err
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    feeds = {"inputs": batch.inputs.numpy()}
+    if batch.mask is not None:
+        feeds["mask"] = batch.mask.numpy()
+    return torch.from_numpy(session.run(["logits"], feeds)[0])
+
+
+def _export_torchscript(module: LogitsModule, batch: Batch, path: Path) -> torch.Tensor:
+    args = (batch.inputs,) if batch.mask is None else (batch.inputs, batch.mask)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit's deprecation notices
+        traced = torch.jit.trace(module, args, check_trace=False)
+        with atomic_path(path) as tmp:
+            torch.jit.save(traced, str(tmp))
+        loaded = torch.jit.load(str(path))
+    with torch.no_grad():
+        return loaded(*args)
+
+
+def _export_safetensors(model: GlovitaModel, run: RestoredRun, batch: Batch, path: Path, use_ema: bool) -> Any:
+    from safetensors.torch import load_file, save_file
+
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"glovita_version": __version__, "format": "pt"})
+    config = run.config.model_dump(mode="json")
+    if isinstance(
+        run.config.peft, LoraConfig | DoraConfig
+    ):  # the weights are merged: they load into a model without adapters
+        config["peft"] = FullFinetuningConfig().model_dump(mode="json")
+    save_json(config, path.with_name("config.json"))
+    reloaded = _plain_model(run, use_ema)
+    reloaded.load_state_dict(load_file(str(path)))
+    with torch.no_grad():
+        return LogitsModule(reloaded, batch.mask is not None)(batch.inputs, batch.mask)
+
+
+def _probabilities(run: RestoredRun) -> str:
+    data = run.config.data
+    if data.task == "Regression":
+        return "none (the logits are the predicted values)"
+    return "sigmoid (per class)" if data.subtask == "multilabel" else "softmax"
+
+
+def export_model(cfg: ExportConfig) -> Exported:
+    """Write the model file and preprocessing.json into cfg.output_dir, after checking the export."""
+    if cfg.output_dir.exists() and not cfg.output_dir.is_dir():
+        raise NotADirectoryError(f"output_dir '{cfg.output_dir}' is an existing file.")
+    began = time.perf_counter()
+    run = load_run(cfg.checkpoint_path)
+    model = _plain_model(run, cfg.use_ema)
+    batch = _samples(run, model, cfg.verify_samples)
+    module = LogitsModule(model, batch.mask is not None).eval()
+    with torch.no_grad():
+        expected = module(batch.inputs, batch.mask)
+    path = cfg.output_dir / _FILES[cfg.format]
+    cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.format == "onnx":
+        _export_onnx(module, batch, path, cfg.opset)
+        got = _run_onnx(path, batch)
+    elif cfg.format == "torchscript":
+        got = _export_torchscript(module, batch, path)
+    else:
+        got = _export_safetensors(model, run, batch, path, cfg.use_ema)
+    difference = float((got - expected).abs().max())
+    agreement = float((got.argmax(-1) == expected.argmax(-1)).float().mean())
+    classification = run.config.data.task == "Classification"
+    if difference > cfg.tolerance or (classification and agreement < 1.0):
+        path.unlink(missing_ok=True)
+        raise ValueError(
+            f"The {cfg.format} export does not reproduce the model on {len(batch)} samples of the run's data: max "
+            f"|logit difference| {difference:.3g} (tolerance {cfg.tolerance:g}), predicted class agrees on "
+            f"{agreement:.1%}. Nothing was kept; try another --opset or format."
+        )
+    record = {
+        "format": cfg.format,
+        "model_file": path.name,
+        "inputs": {
+            "inputs": {"shape": ["batch", *batch.inputs.shape[1:]], "dtype": "float32"},
+            **(
+                {"mask": {"shape": ["batch", *batch.mask.shape[1:]], "dtype": "bool"}} if batch.mask is not None else {}
+            ),  # fmt: skip
+        },
+        "outputs": {"logits": {"shape": ["batch", int(expected.shape[-1])]}},
+        "probabilities": _probabilities(run),
+        "task": run.config.data.task,
+        "subtask": run.config.data.subtask,
+        "class_names": list(run.resolved.get("class_names") or []),
+        "preprocessing": run.resolved.get("augmentation") or {},
+        "encoder_preprocessing": run.resolved.get("encoder_preprocessing") or {},
+        "checkpoint": str(run.checkpoint_path),
+        "weights": "ema" if cfg.use_ema else "model",
+        "adapters_merged": isinstance(run.config.peft, LoraConfig | DoraConfig),
+        "verification": {
+            "samples": len(batch),
+            "max_abs_logit_difference": difference,
+            "argmax_agreement": agreement,
+        },  # fmt: skip
+        "glovita_version": __version__,
+    }
+    preprocessing = cfg.output_dir / "preprocessing.json"
+    save_json(record, preprocessing)
+    print_line(
+        f"{cfg.format} model -> {path} ({path.stat().st_size / 2**20:.1f} MB, {time.perf_counter() - began:.1f} s); "
+        f"checked on {len(batch)} samples: max |logit difference| {difference:.2g}, same class {agreement:.0%}; "
+        f"preprocessing -> {preprocessing}"
+    )
+    return Exported(path, preprocessing, difference, agreement, len(batch))

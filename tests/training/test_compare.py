@@ -1,0 +1,50 @@
+"""glovita_compare: one row per run with the settings that differ, best epoch, test metrics and timing."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from glovita.cli.compare import main as compare
+from glovita.cli.train import main as train
+from tests.conftest import feature_args
+
+
+def test_two_runs_are_tabulated_and_sorted(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    for lr, group in (("0.05", "fast"), ("0.0005", "slow")):
+        args = feature_args(tmp_path, "instances", ["--model.head.head_type", "classification",
+                                                    "--data.probe_optimizer", "configured"], group=group)  # fmt: skip
+        train([*args, "--optimizer.lr", lr, "--training.epochs", "3"])
+    groups = tmp_path / "exp" / "precomputed_features"
+    compare([str(groups / "fast" / "0"), str(groups / "slow" / "0"), "--sort", "test_loss"])
+    with (groups / "compare.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["run"] for r in rows] == sorted((r["run"] for r in rows), key=lambda name: name != "fast/0")
+    for row in rows:
+        run = groups / row["run"]
+        assert row["optimizer.lr"] == ("0.05" if row["run"] == "fast/0" else "0.0005")
+        epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        top = max(e["val_accuracy"] for e in epochs)  # the default best-checkpoint metric; the first epoch to reach it
+        best = next(e for e in epochs if e["val_accuracy"] == top)
+        assert int(row["best_epoch"]) == best["epoch"] + 1
+        assert float(row["best_val_accuracy"]) == pytest.approx(top, abs=1e-4)
+        tested = json.loads((run / "test_metrics.json").read_text())
+        assert float(row["test_accuracy"]) == pytest.approx(tested["test_accuracy"], abs=1e-4)
+        info = json.loads((run / "runtime_info.json").read_text())
+        assert float(row["wall_seconds"]) == pytest.approx(info["wall_seconds"], abs=1e-3)
+        assert row["status"] == "completed" and float(row["samples_per_second"]) > 0
+    assert float(rows[0]["test_loss"]) <= float(rows[1]["test_loss"])
+    assert "data.num_classes" not in rows[0] and "group" not in rows[0]  # equal in both / names the run
+    markdown = (groups / "compare.md").read_text().splitlines()
+    assert len(markdown) == 4 and markdown[0].startswith("| run | ") and "optimizer.lr" in markdown[0]
+    assert "fast/0" in capsys.readouterr().out
+
+    compare([str(groups), "--output_dir", str(tmp_path / "table")])  # a folder of groups is searched
+    assert len((tmp_path / "table" / "compare.csv").read_text().splitlines()) == 3
+    with pytest.raises(SystemExit):
+        compare([str(groups), "--sort", "no_such_column"])
+    assert "sort='no_such_column' is not a column" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        compare([str(tmp_path / "exp" / "nothing_here")])
+    assert "does not exist" in capsys.readouterr().err

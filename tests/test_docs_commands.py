@@ -19,6 +19,7 @@ import pytest
 
 from glovita.cli.argv import parse_config
 from glovita.cli.compare import main as compare_main
+from glovita.cli.export import main as export_main
 from glovita.cli.extract_features import main as extract_main
 from glovita.cli.infer import main as infer_main
 from glovita.cli.make_digit_slides import main as slides_main
@@ -28,6 +29,7 @@ from glovita.cli.show_augmentations import main as show_main
 from glovita.cli.train import main, parse_root_config
 from glovita.configs.compare import CompareConfig
 from glovita.configs.digit_slides import DigitSlidesConfig
+from glovita.configs.export import ExportConfig
 from glovita.configs.extract import ExtractFeaturesConfig
 from glovita.configs.infer import InferConfig
 from glovita.configs.mil_heatmap import MilHeatmapConfig
@@ -49,6 +51,7 @@ COMMANDS_BY_NAME = {
     "glovita_mil_heatmap",
     "glovita_make_digit_slides",
     "glovita_compare",
+    "glovita_export",
     "torchrun",
 }
 FEATURE_OVERRIDES = ["--training.epochs", "1", "--dataloading.num_workers", "0"]
@@ -102,10 +105,21 @@ FAMILY_OVERRIDES = {
 block)."""
 
 
+DIGITS_OVERRIDES = ["--data.data_fraction", "0.25"]
+"""Runs on the digits (the default dataset) train on a quarter of the training split: the runs check that the
+command works, not what it reaches (tests/training/test_digits_accuracy.py does that)."""
+
+
 def training_overrides(args: list[str]) -> list[str]:
     """What a documented training command gets appended to stay small."""
     if "precomputed_features" in args or "generic_timeseries_dataset" in args:
         return FEATURE_OVERRIDES
+    chosen = args[args.index("--data.dataset") + 1] if "--data.dataset" in args else "digits"
+    on_digits = chosen == "digits" and not any(word.startswith("data:") for word in args)
+    return [*_model_overrides(args), *(DIGITS_OVERRIDES if on_digits and "--config" not in args else [])]
+
+
+def _model_overrides(args: list[str]) -> list[str]:
     family = args[args.index("--model.encoder.encoder_type") + 1] if "--model.encoder.encoder_type" in args else "timm"
     if family == "timm" and "--model.encoder.model_kwargs" in args:  # a ViT: keep it, with one block
         start = args.index("--model.encoder.model_kwargs") + 1
@@ -175,6 +189,8 @@ def test_documented_command_parses_as_written(
         parse_config(DigitSlidesConfig, args, name, "")
     elif name == "glovita_compare":
         parse_config(CompareConfig, args, name, "")
+    elif name == "glovita_export":
+        parse_config(ExportConfig, args, name, "")
     else:
         parse_config(PlotUmapConfig, args, name, "")
 
@@ -263,6 +279,8 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             slides_main(args)
         elif name == "glovita_compare":
             compare_main(args)
+        elif name == "glovita_export":
+            export_main(args)
         else:
             umap_main(args)
     finished = list((tmp_path / "experiments").rglob("runtime_info.json"))
@@ -277,6 +295,8 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / "predictions" / "gunpoint" / "predictions.csv").is_file()
     assert json.loads((tmp_path / "predictions" / "myseries" / "metrics.json").read_text())["num_samples"] == 12
     assert (tmp_path / "predictions" / "predictions.csv").is_file()
+    exported = json.loads((tmp_path / "exported" / "preprocessing.json").read_text())
+    assert (tmp_path / "exported" / "model.onnx").is_file() and exported["verification"]["argmax_agreement"] == 1.0
     compared = (tmp_path / "experiments" / "digits" / "compare.csv").read_text().splitlines()
     assert len(compared) > 3 and compared[0].startswith("run,")
     assert len(list((tmp_path / "predictions" / "digit_slides" / "attention").glob("*.h5"))) >= 40

@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from glovita.cli.export import main as export
 from glovita.cli.extract_features import main as extract
 from glovita.cli.infer import main as infer
 from glovita.cli.make_digit_slides import main as make_slides
@@ -218,3 +219,66 @@ def test_infer_on_a_series_file_reads_it_as_the_run_read_its_test_split(
     with pytest.raises(SystemExit):
         infer(["--checkpoint_path", best, "--series_file", str(long), "--output_dir", str(tmp_path / "c")])
     assert "30 time steps, more than data.series_length=24" in capsys.readouterr().err
+
+
+def _torch_logits(run_dir: Path, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    restored = load_run(run_dir / "checkpoints" / "best.pt")
+    model = build_model(without_pretrained_weights(restored.config.model), restored.config.peft, 2, 0.0)
+    load_weights(model, restored)
+    with torch.no_grad():
+        return model.eval().head.logits(model(inputs, mask))
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+@pytest.mark.parametrize(
+    ("run", "fmt"), [("images", "onnx"), ("bags", "onnx"), ("series", "torchscript")], indirect=["run"]
+)
+def test_export_reproduces_the_model_at_other_batch_sizes(run: tuple[str, Path], fmt: str, tmp_path: Path) -> None:
+    """glovita_export checks itself on the test split; here the exported file is run again, independently, on
+    inputs of another batch size (and, for bags, other bag sizes) against the PyTorch model."""
+    modality, run_dir = run
+    export(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--format", fmt,
+            "--output_dir", str(tmp_path), "--verify_samples", "8"])  # fmt: skip
+    record = json.loads((tmp_path / "preprocessing.json").read_text())
+    assert record["verification"]["samples"] == 8 and record["verification"]["argmax_agreement"] == 1.0
+    assert record["verification"]["max_abs_logit_difference"] < 1e-4 and record["probabilities"] == "softmax"
+    mask = None
+    if modality == "images":
+        assert record["preprocessing"]["mean"] == [0.2, 0.3, 0.4] and record["inputs"]["inputs"]["shape"][1:] == [
+            3,
+            32,
+            32,
+        ]
+        inputs = _hand_transformed("images", run_dir)[1][:3]
+    elif modality == "bags":
+        inputs = torch.randn(3, 11, 8)
+        mask = torch.arange(11)[None] < torch.tensor([[5], [11], [2]])
+        assert record["inputs"]["mask"]["dtype"] == "bool"
+    else:
+        inputs = _hand_transformed("series", run_dir)[1][:3]
+    expected = _torch_logits(run_dir, inputs, mask)
+    if fmt == "onnx":
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+        feeds = {"inputs": inputs.numpy(), **({"mask": mask.numpy()} if mask is not None else {})}
+        got = torch.from_numpy(session.run(["logits"], feeds)[0])
+    else:
+        got = torch.jit.load(str(tmp_path / "model.pt"))(inputs)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("run", ["bags"], indirect=True)
+def test_export_failure_names_the_op_and_opset(
+    run: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    def refuse(*args, **kwargs):
+        raise RuntimeError("Unsupported FX nodes: {'call_function': ['aten.grid_sampler_3d.default']}")
+
+    monkeypatch.setattr(torch.onnx, "export", refuse)
+    with pytest.raises(SystemExit):
+        export(["--checkpoint_path", str(run[1] / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
+                "--opset", "17"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "ONNX export (opset 17) failed: unsupported op(s) aten.grid_sampler_3d.default" in err
+    assert not list(tmp_path.glob("*.onnx")) and not (tmp_path / "preprocessing.json").exists()

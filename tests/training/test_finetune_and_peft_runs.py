@@ -71,6 +71,17 @@ def test_lora_run_is_rebuilt_for_inference_extraction_and_merged(digits_root: Pa
         test_ids = json.loads((digits_root / "splits.json").read_text())["test"]
         assert handle["features"].shape[0] == len(test_ids) == predicted["num_samples"]
 
+    from safetensors.torch import load_file
+
+    from glovita.cli.export import main as export  # merged weights, checked against the LoRA model by the export
+
+    export(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--format", "safetensors",
+            "--output_dir", str(tmp_path / "exported"), "--verify_samples", "16"])  # fmt: skip
+    record = json.loads((tmp_path / "exported" / "preprocessing.json").read_text())
+    assert record["adapters_merged"] and record["verification"]["max_abs_logit_difference"] < 1e-4
+    assert not any("lora_" in key for key in load_file(str(tmp_path / "exported" / "model.safetensors")))
+    assert json.loads((tmp_path / "exported" / "config.json").read_text())["peft"]["method"] == "full_finetuning"
+
     merged = torch.load(run_dir / "checkpoints" / "best_merged.pt", weights_only=True)
     assert not any("lora_" in key or "base_layer" in key for key in merged["model"])
     from glovita.configs.model import ModelConfig, TimmEncoderConfig

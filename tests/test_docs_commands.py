@@ -26,6 +26,7 @@ from glovita.cli.make_digit_slides import main as slides_main
 from glovita.cli.mil_heatmap import main as heatmap_main
 from glovita.cli.plot_umap import main as umap_main
 from glovita.cli.show_augmentations import main as show_main
+from glovita.cli.sweep import main as sweep_main
 from glovita.cli.train import main, parse_root_config
 from glovita.configs.compare import CompareConfig
 from glovita.configs.digit_slides import DigitSlidesConfig
@@ -35,6 +36,7 @@ from glovita.configs.infer import InferConfig
 from glovita.configs.mil_heatmap import MilHeatmapConfig
 from glovita.configs.plot_umap import PlotUmapConfig
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
+from glovita.configs.sweep import SweepConfig
 from tests.conftest import series_args, write_feature_file, write_images
 from tests.datasets.test_chestxray14 import make_fake_chestxray14
 from tests.datasets.test_digits_cifar import _write_fake_cifar10
@@ -52,6 +54,7 @@ COMMANDS_BY_NAME = {
     "glovita_make_digit_slides",
     "glovita_compare",
     "glovita_export",
+    "glovita_sweep",
     "torchrun",
 }
 FEATURE_OVERRIDES = ["--training.epochs", "1", "--dataloading.num_workers", "0"]
@@ -129,6 +132,14 @@ def _model_overrides(args: list[str]) -> list[str]:
     return [*COMMON_OVERRIDES, *FAMILY_OVERRIDES[family]]
 
 
+def sweep_overrides(args: list[str]) -> list[str]:
+    """A documented sweep with 2 trials, each trial with the training overrides."""
+    split = args.index("--")
+    sweep, train = args[:split], args[split + 1 :]
+    sweep[sweep.index("--trials") + 1] = "2"
+    return [*sweep, "--", *train, *training_overrides(train)]
+
+
 def run_count(args: list[str]) -> int:
     """Run directories a glovita_train command makes: one per fold listed after --folds, else one."""
     if "--folds" not in args:
@@ -191,6 +202,10 @@ def test_documented_command_parses_as_written(
         parse_config(CompareConfig, args, name, "")
     elif name == "glovita_export":
         parse_config(ExportConfig, args, name, "")
+    elif name == "glovita_sweep":
+        split = args.index("--")
+        parse_config(SweepConfig, args[:split], name, "")
+        parse_root_config(args[split + 1 :])
     else:
         parse_config(PlotUmapConfig, args, name, "")
 
@@ -281,6 +296,9 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             compare_main(args)
         elif name == "glovita_export":
             export_main(args)
+        elif name == "glovita_sweep":
+            trainings += 2  # two trials, each a run
+            sweep_main(sweep_overrides(args))
         else:
             umap_main(args)
     finished = list((tmp_path / "experiments").rglob("runtime_info.json"))
@@ -295,6 +313,8 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / "predictions" / "gunpoint" / "predictions.csv").is_file()
     assert json.loads((tmp_path / "predictions" / "myseries" / "metrics.json").read_text())["num_samples"] == 12
     assert (tmp_path / "predictions" / "predictions.csv").is_file()
+    swept = json.loads((tmp_path / "experiments" / "digits" / "digits_lr_wd" / "sweep_summary.json").read_text())
+    assert len(swept["trials"]) == 2 and (tmp_path / "experiments" / "sweeps.db").is_file()
     exported = json.loads((tmp_path / "exported" / "preprocessing.json").read_text())
     assert (tmp_path / "exported" / "model.onnx").is_file() and exported["verification"]["argmax_agreement"] == 1.0
     compared = (tmp_path / "experiments" / "digits" / "compare.csv").read_text().splitlines()

@@ -82,6 +82,7 @@ class Trainer:
         eval_model: nn.Module | None = None,
         ema: torch.optim.swa_utils.AveragedModel | None = None,
         dist: DistContext | None = None,
+        should_stop: Callable[[dict[str, Any]], str | None] | None = None,
     ) -> None:
         self.module = module
         self.step = step
@@ -99,6 +100,8 @@ class Trainer:
         self.best_metric = options.best_metric
         self.logger = logger
         self.on_epoch_end = on_epoch_end
+        self.should_stop = should_stop
+        """Asked after every epoch with its record (e.g. a sweep's pruner); a reason stops training there."""
         self.ema = ema
         self.dist = dist or DistContext()
         self.state = TrainState()
@@ -400,6 +403,11 @@ class Trainer:
                     f"Early stopping after epoch {epoch + 1}: {self.best_metric} has not improved for "
                     f"{epoch - best_epoch} epochs (best {self.state.best_value} at epoch {best_epoch + 1})."
                 )
+                break
+            reason = self.should_stop(record) if self.should_stop is not None else None
+            if reason and epoch + 1 < epochs:
+                self.state.stopped_early = True
+                print_line(f"Stopped after epoch {epoch + 1}: {reason}.")
                 break
         barrier(self.dist)  # rank 0's checkpoints are complete before any rank reads best.pt
         return self.state

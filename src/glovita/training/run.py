@@ -5,6 +5,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -137,7 +138,16 @@ def fused_optimizer_available(device: torch.device, name: str) -> bool:
     return name in ("adamw", "adam") and device.type in ("cpu", "cuda")
 
 
-def run_training(cfg: RootConfig, argv: list[str] | None = None, dist: DistContext | None = None) -> RunResult:
+StopCheck = Callable[[dict[str, Any]], str | None]
+"""Asked after every epoch with its metrics record; a returned reason stops training there (a sweep's pruner)."""
+
+
+def run_training(
+    cfg: RootConfig,
+    argv: list[str] | None = None,
+    dist: DistContext | None = None,
+    should_stop: StopCheck | None = None,
+) -> RunResult:
     """Train, validate every epoch, evaluate best.pt on the test split; everything lands in the run directory.
 
     Under torchrun every process calls this; `dist` says which one this is (joined here when not given)."""
@@ -145,18 +155,20 @@ def run_training(cfg: RootConfig, argv: list[str] | None = None, dist: DistConte
     dist = dist if dist is not None else init_distributed(cfg.training.device)
     set_quiet(not dist.is_main)
     try:
-        return _run_training(cfg, argv or [], preload, dist)
+        return _run_training(cfg, argv or [], preload, dist, should_stop)
     finally:
         preload.join()
 
 
-def _run_training(cfg: RootConfig, argv: list[str], preload: threading.Thread, dist: DistContext) -> RunResult:
+def _run_training(
+    cfg: RootConfig, argv: list[str], preload: threading.Thread, dist: DistContext, should_stop: StopCheck | None
+) -> RunResult:
     """Resolve the run, hold its directory (rank 0: one writer per run directory), then train in it."""
     started = datetime.now()
     group = resolve_shared_group(cfg, dist, started)
     plan = resolve_run(cfg, started, group, dist.local_rank if dist.enabled else None, dist.world_size)
     with rundir.exclusive_run_dir(plan.run_dir) if dist.is_main else nullcontext():
-        return _train_in_run_dir(cfg, plan, argv, preload, dist, started)
+        return _train_in_run_dir(cfg, plan, argv, preload, dist, started, should_stop)
 
 
 def _train_in_run_dir(
@@ -166,6 +178,7 @@ def _train_in_run_dir(
     preload: threading.Thread,
     dist: DistContext,
     started: datetime,
+    should_stop: StopCheck | None = None,
 ) -> RunResult:
     wall_start = time.perf_counter()
     resume_from = rundir.prepare_run_dir(plan.run_dir, cfg, cfg.training.resume)
@@ -194,7 +207,7 @@ def _train_in_run_dir(
     info["world_size"] = dist.world_size
     info["earlier_attempts"] = rundir.earlier_attempts(resolved.run_dir)
     logger = _start_tracking(cfg, resolved, info, dist)
-    trainer = _build_trainer(cfg, resolved, placed, optimisation, splits.modality, logger, dist)
+    trainer = _build_trainer(cfg, resolved, placed, optimisation, splits.modality, logger, dist, should_stop)
     if resume_from is not None:
         _resume(cfg, trainer, resolved.run_dir, dist, resume_from)
     _announce(cfg, resolved, splits.modality, device, dist)
@@ -445,6 +458,7 @@ def _build_trainer(
     modality: Modality,
     logger: ExperimentLogger,
     dist: DistContext,
+    should_stop: StopCheck | None = None,
 ) -> Trainer:
     options = TrainerOptions(
         precision=resolved.precision,
@@ -478,6 +492,7 @@ def _build_trainer(
         eval_model=placed.eval_model,
         ema=placed.ema,
         dist=dist,
+        should_stop=should_stop,
     )
 
 

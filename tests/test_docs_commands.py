@@ -25,6 +25,7 @@ from glovita.cli.infer import main as infer_main
 from glovita.cli.make_digit_slides import main as slides_main
 from glovita.cli.mil_heatmap import main as heatmap_main
 from glovita.cli.plot_umap import main as umap_main
+from glovita.cli.report import main as report_main
 from glovita.cli.show_augmentations import main as show_main
 from glovita.cli.sweep import main as sweep_main
 from glovita.cli.train import main, parse_root_config
@@ -35,6 +36,7 @@ from glovita.configs.extract import ExtractFeaturesConfig
 from glovita.configs.infer import InferConfig
 from glovita.configs.mil_heatmap import MilHeatmapConfig
 from glovita.configs.plot_umap import PlotUmapConfig
+from glovita.configs.report import ReportConfig
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
 from glovita.configs.sweep import SweepConfig
 from tests.conftest import series_args, write_feature_file, write_images
@@ -55,6 +57,7 @@ COMMANDS_BY_NAME = {
     "glovita_compare",
     "glovita_export",
     "glovita_sweep",
+    "glovita_report",
     "torchrun",
 }
 FEATURE_OVERRIDES = ["--training.epochs", "1", "--dataloading.num_workers", "0"]
@@ -202,6 +205,8 @@ def test_documented_command_parses_as_written(
         parse_config(CompareConfig, args, name, "")
     elif name == "glovita_export":
         parse_config(ExportConfig, args, name, "")
+    elif name == "glovita_report":
+        parse_config(ReportConfig, args, name, "")
     elif name == "glovita_sweep":
         split = args.index("--")
         parse_config(SweepConfig, args[:split], name, "")
@@ -296,6 +301,8 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             compare_main(args)
         elif name == "glovita_export":
             export_main(args)
+        elif name == "glovita_report":
+            report_main(args)
         elif name == "glovita_sweep":
             trainings += 2  # two trials, each a run
             sweep_main(sweep_overrides(args))
@@ -313,6 +320,11 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / "predictions" / "gunpoint" / "predictions.csv").is_file()
     assert json.loads((tmp_path / "predictions" / "myseries" / "metrics.json").read_text())["num_samples"] == 12
     assert (tmp_path / "predictions" / "predictions.csv").is_file()
+    pages = list((tmp_path / "experiments").rglob("report.html"))
+    assert (
+        len(pages) >= trainings
+        and (tmp_path / "experiments" / "generic_image_dataset" / "cv3" / "report.html").is_file()
+    )
     swept = json.loads((tmp_path / "experiments" / "digits" / "digits_lr_wd" / "sweep_summary.json").read_text())
     assert len(swept["trials"]) == 2 and (tmp_path / "experiments" / "sweeps.db").is_file()
     exported = json.loads((tmp_path / "exported" / "preprocessing.json").read_text())

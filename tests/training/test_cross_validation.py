@@ -51,6 +51,10 @@ def test_folds_share_a_group_and_are_summarized(kfold_dataset: Path, tmp_path: P
     assert summary["metrics"]["test_loss"]["std"] == pytest.approx(statistics.stdev(losses)) and len(set(losses)) == 3
     out = capsys.readouterr().out
     assert "Cross-validation: cv" in out and "│ mean " in out and "│ std " in out
+    page = (group / "report.html").read_text()  # the group report: a row per fold, mean and std, fold links
+    mean_row = page.split("<td>mean</td>")[1].split("</tr>")[0]
+    assert f"<td>{summary['metrics']['test_accuracy']['mean']:.4f}</td>" in mean_row
+    assert all(f'href="{k}/report.html"' in page and (group / str(k) / "report.html").is_file() for k in range(3))
 
 
 def test_fold_and_folds_together_are_refused(kfold_dataset: Path, tmp_path: Path) -> None:

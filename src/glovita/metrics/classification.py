@@ -6,9 +6,13 @@ from torchmetrics.classification import (
     MulticlassAUROC,
     MulticlassConfusionMatrix,
     MulticlassF1Score,
+    MulticlassROC,
 )
 
 from glovita.metrics.calibration import ReliabilityBins
+
+_ROC_THRESHOLDS = 51
+"""Thresholds of the one-vs-rest ROC curves (binned: constant memory, for the run report)."""
 
 
 class ClassificationMetrics:
@@ -23,6 +27,7 @@ class ClassificationMetrics:
             "auroc": MulticlassAUROC(num_classes, average="none"),
             "confusion": MulticlassConfusionMatrix(num_classes),
             "calibration": ReliabilityBins(),
+            "roc": MulticlassROC(num_classes, thresholds=_ROC_THRESHOLDS),
         }
         for metric in self.metrics.values():
             metric.to(device)
@@ -57,6 +62,17 @@ class ClassificationMetrics:
     def confusion_matrix(self) -> torch.Tensor:
         """(K, K) counts, rows = true class, columns = predicted class."""
         return self.metrics["confusion"].compute().cpu()
+
+    def roc_curves(self) -> dict[str, dict[str, list[float]]]:
+        """One-vs-rest ROC curve per class with positives and negatives: {class index: {fpr, tpr}}."""
+        fpr, tpr, _ = self.metrics["roc"].compute()
+        support = self.metrics["confusion"].compute().sum(dim=1).cpu()
+        defined = (support > 0) & (support < support.sum())
+        return {
+            str(k): {"fpr": [round(float(v), 5) for v in fpr[k]], "tpr": [round(float(v), 5) for v in tpr[k]]}
+            for k in range(self.num_classes)
+            if defined[k]
+        }
 
     def reliability(self) -> dict[str, list[float]]:
         """Reliability-diagram bins of the top-1 confidence (after compute(), synced across processes)."""

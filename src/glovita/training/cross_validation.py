@@ -100,6 +100,8 @@ def run_cross_validation(cfg: RootConfig, argv: list[str] | None = None, dist: D
     path = cfg.experiments_dir / cfg.data.dataset / group / "cv_summary.json"
     if dist.is_main:
         save_json(summary, path)
+        from glovita.reports.html import write_group_report
+
         print_cv_table(summary)
-        print_line(f"CV summary: {path}")
+        print_line(f"CV summary: {path}; report: {write_group_report(path.parent)}")
     return CvResult(path, summary)

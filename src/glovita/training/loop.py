@@ -41,6 +41,8 @@ class EvalResult:
     metrics: dict[str, float]
     confusion: torch.Tensor | None
     reliability: dict[str, list[float]] | None = None
+    roc: dict[str, dict[str, list[float]]] | None = None
+    """One-vs-rest ROC curves per class (classification)."""
 
 
 @dataclass(frozen=True)
@@ -328,7 +330,8 @@ class Trainer:
         values = metrics.compute()
         confusion = metrics.confusion_matrix() if hasattr(metrics, "confusion_matrix") else None
         reliability = metrics.reliability() if hasattr(metrics, "reliability") else None
-        return EvalResult(float(loss_sum) / max(float(seen), 1.0), values, confusion, reliability)
+        roc = metrics.roc_curves() if hasattr(metrics, "roc_curves") else None
+        return EvalResult(float(loss_sum) / max(float(seen), 1.0), values, confusion, reliability, roc)
 
     def _learning_rates(self) -> dict[str, float]:
         """`lr` of the head (and `lr_encoder` when the encoder has its own)."""

@@ -568,10 +568,21 @@ def _fit_and_test(
                 rundir.write_runtime_info(run_dir, info)
             except OSError as err:  # e.g. a full disk: the error that stopped the run is the one to report
                 print_line(f"warning: could not record status {status!r} in runtime_info.json ({err}).")
+            _write_report(run_dir)
             logger.finish(status)
     if dist.is_main:
         print_summary(test_metrics, wall, run_dir)
     return RunResult(run_dir=run_dir, test_metrics=test_metrics, best_epoch=state.best_epoch)
+
+
+def _write_report(run_dir: Path) -> None:
+    """report.html of the run, however it ended; a report that cannot be written never fails the run."""
+    from glovita.reports.html import write_run_report
+
+    try:
+        write_run_report(run_dir)
+    except Exception as err:  # noqa: BLE001  # the report is a view of files already written
+        print_line(f"warning: report.html was not written ({type(err).__name__}: {err}).")
 
 
 def _save_merged(trainer: Trainer, run_dir: Path) -> None:
@@ -611,6 +622,8 @@ def _test(
     if not dist.is_main:
         return metrics
     save_json(metrics, run_dir / "test_metrics.json")
+    if result.roc:
+        save_json(result.roc, run_dir / "test_roc.json")
     logger.log_metrics(metrics, step=trainer.state.epoch)
     title = f"{cfg.data.dataset} test, best.pt = epoch_{best['best']['epoch']:04d}"
     if result.confusion is not None and cfg.task.plot_confusion_matrix:

@@ -61,9 +61,11 @@ def test_run_directory_layout_and_reload(subdirs_dataset: Path, tmp_path: Path) 
         "confusion_matrix.png",
         "metrics.jsonl",
         "reliability_diagram.png",
+        "report.html",
         "resolved_config.json",
         "runtime_info.json",
         "test_metrics.json",
+        "test_roc.json",
     ]
     assert load_run_config(run_dir) == parse_root_config(args)
     assert json.loads((run_dir / "config.json").read_text())["add_log"] == {"comment": "layout test"}

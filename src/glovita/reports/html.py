@@ -104,13 +104,18 @@ def line_chart(
              f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" fill="none" '
              'stroke="#999"/>']  # fmt: skip
     for i in range(5):
-        fx, fy = x0 + (x1 - x0) * i / 4, y0 + (y1 - y0) * i / 4
+        fy = y0 + (y1 - y0) * i / 4
         label_y = f"{10**fy:.2g}" if log_y else f"{fy:.3g}"
-        label_x = f"{fx:.2g}" if square else f"{fx:.0f}" if x1 - x0 >= 4 else f"{fx:.2g}"
-        gx, gy = left + (width - left - right) * i / 4, top + (height - top - bottom) * (1 - i / 4)
+        gy = top + (height - top - bottom) * (1 - i / 4)
         parts.append(f'<line x1="{left}" y1="{gy:.1f}" x2="{width - right}" y2="{gy:.1f}" stroke="#eee"/>')
         parts.append(f'<text x="{left - 4}" y="{gy + 4:.1f}" text-anchor="end" font-size="10">{label_y}</text>')
-        parts.append(f'<text x="{gx:.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="10">'
+    whole = not square and all(float(x).is_integer() for x in xs)  # epochs: ticks on whole epochs only
+    step = max(1, math.ceil((x1 - x0) / 5)) if whole else 0
+    ticks = [x0 + k * step for k in range(int((x1 - x0) // step) + 1)] if whole else [x0 + (x1 - x0) * i / 4 for i in
+                                                                                       range(5)]  # fmt: skip
+    for fx in ticks:
+        label_x = f"{fx:.0f}" if whole else f"{fx:.2g}"
+        parts.append(f'<text x="{px(fx):.1f}" y="{height - bottom + 14}" text-anchor="middle" font-size="10">'
                      f"{label_x}</text>")  # fmt: skip
     parts.append(f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle" font-size="11">'
                  f"{html.escape(x_label)}</text>")  # fmt: skip

@@ -376,6 +376,8 @@ class Trainer:
                     "train_samples_per_second": train["train_samples_per_second"],
                 }
             )
+            if self.device.type == "cuda":  # the most this process's tensors held on the GPU so far
+                record["cuda_peak_memory_gb"] = torch.cuda.max_memory_allocated(self.device) / 2**30
             value = record[self.best_metric]
             is_best = self._improved(value)
             if is_best:

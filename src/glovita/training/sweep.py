@@ -181,7 +181,9 @@ def run_sweep(cfg: SweepConfig, train_args: list[str]) -> dict[str, Any]:
     done = len(study.get_trials(deepcopy=False, states=finished))
     if done < cfg.trials:
         print_line(f"study {cfg.study!r}: {done} of {cfg.trials} trials finished; running {cfg.trials - done} more.")
-        study.optimize(objective, n_trials=cfg.trials - done, catch=(ValueError,))
+        # Other processes may work on the same study: stop once it holds cfg.trials finished trials in all.
+        enough = optuna.study.MaxTrialsCallback(cfg.trials, states=finished)
+        study.optimize(objective, n_trials=cfg.trials - done, catch=(ValueError,), callbacks=[enough])
     return _summarise(study, folder, metric, cfg)
 
 

@@ -43,6 +43,28 @@ def _run(command: list[str], env: dict[str, str]) -> str:
     return result.stdout
 
 
+def _run_in_process(command: list[str]) -> str:
+    """The same command in this process (--tiny: no interpreter start-up per run); returns its stdout."""
+    import contextlib
+    import io
+    import runpy
+
+    out = io.StringIO()
+    saved = sys.argv
+    try:
+        with contextlib.redirect_stdout(out):
+            if command[0] == sys.executable:  # the bare loop script
+                sys.argv = command[1:]
+                runpy.run_path(command[1], run_name="__main__")
+            else:
+                from glovita.cli.train import main as train
+
+                train(command[1:])
+    finally:
+        sys.argv = saved
+    return out.getvalue()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="resnet50")
@@ -56,7 +78,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--max_train", type=int, default=100_000, help="training images (of the digits' 1,078)")
-    parser.add_argument("--tiny", action="store_true", help="CPU smoke test: test_resnet, 32 px, 1 epoch")
+    parser.add_argument("--tiny", action="store_true", help="CPU smoke test: test_resnet, 32 px, 1 epoch, in-process")
     args = parser.parse_args()
     if args.tiny:
         args.model, args.image_size, args.batch_size, args.epochs, args.rounds = "test_resnet", 32, 32, 1, 1
@@ -100,7 +122,7 @@ def main() -> None:
         order = [("glovita", glovita_cmd), ("bare", bare_cmd)]
         for name, command in order if round_index % 2 == 0 else order[::-1]:
             start = time.perf_counter()
-            out = _run(command, env)
+            out = _run_in_process(command) if args.tiny else _run(command, env)
             results[name]["wall"].append(time.perf_counter() - start)
             if name == "glovita":
                 lines = (work / "exp" / "generic_image_dataset" / group / "0" / "metrics.jsonl").read_text()

@@ -46,20 +46,19 @@ from tests.datasets.volume_data import make_volume_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-COMMANDS_BY_NAME = {
-    "glovita_train",
-    "glovita_infer",
-    "glovita_extract_features",
-    "glovita_plot_umap",
-    "glovita_show_augmentations",
-    "glovita_mil_heatmap",
-    "glovita_make_digit_slides",
-    "glovita_compare",
-    "glovita_export",
-    "glovita_sweep",
-    "glovita_report",
-    "torchrun",
+TOOLS = {
+    "glovita_infer": (InferConfig, infer_main),
+    "glovita_extract_features": (ExtractFeaturesConfig, extract_main),
+    "glovita_plot_umap": (PlotUmapConfig, umap_main),
+    "glovita_show_augmentations": (ShowAugmentationsConfig, show_main),
+    "glovita_mil_heatmap": (MilHeatmapConfig, heatmap_main),
+    "glovita_make_digit_slides": (DigitSlidesConfig, slides_main),
+    "glovita_compare": (CompareConfig, compare_main),
+    "glovita_export": (ExportConfig, export_main),
+    "glovita_report": (ReportConfig, report_main),
 }
+"""Commands that run exactly as written: their config class (for the parse check) and entry point."""
+COMMANDS_BY_NAME = {"glovita_train", "glovita_sweep", "torchrun", *TOOLS}
 FEATURE_OVERRIDES = ["--training.epochs", "1", "--dataloading.num_workers", "0"]
 RUN_OVERRIDES = [
     "--model.encoder.type",
@@ -191,28 +190,12 @@ def test_documented_command_parses_as_written(
         assert printed.value.code == 0
     elif name == "glovita_train":
         parse_root_config(args)
-    elif name == "glovita_infer":
-        parse_config(InferConfig, args, name, "")
-    elif name == "glovita_extract_features":
-        parse_config(ExtractFeaturesConfig, args, name, "")
-    elif name == "glovita_show_augmentations":
-        parse_config(ShowAugmentationsConfig, args, name, "")
-    elif name == "glovita_mil_heatmap":
-        parse_config(MilHeatmapConfig, args, name, "")
-    elif name == "glovita_make_digit_slides":
-        parse_config(DigitSlidesConfig, args, name, "")
-    elif name == "glovita_compare":
-        parse_config(CompareConfig, args, name, "")
-    elif name == "glovita_export":
-        parse_config(ExportConfig, args, name, "")
-    elif name == "glovita_report":
-        parse_config(ReportConfig, args, name, "")
     elif name == "glovita_sweep":
         split = args.index("--")
         parse_config(SweepConfig, args[:split], name, "")
         parse_root_config(args[split + 1 :])
     else:
-        parse_config(PlotUmapConfig, args, name, "")
+        parse_config(TOOLS[name][0], args, name, "")
 
 
 def _write_documented_files(cwd: Path) -> None:
@@ -287,27 +270,11 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         elif name == "glovita_train":
             trainings += run_count(args)
             main([*args, *training_overrides(args)])
-        elif name == "glovita_infer":
-            infer_main(args)
-        elif name == "glovita_extract_features":
-            extract_main(args)
-        elif name == "glovita_show_augmentations":
-            show_main(args)
-        elif name == "glovita_mil_heatmap":
-            heatmap_main(args)
-        elif name == "glovita_make_digit_slides":
-            slides_main(args)
-        elif name == "glovita_compare":
-            compare_main(args)
-        elif name == "glovita_export":
-            export_main(args)
-        elif name == "glovita_report":
-            report_main(args)
         elif name == "glovita_sweep":
             trainings += 2  # two trials, each a run
             sweep_main(sweep_overrides(args))
         else:
-            umap_main(args)
+            TOOLS[name][1](args)
     finished = list((tmp_path / "experiments").rglob("runtime_info.json"))
     statuses = [json.loads(p.read_text())["status"] for p in finished]
     assert statuses and set(statuses) == {"completed"}

@@ -25,3 +25,14 @@ def choice(*classes: type[GlovitaConfig], discriminator: str) -> Any:
     """
     members = tuple(Annotated[cls, tyro.conf.subcommand(name=subcommand_name(cls))] for cls in classes)
     return Annotated[Union[members], Field(discriminator=discriminator)]  # noqa: UP007
+
+
+def dotted_fields(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """A dumped config as {dotted field name: value} (`optimizer.lr`), the names its flags use; lists and empty
+    dicts are values."""
+    if isinstance(tree, dict) and tree:
+        flat: dict[str, Any] = {}
+        for key, value in tree.items():
+            flat.update(dotted_fields(value, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): tree}

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from glovita.datasets.precomputed_features import file_key, finite_file_keys, remember_finite
+
 SPLITS = ("train", "val", "test")
 SUFFIXES = (".h5", ".pt")
 
@@ -30,6 +32,8 @@ class Slide:
     path: Path
     target: int | tuple[float, ...]
     num_instances: int = 0
+    known_finite: bool = False
+    """The file, unchanged since, was read whole before and found free of NaN/inf (the finite-file cache)."""
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,7 @@ def _bag_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int]:
     return int(shape[0]), int(shape[1])
 
 
-def _scan(slide: Slide) -> tuple[Slide, int, bool]:
+def _scan(slide: Slide, known: set[str]) -> tuple[Slide, int, bool]:
     """The slide with its instance count, its feature dim, and whether it has coords; refuses empty bags."""
     features, coords, handle = _open_features(slide.path)
     try:
@@ -207,7 +211,8 @@ def _scan(slide: Slide) -> tuple[Slide, int, bool]:
     if count == 0:
         raise ValueError(f"Slide {slide.slide_id!r} ('{slide.path}') is an empty bag (0 instances). Remove it from "
                          "the labels CSV or the splits.")  # fmt: skip
-    return Slide(slide.slide_id, slide.case_id, slide.path, slide.target, count), dim, coords is not None
+    finite = file_key(slide.path) in known
+    return Slide(slide.slide_id, slide.case_id, slide.path, slide.target, count, finite), dim, coords is not None
 
 
 def read_slide_table(
@@ -260,13 +265,14 @@ def read_slide_table(
         case = (row.get(case_column) or "").strip() or slide_id
         splits[split].append(Slide(slide_id, case, files[slide_id], target))
     _check_cases(splits, splits_file or labels_csv)
+    known = finite_file_keys()
     scanned: dict[str, list[Slide]] = {}
     dims: dict[int, str] = {}
     has_coords = True
     for split, slides in splits.items():
         scanned[split] = []
         for slide in slides:
-            done, dim, coords = _scan(slide)
+            done, dim, coords = _scan(slide, known)
             dims.setdefault(dim, slide.slide_id)
             has_coords &= coords
             scanned[split].append(done)
@@ -301,8 +307,6 @@ class SlideFeatureDataset(Dataset):
     draws at most `max_instances` instances at random; a plain index (evaluation) reads them all."""
 
     def __init__(self, slides: list[Slide], regression: bool, max_instances: int | None) -> None:
-        from glovita.datasets.precomputed_features import file_key, finite_file_keys
-
         self.slides = slides
         self.regression = regression
         self.max_instances = max_instances
@@ -311,8 +315,7 @@ class SlideFeatureDataset(Dataset):
         self.targets = torch.tensor([slide.target for slide in slides], dtype=dtype)
         if regression:
             self.targets = self.targets.reshape(len(slides), -1)
-        known = finite_file_keys()
-        self._checked = [file_key(slide.path) in known for slide in slides]
+        self._checked = [slide.known_finite for slide in slides]
         """Slides known free of NaN/inf (remembered by path, size and mtime, as whole feature files are): their
         reads skip the check. Once every slide has been checked in this process, the new ones are remembered."""
         self._newly_checked: list[Path] = []
@@ -385,8 +388,6 @@ class SlideFeatureDataset(Dataset):
                              f"({where}).")  # fmt: skip
         if sampled:  # only some instances were seen
             return
-        from glovita.datasets.precomputed_features import remember_finite
-
         self._checked[index] = True
         self._newly_checked.append(self.slides[index].path)
         if all(self._checked):

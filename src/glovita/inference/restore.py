@@ -48,10 +48,9 @@ def _with_derived_values(config: RootConfig, resolved: dict[str, Any], run_dir: 
             f"'{run_dir}' has no resolved_config.json with encoder_out_dim, and its config.json leaves "
             "model.encoder.feature_dim unset, so the feature dimension is unknown."
         )
-    model = config.model.model_copy(
-        update={"encoder": encoder.model_copy(update={"feature_dim": int(resolved["encoder_out_dim"])})}
-    )
-    return config.model_copy(update={"model": model})
+    from glovita.training.resolve import with_feature_dim
+
+    return with_feature_dim(config, int(resolved["encoder_out_dim"]), f"'{run_dir}'")
 
 
 def load_run(checkpoint_path: Path) -> RestoredRun:

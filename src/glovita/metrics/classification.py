@@ -27,10 +27,14 @@ class ClassificationMetrics:
             "auroc": MulticlassAUROC(num_classes, average="none"),
             "confusion": MulticlassConfusionMatrix(num_classes),
             "calibration": ReliabilityBins(),
-            "roc": MulticlassROC(num_classes, thresholds=_ROC_THRESHOLDS),
         }
         for metric in self.metrics.values():
             metric.to(device)
+        self.device = device
+
+    def track_curves(self) -> None:
+        """Also accumulate the one-vs-rest ROC curves (the test pass; validation epochs do without)."""
+        self.metrics["roc"] = MulticlassROC(self.num_classes, thresholds=_ROC_THRESHOLDS).to(self.device)
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         probabilities = outputs.float().softmax(dim=-1)
@@ -64,7 +68,8 @@ class ClassificationMetrics:
         return self.metrics["confusion"].compute().cpu()
 
     def roc_curves(self) -> dict[str, dict[str, list[float]]]:
-        """One-vs-rest ROC curve per class with positives and negatives: {class index: {fpr, tpr}}."""
+        """One-vs-rest ROC curve per class with positives and negatives: {class index: {fpr, tpr}} (after
+        track_curves())."""
         fpr, tpr, _ = self.metrics["roc"].compute()
         support = self.metrics["confusion"].compute().sum(dim=1).cpu()
         defined = (support > 0) & (support < support.sum())

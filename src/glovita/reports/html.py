@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from glovita.runtime.io import atomic_path
+from glovita.training.run_dir import read_json, read_metrics
 
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
             "#17becf"]  # fmt: skip
@@ -29,29 +30,6 @@ th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 img{max-width:520px;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;overflow:auto;max-height:420px}
 .status-completed{color:#2a7d2a}.status-failed,.status-interrupted{color:#b22222}
 """
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _epochs(path: Path) -> list[dict[str, Any]]:
-    records = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a line cut by a kill
-        if isinstance(record, dict) and "epoch" in record:
-            records.append(record)
-    return records
 
 
 def _number(value: Any) -> str:
@@ -167,7 +145,7 @@ def _page(title: str, body: list[str]) -> str:
             f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip
 
 
-def _curves(epochs: list[dict[str, Any]], best_metric: str | None) -> list[str]:
+def _curves(epochs: list[dict[str, Any]], best_metric: str | None, mode: str) -> list[str]:
     if not epochs:
         return ["<p>No epoch finished yet (metrics.jsonl is empty).</p>"]
     x = [float(e["epoch"]) + 1 for e in epochs]
@@ -181,8 +159,7 @@ def _curves(epochs: list[dict[str, Any]], best_metric: str | None) -> list[str]:
         finite = [v for v in values if math.isfinite(v[1])]
         marker = None
         if finite:
-            larger = "loss" not in best_metric and "mae" not in best_metric and "mse" not in best_metric
-            marker = (max if larger else min)(finite, key=lambda p: p[1])
+            marker = (max if mode == "max" else min)(finite, key=lambda p: p[1])  # the run's own best-checkpoint rule
         charts.append(line_chart(best_metric, {best_metric: values}, "epoch", marker))
     rates = {key: [(xi, float(e[key])) for xi, e in zip(x, epochs, strict=True) if isinstance(e.get(key), int | float)]
              for key in ("lr", "lr_encoder")}  # fmt: skip
@@ -207,8 +184,8 @@ def _per_class(tested: dict[str, Any], class_names: list[str]) -> str:
 
 
 def _roc(run_dir: Path, class_names: list[str]) -> str:
-    curves = _read_json(run_dir / "test_roc.json")
-    if not isinstance(curves, dict) or not curves:
+    curves = read_json(run_dir / "test_roc.json")
+    if not curves:
         return ""
     series = {}
     for key, curve in list(curves.items())[:10]:
@@ -225,11 +202,11 @@ def _roc(run_dir: Path, class_names: list[str]) -> str:
 
 def write_run_report(run_dir: Path) -> Path:
     """Write RUN_DIR/report.html from the run's files (any of them may be missing); returns its path."""
-    config = _read_json(run_dir / "config.json") or {}
-    resolved = _read_json(run_dir / "resolved_config.json") or {}
-    info = _read_json(run_dir / "runtime_info.json") or {}
-    tested = _read_json(run_dir / "test_metrics.json") or {}
-    epochs = _epochs(run_dir / "metrics.jsonl")
+    config = read_json(run_dir / "config.json")
+    resolved = read_json(run_dir / "resolved_config.json")
+    info = read_json(run_dir / "runtime_info.json")
+    tested = read_json(run_dir / "test_metrics.json")
+    epochs = read_metrics(run_dir)
     class_names = list(resolved.get("class_names") or [])
     best_metric = resolved.get("best_metric")
     encoder = config.get("model", {}).get("encoder", {})
@@ -254,7 +231,7 @@ def write_run_report(run_dir: Path) -> Path:
         f"</span> · {html.escape(str(run_dir))}</p>",
         _table(["", ""], [[k, v] for k, v in facts]),
         "<h2>Learning curves</h2>",
-        *_curves(epochs, best_metric),
+        *_curves(epochs, best_metric, resolved.get("best_metric_mode", "min")),
     ]
     if tested:
         main = [[k.removeprefix("test_"), v] for k, v in tested.items() if "_class_" not in k]
@@ -283,8 +260,8 @@ def write_run_report(run_dir: Path) -> Path:
 
 def write_group_report(group_dir: Path) -> Path:
     """Write GROUP_DIR/report.html for a cross-validation group (cv_summary.json): folds, mean ± std, links."""
-    summary = _read_json(group_dir / "cv_summary.json")
-    if not isinstance(summary, dict) or "per_fold" not in summary:
+    summary = read_json(group_dir / "cv_summary.json")
+    if "per_fold" not in summary:
         raise ValueError(f"'{group_dir}' has no cv_summary.json; it is not a cross-validation group folder.")
     per_fold: dict[str, dict[str, float]] = summary["per_fold"]
     keys = sorted({k for metrics in per_fold.values() for k in metrics if "_class_" not in k})

@@ -5,16 +5,17 @@ status, best epoch and its validation metric, test metrics, wall time and median
 """
 
 import csv
-import json
 import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from glovita.configs.base import dotted_fields
 from glovita.configs.compare import CompareConfig
 from glovita.runtime.io import atomic_path
 from glovita.runtime.progress import print_line
+from glovita.training.run_dir import read_json, read_metrics
 
 _NOT_SETTINGS = ("group", "experiments_dir", "training.resume")
 """Config fields that name or place a run rather than change it."""
@@ -61,44 +62,14 @@ def find_runs(paths: list[Path]) -> list[Path]:
     return unique
 
 
-def _flatten(tree: Any, prefix: str = "") -> dict[str, str]:
-    if isinstance(tree, dict):
-        flat: dict[str, str] = {}
-        for key, value in tree.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    text = " ".join(map(str, tree)) if isinstance(tree, list) else str(tree)
-    return {prefix.rstrip("."): text}
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _epochs(run: Path) -> list[dict[str, Any]]:
-    lines = []
-    try:
-        for line in (run / "metrics.jsonl").read_text().splitlines():
-            try:
-                lines.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by a kill
-    except OSError:
-        pass
-    return [line for line in lines if "epoch" in line]
-
-
 def read_run(run: Path) -> RunRow:
     """What one run directory says about itself (missing files give empty cells, not errors)."""
-    config = _read_json(run / "config.json")
-    resolved = _read_json(run / "resolved_config.json")
-    info = _read_json(run / "runtime_info.json")
-    tested = _read_json(run / "test_metrics.json")
+    config = read_json(run / "config.json")
+    resolved = read_json(run / "resolved_config.json")
+    info = read_json(run / "runtime_info.json")
+    tested = read_json(run / "test_metrics.json")
     values: dict[str, Any] = {"status": info.get("status", "unknown")}
-    epochs = _epochs(run)
+    epochs = read_metrics(run)
     metric, mode = str(resolved.get("best_metric", "")), resolved.get("best_metric_mode", "min")
     scored = [e for e in epochs if isinstance(e.get(metric), int | float) and not math.isnan(e[metric])]
     if scored:
@@ -112,8 +83,12 @@ def read_run(run: Path) -> RunRow:
     speeds = [e["train_samples_per_second"] for e in epochs if e.get("train_samples_per_second")]
     if speeds:
         values["samples_per_second"] = statistics.median(speeds)
-    settings = {k: v for k, v in _flatten(config).items() if k not in _NOT_SETTINGS}
+    settings = {k: _text(v) for k, v in dotted_fields(config).items() if k not in _NOT_SETTINGS}
     return RunRow(run, settings, values)
+
+
+def _text(value: Any) -> str:
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _cell(value: Any) -> str:

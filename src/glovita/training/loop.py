@@ -309,12 +309,17 @@ class Trainer:
             "logs": {f"train_{k}": float(v) / max(float(seen), 1.0) for k, v in zip(names, summed, strict=True)},
         }
 
-    def evaluate(self, loader: DataLoader, description: str, model: nn.Module | None = None) -> EvalResult:
+    def evaluate(
+        self, loader: DataLoader, description: str, model: nn.Module | None = None, curves: bool = False
+    ) -> EvalResult:
         """Loss and metrics of the step's evaluation over `loader` (every rank's shard under torchrun, reduced
-        across ranks)."""
+        across ranks); `curves` also accumulates ROC curves where the task has them (the test pass)."""
         model = model if model is not None else self.eval_model
         model.eval()
         metrics = self.make_metrics()
+        curves = curves and hasattr(metrics, "track_curves")
+        if curves:
+            metrics.track_curves()
         loss_sum = torch.zeros((), device=self.device)
         seen = torch.zeros((), device=self.device)
 
@@ -330,7 +335,7 @@ class Trainer:
         values = metrics.compute()
         confusion = metrics.confusion_matrix() if hasattr(metrics, "confusion_matrix") else None
         reliability = metrics.reliability() if hasattr(metrics, "reliability") else None
-        roc = metrics.roc_curves() if hasattr(metrics, "roc_curves") else None
+        roc = metrics.roc_curves() if curves else None
         return EvalResult(float(loss_sum) / max(float(seen), 1.0), values, confusion, reliability, roc)
 
     def _learning_rates(self) -> dict[str, float]:

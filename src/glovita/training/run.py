@@ -614,7 +614,7 @@ def _test(
     """Evaluate best.pt (and its EMA weights) on the test split; rank 0 writes test_metrics.json and plots."""
     best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
     trainer.module.load_state_dict(best["model"])
-    result = trainer.evaluate(loader, "test")
+    result = trainer.evaluate(loader, "test", curves=True)
     metrics = _prefixed("test", result)
     if trainer.ema is not None:
         load_ema(trainer.ema, best)

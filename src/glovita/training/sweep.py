@@ -8,25 +8,16 @@ can work on one study at once.
 """
 
 import difflib
-import json
 from pathlib import Path
 from typing import Any
 
+from glovita.configs.base import dotted_fields
 from glovita.configs.root import RootConfig
 from glovita.configs.sweep import SweepConfig
 from glovita.runtime.io import atomic_path, save_json
 from glovita.runtime.progress import print_line
 
 _TYPES = ("float", "int", "categorical")
-
-
-def _flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(tree, dict) and tree:
-        flat: dict[str, Any] = {}
-        for key, value in tree.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    return {prefix.rstrip("."): tree}
 
 
 def load_space(path: Path) -> dict[str, dict[str, Any]]:
@@ -76,7 +67,7 @@ def check_space(space: dict[str, dict[str, Any]], train_args: list[str], path: P
             raise ValueError(f"glovita_sweep sets the group of each trial and trains one fold; drop {flag} from the "
                              "glovita_train flags.")  # fmt: skip
     base = _parse(train_args, "the glovita_train flags after --")
-    fields = _flatten(base.model_dump(mode="json"))
+    fields = dotted_fields(base.model_dump(mode="json"))
     for name, spec in space.items():
         if name not in fields:
             close = difflib.get_close_matches(name, list(fields), n=3)
@@ -188,13 +179,10 @@ def run_sweep(cfg: SweepConfig, train_args: list[str]) -> dict[str, Any]:
 
 
 def _best_value(run_dir: Path, metric: str, best_epoch: int | None) -> float | None:
-    if best_epoch is None:
-        return None
-    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if record.get("epoch") == best_epoch:
-            return float(record[metric])
-    return None
+    from glovita.training.run_dir import read_metrics
+
+    best = next((r for r in read_metrics(run_dir) if r["epoch"] == best_epoch), None)
+    return None if best is None else float(best[metric])
 
 
 def _summarise(study: Any, folder: Path, metric: str, cfg: SweepConfig) -> dict[str, Any]:

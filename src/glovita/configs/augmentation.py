@@ -25,6 +25,9 @@ PolicyName = Literal[
 ]
 """Augmentation policies a user may choose; `augmentation/policies` implements each one."""
 
+VideoPolicyName = Literal["none", "default_video", "default_video_1", "default_video_2", "default_video_3"]
+"""Policies for video clips (augmentation/policies/video.py); `none` trains on the evaluation transform."""
+
 POLICIES_3D: tuple[str, ...] = get_args(Policy3dName)
 """Policies for volumes (B, C, D, H, W); every other policy is for 2D images."""
 
@@ -62,3 +65,24 @@ class AugmentationConfig(GlovitaConfig):
                 "the centre crop would not fit. Set resize_size >= image_size."
             )
         return self
+
+
+class VideoAugmentationConfig(GlovitaConfig):
+    """Clip policies (one spatial transform for every frame of a clip) and frame preprocessing; unset sizes and
+    statistics come from the encoder's pretrained config."""
+
+    train_policy: VideoPolicyName = "default_video"
+    """Policy applied to training clips: default_video random resized crop; _1 adds colour jitter; _2 adds
+    horizontal flips (only for labels that survive mirroring); _3 adds temporal jitter (frame stride 0.5-1.5x)."""
+    test_policy: Literal["default_video"] = "default_video"
+    """Policy applied to validation, test and inference clips: resize the shorter side, centre crop, normalise."""
+    image_size: int | None = Field(None, gt=0)
+    """Side of the square frames fed to the encoder; unset uses the encoder's default."""
+    resize_size: int | None = Field(None, gt=0)
+    """Shorter frame side after resizing, before the centre crop; unset derives it from the encoder."""
+    mean: tuple[float, ...] | None = None
+    """Per-channel normalisation mean; unset uses the encoder's."""
+    std: tuple[float, ...] | None = None
+    """Per-channel normalisation std; unset uses the encoder's."""
+    interpolation: Literal["bilinear", "nearest"] | None = None
+    """Resize interpolation; unset uses the encoder's (bicubic is taken as bilinear on video tensors)."""

@@ -5,11 +5,11 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from glovita.configs.augmentation import AugmentationConfig
+from glovita.configs.augmentation import AugmentationConfig, VideoAugmentationConfig
 from glovita.configs.base import GlovitaConfig, choice
 
 TaskName = Literal["Classification", "Regression"]
-SubtaskName = Literal["multiclass", "binary", "multilabel", "regression"]
+SubtaskName = Literal["multiclass", "binary", "multilabel", "regression", "framewise"]
 
 
 class _DataFields(GlovitaConfig):
@@ -17,13 +17,16 @@ class _DataFields(GlovitaConfig):
 
     spatial_dims: ClassVar[int | None] = 2
     """What the samples are: 2D images (B, C, H, W); volume datasets 3, feature files None."""
+    temporal: ClassVar[bool] = False
+    """The samples have a time axis of frames (videos: clips (B, C, T, H, W) of 2D frames)."""
 
     num_classes: int = Field(gt=0)
     """Number of classes (classification) or regression outputs; sets the head's output size."""
     task: TaskName = "Classification"
     """What is predicted: Classification or Regression."""
     subtask: SubtaskName = "multiclass"
-    """multiclass, binary or multilabel (independent yes/no per class) for Classification; regression for Regression."""
+    """multiclass, binary or multilabel (independent yes/no per class) for Classification; regression for Regression;
+    framewise: a class per video frame (generic_video_dataset with data.frame_labels_file)."""
     fold: int = Field(0, ge=0)
     """Cross-validation fold: selects numeric keys of splits.json and names the run directory."""
     data_fraction: float = Field(1.0, gt=0, le=1)
@@ -43,6 +46,11 @@ class _DataFields(GlovitaConfig):
             raise ValueError(
                 "data.subtask='regression' needs data.task='Regression'. Pass --data.task Regression "
                 "(or choose --data.subtask multiclass)."
+            )
+        if self.subtask == "framewise" and not self.temporal:
+            raise ValueError(
+                f"data.subtask='framewise' labels video frames; data.dataset={getattr(self, 'dataset', '')!r} has "
+                "no frames. Use --data.dataset generic_video_dataset with --data.frame_labels_file."
             )
         if self.task == "Classification" and self.subtask != "multilabel" and self.num_classes < 2:
             raise ValueError(
@@ -316,6 +324,72 @@ class GenericTimeseriesDatasetConfig(_DataFields):
         return self
 
 
+class GenericVideoDatasetConfig(_DataFields):
+    """Videos (.mp4, .avi, .mkv, .mov, .webm decoded with PyAV, or folders of frame images) with a label per video
+    (split subfolders or splits.json; labels from folders/JSON/CSV) or per frame (frame_labels_file); see
+    docs/video.md."""
+
+    dataset: Literal["generic_video_dataset"] = "generic_video_dataset"
+    """Dataset tag."""
+    temporal: ClassVar[bool] = True
+    """What the samples are: clips of 2D frames (B, C, T, H, W)."""
+    data_root_dir: Path
+    """Dataset folder holding the videos folder, splits.json and label files."""
+    num_classes: int = Field(gt=0)
+    """Number of classes (classification) or regression outputs; must match the labels found."""
+    videos_dir: Path = Path("videos")
+    """Folder of videos, relative to data_root_dir; sample ids are paths relative to it (a file, or a folder of
+    frames)."""
+    split_source: Literal["splits_json", "subdirs"] = "splits_json"
+    """Where split membership comes from: a splits file, or videos/train, videos/val, videos/test subfolders (video
+    files only; frame folders are listed in splits.json)."""
+    splits_file: Path = Path("splits.json")
+    """Split file (relative to data_root_dir) used with split_source=splits_json."""
+    label_source: Literal["folder", "json", "csv"] = "folder"
+    """Where clip labels come from: each video's parent folder name, a JSON map, or a CSV table."""
+    labels_file: Path | None = None
+    """Labels file relative to data_root_dir; unset means labels.json or labels.csv by label_source."""
+    csv_id_column: str = "video"
+    """CSV column holding the video path relative to videos_dir."""
+    csv_label_column: str = "label"
+    """CSV column holding the label (class name, class index or number)."""
+    frame_labels_file: Path | None = None
+    """Per-frame labels (framewise heads): a CSV of segments video,start_frame,end_frame,label (end inclusive,
+    frames counted before frame_stride), or a folder of <video id>.npy arrays of one label per frame. Set, it
+    replaces label_source."""
+    num_frames: int = Field(8, gt=0)
+    """Frames per clip (framewise datasets: frames per training window; evaluation reads whole videos)."""
+    frame_stride: int = Field(1, gt=0)
+    """Take every frame_stride-th frame."""
+    clip_sampling: Literal["random", "uniform"] = "random"
+    """random: consecutive frames (every frame_stride-th) from a random start in training, evenly spaced clips in
+    evaluation; uniform: num_frames frames spread over the whole video (one random frame per segment in training,
+    the middles in evaluation)."""
+    eval_clips: int = Field(1, gt=0)
+    """Clips per video in evaluation and inference; their features are averaged into one prediction per video."""
+    short_videos: Literal["pad", "error"] = "pad"
+    """A video with fewer frames than a clip spans: repeat its last frame, or stop naming the file."""
+    val_fraction: float | None = Field(None, gt=0, lt=1)
+    """When the source has no validation split, hold out this fraction of train (stratified, fixed seed)."""
+    allow_overlapping_splits: bool = False
+    """Accept a sample listed in two splits (or twice in one); by default that stops the run naming the overlaps."""
+    augmentation: VideoAugmentationConfig = VideoAugmentationConfig()
+    """Clip policies and frame preprocessing overrides."""
+
+    @model_validator(mode="after")
+    def _check_video(self) -> "GenericVideoDatasetConfig":
+        if self.subtask == "multilabel":
+            raise ValueError("generic_video_dataset has one label per video or frame; data.subtask='multilabel' "
+                             "does not apply.")  # fmt: skip
+        if self.frame_labels_file is not None and self.task != "Classification":
+            raise ValueError("data.frame_labels_file gives class labels per frame; it needs data.task "
+                             "Classification.")  # fmt: skip
+        if (self.frame_labels_file is not None) != (self.subtask == "framewise"):
+            raise ValueError("data.subtask='framewise' and data.frame_labels_file go together: per-frame labels are "
+                             "read from that file. Pass both, or neither.")  # fmt: skip
+        return self
+
+
 if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
     DataConfig = (
         DigitsConfig
@@ -326,6 +400,7 @@ if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is th
         | ChestXRay14Config
         | PrecomputedFeaturesConfig
         | GenericTimeseriesDatasetConfig
+        | GenericVideoDatasetConfig
     )
 else:
     DataConfig = choice(
@@ -337,5 +412,6 @@ else:
         ChestXRay14Config,
         PrecomputedFeaturesConfig,
         GenericTimeseriesDatasetConfig,
+        GenericVideoDatasetConfig,
         discriminator="dataset",
     )

@@ -261,6 +261,90 @@ class PatchtstEncoderConfig(GlovitaConfig):
         return self
 
 
+class TorchvisionVideoEncoderConfig(GlovitaConfig):
+    """A torchvision video classification model as encoder (classifier removed): clips (B, C, T, H, W)."""
+
+    encoder_type: Literal["torchvision_video"] = "torchvision_video"
+    """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 2
+    """Frames are 2D images."""
+    temporal: ClassVar[bool] = True
+    """Inputs it takes: clips (B, C, T, H, W)."""
+    pools_tokens: ClassVar[bool] = False
+    """It returns pooled vectors only (feature_aggregation_method does not apply)."""
+    type: str = "r3d_18"
+    """torchvision video model: r3d_18, mc3_18, r2plus1d_18, s3d, mvit_v1_b, mvit_v2_s (16x224x224 clips),
+    swin3d_t, swin3d_s, swin3d_b."""
+    pretrained: bool = True
+    """Load the Kinetics-400 weights from pretrained_path or the torch hub cache (never downloaded)."""
+    pretrained_path: Path | None = None
+    """Local state-dict file to load instead of the cached weights."""
+    input_channels: int = Field(3, ge=1)
+    """Frame channels fed to the encoder; other than 3 replaces the first convolution."""
+    model_kwargs: ModelKwargs = {}
+    """Extra keyword arguments for the torchvision model builder."""
+
+
+class PytorchvideoEncoderConfig(GlovitaConfig):
+    """A PyTorchVideo model (x3d_xs/s/m/l, slow_r50, c2d_r50, i3d_r50, csn_r101, r2plus1d_r50), built without the
+    hub; needs the `pytorchvideo` extra."""
+
+    encoder_type: Literal["pytorchvideo"] = "pytorchvideo"
+    """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 2
+    """Frames are 2D images."""
+    temporal: ClassVar[bool] = True
+    """Inputs it takes: clips (B, C, T, H, W)."""
+    pools_tokens: ClassVar[bool] = False
+    """It returns pooled vectors only (feature_aggregation_method does not apply)."""
+    type: str = "x3d_xs"
+    """PyTorchVideo model name (pytorchvideo.models.hub)."""
+    pretrained: bool = False
+    """Load weights from pretrained_path (there is no cache for PyTorchVideo: the file must be given)."""
+    pretrained_path: Path | None = None
+    """Local state-dict file of the model (e.g. the hub's X3D_XS.pyth converted or read as is)."""
+    input_channels: int = Field(3, ge=1)
+    """Frame channels fed to the encoder; other than 3 replaces the first convolution."""
+    model_kwargs: ModelKwargs = {}
+    """Extra keyword arguments for the pytorchvideo.models.hub builder."""
+
+    @model_validator(mode="after")
+    def _check_weights(self) -> "PytorchvideoEncoderConfig":
+        if self.pretrained and self.pretrained_path is None:
+            raise ValueError(
+                f"model.encoder.pretrained: PyTorchVideo weights for {self.type!r} are read from a local file only "
+                "and GloViTa never downloads. Pass --model.encoder.pretrained_path FILE, or leave "
+                "--model.encoder.no_pretrained."
+            )
+        return self
+
+
+class FramewiseImageEncoderConfig(GlovitaConfig):
+    """Any timm image model applied to every frame of a clip, features pooled over time (avg or attention); with
+    a framewise head it gives per-frame features instead."""
+
+    encoder_type: Literal["framewise_image"] = "framewise_image"
+    """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 2
+    """Frames are 2D images."""
+    temporal: ClassVar[bool] = True
+    """Inputs it takes: clips (B, C, T, H, W)."""
+    pools_tokens: ClassVar[bool] = True
+    """Each frame's tokens or feature maps can be pooled by feature_aggregation_method."""
+    type: str = "resnet18"
+    """timm model name, optionally with a pretrained tag (as for --model.encoder.encoder_type timm)."""
+    pretrained: bool = True
+    """Load pretrained weights from pretrained_path or the local cache (never downloaded)."""
+    pretrained_path: Path | None = None
+    """Local weights file (.safetensors, .pth, .pt, .bin) to load instead of the cached one."""
+    input_channels: int = Field(3, ge=1)
+    """Frame channels fed to the encoder (1 grayscale, 3 RGB)."""
+    model_kwargs: ModelKwargs = {}
+    """Extra keyword arguments for timm.create_model."""
+    temporal_pooling: Literal["avg", "attention"] = "avg"
+    """How the frames' features become one clip feature: their mean, or learned attention weights over frames."""
+
+
 class PrecomputedEncoderConfig(GlovitaConfig):
     """Identity encoder for precomputed features (--data.dataset precomputed_features)."""
 
@@ -280,7 +364,7 @@ class ClassificationHeadConfig(GlovitaConfig):
 
     head_type: Literal["classification"] = "classification"
     """Head tag."""
-    consumes: ClassVar[Literal["vector", "bag"]] = "vector"
+    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "vector"
     """What the head takes: one pooled feature vector per sample."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on the pooled features before the classifier."""
@@ -293,7 +377,7 @@ class RegressionHeadConfig(GlovitaConfig):
 
     head_type: Literal["regression"] = "regression"
     """Head tag."""
-    consumes: ClassVar[Literal["vector", "bag"]] = "vector"
+    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "vector"
     """What the head takes: one pooled feature vector per sample."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on the pooled features before the regressor."""
@@ -308,7 +392,7 @@ class AbmilHeadConfig(GlovitaConfig):
 
     head_type: Literal["abmil"] = "abmil"
     """Head tag."""
-    consumes: ClassVar[Literal["vector", "bag"]] = "bag"
+    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "bag"
     """What the head takes: a bag of instance features with its mask."""
     hidden_dim: int = Field(256, gt=0)
     """Width L of the instance embedding (Linear + ReLU before attention)."""
@@ -325,7 +409,7 @@ class ClamHeadConfig(GlovitaConfig):
 
     head_type: Literal["clam"] = "clam"
     """Head tag."""
-    consumes: ClassVar[Literal["vector", "bag"]] = "bag"
+    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "bag"
     """What the head takes: a bag of instance features with its mask."""
     variant: Literal["sb", "mb"] = "sb"
     """sb: one attention branch; mb: one attention branch and classifier per class."""
@@ -357,6 +441,9 @@ if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is th
         | PrecomputedEncoderConfig
         | SeriesCnnEncoderConfig
         | PatchtstEncoderConfig
+        | TorchvisionVideoEncoderConfig
+        | PytorchvideoEncoderConfig
+        | FramewiseImageEncoderConfig
     )
 else:
     EncoderConfig = choice(
@@ -370,16 +457,51 @@ else:
         PrecomputedEncoderConfig,
         SeriesCnnEncoderConfig,
         PatchtstEncoderConfig,
+        TorchvisionVideoEncoderConfig,
+        PytorchvideoEncoderConfig,
+        FramewiseImageEncoderConfig,
         discriminator="encoder_type",
     )
+
+
+class FramewiseDecoder1dHeadConfig(GlovitaConfig):
+    """A label per video frame: dilated temporal 1D convolutions (MS-TCN) over per-frame features, optional
+    refinement stages; per-frame cross-entropy plus MS-TCN's smoothing loss (data.subtask framewise)."""
+
+    head_type: Literal["framewise_decoder_1d"] = "framewise_decoder_1d"
+    """Head tag."""
+    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "frames"
+    """What the head takes: per-frame features (B, T, D) with a mask of real frames."""
+    num_stages: int = Field(2, gt=0)
+    """Stages: one prediction stage plus num_stages - 1 refinement stages (MS-TCN uses 4)."""
+    num_layers: int = Field(6, gt=0)
+    """Dilated residual layers per stage (dilations 1, 2, 4, ...: the receptive field is about 2**(layers+1)
+    frames; MS-TCN uses 10)."""
+    hidden_dim: int = Field(64, gt=0)
+    """Channels of each stage."""
+    dropout: float = Field(0.3, ge=0, lt=1)
+    """Dropout in the residual layers."""
+    smoothing_weight: float = Field(0.15, ge=0)
+    """Weight of the truncated MSE between neighbouring frames' log-probabilities (0 turns it off)."""
+    smoothing_clamp: float = Field(4.0, gt=0)
+    """Truncation of that loss: squared differences are clamped at smoothing_clamp**2."""
+
+
 if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
-    HeadConfig = ClassificationHeadConfig | RegressionHeadConfig | AbmilHeadConfig | ClamHeadConfig
+    HeadConfig = (
+        ClassificationHeadConfig
+        | RegressionHeadConfig
+        | AbmilHeadConfig
+        | ClamHeadConfig
+        | FramewiseDecoder1dHeadConfig
+    )
 else:
     HeadConfig = choice(
         ClassificationHeadConfig,
         RegressionHeadConfig,
         AbmilHeadConfig,
         ClamHeadConfig,
+        FramewiseDecoder1dHeadConfig,
         discriminator="head_type",
     )
 

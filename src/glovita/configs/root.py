@@ -70,6 +70,18 @@ class RootConfig(GlovitaConfig):
                 f"{encoder.encoder_type!r}: precomputed_features and the precomputed encoder go together. "
                 "Use --data.dataset precomputed_features --model.encoder.encoder_type precomputed, or neither."
             )
+        data_temporal, encoder_temporal = self.data.temporal, getattr(encoder, "temporal", False)
+        if data_temporal != encoder_temporal:
+            if data_temporal:
+                raise ValueError(
+                    f"data.dataset={self.data.dataset!r} yields video clips (B, C, T, H, W) but model.encoder."
+                    f"encoder_type={encoder.encoder_type!r} takes single images. Use --model.encoder.encoder_type "
+                    "torchvision_video (r3d_18, ...), framewise_image (any timm model per frame) or pytorchvideo."
+                )
+            raise ValueError(
+                f"model.encoder.encoder_type={encoder.encoder_type!r} takes video clips, and data.dataset="
+                f"{self.data.dataset!r} does not yield videos. Use --data.dataset generic_video_dataset."
+            )
         if data_dims != encoder_dims:
             kind, fix = {
                 1: ("time series (B, C, T)", "--model.encoder.encoder_type series_cnn"),
@@ -85,7 +97,7 @@ class RootConfig(GlovitaConfig):
                 f"{encoder.encoder_type!r} is {encoder_dims}D. Use {fix}."
             )
         augmentation = getattr(self.data, "augmentation", None)
-        if augmentation is not None:
+        if augmentation is not None and not data_temporal:  # video policies are their own type
             for field in ("train_policy", "test_policy"):
                 policy = getattr(augmentation, field)
                 policy_dims = 3 if policy in POLICIES_3D else 2

@@ -14,6 +14,7 @@ from glovita.configs.data import (
     DigitsConfig,
     GenericImageDatasetConfig,
     GenericTimeseriesDatasetConfig,
+    GenericVideoDatasetConfig,
     GenericVolumeDatasetConfig,
     PrecomputedFeaturesConfig,
 )
@@ -218,6 +219,62 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
     )
 
 
+def _build_video_datasets(cfg: GenericVideoDatasetConfig) -> DatasetSplits:
+    """Splits of a video dataset (see docs/video.md): clip labels as the generic image dataset reads them, or
+    per-frame labels from data.frame_labels_file."""
+    from glovita.datasets.generic_image import collect_generic_samples
+    from glovita.datasets.generic_video import VideoDataset, read_frame_labels
+    from glovita.datasets.videos import VIDEO_SUFFIXES, import_av
+    from glovita.modalities.video import ClipSampling, VideoModality
+
+    framewise = cfg.frame_labels_file is not None
+    samples = collect_generic_samples(
+        root=cfg.data_root_dir,
+        images_dir=cfg.videos_dir,
+        split_source=cfg.split_source,
+        splits_file=cfg.splits_file,
+        label_source=cfg.label_source,
+        labels_file=cfg.labels_file,
+        csv_id_column=cfg.csv_id_column,
+        csv_label_column=cfg.csv_label_column,
+        fold=cfg.fold,
+        val_fraction=cfg.val_fraction,
+        regression=cfg.task == "Regression",
+        num_classes=cfg.num_classes,
+        allow_overlaps=cfg.allow_overlapping_splits,
+        suffixes=VIDEO_SUFFIXES,
+        labelled=not framewise,
+    )
+    parts = {"train": samples.train, "val": samples.val, "test": samples.test}
+    if any(path.is_file() for items in parts.values() for path, _ in items):
+        import_av()  # before any work: a missing PyAV is named at once
+    class_names = samples.class_names
+    frame_labels = infos = None
+    if framewise:
+        assert cfg.frame_labels_file is not None
+        paths = [path for items in parts.values() for path, _ in items]
+        frame_labels, class_names, infos = read_frame_labels(
+            cfg.data_root_dir / cfg.frame_labels_file, cfg.data_root_dir / cfg.videos_dir, paths, cfg.num_classes
+        )
+    built = {split: VideoDataset(items, frame_labels, infos) for split, items in parts.items()}
+    train = built["train"]
+    stratify = cfg.task != "Regression" and not framewise
+    train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=stratify)
+    sampling = ClipSampling(cfg.num_frames, cfg.frame_stride, cfg.clip_sampling, cfg.eval_clips, cfg.short_videos)
+    augmentation = ImageAugmentation(**cfg.augmentation.model_dump())
+    count = sum(len(items) for items in parts.values())
+    return DatasetSplits(
+        train=train_set,
+        val=built["val"],
+        test=built["test"] if samples.test else None,
+        class_names=class_names,
+        train_targets=targets,
+        modality=VideoModality(augmentation, sampling, framewise),
+        description=f"{count} videos under '{cfg.data_root_dir / cfg.videos_dir}'"
+        + (" with per-frame labels" if framewise else ""),
+    )
+
+
 def _class_order(labels: set[str]) -> list[str]:
     """Class names in index order: numerically when every name is a number ('1' < '2' < '10'), else sorted."""
     try:
@@ -390,6 +447,8 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
             return _build_volume_datasets(cfg, input_channels)
         case GenericTimeseriesDatasetConfig():
             return _build_series_datasets(cfg)
+        case GenericVideoDatasetConfig():
+            return _build_video_datasets(cfg)
         case _:
             raise TypeError(f"No dataset branch for {type(cfg).__name__} in glovita/datasets/factory.py.")
 

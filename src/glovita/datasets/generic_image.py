@@ -103,16 +103,16 @@ class GenericImageDataset(Dataset):
         return [target for _, target in self.samples]
 
 
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def _list_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
 
 
-def _split_ids_from_subdirs(images_dir: Path) -> dict[str, list[str]]:
+def _split_ids_from_subdirs(images_dir: Path, suffixes: tuple[str, ...]) -> dict[str, list[str]]:
     splits = {}
     for name in SPLIT_NAMES:
         folder = images_dir / name
         if folder.is_dir():
-            splits[name] = [p.relative_to(images_dir).as_posix() for p in _list_images(folder)]
+            splits[name] = [p.relative_to(images_dir).as_posix() for p in _list_files(folder, suffixes)]
     if "train" not in splits:
         found = sorted(p.name for p in images_dir.iterdir() if p.is_dir())
         raise FileNotFoundError(
@@ -280,8 +280,12 @@ def collect_generic_samples(
     regression: bool,
     num_classes: int,
     allow_overlaps: bool = False,
+    suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
+    labelled: bool = True,
 ) -> SplitSamples:
-    """Resolve split membership and labels of a generic image dataset, checking every file reference."""
+    """Resolve split membership and labels of a generic image dataset, checking every file reference. `suffixes`:
+    the files split subfolders list (videos list video files); `labelled` False skips the sample labels (targets
+    0; per-frame labels come from elsewhere)."""
     if not root.is_dir():
         raise FileNotFoundError(
             f"data.data_root_dir: '{root}' does not exist. Point --data.data_root_dir at the dataset folder."
@@ -292,15 +296,18 @@ def collect_generic_samples(
             f"Images folder '{image_root}' does not exist. Put the images there or set --data.images_dir."
         )
     if split_source == "subdirs":
-        split_ids = _split_ids_from_subdirs(image_root)
+        split_ids = _split_ids_from_subdirs(image_root, suffixes)
     else:
         split_ids = _split_ids_from_json(root / splits_file, fold)
     all_ids = [i for ids in split_ids.values() for i in ids]
     if not allow_overlaps:
         _check_no_overlaps(split_ids, root / splits_file if split_source != "subdirs" else image_root)
 
-    if label_source == "folder":
-        raw: dict[str, object] = {i: Path(i).parent.name for i in all_ids}
+    if not labelled:
+        raw: dict[str, object] = {i: 0 for i in all_ids}
+        source = "no labels"
+    elif label_source == "folder":
+        raw = {i: Path(i).parent.name for i in all_ids}
         source = f"the folder names under '{image_root}'"
     elif label_source == "json":
         path = root / (labels_file or Path("labels.json"))
@@ -308,7 +315,8 @@ def collect_generic_samples(
     else:
         path = root / (labels_file or Path("labels.csv"))
         raw, source = _labels_from_csv(path, csv_id_column, csv_label_column), f"labels file '{path}'"
-    _warn_unknown_labels(raw, set(all_ids), image_root, source)
+    if labelled:
+        _warn_unknown_labels(raw, set(all_ids), image_root, source)
     missing = [i for i in all_ids if i not in raw]
     if missing:
         raise ValueError(
@@ -316,9 +324,12 @@ def collect_generic_samples(
             f"Keys must be image paths relative to '{image_root}'."
         )
     raw = {i: raw[i] for i in all_ids}
-    if regression:
-        targets: dict[str, Target] = dict(_regression_targets(raw, num_classes, source))
+    if not labelled:
+        targets: dict[str, Target] = {i: 0 for i in all_ids}
         class_names: list[str] = []
+    elif regression:
+        targets = dict(_regression_targets(raw, num_classes, source))
+        class_names = []
     else:
         indices, class_names = _class_targets(raw, num_classes, source)
         targets = dict(indices)

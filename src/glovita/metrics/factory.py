@@ -9,6 +9,10 @@ def build_metrics(task: str, num_classes: int, device: torch.device, subtask: st
         from glovita.metrics.multilabel import MultilabelMetrics
 
         return MultilabelMetrics(num_classes, device)
+    if task == "Classification" and subtask == "framewise":
+        from glovita.metrics.framewise import FramewiseMetrics
+
+        return FramewiseMetrics(num_classes, device)
     if task == "Classification":
         from glovita.metrics.classification import ClassificationMetrics
 

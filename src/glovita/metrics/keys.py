@@ -14,6 +14,8 @@ ALIASES = {"f1": "f1_macro", "acc": "accuracy", "auc": "auroc", "bacc": "balance
 
 
 MULTILABEL = ("auroc", "map", "f1_macro")
+FRAMEWISE = ("accuracy", "f1_macro", "edit", "f1_at_10", "f1_at_25", "f1_at_50")
+"""Per-frame labels (data.subtask framewise): frame accuracy and F1, segmental edit score, F1@{10,25,50}."""
 
 
 def metric_names(task: str, num_classes: int, subtask: str = "multiclass") -> list[str]:
@@ -22,6 +24,8 @@ def metric_names(task: str, num_classes: int, subtask: str = "multiclass") -> li
         return list(REGRESSION)
     if subtask == "multilabel":
         return [*MULTILABEL, *(f"auroc_class_{i}" for i in range(num_classes))]
+    if subtask == "framewise":
+        return [*FRAMEWISE, *(f"f1_class_{i}" for i in range(num_classes))]
     per_class = [f"{kind}_class_{i}" for kind in ("f1", "auroc") for i in range(num_classes)]
     return [*CLASSIFICATION, *per_class]
 

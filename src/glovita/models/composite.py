@@ -45,8 +45,9 @@ class Head(Protocol):
     it needs by name) and turns outputs into logits (B, K) for metrics and predictions."""
 
     @property
-    def consumes(self) -> Literal["vector", "bag"]:
-        """What the head takes: one pooled vector per sample, or a bag of instance features with its mask."""
+    def consumes(self) -> Literal["vector", "bag", "frames"]:
+        """What the head takes: one pooled vector per sample, a bag of instance features with its mask, or
+        per-frame features (B, T, D) of clips with their mask of real frames."""
         ...
 
     def __call__(self, features: torch.Tensor, *mask: torch.Tensor) -> Any: ...
@@ -66,6 +67,17 @@ def encode(encoder: Encoder, inputs: torch.Tensor, mask: torch.Tensor | None) ->
     if mask is not None and getattr(encoder, "takes_time_mask", False):
         return cast(Any, encoder)(inputs, mask)
     return encoder(inputs)
+
+
+def frame_features(encoder: Encoder, clips: torch.Tensor) -> torch.Tensor:
+    """Per-frame features (B, T, D) of clips (B, C, T, H, W), from an encoder that gives them (framewise_image)."""
+    forward_frames = getattr(encoder, "forward_frames", None)
+    if forward_frames is None:
+        raise ValueError(
+            f"A framewise head needs a feature per frame, and {type(encoder).__name__} pools over time. Use "
+            "--model.encoder.encoder_type framewise_image."
+        )
+    return forward_frames(clips)
 
 
 class GlovitaModel(nn.Module):
@@ -95,6 +107,10 @@ class GlovitaModel(nn.Module):
             if mask is None:
                 raise ValueError("A bag head needs the batch field 'mask', which this dataset does not provide.")
             return self.head(self.encoder(inputs), mask)
+        if self.head.consumes == "frames":
+            if mask is None:
+                raise ValueError("A framewise head needs the batch field 'mask' (per-frame labels).")
+            return self.head(frame_features(self.encoder, inputs), mask)
         return self.head(encode(self.encoder, inputs, mask))
 
     def train(self, mode: bool = True) -> "GlovitaModel":

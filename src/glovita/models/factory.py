@@ -11,15 +11,19 @@ from glovita.configs.model import (
     ClassificationHeadConfig,
     Dinov2EncoderConfig,
     Dinov3EncoderConfig,
+    FramewiseDecoder1dHeadConfig,
+    FramewiseImageEncoderConfig,
     ModelConfig,
     PatchtstEncoderConfig,
     PrecomputedEncoderConfig,
     PrimusEncoderConfig,
+    PytorchvideoEncoderConfig,
     RegressionHeadConfig,
     ResidualEncoderConfig,
     SeriesCnnEncoderConfig,
     TimmEncoderConfig,
     TorchvisionEncoderConfig,
+    TorchvisionVideoEncoderConfig,
     TransformerEncoderConfig,
 )
 from glovita.configs.peft import (
@@ -33,7 +37,15 @@ from glovita.configs.peft import (
 )
 from glovita.models.composite import Encoder, GlovitaModel, Head
 
-_OWN_WEIGHT_LOADERS = ("timm", "torchvision", "dinov2", "dinov3")
+_OWN_WEIGHT_LOADERS = (
+    "timm",
+    "torchvision",
+    "dinov2",
+    "dinov3",
+    "torchvision_video",
+    "framewise_image",
+    "pytorchvideo",
+)
 """Families that load plain weight files themselves (with their filters: classifier dropped, channels adapted)."""
 
 
@@ -155,6 +167,37 @@ def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
                 scaling=encoder.scaling,
                 norm_type=encoder.norm_type,
             )
+        case TorchvisionVideoEncoderConfig() | PytorchvideoEncoderConfig():
+            if cfg.feature_aggregation_method is not None:
+                raise ValueError(
+                    f"model.feature_aggregation_method={cfg.feature_aggregation_method!r}: {encoder.encoder_type} "
+                    "encoders return pooled vectors. Leave it unset, or use --model.encoder.encoder_type "
+                    "framewise_image."
+                )
+            if isinstance(encoder, PytorchvideoEncoderConfig):
+                from glovita.models.video_encoder.pytorchvideo_encoder import PytorchvideoEncoder
+
+                return PytorchvideoEncoder(
+                    encoder.type, encoder.pretrained_path if encoder.pretrained else None, encoder.input_channels,
+                    encoder.model_kwargs,
+                )  # fmt: skip
+            from glovita.models.video_encoder.torchvision_video import TorchvisionVideoEncoder
+
+            return TorchvisionVideoEncoder(
+                encoder.type, encoder.pretrained, encoder.pretrained_path, encoder.input_channels, encoder.model_kwargs
+            )
+        case FramewiseImageEncoderConfig():
+            from glovita.models.video_encoder.framewise_image import FramewiseImageEncoder
+
+            return FramewiseImageEncoder(
+                name=encoder.type,
+                pretrained=encoder.pretrained,
+                pretrained_file=encoder.pretrained_path,
+                input_channels=encoder.input_channels,
+                model_kwargs=encoder.model_kwargs,
+                aggregation=cfg.feature_aggregation_method,
+                temporal_pooling=encoder.temporal_pooling,
+            )
         case PrecomputedEncoderConfig():
             from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 
@@ -239,6 +282,19 @@ def build_head(
                 bag_weight=head.bag_weight,
                 instance_loss=head.instance_loss,
                 subtyping=head.subtyping,
+            )
+        case FramewiseDecoder1dHeadConfig():
+            from glovita.models.heads.framewise_decoder_1d import FramewiseDecoder1dHead
+
+            return FramewiseDecoder1dHead(
+                in_dim=in_dim,
+                num_classes=num_outputs,
+                num_stages=head.num_stages,
+                num_layers=head.num_layers,
+                hidden_dim=head.hidden_dim,
+                dropout=head.dropout,
+                smoothing_weight=head.smoothing_weight,
+                smoothing_clamp=head.smoothing_clamp,
             )
         case _:
             raise TypeError(f"No head branch for {type(head).__name__} in glovita/models/factory.py.")

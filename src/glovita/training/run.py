@@ -249,6 +249,8 @@ def _build_splits(cfg: RootConfig, dist: DistContext) -> DatasetSplits:
 
 def _warn_missing_classes(splits: DatasetSplits) -> None:
     """Name every class without samples in a split: its macro metrics average over the classes present."""
+    if getattr(splits.modality, "framewise", False):
+        return  # the labels are per frame; their classes are counted by the framewise metrics
     named = {"train": splits.train_targets, "val": getattr(splits.val, "targets", None)}
     if splits.test is not None:
         named["test"] = getattr(splits.test, "targets", None)
@@ -267,6 +269,19 @@ def _warn_missing_classes(splits: DatasetSplits) -> None:
 def _check_samples_fit_model(cfg: RootConfig, splits: DatasetSplits) -> None:
     """The head takes what the samples are (bags or single samples)."""
     head = cfg.model.head
+    framewise = getattr(splits.modality, "framewise", False)
+    if (head.consumes == "frames") != framewise:
+        if framewise:
+            raise ValueError(
+                f"{splits.description}: per-frame labels need --model.head.head_type framewise_decoder_1d "
+                f"(model.head.head_type={head.head_type!r} predicts one label per video)."
+            )
+        raise ValueError(
+            f"model.head.head_type={head.head_type!r} predicts a label per frame; {splits.description} "
+            "has no per-frame labels. Set --data.frame_labels_file (and --data.subtask framewise)."
+        )
+    if framewise:
+        return
     if (head.consumes == "bag") != splits.modality.bags:
         wanted = (
             "a bag file (bag_ptr / bag_lengths, or features of shape (B, N, D))"

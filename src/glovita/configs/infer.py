@@ -15,7 +15,8 @@ class InferConfig(GlovitaConfig):
     checkpoint_path: Path
     """Checkpoint of a GloViTa run (RUN/checkpoints/best.pt); the run's config.json rebuilds the model."""
     output_dir: Path = Path("predictions")
-    """Folder that receives predictions.csv (and metrics.json when true labels are known)."""
+    """Folder that receives predictions.csv (and metrics.json when true labels are known); framewise video runs
+    also write frame_predictions.csv (one row per frame)."""
     split: Literal["train", "val", "test"] | None = None
     """Split of the run's dataset to predict; the default when no image_dir / image_csv / series_file is given is
     test."""
@@ -24,6 +25,9 @@ class InferConfig(GlovitaConfig):
     label, so metrics are written too."""
     image_csv: Path | None = None
     """CSV of images: a path column (relative to the CSV's folder, or absolute) and an optional label column."""
+    video_dir: Path | None = None
+    """Video runs: a folder of video files (searched recursively). Videos in subfolders named like the run's classes
+    get that true label, so metrics are written too (clip-level runs)."""
     series_file: Path | None = None
     """Time-series runs: a .ts or .npz file of series to predict, read, normalised and brought to length as the
     run's test split (labels, when the file has them, give metrics.json; `@classLabel false` files have none)."""
@@ -48,7 +52,7 @@ class InferConfig(GlovitaConfig):
 
     @model_validator(mode="after")
     def _one_source(self) -> "InferConfig":
-        sources = ("split", "image_dir", "image_csv", "series_file")
+        sources = ("split", "image_dir", "image_csv", "series_file", "video_dir")
         given = [name for name in sources if getattr(self, name) is not None]
         if len(given) > 1:
             raise ValueError(f"Give one of {', '.join(sources)} (got {', '.join(given)}).")

@@ -13,7 +13,7 @@ from glovita.configs.extract import FILENAME_PLACEHOLDERS, ExtractFeaturesConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets, sample_ids
 from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
-from glovita.models.composite import encode
+from glovita.models.composite import encode, frame_features
 from glovita.models.factory import build_model
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import forward_loop
@@ -51,14 +51,24 @@ def output_path(cfg: ExtractFeaturesConfig, values: dict[str, str]) -> Path:
 
 
 def write_features(
-    path: Path, features: np.ndarray, labels: np.ndarray, ids: list[str], compression: str, attrs: dict
+    path: Path,
+    features: np.ndarray,
+    labels: np.ndarray,
+    ids: list[str],
+    compression: str,
+    attrs: dict,
+    frames: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> None:
+    """Instances (N, D); with `frames` = (bag_ptr (B+1,), frame_labels (M,)) variable-size bags, one per video."""
     import h5py
 
     options = {} if compression == "none" else {"compression": compression}
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         handle.create_dataset("features", data=features, **options)
         handle.create_dataset("labels", data=labels)
+        if frames is not None:
+            handle.create_dataset("bag_ptr", data=frames[0])
+            handle.create_dataset("frame_labels", data=frames[1])
         handle.create_dataset("ids", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
         handle.attrs.update(attrs)
 
@@ -108,6 +118,7 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
     loading = resolve_dataloading(cfg.dataloading, device)
     dtype = np.float16 if cfg.precision == 16 else np.float32
     written = []
+    framewise = getattr(modality, "framewise", False)
     for split in chosen:
         dataset = available[split]
         assert dataset is not None
@@ -125,19 +136,33 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         loader = one_pass_loader(
             pipeline.train_dataset(dataset) if augment else pipeline.eval_dataset(dataset), loading, modality.collate
         )
-        chunks, labels = [], []
+        chunks, labels, frame_labels, lengths = [], [], [], []
         began = time.perf_counter()
 
         def forward(batch: Batch) -> torch.Tensor:
+            if framewise:  # per-frame features (B, T, D): each video becomes one bag of its frames
+                return frame_features(encoder, batch.inputs)
             return encode(encoder, batch.inputs, batch.mask)
 
         for batch, features in forward_loop(loader, forward, device, memory_format, f"extract {split}"):
+            if framewise:
+                assert batch.mask is not None
+                for row, mask in enumerate(batch.mask.cpu()):
+                    chunks.append(features[row][mask.to(features.device)].float().cpu().numpy().astype(dtype))
+                    frame_labels.append(batch.targets[row][mask.to(batch.targets.device)].cpu().numpy())
+                    lengths.append(int(mask.sum()))
+                    labels.append(np.zeros(1, dtype=np.int64))
+                continue
             chunks.append(features.float().cpu().numpy().astype(dtype))
             labels.append(batch.targets.cpu().numpy())
         seconds = time.perf_counter() - began
         stacked = np.concatenate(chunks)
         attrs = {**values, "glovita_version": __version__, "feature_dim": stacked.shape[1]}
-        write_features(path, stacked, np.concatenate(labels), sample_ids(dataset), cfg.compression, attrs)
-        print_line(f"{split}: {stacked.shape[0]} x {stacked.shape[1]} features -> {path}")
+        frames = None
+        if framewise:
+            frames = (np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), np.concatenate(frame_labels))
+        write_features(path, stacked, np.concatenate(labels), sample_ids(dataset), cfg.compression, attrs, frames)
+        shown = f"{len(lengths)} videos, {stacked.shape[0]} frames" if framewise else str(stacked.shape[0])
+        print_line(f"{split}: {shown} x {stacked.shape[1]} features -> {path}")
         written.append(ExtractedFile(path, split, stacked.shape[0], stacked.shape[1], seconds))
     return written

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from glovita.configs.data import GenericTimeseriesDatasetConfig
+from glovita.configs.data import GenericTimeseriesDatasetConfig, GenericVideoDatasetConfig
 from glovita.configs.infer import InferConfig
 from glovita.datasets.factory import build_datasets, image_modality, image_mode, sample_ids
 from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset, Target
@@ -177,6 +177,8 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
         return Samples(dataset, [str(p) for p, _ in found], labelled, source, image_modality(augmentation))
     if cfg.series_file is not None:
         return _series_file_samples(cfg.series_file, run)
+    if cfg.video_dir is not None:
+        return _video_dir_samples(cfg.video_dir, run, class_names)
     split = cfg.split or "test"
     splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3))
     chosen = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
@@ -206,6 +208,35 @@ def _series_file_samples(path: Path, run: RestoredRun) -> Samples:
     assert dataset is not None
     labelled = bool(getattr(dataset, "labelled", True))
     return Samples(dataset, sample_ids(dataset), labelled, str(path), splits.modality)
+
+
+def _video_dir_samples(folder: Path, run: RestoredRun, class_names: list[str]) -> Samples:
+    """The video files under `folder`, sampled into clips as the run's evaluation split is."""
+    from glovita.datasets.generic_video import VideoDataset
+    from glovita.datasets.videos import VIDEO_SUFFIXES, import_av
+
+    data = run.config.data
+    if not isinstance(data, GenericVideoDatasetConfig):
+        raise ValueError(f"This run trained on {data.dataset}; --video_dir reads videos. Use --split.")
+    if not folder.is_dir():
+        raise NotADirectoryError(f"video_dir '{folder}' is not a folder.")
+    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+    if not paths:
+        raise ValueError(f"video_dir '{folder}' holds no video files ({', '.join(VIDEO_SUFFIXES)}).")
+    import_av()
+    framewise = data.frame_labels_file is not None
+    parents = [p.parent.name if p.parent != folder else "" for p in paths]
+    labelled = not framewise and data.task == "Classification" and all(name in class_names for name in parents)
+    found: list[tuple[Path, Target]] = [
+        (p, class_names.index(name) if labelled else UNKNOWN) for p, name in zip(paths, parents, strict=True)
+    ]
+    frame_labels = None
+    if framewise:  # no labels: frames predicted, not scored
+        from glovita.datasets.videos import probe_video
+
+        frame_labels = {p: np.zeros(probe_video(p).num_frames, dtype=np.int64) for p in paths}
+    splits = build_datasets(data, getattr(run.config.model.encoder, "input_channels", 3))
+    return Samples(VideoDataset(found, frame_labels), [str(p) for p in paths], labelled, str(folder), splits.modality)
 
 
 def _columns(run: RestoredRun, class_names: list[str], num_outputs: int) -> list[str]:
@@ -250,6 +281,8 @@ class _Predicted:
     seconds: float
     attention: list[np.ndarray]
     """MIL heads: each bag's instance attention (N_i, A); empty for other heads."""
+    frames: list[tuple[np.ndarray, np.ndarray]]
+    """Framewise heads: each video's frame probabilities (T_i, K) and frame targets (T_i,); empty otherwise."""
 
 
 def predict(cfg: InferConfig) -> Prediction:
@@ -273,15 +306,18 @@ def predict(cfg: InferConfig) -> Prediction:
         class_names = [str(i) for i in range(root.data.num_classes)]
     samples = select_samples(cfg, run, class_names)
     predicted = _run_model(cfg, run, model, samples, device)
-    rows = _rows(run, samples, class_names, predicted)
-    header = [
-        "id",
-        *(["target"] if samples.labelled else []),
-        *(["prediction_label"] if root.data.task == "Classification" else []),
-        *_columns(run, class_names, predicted.probabilities.shape[1]),
-    ]
     predictions_csv = cfg.output_dir / "predictions.csv"
-    _write_csv(predictions_csv, header, rows)
+    if predicted.frames:
+        rows = _write_framewise(cfg, run, samples, class_names, predicted)
+    else:
+        rows = _rows(run, samples, class_names, predicted)
+        header = [
+            "id",
+            *(["target"] if samples.labelled else []),
+            *(["prediction_label"] if root.data.task == "Classification" else []),
+            *_columns(run, class_names, predicted.probabilities.shape[1]),
+        ]
+        _write_csv(predictions_csv, header, rows)
     attention_dir = _write_attention_files(cfg, samples, predicted, rows, class_names)
     if attention_dir is not None:
         print_line(f"{len(predicted.attention)} attention files -> {attention_dir}")
@@ -319,6 +355,7 @@ def _run_model(
     outputs_all: list[torch.Tensor] = []
     targets_all: list[torch.Tensor] = []
     attention_all: list[np.ndarray] = []
+    frames_all: list[tuple[np.ndarray, np.ndarray]] = []
     began = time.perf_counter()
 
     def forward(batch: Batch) -> Any:
@@ -332,6 +369,11 @@ def _run_model(
             tta = cfg.tta != "none"
             scores = _as_logits(probabilities, root.data.task, multilabel) if tta else model.head.logits(outputs)
             metrics.update(scores, batch.targets)
+        if probabilities.ndim == 3:  # framewise: (B, T, K) over each video's real frames
+            assert batch.mask is not None
+            for probs, targets, mask in zip(probabilities.cpu(), batch.targets.cpu(), batch.mask.cpu(), strict=True):
+                frames_all.append((probs[mask].numpy(), targets[mask].numpy()))
+            continue
         outputs_all.append(probabilities.cpu())
         targets_all.extend(list(batch.targets.cpu()))
         if isinstance(outputs, MilOutput) and cfg.attention_format != "none":
@@ -339,7 +381,8 @@ def _run_model(
                 attention_all.append(scores[:, mask].T.numpy())
     seconds = time.perf_counter() - began
     computed = metrics.compute() if metrics is not None else {}
-    return _Predicted(torch.cat(outputs_all), targets_all, computed, seconds, attention_all)
+    stacked = torch.cat(outputs_all) if outputs_all else torch.zeros(0, 0)
+    return _Predicted(stacked, targets_all, computed, seconds, attention_all, frames_all)
 
 
 def _write_attention_files(
@@ -362,6 +405,33 @@ def _write_attention_files(
         )
         write_attention(record, folder, cfg.attention_format)
     return folder
+
+
+def _write_framewise(
+    cfg: InferConfig, run: RestoredRun, samples: Samples, class_names: list[str], predicted: _Predicted
+) -> list[list[object]]:
+    """predictions.csv: a row per video (id, frames, [frame accuracy], predicted segments); frame_predictions.csv:
+    a row per frame (id, frame, [target], prediction_label, prob_<class>...). Frame numbers count every frame of
+    the file (data.frame_stride apart)."""
+    from glovita.metrics.framewise import segments
+
+    stride = int((run.resolved.get("augmentation") or {}).get("frame_stride", 1))
+    video_rows: list[list[object]] = []
+    frame_rows: list[list[object]] = []
+    for sample_id, (probs, targets) in zip(samples.ids, predicted.frames, strict=True):
+        labels = probs.argmax(axis=1).tolist()
+        runs = "|".join(f"{class_names[k]}:{a * stride}-{(b - 1) * stride}" for k, a, b in segments(labels))
+        accuracy = [f"{float(np.mean(probs.argmax(axis=1) == targets)):.6g}"] if samples.labelled else []
+        video_rows.append([sample_id, len(labels), *accuracy, runs])
+        for t, (values, label) in enumerate(zip(probs.tolist(), labels, strict=True)):
+            target = [class_names[int(targets[t])]] if samples.labelled else []
+            frame_rows.append([sample_id, t * stride, *target, class_names[label], *(f"{v:.6g}" for v in values)])
+    scored = ["frame_accuracy"] if samples.labelled else []
+    _write_csv(cfg.output_dir / "predictions.csv", ["id", "frames", *scored, "predicted_segments"], video_rows)
+    header = ["id", "frame", *(["target"] if samples.labelled else []), "prediction_label"]
+    _write_csv(cfg.output_dir / "frame_predictions.csv", header + _columns(run, class_names, 0), frame_rows)
+    print_line(f"{len(frame_rows)} frame predictions -> {cfg.output_dir / 'frame_predictions.csv'}")
+    return video_rows
 
 
 def _rows(run: RestoredRun, samples: Samples, class_names: list[str], predicted: _Predicted) -> list[list[object]]:

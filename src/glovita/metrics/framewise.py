@@ -8,6 +8,8 @@ import torch
 from glovita.datasets.generic_video import IGNORE_FRAME
 
 OVERLAPS = (0.10, 0.25, 0.50)
+TIMELINE_VIDEOS = 6
+"""Test videos drawn in timeline.png."""
 
 
 def segments(labels: list[int]) -> list[tuple[int, int, int]]:
@@ -68,7 +70,20 @@ class FramewiseMetrics:
         self.device = device
         self.reset()
 
+    def track_curves(self) -> None:
+        """Also keep the first test videos' frame labels for timeline.png (the test pass)."""
+        self.keep = TIMELINE_VIDEOS
+
+    def roc_curves(self) -> dict[str, dict[str, list[float]]]:
+        return {}  # per-frame ROC curves are not reported
+
+    def timelines(self) -> list[tuple[list[int], list[int]]]:
+        """(true, predicted) frame labels of up to TIMELINE_VIDEOS videos (this process's)."""
+        return self.kept
+
     def reset(self) -> None:
+        self.keep = 0
+        self.kept: list[tuple[list[int], list[int]]] = []
         self.confusion = torch.zeros(self.num_classes, self.num_classes, dtype=torch.float64)
         self.edit_sum = 0.0
         self.videos = 0
@@ -84,6 +99,8 @@ class FramewiseMetrics:
                 self.num_classes, self.num_classes
             )
             truth_list, guess_list = truth.tolist(), guess.tolist()
+            if len(self.kept) < self.keep:
+                self.kept.append((truth_list, guess_list))
             self.edit_sum += edit_score(guess_list, truth_list)
             self.videos += 1
             for i, threshold in enumerate(OVERLAPS):

@@ -67,3 +67,26 @@ def save_reliability_diagram(bins: dict[str, list[float]], ece: float, path: Pat
     bottom.set_xlabel("confidence (top-1 probability)")
     bottom.set_ylabel("share")
     _save(fig, path)
+
+
+def save_timelines(
+    timelines: list[tuple[list[int], list[int]]], class_names: list[str], path: Path, title: str
+) -> None:
+    """True and predicted frame labels of a few videos as coloured bars (one colour per class), written atomically."""
+    plt = _pyplot()
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    colours = plt.get_cmap("tab20" if len(class_names) > 10 else "tab10").colors[: max(len(class_names), 1)]
+    cmap = ListedColormap(colours)
+    fig, axes = plt.subplots(len(timelines), 1, figsize=(8, 0.9 * len(timelines) + 0.8), dpi=120, squeeze=False)
+    for ax, (truth, predicted) in zip(axes[:, 0], timelines, strict=True):
+        ax.imshow(np.asarray([truth, predicted]), aspect="auto", cmap=cmap, vmin=-0.5, vmax=len(class_names) - 0.5,
+                  interpolation="nearest")  # fmt: skip
+        ax.set_yticks([0, 1], ["true", "predicted"], fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[-1, 0].set_xlabel("frame")
+    handles = [Patch(color=colours[k], label=name) for k, name in enumerate(class_names)]
+    fig.legend(handles=handles, loc="upper right", fontsize=7, ncol=min(len(class_names), 6))
+    axes[0, 0].set_title(title, fontsize=8, loc="left")
+    _save(fig, path)

@@ -92,7 +92,13 @@ def _grid(cfg: ShowAugmentationsConfig, train, test_tf, train_tf, test_name, tra
     rows, cols = len(picks), cfg.repeats + 1
     first = display(test_tf(train[int(picks[0])][0]))
     aspect = first.shape[1] / first.shape[0]  # 3 for the side-by-side mid-slices of volumes
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols * aspect, 1.6 * rows), dpi=100, squeeze=False)
+    strips = aspect >= 4  # video clips are strips of frames: one view per row
+    if strips:
+        fig, grid = plt.subplots(rows * cols, 1, figsize=(min(1.0 * aspect, 16), 1.0 * rows * cols), dpi=100,
+                                 squeeze=False)  # fmt: skip
+        axes = grid.reshape(rows, cols)
+    else:
+        fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols * aspect, 1.6 * rows), dpi=100, squeeze=False)
     for row, index in enumerate(picks):
         image, target = train[int(index)]
         views = [test_tf(image)]
@@ -107,9 +113,13 @@ def _grid(cfg: ShowAugmentationsConfig, train, test_tf, train_tf, test_name, tra
             ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
             ax.set_xticks([])
             ax.set_yticks([])
-            if row == 0:
-                ax.set_title(f"{test_name}" if col == 0 else f"{train_name} #{col}", fontsize=7)
-        axes[row, 0].set_ylabel(f"label {target}", fontsize=7)
+            name = f"{test_name}" if col == 0 else f"{train_name} #{col}"
+            if strips:
+                ax.set_ylabel(f"{target}: {name}" if col == 0 else f"#{col}", fontsize=6, rotation=0, ha="right")
+            elif row == 0:
+                ax.set_title(name, fontsize=7)
+        if not strips:
+            axes[row, 0].set_ylabel(f"label {target}", fontsize=7)
     return _save(cfg, fig, f"{cfg.data.dataset}: train policy {train_name}, {size}", train_name)
 
 

@@ -43,6 +43,8 @@ class EvalResult:
     reliability: dict[str, list[float]] | None = None
     roc: dict[str, dict[str, list[float]]] | None = None
     """One-vs-rest ROC curves per class (classification)."""
+    timelines: list[tuple[list[int], list[int]]] | None = None
+    """Framewise runs: (true, predicted) frame labels of the first test videos, for timeline.png."""
 
 
 @dataclass(frozen=True)
@@ -336,7 +338,8 @@ class Trainer:
         confusion = metrics.confusion_matrix() if hasattr(metrics, "confusion_matrix") else None
         reliability = metrics.reliability() if hasattr(metrics, "reliability") else None
         roc = metrics.roc_curves() if curves else None
-        return EvalResult(float(loss_sum) / max(float(seen), 1.0), values, confusion, reliability, roc)
+        timelines = metrics.timelines() if curves and hasattr(metrics, "timelines") else None
+        return EvalResult(float(loss_sum) / max(float(seen), 1.0), values, confusion, reliability, roc, timelines)
 
     def _learning_rates(self) -> dict[str, float]:
         """`lr` of the head (and `lr_encoder` when the encoder has its own)."""

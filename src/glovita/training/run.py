@@ -653,4 +653,10 @@ def _test(
         plot = run_dir / "reliability_diagram.png"
         save_reliability_diagram(result.reliability, result.metrics["ece"], plot, title)
         logger.log_artifact(plot)
+    if result.timelines:
+        from glovita.metrics.plots import save_timelines
+
+        plot = run_dir / "timeline.png"
+        save_timelines(result.timelines, class_names, plot, title)
+        logger.log_artifact(plot)
     return metrics

@@ -32,7 +32,7 @@ class _Stage(nn.Module):
         self.out = nn.Conv1d(width, num_classes, 1)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.inp(x)
+        x = self.inp(x) * mask  # padded frames are zero, as beyond either end of the video, for every layer
         for layer in self.layers:
             x = layer(x, mask)
         return self.out(x) * mask

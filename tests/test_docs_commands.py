@@ -23,6 +23,7 @@ from glovita.cli.export import main as export_main
 from glovita.cli.extract_features import main as extract_main
 from glovita.cli.infer import main as infer_main
 from glovita.cli.make_digit_slides import main as slides_main
+from glovita.cli.make_moving_digits import main as moving_digits_main
 from glovita.cli.mil_heatmap import main as heatmap_main
 from glovita.cli.plot_umap import main as umap_main
 from glovita.cli.report import main as report_main
@@ -35,6 +36,7 @@ from glovita.configs.export import ExportConfig
 from glovita.configs.extract import ExtractFeaturesConfig
 from glovita.configs.infer import InferConfig
 from glovita.configs.mil_heatmap import MilHeatmapConfig
+from glovita.configs.moving_digits import MovingDigitsConfig
 from glovita.configs.plot_umap import PlotUmapConfig
 from glovita.configs.report import ReportConfig
 from glovita.configs.show_augmentations import ShowAugmentationsConfig
@@ -53,6 +55,7 @@ TOOLS = {
     "glovita_show_augmentations": (ShowAugmentationsConfig, show_main),
     "glovita_mil_heatmap": (MilHeatmapConfig, heatmap_main),
     "glovita_make_digit_slides": (DigitSlidesConfig, slides_main),
+    "glovita_make_moving_digits": (MovingDigitsConfig, moving_digits_main),
     "glovita_compare": (CompareConfig, compare_main),
     "glovita_export": (ExportConfig, export_main),
     "glovita_report": (ReportConfig, report_main),
@@ -94,6 +97,8 @@ COMMON_OVERRIDES = RUN_OVERRIDES[3:]
 FAMILY_OVERRIDES = {
     "timm": RUN_OVERRIDES[:3],
     "torchvision": ["--model.encoder.no_pretrained"],
+    "torchvision_video": ["--model.encoder.no_pretrained"],
+    "framewise_image": RUN_OVERRIDES[:3],
     "dinov2": ["--model.encoder.model_kwargs", "depth", "1"],
     "dinov3": ["--model.encoder.model_kwargs", "depth", "1"],
     "transformer": [
@@ -255,7 +260,11 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "OMP_NUM_THREADS": "1",
     }
+    import time as _t
+
     for where, (name, *args) in COMMANDS:
+        _b = _t.perf_counter()
+        print(f"\nTIMING-START {where}", flush=True)
         if name == "torchrun":
             trainings += 1
             line = shlex.join([name, *args]).replace("'$(which' 'glovita_train)'", "$(which glovita_train)")
@@ -303,5 +312,11 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert json.loads((tmp_path / "predictions" / "csv" / "metrics.json").read_text())["num_samples"] == 2
     assert (tmp_path / "experiments" / "mlflow" / "mlflow.db").is_file()
     assert list((tmp_path / "experiments" / "wandb" / "wandb").glob("offline-run-*"))
+    videos = tmp_path / "predictions" / "moving_digits"
+    assert len((videos / "predictions.csv").read_text().splitlines()) == 1 + 32  # a row per test video
+    frames = (tmp_path / "predictions" / "moving_digits_frames" / "frame_predictions.csv").read_text().splitlines()
+    assert len(frames) == 1 + 23 * 48  # a row per frame of the 23 test videos
+    assert (tmp_path / "experiments" / "generic_video_dataset" / "frames_tcn" / "0" / "timeline.png").is_file()
+    assert (tmp_path / "video_augmentations.png").is_file()
     summary = json.loads((tmp_path / "experiments" / "generic_image_dataset" / "cv3" / "cv_summary.json").read_text())
     assert summary["folds"] == [0, 1, 2]

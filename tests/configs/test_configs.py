@@ -72,6 +72,7 @@ SERIES = {"dataset": "generic_timeseries_dataset", "aeon_dataset": "GunPoint", "
 REGRESSION = {"dataset": "digits", "task": "Regression", "subtask": "regression", "num_classes": 1}
 VOLUMES = {"dataset": "generic_volume_dataset", "data_root_dir": "x", "num_classes": 2}
 RESIDUAL_3D = {"encoder_type": "residual_encoder", "spatial_dims": 3, "input_channels": 1}
+VIDEOS = {"dataset": "generic_video_dataset", "data_root_dir": "x", "num_classes": 2}
 COMPANIONS = {
     ("data", "generic_image_dataset"): {
         "data": {"dataset": "generic_image_dataset", "data_root_dir": "x", "num_classes": 2}
@@ -89,6 +90,15 @@ COMPANIONS = {
     ("model.encoder", "patchtst"): {
         "data": SERIES,
         "model": {"encoder": {"encoder_type": "patchtst", "context_length": 150}},
+    },
+    **{
+        ("model.encoder", family): {"data": VIDEOS, "model": {"encoder": {"encoder_type": family}}}
+        for family in ("torchvision_video", "pytorchvideo", "framewise_image")
+    },
+    ("data", "generic_video_dataset"): {"data": VIDEOS, "model": {"encoder": {"encoder_type": "torchvision_video"}}},
+    ("model.head", "framewise_decoder_1d"): {
+        "data": {**VIDEOS, "subtask": "framewise", "frame_labels_file": "frames.csv"},
+        "model": {"encoder": {"encoder_type": "framewise_image"}, "head": {"head_type": "framewise_decoder_1d"}},
     },
 }
 """Members that only validate together with others (a dataset needs its files, a bag head its features)."""

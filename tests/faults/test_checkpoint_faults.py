@@ -27,7 +27,9 @@ while True:
 
 def test_sigkill_during_checkpoint_write_keeps_the_previous_last_pt(tmp_path: Path) -> None:
     folder = tmp_path / "checkpoints"
-    CheckpointWriter(folder, 0, None).save({"model": {"w": torch.zeros(4)}}, 0, is_best=False)
+    first = CheckpointWriter(folder, 0, None)
+    first.save({"model": {"w": torch.zeros(4)}}, 0, is_best=False)
+    first.join()
     child = subprocess.Popen([sys.executable, "-c", _WRITER, str(folder)], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     assert child.stdout.readline().startswith("writing 1")
@@ -44,7 +46,9 @@ def test_sigkill_during_checkpoint_write_keeps_the_previous_last_pt(tmp_path: Pa
 
 def test_truncated_checkpoint_is_reported_by_name(tmp_path: Path) -> None:
     path = tmp_path / "last.pt"
-    CheckpointWriter(tmp_path, 0, None).save({"model": {"w": torch.zeros(1000)}}, 0, is_best=False)
+    writer = CheckpointWriter(tmp_path, 0, None)
+    writer.save({"model": {"w": torch.zeros(1000)}}, 0, is_best=False)
+    writer.join()
     path.write_bytes(path.read_bytes()[:500])
     try:
         load_checkpoint(path)

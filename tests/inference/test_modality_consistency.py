@@ -331,3 +331,34 @@ def test_export_failure_names_the_op_and_opset(
     err = capsys.readouterr().err
     assert "ONNX export (opset 17) failed: unsupported op(s) aten.grid_sampler_3d.default" in err
     assert not list(tmp_path.glob("*.onnx")) and not (tmp_path / "preprocessing.json").exists()
+
+
+@pytest.mark.parametrize("run", ["video_frames"], indirect=True)
+def test_framewise_runs_predict_and_extract_every_frame(run: tuple[str, Path], tmp_path: Path) -> None:
+    """glovita_infer writes a row per frame; glovita_extract_features one bag per video whose frame labels are the
+    segments of frame_labels.csv."""
+    _, run_dir = run
+    checkpoint = str(run_dir / "checkpoints" / "best.pt")
+    data = Path(json.loads((run_dir / "config.json").read_text())["data"]["data_root_dir"])
+    test_ids = json.loads((data / "splits.json").read_text())["test"]
+    names = ["0", "1", "2", "none"]
+    expected = {}
+    for line in (data / "frame_labels.csv").read_text().splitlines()[1:]:
+        video, start, end, label = line.split(",")
+        expected.setdefault(video, []).extend([names.index(label)] * (int(end) - int(start) + 1))
+    infer(["--checkpoint_path", checkpoint, "--output_dir", str(tmp_path / "p"), "--dataloading.num_workers", "0"])
+    frame_rows = (tmp_path / "p" / "frame_predictions.csv").read_text().splitlines()
+    assert frame_rows[0] == "id,frame,target,prediction_label,prob_0,prob_1,prob_2,prob_none"
+    assert len(frame_rows) == 1 + 14 * len(test_ids)
+    first_video = Path(frame_rows[1].split(",")[0]).name
+    assert [row.split(",")[2] for row in frame_rows[1:15]] == [names[k] for k in expected[first_video]]
+    extract(["--checkpoint_path", checkpoint, "--output_dir", str(tmp_path / "f"), "--split", "test",
+             "--dataloading.num_workers", "0"])  # fmt: skip
+    (written,) = list((tmp_path / "f").glob("*.h5"))
+    with h5py.File(written) as handle:
+        offsets, frame_labels = handle["bag_ptr"][:], handle["frame_labels"][:]
+        ids = [Path(i.decode()).name for i in handle["ids"][:]]
+        assert handle["features"].shape == (14 * len(test_ids), 96)
+    assert np.diff(offsets).tolist() == [14] * len(test_ids)
+    for k, video in enumerate(ids):
+        assert frame_labels[offsets[k] : offsets[k + 1]].tolist() == expected[video]

@@ -96,9 +96,12 @@ def test_every_encoder_union_member_has_a_test_instance() -> None:
 
     tags = {u.path: set(u.subcommands) for u in find_union_fields(RootConfig)}
     # precomputed (identity) and the bag heads abmil/clam are exercised in tests/models/test_mil_heads.py and
-    # tests/training/test_features_training.py; primus (3D only) in tests/models/test_model_zoo.py.
-    assert tags["model.encoder"] == set(ENCODERS) | {"precomputed", "primus"}
-    assert tags["model.head"] == set(HEADS) | {"abmil", "clam"}
+    # tests/training/test_features_training.py; primus (3D only) in tests/models/test_model_zoo.py; the video
+    # encoders and framewise_decoder_1d in tests/datasets/test_video.py and the video runs of
+    # tests/inference/test_modality_consistency.py.
+    video = {"torchvision_video", "pytorchvideo", "framewise_image"}
+    assert tags["model.encoder"] == set(ENCODERS) | {"precomputed", "primus"} | video
+    assert tags["model.head"] == set(HEADS) | {"abmil", "clam", "framewise_decoder_1d"}
 
 
 @pytest.mark.parametrize(

@@ -30,11 +30,14 @@ def _checkpoint(tmp_path: Path, group: str) -> dict:
     return torch.load(path, weights_only=True)
 
 
-def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path: Path) -> None:
+def test_two_processes_match_one_process_and_resume_exactly(tmp_path: Path) -> None:
+    """2 processes x batch 4 follow 1 process x batch 8; a 2-process run stopped after epoch 2 and resumed through
+    the console script ends bit-identical to the straight 2-process run."""
+    base = [*HEAD, "--optimizer.scheduler", "none"]  # a constant LR: the resumed run may extend its epochs
     epochs = ["--training.epochs", "3"]
-    main(feature_args(tmp_path, "instances", HEAD, group="single") + [*epochs, "--dataloading.batch_size", "8"])
+    main(feature_args(tmp_path, "instances", base, group="single") + [*epochs, "--dataloading.batch_size", "8"])
     result = _torchrun(
-        "-m", "glovita.train", *feature_args(tmp_path, "instances", HEAD, group="ddp"), *epochs,
+        "-m", "glovita.train", *feature_args(tmp_path, "instances", base, group="ddp"), *epochs,
         "--dataloading.batch_size", "4",
     )  # fmt: skip
     assert result.stdout.count("GloViTa run summary") == 1  # rank 0 alone reports
@@ -53,22 +56,13 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path: Pa
     assert resolved["world_size"] == 2 and resolved["global_batch_size"] == 8
     assert sorted(p.name for p in (tmp_path / "exp" / "precomputed_features").iterdir()) == ["ddp", "single"]
 
-
-def test_console_script_under_torchrun_resumes_exactly(tmp_path: Path) -> None:
     script = str(BIN / "glovita_train")
-    base = [
-        *feature_args(tmp_path, "instances", HEAD),
-        "--optimizer.scheduler",
-        "none",
-        "--dataloading.batch_size",
-        "4",
-    ]
-    _torchrun(script, *base, "--group", "straight", "--training.epochs", "3")
-    _torchrun(script, *base, "--group", "resumed", "--training.epochs", "2")
-    _torchrun(script, *base, "--group", "resumed", "--training.epochs", "3", "--training.resume")
-    straight, resumed = _checkpoint(tmp_path, "straight"), _checkpoint(tmp_path, "resumed")
+    resumed_args = [*feature_args(tmp_path, "instances", base, group="resumed"), "--dataloading.batch_size", "4"]
+    _torchrun(script, *resumed_args, "--training.epochs", "2")
+    _torchrun(script, *resumed_args, *epochs, "--training.resume")
+    resumed = _checkpoint(tmp_path, "resumed")
     assert resumed["epoch"] == 2
-    for key, value in straight["model"].items():
+    for key, value in ddp["model"].items():
         assert torch.equal(resumed["model"][key], value), key
 
 

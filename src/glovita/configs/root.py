@@ -190,7 +190,21 @@ class RootConfig(GlovitaConfig):
                 f"task.mixup_alpha / task.cutmix_alpha mix images, and model.head.head_type={head!r} trains on bags "
                 "of features. Set them to 0."
             )
-        if self.task.cutmix_alpha > 0 and self.data.spatial_dims != 2:
+        framewise_head = self.model.head.consumes == "frames"
+        if framewise_head != (self.data.subtask == "framewise"):
+            raise ValueError(
+                f"model.head.head_type={head!r} with data.subtask={self.data.subtask!r}: per-frame labels "
+                "(--data.subtask framewise --data.frame_labels_file FILE) go with --model.head.head_type "
+                "framewise_decoder_1d, and only with it."
+            )
+        if self.data.subtask == "framewise" and (
+            self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0 or self.task.class_balanced_sampling
+        ):
+            raise ValueError(
+                "task.mixup_alpha / cutmix_alpha / class_balanced_sampling need one label per sample; "
+                "data.subtask='framewise' labels every frame. Turn them off."
+            )
+        if self.task.cutmix_alpha > 0 and (self.data.spatial_dims != 2 or self.data.temporal):
             raise ValueError(
                 f"task.cutmix_alpha cuts patches out of 2D images; data.dataset={self.data.dataset!r} does not yield "
                 "2D images. Set --task.cutmix_alpha 0."

@@ -4,6 +4,7 @@ import errno
 import json
 import random
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,17 +108,42 @@ def _state_bytes(state: Any) -> int:
     return 0
 
 
+def snapshot(state: Any) -> Any:
+    """A copy of a (nested) training state whose tensors are on the CPU and share no memory with the live ones, so
+    training can go on changing its weights while the copy is written."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {key: snapshot(value) for key, value in state.items()}
+    if isinstance(state, list):
+        return [snapshot(value) for value in state]
+    if isinstance(state, tuple):
+        return tuple(snapshot(value) for value in state)
+    return state  # numbers, strings, None: immutable
+
+
 class CheckpointWriter:
     """Writes last.pt every epoch, best.pt when the metric improves, epoch_NNNN.pt every N epochs.
 
     best.pt and epoch files are hard links to the last.pt of their epoch: no extra write, and only the newest
     `max_epoch_files` epoch files are kept so disk use stays bounded.
+
+    With `background` (the default), `save` takes a CPU snapshot of the state and returns; one writer thread writes
+    it (atomically: temp file, fsync, rename) while training goes on. At most one write is in flight: the next
+    `save` first waits for the previous one, and `join` (called when training ends) waits for the last and raises
+    its error, if any. A process killed at any point leaves the previous last.pt intact.
     """
 
-    def __init__(self, folder: Path, every_n_epochs: int, max_epoch_files: int | None) -> None:
+    def __init__(self, folder: Path, every_n_epochs: int, max_epoch_files: int | None, background: bool = True) -> None:
         self.folder = folder
         self.every_n_epochs = every_n_epochs
         self.max_epoch_files = max_epoch_files
+        self.background = background
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.best_state: dict[str, Any] | None = None
+        """The model (and EMA) weights, best metric and epoch of the newest best.pt written by this process, so
+        the test pass need not read best.pt back from disk; None before the first best epoch of this process."""
         folder.mkdir(parents=True, exist_ok=True)
         for stale in folder.glob(".*.tmp-*"):  # half-written files of a killed earlier process
             stale.unlink(missing_ok=True)
@@ -131,6 +157,36 @@ class CheckpointWriter:
         return self.folder / "best.pt"
 
     def save(self, state: dict[str, Any], epoch: int, is_best: bool) -> None:
+        """Write the state of `epoch` (after waiting for the previous write); in the background by default."""
+        self.join()
+        copied = snapshot(state) if self.background else state
+        if is_best:
+            kept = {key: copied[key] for key in ("model", "ema", "ema_updates", "best") if key in copied}
+            self.best_state = {**kept, "epoch": epoch}
+        if not self.background:
+            self._write(copied, epoch, is_best)
+            return
+        self._thread = threading.Thread(
+            target=self._write_caught, args=(copied, epoch, is_best), name="glovita-checkpoint-writer"
+        )
+        self._thread.start()
+
+    def join(self) -> None:
+        """Wait for the write in flight (if any); raise the error it ended with."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _write_caught(self, state: dict[str, Any], epoch: int, is_best: bool) -> None:
+        try:
+            self._write(state, epoch, is_best)
+        except BaseException as err:  # noqa: BLE001  # handed to the training thread by join()
+            self._error = err
+
+    def _write(self, state: dict[str, Any], epoch: int, is_best: bool) -> None:
         try:
             size, crc32 = save_torch({**state, "epoch": epoch, "glovita_version": __version__}, self.last)
         except (OSError, RuntimeError) as err:  # torch's zip writer reports a full disk as a RuntimeError

@@ -422,6 +422,8 @@ class Trainer:
                 self.state.stopped_early = True
                 print_line(f"Stopped after epoch {epoch + 1}: {reason}.")
                 break
+        if self.checkpoints is not None:
+            self.checkpoints.join()  # the last background write is on disk (or its error raised) before the test
         barrier(self.dist)  # rank 0's checkpoints are complete before any rank reads best.pt
         return self.state
 

@@ -269,19 +269,6 @@ def _warn_missing_classes(splits: DatasetSplits) -> None:
 def _check_samples_fit_model(cfg: RootConfig, splits: DatasetSplits) -> None:
     """The head takes what the samples are (bags or single samples)."""
     head = cfg.model.head
-    framewise = getattr(splits.modality, "framewise", False)
-    if (head.consumes == "frames") != framewise:
-        if framewise:
-            raise ValueError(
-                f"{splits.description}: per-frame labels need --model.head.head_type framewise_decoder_1d "
-                f"(model.head.head_type={head.head_type!r} predicts one label per video)."
-            )
-        raise ValueError(
-            f"model.head.head_type={head.head_type!r} predicts a label per frame; {splits.description} "
-            "has no per-frame labels. Set --data.frame_labels_file (and --data.subtask framewise)."
-        )
-    if framewise:
-        return
     if (head.consumes == "bag") != splits.modality.bags:
         wanted = (
             "a bag file (bag_ptr / bag_lengths, or features of shape (B, N, D))"
@@ -606,11 +593,20 @@ def _save_merged(trainer: Trainer, run_dir: Path) -> None:
     from glovita.models.peft.low_rank import merged_state_dict
     from glovita.runtime.io import save_torch
 
-    trainer.module.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
+    trainer.module.load_state_dict(best_state(trainer, run_dir)["model"])
     path = run_dir / "checkpoints" / "best_merged.pt"
     merged = {"model": merged_state_dict(trainer.module), "glovita_version": __version__, "merged_from": "best.pt"}
     save_torch(merged, path)
     print_line(f"Merged adapters into plain weights: {path} (loads with --peft.method full_finetuning)")
+
+
+def best_state(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
+    """best.pt's weights: the snapshot this process wrote it from when that is the run's best epoch (no read back),
+    else the file (a best epoch of an earlier, resumed process; other torchrun ranks)."""
+    written = trainer.checkpoints.best_state if trainer.checkpoints is not None else None
+    if written is not None and written["epoch"] == trainer.state.best_epoch:
+        return written
+    return load_checkpoint(run_dir / "checkpoints" / "best.pt")
 
 
 def _prefixed(prefix: str, result: EvalResult) -> dict[str, float]:
@@ -627,7 +623,7 @@ def _test(
     dist: DistContext,
 ) -> dict[str, float]:
     """Evaluate best.pt (and its EMA weights) on the test split; rank 0 writes test_metrics.json and plots."""
-    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    best = best_state(trainer, run_dir)
     trainer.module.load_state_dict(best["model"])
     result = trainer.evaluate(loader, "test", curves=True)
     metrics = _prefixed("test", result)

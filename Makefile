@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench docs
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_train.py --epochs 5 --rounds 3
+	$(BIN)/python bench/bench_train.py --epochs 5 --rounds 4
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -1,6 +1,7 @@
 """CLI -> training on CPU -> exact run-directory contents; config.json reloads; user-facing errors."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -228,16 +229,41 @@ def test_missing_pretrained_weights_fail_at_once(tmp_path: Path, monkeypatch, ca
     assert "--model.encoder.no_pretrained" in err and "--model.encoder.pretrained_path FILE" in err
 
 
+_FIRST_STEP_PROBE = """
+import sys
+from glovita.runtime import timeline
+mark = timeline.Timeline.mark
+def probe(self, name):
+    if name == "first_step":
+        print("loaded at the first step:", [m for m in ("matplotlib", "torchmetrics") if m in sys.modules], flush=True)
+    mark(self, name)
+timeline.Timeline.mark = probe
+from glovita.cli.train import main
+sys.argv = ["glovita_train", *sys.argv[1:]]
+main()  # as the console script: the process ends in main, without the interpreter's teardown
+"""
+
+
 def test_log_in_a_file_has_one_plain_line_per_epoch(tmp_path: Path) -> None:
-    """stdout and stderr to a file (SLURM, nohup, | tee): every epoch line whole, no terminal control characters."""
+    """stdout and stderr to a file (SLURM, nohup, | tee): every epoch line whole, no terminal control characters;
+    the command reports its start-up (and imports neither matplotlib nor torchmetrics before the first step) and
+    its log is complete although it ends without the interpreter's teardown."""
     args = feature_args(tmp_path, "instances", ["--model.head.head_type", "classification"]) + [
         "--training.epochs", "3", "--dataloading.batch_size", "4",  # a long line: 16 steps, lr warning
     ]  # fmt: skip
     log = tmp_path / "run.log"
     with log.open("w") as handle:
-        code = "from glovita.cli.train import main; import sys; main(sys.argv[1:])"
-        subprocess.run([sys.executable, "-c", code, *args], stdout=handle, stderr=subprocess.STDOUT, check=True)
+        command = [sys.executable, "-c", _FIRST_STEP_PROBE, *args]
+        subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=True)
     text = log.read_text()
+    assert "loaded at the first step: []" in text
+    assert re.search(r"\d+\.\d s from start to the first training step: imports \d+\.\d, config", text)
+    assert "Run directory:" in text.splitlines()[-1]  # flushed before the process ended
+    info = json.loads((tmp_path / "exp" / "precomputed_features" / "g" / "0" / "runtime_info.json").read_text())
+    parts = info["timeline_seconds"]
+    assert list(parts)[:3] == ["imports", "config", "torch_imports"]
+    assert {"dataset", "model", "first_step", "training", "test"} <= set(parts)
+    assert sum(parts.values()) >= info["wall_seconds"]  # the parts cover the run from the process's start
     epochs = [line for line in text.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 3
     assert all(line.rstrip().endswith("samples/s") and "train_loss" in line and "val_loss" in line for line in epochs)

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 from glovita.cli.argv import parse_config, user_errors
 from glovita.configs.root import RootConfig
+from glovita.runtime import timeline
 
 _DESCRIPTION = """Train a GloViTa model. Every field of the config tree is a flag (--training.epochs 5).
 Choose a component either by its tag (--data.dataset cifar10, --model.encoder.encoder_type timm,
@@ -18,14 +19,18 @@ def parse_root_config(args: Sequence[str], prog: str = "glovita_train") -> RootC
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point; as the command itself (`argv` None) a finished run ends the process at once
+    (runtime/exit.py), called from Python (tests, notebooks) it returns."""
     args = list(sys.argv[1:] if argv is None else argv)
+    timeline.mark_early("imports")
     config = parse_root_config(args)
+    timeline.mark_early("config")
     # torch is imported only once parsing succeeded
     from glovita.training.cross_validation import run_cross_validation
     from glovita.training.distributed import init_distributed, shutdown
     from glovita.training.run import RunInterrupted, run_training
 
+    timeline.mark_early("torch_imports")
     with user_errors("glovita_train"):
         dist = init_distributed(config.training.device)
         finished = False
@@ -40,3 +45,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit(130) from None
         finally:
             shutdown(dist, together=finished)
+    if argv is None:
+        from glovita.runtime.exit import exit_now
+
+        exit_now(0)

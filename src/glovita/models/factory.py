@@ -345,14 +345,8 @@ def build_model(
 ) -> GlovitaModel:
     """Encoder + head with PEFT applied; the head has `num_outputs` outputs (data.num_classes).
 
-    Families and methods built on transformers / peft first wait for the training run's background imports.
-
     `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label);
     `standardize_features` (data.standardize_features) gives the precomputed encoder its statistics buffers."""
-    if cfg.encoder.encoder_type in ("transformer", "patchtst") or peft.method in ("lora", "dora"):
-        from glovita.runtime.preload import wait_for_preload
-
-        wait_for_preload()
     encoder = build_encoder(cfg, standardize_features)
     head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight)
     return apply_peft(GlovitaModel(encoder, head), peft)

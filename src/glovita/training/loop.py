@@ -87,8 +87,11 @@ class Trainer:
         ema: torch.optim.swa_utils.AveragedModel | None = None,
         dist: DistContext | None = None,
         should_stop: Callable[[dict[str, Any]], str | None] | None = None,
+        on_first_step: Callable[[], None] | None = None,
     ) -> None:
         self.module = module
+        self.on_first_step = on_first_step
+        """Called once, after this process's first optimizer step (the start-up timeline ends there)."""
         self.step = step
         self.model = model if model is not None else module
         self.eval_model = eval_model if eval_model is not None else module
@@ -285,6 +288,9 @@ class Trainer:
                 loss, logs = self._backward(batch, 1.0 / group_size, sync=last_of_group)
                 if last_of_group:
                     self._optimizer_step()
+                    if self.on_first_step is not None:
+                        self.on_first_step()
+                        self.on_first_step = None
                 loss_sum += loss * len(batch)
                 seen += len(batch)
                 for key, value in logs.items():  # summed on the device: no host sync per step

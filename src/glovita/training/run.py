@@ -3,7 +3,6 @@ fit -> test with best.pt. It never names a data kind: the dataset's modality ans
 
 import json
 import random
-import threading
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -33,8 +32,8 @@ from glovita.models.factory import build_model, standardizes_features
 from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 from glovita.runtime.io import save_json
 from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
-from glovita.runtime.preload import preload_in_background
 from glovita.runtime.progress import print_line, print_summary, set_quiet
+from glovita.runtime.timeline import Timeline
 from glovita.training import run_dir as rundir
 from glovita.training.checkpoints import CheckpointWriter, ResumePoint, damage, load_checkpoint
 from glovita.training.distributed import DistContext, barrier, init_distributed
@@ -151,40 +150,43 @@ def run_training(
     """Train, validate every epoch, evaluate best.pt on the test split; everything lands in the run directory.
 
     Under torchrun every process calls this; `dist` says which one this is (joined here when not given)."""
-    preload = preload_in_background()
+    clock = Timeline()
     dist = dist if dist is not None else init_distributed(cfg.training.device)
     set_quiet(not dist.is_main)
-    try:
-        return _run_training(cfg, argv or [], preload, dist, should_stop)
-    finally:
-        preload.join()
+    return _run_training(cfg, argv or [], dist, should_stop, clock)
 
 
 def _run_training(
-    cfg: RootConfig, argv: list[str], preload: threading.Thread, dist: DistContext, should_stop: StopCheck | None
+    cfg: RootConfig,
+    argv: list[str],
+    dist: DistContext,
+    should_stop: StopCheck | None,
+    clock: Timeline,
 ) -> RunResult:
     """Resolve the run, hold its directory (rank 0: one writer per run directory), then train in it."""
     started = datetime.now()
     group = resolve_shared_group(cfg, dist, started)
     plan = resolve_run(cfg, started, group, dist.local_rank if dist.enabled else None, dist.world_size)
     with rundir.exclusive_run_dir(plan.run_dir) if dist.is_main else nullcontext():
-        return _train_in_run_dir(cfg, plan, argv, preload, dist, started, should_stop)
+        return _train_in_run_dir(cfg, plan, argv, dist, started, should_stop, clock)
 
 
 def _train_in_run_dir(
     cfg: RootConfig,
     plan: ResolvedRun,
     argv: list[str],
-    preload: threading.Thread,
     dist: DistContext,
     started: datetime,
-    should_stop: StopCheck | None = None,
+    should_stop: StopCheck | None,
+    clock: Timeline,
 ) -> RunResult:
     wall_start = time.perf_counter()
+    clock.mark("run_setup")
     resume_from = rundir.prepare_run_dir(plan.run_dir, cfg, cfg.training.resume)
     barrier(dist)  # every rank has checked the folder before rank 0 writes into it
     seed_everything(cfg.training.seed, cfg.training.deterministic)
     splits = _build_splits(cfg, dist)
+    clock.mark("dataset")
     cfg = with_feature_dim(cfg, splits.feature_dim, splits.description)
     plan = _with_loss_weights(cfg, plan, splits)
     model = build_model(
@@ -198,6 +200,7 @@ def _train_in_run_dir(
     )
     if splits.standardization is not None:
         cast(PrecomputedEncoder, model.encoder).set_statistics(*splits.standardization)
+    clock.mark("model")
     device = torch.device(plan.device)
     data = _build_data(cfg, splits, model, device, dist)
     placed = _place_model(cfg, model, splits.modality, device, dist)
@@ -208,6 +211,7 @@ def _train_in_run_dir(
     info["earlier_attempts"] = rundir.earlier_attempts(resolved.run_dir)
     logger = _start_tracking(cfg, resolved, info, dist)
     trainer = _build_trainer(cfg, resolved, placed, optimisation, splits.modality, logger, dist, should_stop)
+    trainer.on_first_step = lambda: clock.mark("first_step")
     if resume_from is not None:
         _resume(cfg, trainer, resolved.run_dir, dist, resume_from)
     _announce(cfg, resolved, splits.modality, device, dist)
@@ -221,9 +225,8 @@ def _train_in_run_dir(
                 {"chosen_weight_decay": chosen, "metric": resolved.best_metric, "candidates": rows},
                 resolved.run_dir / "l2_selection.json",
             )
-    # Loader workers are forked from here on; forking while another thread is inside an import is unsafe.
-    preload.join()
-    return _fit_and_test(cfg, trainer, data, resolved, logger, info, dist, wall_start)
+    clock.mark("loaders_optimizer_tracking")
+    return _fit_and_test(cfg, trainer, data, resolved, logger, info, dist, wall_start, clock)
 
 
 def _build_splits(cfg: RootConfig, dist: DistContext) -> DatasetSplits:
@@ -535,6 +538,7 @@ def _fit_and_test(
     info: dict[str, Any],
     dist: DistContext,
     wall_start: float,
+    clock: Timeline,
 ) -> RunResult:
     """Fit, test best.pt, merge adapters; runtime_info.json records how it ended, whatever happens."""
     run_dir = resolved.run_dir
@@ -543,8 +547,10 @@ def _fit_and_test(
     test_metrics: dict[str, float] = {}
     try:
         state = trainer.fit(data.train, data.val, cfg.training.epochs)
+        clock.mark("training")
         if data.test is not None:
             test_metrics = _test(cfg, trainer, data.test, run_dir, data.splits.class_names, logger, dist)
+            clock.mark("test")
         else:
             print_line("No test split: test_metrics.json is not written.")
         if dist.is_main and getattr(cfg.peft, "save_merged", False):
@@ -559,12 +565,14 @@ def _fit_and_test(
     finally:
         wall = time.perf_counter() - wall_start
         if dist.is_main:
+            clock.mark("finish")
             info.update(
                 status=status,
                 finished_at=datetime.now().isoformat(timespec="seconds"),
                 wall_seconds=wall,
                 epochs_completed=state.epoch,
                 stopped_early=state.stopped_early,
+                timeline_seconds=clock.seconds(),
             )
             try:
                 rundir.write_runtime_info(run_dir, info)
@@ -573,6 +581,8 @@ def _fit_and_test(
             _write_report(run_dir)
             logger.finish(status)
     if dist.is_main:
+        if clock.until("first_step") is not None:
+            print_line(clock.startup_text("first_step"))
         print_summary(test_metrics, wall, run_dir)
     return RunResult(run_dir=run_dir, test_metrics=test_metrics, best_epoch=state.best_epoch)
 

@@ -15,7 +15,7 @@ _WRITER = """
 import sys, torch
 from pathlib import Path
 from glovita.training.checkpoints import CheckpointWriter
-writer = CheckpointWriter(Path(sys.argv[1]), every_n_epochs=0, max_epoch_files=None)
+writer = CheckpointWriter(Path(sys.argv[1]), every_n_epochs=0, max_epoch_files=None, background=False)
 state = {"model": {"w": torch.full((48 * 1024 * 1024,), 7.0)}}  # 192 MB: writing takes a while
 epoch = 1
 while True:

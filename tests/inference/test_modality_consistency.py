@@ -352,13 +352,30 @@ def test_framewise_runs_predict_and_extract_every_frame(run: tuple[str, Path], t
     assert len(frame_rows) == 1 + 14 * len(test_ids)
     first_video = Path(frame_rows[1].split(",")[0]).name
     assert [row.split(",")[2] for row in frame_rows[1:15]] == [names[k] for k in expected[first_video]]
-    extract(["--checkpoint_path", checkpoint, "--output_dir", str(tmp_path / "f"), "--split", "test",
-             "--dataloading.num_workers", "0"])  # fmt: skip
-    (written,) = list((tmp_path / "f").glob("*.h5"))
-    with h5py.File(written) as handle:
+    extract(["--checkpoint_path", checkpoint, "--output_dir", str(tmp_path / "f"), "--dataloading.num_workers", "0",
+             "--output_filename", "{split}.h5"])  # fmt: skip
+    with h5py.File(tmp_path / "f" / "test.h5") as handle:
         offsets, frame_labels = handle["bag_ptr"][:], handle["frame_labels"][:]
         ids = [Path(i.decode()).name for i in handle["ids"][:]]
         assert handle["features"].shape == (14 * len(test_ids), 96)
     assert np.diff(offsets).tolist() == [14] * len(test_ids)
     for k, video in enumerate(ids):
         assert frame_labels[offsets[k] : offsets[k + 1]].tolist() == expected[video]
+    # The per-frame features train a framewise head as they are (each video a bag of its frames).
+    features = tmp_path / "f"
+    train([
+        "--data.dataset", "precomputed_features", "--data.num_classes", "4", "--data.subtask", "framewise",
+        "--data.train_features_file", str(features / "train.h5"), "--data.val_features_file", str(features / "val.h5"),
+        "--data.test_features_file", str(features / "test.h5"), "--model.encoder.encoder_type", "precomputed",
+        "--model.head.head_type", "framewise_decoder_1d", "--model.head.num_layers", "3", "--training.epochs", "2",
+        "--dataloading.batch_size", "4", "--dataloading.num_workers", "0", "--experiments_dir", str(tmp_path / "exp"),
+        "--group", "bags",
+    ])  # fmt: skip
+    bag_run = tmp_path / "exp" / "precomputed_features" / "bags" / "0"
+    infer(["--checkpoint_path", str(bag_run / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path / "pb")])
+    tested = json.loads((bag_run / "test_metrics.json").read_text())
+    predicted = json.loads((tmp_path / "pb" / "metrics.json").read_text())
+    assert {"test_edit", "test_f1_at_25"} <= set(tested)
+    for key in ("accuracy", "edit", "f1_at_10", "f1_at_25", "f1_at_50"):
+        assert predicted[key] == pytest.approx(tested[f"test_{key}"], abs=1e-9), key
+    assert len((tmp_path / "pb" / "frame_predictions.csv").read_text().splitlines()) == 1 + 14 * len(test_ids)

@@ -19,9 +19,26 @@ def parse_root_config(args: Sequence[str], prog: str = "glovita_train") -> RootC
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console-script entry point; as the command itself (`argv` None) a finished run ends the process at once
-    (runtime/exit.py), called from Python (tests, notebooks) it returns."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    """Console-script entry point. As the command itself (`argv` None) it ends the process at once when the run
+    finishes or stops with a message (runtime/exit.py: no interpreter teardown); called from Python (tests,
+    notebooks) it returns or raises SystemExit as usual."""
+    if argv is not None:
+        _main(list(argv))
+        return
+    try:
+        _main(sys.argv[1:])
+    except SystemExit as stop:
+        if not isinstance(stop.code, int | None):
+            raise
+        code = stop.code or 0
+    else:
+        code = 0
+    from glovita.runtime.exit import exit_now
+
+    exit_now(code)
+
+
+def _main(args: list[str]) -> None:
     timeline.mark_early("imports")
     config = parse_root_config(args)
     timeline.mark_early("config")
@@ -45,7 +62,3 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise SystemExit(130) from None
         finally:
             shutdown(dist, together=finished)
-    if argv is None:
-        from glovita.runtime.exit import exit_now
-
-        exit_now(0)

@@ -19,6 +19,8 @@ class _DataFields(GlovitaConfig):
     """What the samples are: 2D images (B, C, H, W); volume datasets 3, feature files None."""
     temporal: ClassVar[bool] = False
     """The samples have a time axis of frames (videos: clips (B, C, T, H, W) of 2D frames)."""
+    frame_labels: ClassVar[bool] = False
+    """The dataset can label every frame (data.subtask framewise): videos, and bags of per-frame features."""
 
     num_classes: int = Field(gt=0)
     """Number of classes (classification) or regression outputs; sets the head's output size."""
@@ -47,10 +49,11 @@ class _DataFields(GlovitaConfig):
                 "data.subtask='regression' needs data.task='Regression'. Pass --data.task Regression "
                 "(or choose --data.subtask multiclass)."
             )
-        if self.subtask == "framewise" and not self.temporal:
+        if self.subtask == "framewise" and not self.frame_labels:
             raise ValueError(
                 f"data.subtask='framewise' labels video frames; data.dataset={getattr(self, 'dataset', '')!r} has "
-                "no frames. Use --data.dataset generic_video_dataset with --data.frame_labels_file."
+                "no frames. Use --data.dataset generic_video_dataset with --data.frame_labels_file, or bags of "
+                "per-frame features (precomputed_features)."
             )
         if self.task == "Classification" and self.subtask != "multilabel" and self.num_classes < 2:
             raise ValueError(
@@ -201,6 +204,9 @@ class PrecomputedFeaturesConfig(_DataFields):
     """Dataset tag."""
     spatial_dims: ClassVar[int | None] = None
     """What the samples are: precomputed feature vectors or bags, no spatial axes."""
+    frame_labels: ClassVar[bool] = True
+    """data.subtask framewise: bag files whose `frame_labels` (M,) label every instance (the per-frame features
+    glovita_extract_features writes for a framewise video run)."""
     data_root_dir: Path = Path(".")
     """Folder that relative feature-file paths are resolved against."""
     num_classes: int = Field(gt=0)
@@ -266,6 +272,11 @@ class PrecomputedFeaturesConfig(_DataFields):
         if self.feature_layout == "slide_folder" and self.standardize_features:
             raise ValueError("data.standardize_features reads the whole training split; it is not available for "
                              "slide_folder. Standardise the features when extracting them.")  # fmt: skip
+        if self.subtask == "framewise" and self.feature_layout != "split_files":
+            raise ValueError("data.subtask='framewise' reads bag files with frame_labels; it needs --data."
+                             "feature_layout split_files.")  # fmt: skip
+        if self.subtask == "framewise" and self.standardize_features:
+            raise ValueError("data.subtask='framewise' does not support data.standardize_features yet. Leave it off.")
         if self.feature_layout == "slide_folder" and self.subtask == "multilabel":
             raise ValueError("slide_folder labels are one class or value per slide; data.subtask='multilabel' "
                              "does not apply.")  # fmt: skip
@@ -333,6 +344,8 @@ class GenericVideoDatasetConfig(_DataFields):
     """Dataset tag."""
     temporal: ClassVar[bool] = True
     """What the samples are: clips of 2D frames (B, C, T, H, W)."""
+    frame_labels: ClassVar[bool] = True
+    """Per-frame labels with data.frame_labels_file."""
     data_root_dir: Path
     """Dataset folder holding the videos folder, splits.json and label files."""
     num_classes: int = Field(gt=0)

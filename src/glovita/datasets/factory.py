@@ -158,13 +158,16 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
                 f"'{paths['train']}' holds {train_layout.description}. All files need the same layout and dim."
             )
     regression = cfg.task == "Regression"
+    framewise = cfg.subtask == "framewise"
     datasets = {
-        split: PrecomputedFeatureDataset(path, layouts[split], regression, cfg.num_classes, cfg.load_into_memory)
+        split: PrecomputedFeatureDataset(
+            path, layouts[split], regression, cfg.num_classes, cfg.load_into_memory, framewise
+        )
         for split, path in paths.items()
     }
     train = datasets["train"]
     targets = train.targets.tolist()
-    train_set, targets = _with_fraction(train, targets, cfg.data_fraction, stratify=not regression)
+    train_set, targets = _with_fraction(train, targets, cfg.data_fraction, stratify=not (regression or framewise))
     names = [] if regression else [str(i) for i in range(cfg.num_classes)]
     statistics = None
     if cfg.standardize_features:
@@ -175,7 +178,7 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
         test=datasets.get("test"),
         class_names=names,
         train_targets=targets,
-        modality=BagModality() if train_layout.kind == "bags" else InstanceModality(),
+        modality=BagModality(framewise=framewise) if train_layout.kind == "bags" else InstanceModality(),
         feature_dim=train_layout.feature_dim,
         description=f"'{paths['train']}' ({train_layout.description})",
         standardization=statistics,

@@ -15,9 +15,7 @@ from torch.utils.data import Dataset
 
 from glovita.datasets.generic_image import Target
 from glovita.datasets.videos import VideoInfo, probe_video
-
-IGNORE_FRAME = -100
-"""Target of frames without a label (padding): cross-entropy's ignore_index."""
+from glovita.runtime.batch import IGNORE_FRAME
 
 
 @dataclass(frozen=True)

@@ -233,14 +233,20 @@ def _key_index(key: int | tuple[int, int]) -> int:
 class PrecomputedFeatureDataset(Dataset):
     """Samples of one feature file: (features (D,) or (n_i, D), target)."""
 
-    def __init__(self, path: Path, layout: FeatureLayout, regression: bool, num_classes: int, load: str) -> None:
+    def __init__(
+        self, path: Path, layout: FeatureLayout, regression: bool, num_classes: int, load: str, framewise: bool = False
+    ) -> None:
         import h5py
 
         self.path = path
         self.layout = layout
         self.regression = regression
+        self.frame_targets: torch.Tensor | None = None
+        """data.subtask framewise: a class per instance (M,), from the file's `frame_labels`."""
         with h5py.File(path, "r") as handle:
             labels = np.asarray(handle["labels"][:])
+            if framewise:
+                self.frame_targets = self._frame_targets(handle, num_classes)
             self.ids = (
                 [i.decode() if isinstance(i, bytes) else str(i) for i in handle["ids"][:]] if "ids" in handle else None
             )
@@ -257,6 +263,24 @@ class PrecomputedFeatureDataset(Dataset):
         """Rows read lazily need no NaN/inf check: the file was checked whole (now, or before unchanged)."""
         self._handle = None
         self._handle_pid = -1
+
+    def _frame_targets(self, handle: Any, num_classes: int) -> torch.Tensor:
+        rows = int(handle["features"].shape[0])
+        if self.layout.offsets is None or "frame_labels" not in handle:
+            raise ValueError(
+                f"Feature file '{self.path}': data.subtask='framewise' needs variable-size bags (bag_ptr) of per-frame "
+                "features with 'frame_labels' (one class per row), as glovita_extract_features writes them for a "
+                "framewise video run."
+            )
+        values = np.asarray(handle["frame_labels"][:])
+        if values.shape != (rows,) or not np.issubdtype(values.dtype, np.integer):
+            raise ValueError(f"Feature file '{self.path}': 'frame_labels' must hold one integer class per feature row "
+                             f"({rows},); got {values.dtype} {values.shape}.")  # fmt: skip
+        bad = np.unique(values[(values < 0) | (values >= num_classes)])
+        if bad.size:
+            raise ValueError(f"Feature file '{self.path}': frame labels {bad[:10].tolist()} are outside "
+                             f"0..{num_classes - 1} (data.num_classes={num_classes}).")  # fmt: skip
+        return torch.as_tensor(values, dtype=torch.long)
 
     def _targets(self, labels: np.ndarray, num_classes: int) -> torch.Tensor:
         if self.regression:
@@ -320,7 +344,10 @@ class PrecomputedFeatureDataset(Dataset):
         index = _key_index(key)
         offsets = self.layout.offsets
         if offsets is not None:
-            return self._rows(int(offsets[index]), int(offsets[index + 1])), self.targets[index]
+            start, stop = int(offsets[index]), int(offsets[index + 1])
+            if self.frame_targets is not None:
+                return self._rows(start, stop), self.frame_targets[start:stop]
+            return self._rows(start, stop), self.targets[index]
         return self._rows(index, index + 1)[0], self.targets[index]
 
     def __getitems__(self, keys) -> list[tuple[torch.Tensor, torch.Tensor]] | tuple[torch.Tensor, torch.Tensor]:

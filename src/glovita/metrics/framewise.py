@@ -5,7 +5,7 @@ Accumulates logits (B, T, K) and frame targets (B, T) where padding is -100; eac
 
 import torch
 
-from glovita.datasets.generic_video import IGNORE_FRAME
+from glovita.runtime.batch import IGNORE_FRAME
 
 OVERLAPS = (0.10, 0.25, 0.50)
 TIMELINE_VIDEOS = 6

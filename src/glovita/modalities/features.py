@@ -7,7 +7,7 @@ from torch.utils.data import Sampler
 
 from glovita.modalities.base import Pipeline
 from glovita.models.preprocessing import PreprocessingDefaults
-from glovita.runtime.batch import Batch
+from glovita.runtime.batch import IGNORE_FRAME, Batch
 from glovita.runtime.loaders import EpochPlan, SeededBatchSampler, SeededSampler
 
 
@@ -50,17 +50,30 @@ class BagModality(_FeatureKind):
     sample_noun = "bags"
     bags = True
 
-    def __init__(self, sampled: bool = False) -> None:
+    def __init__(self, sampled: bool = False, framewise: bool = False) -> None:
         self.sampled = sampled
         """Training bags draw a random subset of their instances (data.max_instances): the sampler hands each
         one a seed."""
+        self.framewise = framewise
+        """Each instance is a video frame with its own label (data.subtask framewise): targets (B, N) padded with
+        -100, for framewise heads (not bag heads)."""
+        self.bags = not framewise
 
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
         return SeededSampler(plan, with_seeds=self.sampled)
 
     def collate(self, samples: Any) -> Batch:
         bags = [sample[0] for sample in samples]
-        targets = torch.stack([torch.as_tensor(sample[1]) for sample in samples])
+        if self.framewise:
+            batch = self._padded(bags, torch.zeros(len(bags)))
+            assert batch.mask is not None
+            targets = torch.full(batch.mask.shape, IGNORE_FRAME, dtype=torch.long)
+            for i, sample in enumerate(samples):
+                targets[i, : len(sample[1])] = sample[1]
+            return batch.with_fields(targets=targets)
+        return self._padded(bags, torch.stack([torch.as_tensor(sample[1]) for sample in samples]))
+
+    def _padded(self, bags: list[torch.Tensor], targets: torch.Tensor) -> Batch:
         longest = max(bag.shape[0] for bag in bags)
         if all(bag.shape[0] == longest for bag in bags):  # nothing to pad (always so at batch size 1)
             features = torch.stack(bags).float() if len(bags) > 1 else bags[0].float()[None]

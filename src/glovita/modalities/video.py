@@ -12,12 +12,12 @@ import torch
 from torch.utils.data import Sampler
 
 from glovita.augmentation.policies.video import POLICIES, VideoPolicy, as_video, default_video_eval
-from glovita.datasets.generic_video import IGNORE_FRAME, VideoSample
+from glovita.datasets.generic_video import VideoSample
 from glovita.datasets.videos import read_frames
 from glovita.modalities.base import Pipeline
 from glovita.modalities.images import ImageAugmentation, ResolvedAugmentation, displayable, resolve_augmentation
 from glovita.models.preprocessing import PreprocessingDefaults
-from glovita.runtime.batch import Batch
+from glovita.runtime.batch import IGNORE_FRAME, Batch
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
 

@@ -5,6 +5,9 @@ from typing import Any
 
 import torch
 
+IGNORE_FRAME = -100
+"""Target of a padded frame in per-frame targets (B, T): cross-entropy's ignore_index, skipped by the metrics."""
+
 
 @dataclass(frozen=True)
 class Batch:

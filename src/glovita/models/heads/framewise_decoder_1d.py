@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glovita.datasets.generic_video import IGNORE_FRAME
-from glovita.runtime.batch import Batch
+from glovita.runtime.batch import IGNORE_FRAME, Batch
 
 
 class _DilatedResidual(nn.Module):

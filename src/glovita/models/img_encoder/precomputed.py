@@ -30,6 +30,10 @@ class PrecomputedEncoder(nn.Module):
         """The stored features (standardised when `standardize`)."""
         return self.forward(features)
 
+    def forward_frames(self, features: torch.Tensor) -> torch.Tensor:
+        """Per-frame features (B, T, D) stored as a bag per video (glovita_extract_features on a framewise run)."""
+        return self.forward(features)
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if features.shape[-1] != self.out_dim:
             raise ValueError(

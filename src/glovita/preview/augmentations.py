@@ -30,6 +30,15 @@ def show_augmentations(cfg: ShowAugmentationsConfig) -> Path:
     pipeline = splits.modality.pipeline(preprocessing, channels or 1)
     assert pipeline.train is not None and pipeline.eval is not None and pipeline.display is not None
     augmentation = cfg.data.augmentation  # type: ignore[union-attr]
+    framewise = getattr(splits.modality, "framewise", False)
+
+    def label(target: object) -> str:
+        if framewise:
+            return "frames"  # labelled per frame: no one label to show
+        if splits.class_names and isinstance(target, int) and 0 <= target < len(splits.class_names):
+            return splits.class_names[target]
+        return str(target)
+
     return _grid(
         cfg,
         splits.train,
@@ -39,6 +48,7 @@ def show_augmentations(cfg: ShowAugmentationsConfig) -> Path:
         augmentation.train_policy,
         pipeline.size_text,
         pipeline.display,
+        label,
     )
 
 
@@ -79,7 +89,7 @@ def _series_strips(cfg: ShowAugmentationsConfig, splits: DatasetSplits) -> Path:
     return _save(cfg, fig, f"{cfg.data.dataset}: train policy {policy} (black: as trained on without it)", policy)
 
 
-def _grid(cfg: ShowAugmentationsConfig, train, test_tf, train_tf, test_name, train_name, size, display) -> Path:
+def _grid(cfg: ShowAugmentationsConfig, train, test_tf, train_tf, test_name, train_name, size, display, label) -> Path:
     """Rows of samples: the test policy's view, then `repeats` seeded draws of the train policy."""
     rng = np.random.default_rng(cfg.seed)
     picks = rng.choice(len(train), size=min(cfg.num_samples, len(train)), replace=False)
@@ -115,11 +125,11 @@ def _grid(cfg: ShowAugmentationsConfig, train, test_tf, train_tf, test_name, tra
             ax.set_yticks([])
             name = f"{test_name}" if col == 0 else f"{train_name} #{col}"
             if strips:
-                ax.set_ylabel(f"{target}: {name}" if col == 0 else f"#{col}", fontsize=6, rotation=0, ha="right")
+                ax.set_ylabel(f"{label(target)}: {name}" if col == 0 else f"#{col}", fontsize=6, rotation=0, ha="right")
             elif row == 0:
                 ax.set_title(name, fontsize=7)
         if not strips:
-            axes[row, 0].set_ylabel(f"label {target}", fontsize=7)
+            axes[row, 0].set_ylabel(f"label {label(target)}", fontsize=7)
     return _save(cfg, fig, f"{cfg.data.dataset}: train policy {train_name}, {size}", train_name)
 
 

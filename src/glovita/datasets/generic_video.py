@@ -51,7 +51,9 @@ class VideoDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[VideoSample, int | torch.Tensor]:
         path, target = self.samples[index]
-        info = self.infos.get(path) or probe_video(path)
+        info = self.infos.get(path)
+        if info is None:  # read once per process (each loader worker keeps its own)
+            info = self.infos[path] = probe_video(path)
         labels = None if self.frame_labels is None else self.frame_labels[path]
         sample = VideoSample(info, labels)
         if isinstance(target, tuple):

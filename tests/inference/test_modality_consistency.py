@@ -379,3 +379,18 @@ def test_framewise_runs_predict_and_extract_every_frame(run: tuple[str, Path], t
     for key in ("accuracy", "edit", "f1_at_10", "f1_at_25", "f1_at_50"):
         assert predicted[key] == pytest.approx(tested[f"test_{key}"], abs=1e-9), key
     assert len((tmp_path / "pb" / "frame_predictions.csv").read_text().splitlines()) == 1 + 14 * len(test_ids)
+
+
+@pytest.mark.parametrize("run", ["videos"], indirect=True)
+def test_infer_on_a_video_folder_labels_videos_by_their_subfolder(run: tuple[str, Path], tmp_path: Path) -> None:
+    """--video_dir: every video file under the folder gets a row; subfolders named like the run's classes give
+    true labels, so accuracy is written too."""
+    _, run_dir = run
+    videos = Path(json.loads((run_dir / "config.json").read_text())["data"]["data_root_dir"]) / "videos"
+    infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
+           "--video_dir", str(videos), "--dataloading.num_workers", "0"])  # fmt: skip
+    rows = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert rows[0].startswith("id,target,prediction_label,prob_down")
+    assert len(rows) == 1 + len(list(videos.rglob("*.mp4")))
+    assert {row.split(",")[1] for row in rows[1:]} == {"down", "left", "right", "up"}
+    assert json.loads((tmp_path / "metrics.json").read_text())["num_samples"] == len(rows) - 1

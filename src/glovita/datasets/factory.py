@@ -1,6 +1,7 @@
 """Dataset assembly: config -> train/val/test datasets, class names and the modality of their samples."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -67,8 +68,14 @@ def _with_fraction(dataset: Dataset, targets: list, fraction: float, stratify: b
     return Subset(dataset, keep), [targets[i] for i in keep]
 
 
-def _generic_samples(cfg: GenericImageDatasetConfig | GenericVolumeDatasetConfig, folder, split_source: str):
-    """Split membership and labels from splits.json / subfolders and folder names / JSON / CSV."""
+def _generic_samples(
+    cfg: GenericImageDatasetConfig | GenericVolumeDatasetConfig | GenericVideoDatasetConfig,
+    folder,
+    split_source: str,
+    **listing: Any,
+):
+    """Split membership and labels from splits.json / subfolders and folder names / JSON / CSV (`listing`: the
+    suffixes split subfolders list, and whether samples carry labels)."""
     from glovita.datasets.generic_image import collect_generic_samples
 
     return collect_generic_samples(
@@ -85,6 +92,7 @@ def _generic_samples(cfg: GenericImageDatasetConfig | GenericVolumeDatasetConfig
         regression=cfg.task == "Regression",
         num_classes=cfg.num_classes,
         allow_overlaps=cfg.allow_overlapping_splits,
+        **listing,
     )
 
 
@@ -222,32 +230,23 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
     )
 
 
+def video_modality(cfg: GenericVideoDatasetConfig) -> Modality:
+    """The video modality of a video dataset config: clip sampling and frame policies (no file is read)."""
+    from glovita.modalities.video import ClipSampling, VideoModality
+
+    sampling = ClipSampling(cfg.num_frames, cfg.frame_stride, cfg.clip_sampling, cfg.eval_clips, cfg.short_videos)
+    augmentation = ImageAugmentation(**cfg.augmentation.model_dump())
+    return VideoModality(augmentation, sampling, cfg.frame_labels_file is not None)
+
+
 def _build_video_datasets(cfg: GenericVideoDatasetConfig) -> DatasetSplits:
     """Splits of a video dataset (see docs/video.md): clip labels as the generic image dataset reads them, or
     per-frame labels from data.frame_labels_file."""
-    from glovita.datasets.generic_image import collect_generic_samples
     from glovita.datasets.generic_video import VideoDataset, read_frame_labels
     from glovita.datasets.videos import VIDEO_SUFFIXES, import_av
-    from glovita.modalities.video import ClipSampling, VideoModality
 
     framewise = cfg.frame_labels_file is not None
-    samples = collect_generic_samples(
-        root=cfg.data_root_dir,
-        images_dir=cfg.videos_dir,
-        split_source=cfg.split_source,
-        splits_file=cfg.splits_file,
-        label_source=cfg.label_source,
-        labels_file=cfg.labels_file,
-        csv_id_column=cfg.csv_id_column,
-        csv_label_column=cfg.csv_label_column,
-        fold=cfg.fold,
-        val_fraction=cfg.val_fraction,
-        regression=cfg.task == "Regression",
-        num_classes=cfg.num_classes,
-        allow_overlaps=cfg.allow_overlapping_splits,
-        suffixes=VIDEO_SUFFIXES,
-        labelled=not framewise,
-    )
+    samples = _generic_samples(cfg, cfg.videos_dir, cfg.split_source, suffixes=VIDEO_SUFFIXES, labelled=not framewise)
     parts = {"train": samples.train, "val": samples.val, "test": samples.test}
     if any(path.is_file() for items in parts.values() for path, _ in items):
         import_av()  # before any work: a missing PyAV is named at once
@@ -263,8 +262,6 @@ def _build_video_datasets(cfg: GenericVideoDatasetConfig) -> DatasetSplits:
     train = built["train"]
     stratify = cfg.task != "Regression" and not framewise
     train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=stratify)
-    sampling = ClipSampling(cfg.num_frames, cfg.frame_stride, cfg.clip_sampling, cfg.eval_clips, cfg.short_videos)
-    augmentation = ImageAugmentation(**cfg.augmentation.model_dump())
     count = sum(len(items) for items in parts.values())
     return DatasetSplits(
         train=train_set,
@@ -272,7 +269,7 @@ def _build_video_datasets(cfg: GenericVideoDatasetConfig) -> DatasetSplits:
         test=built["test"] if samples.test else None,
         class_names=class_names,
         train_targets=targets,
-        modality=VideoModality(augmentation, sampling, framewise),
+        modality=video_modality(cfg),
         description=f"{count} videos under '{cfg.data_root_dir / cfg.videos_dir}'"
         + (" with per-frame labels" if framewise else ""),
     )

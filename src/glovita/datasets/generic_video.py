@@ -26,15 +26,9 @@ class VideoSample:
     frame_labels: np.ndarray | None = None
 
 
-def _check_video(path: Path) -> None:
-    probe_video(path)
-
-
 class VideoDataset(Dataset):
     """(VideoSample, target) pairs; target is a class index, a float tensor of regression values, or (framewise)
     0 with the labels in the sample. Frame counts are read from the headers on first use (or given)."""
-
-    check_file = staticmethod(_check_video)
 
     def __init__(
         self,
@@ -59,6 +53,11 @@ class VideoDataset(Dataset):
         if isinstance(target, tuple):
             return sample, torch.tensor(target, dtype=torch.float32)
         return sample, target
+
+    def check_file(self, path: Path) -> None:
+        """The header check before training (data.check_files); a header already read is not read again."""
+        if path not in self.infos:
+            self.infos[path] = probe_video(path)
 
     @property
     def targets(self) -> list[Target]:

@@ -212,8 +212,9 @@ def _series_file_samples(path: Path, run: RestoredRun) -> Samples:
 
 def _video_dir_samples(folder: Path, run: RestoredRun, class_names: list[str]) -> Samples:
     """The video files under `folder`, sampled into clips as the run's evaluation split is."""
+    from glovita.datasets.factory import video_modality
     from glovita.datasets.generic_video import VideoDataset
-    from glovita.datasets.videos import VIDEO_SUFFIXES, import_av
+    from glovita.datasets.videos import VIDEO_SUFFIXES, import_av, probe_video
 
     data = run.config.data
     if not isinstance(data, GenericVideoDatasetConfig):
@@ -230,13 +231,11 @@ def _video_dir_samples(folder: Path, run: RestoredRun, class_names: list[str]) -
     found: list[tuple[Path, Target]] = [
         (p, class_names.index(name) if labelled else UNKNOWN) for p, name in zip(paths, parents, strict=True)
     ]
-    frame_labels = None
-    if framewise:  # no labels: frames predicted, not scored
-        from glovita.datasets.videos import probe_video
-
-        frame_labels = {p: np.zeros(probe_video(p).num_frames, dtype=np.int64) for p in paths}
-    splits = build_datasets(data, getattr(run.config.model.encoder, "input_channels", 3))
-    return Samples(VideoDataset(found, frame_labels), [str(p) for p in paths], labelled, str(folder), splits.modality)
+    infos = {p: probe_video(p) for p in paths}
+    # framewise runs: no labels here, the frames are predicted, not scored
+    frame_labels = {p: np.zeros(info.num_frames, dtype=np.int64) for p, info in infos.items()} if framewise else None
+    dataset = VideoDataset(found, frame_labels, infos)
+    return Samples(dataset, [str(p) for p in paths], labelled, str(folder), video_modality(data))
 
 
 def _columns(run: RestoredRun, class_names: list[str], num_outputs: int) -> list[str]:

@@ -88,6 +88,8 @@ class FramewiseMetrics:
         self.edit_sum = 0.0
         self.videos = 0
         self.overlap = torch.zeros(len(OVERLAPS), 3, dtype=torch.float64)  # tp, fp, fn per threshold
+        self.synced: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = (self.confusion, self.overlap, torch.zeros(2))
+        """The counts of every process, as the last compute() summed them."""
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         predicted = outputs.argmax(dim=-1).cpu()
@@ -118,7 +120,7 @@ class FramewiseMetrics:
         return confusion, overlap, scalars
 
     def compute(self) -> dict[str, float]:
-        confusion, overlap, scalars = self._synced()
+        confusion, overlap, scalars = self.synced = self._synced()
         nan = float("nan")
         total = float(confusion.sum())
         values = {"accuracy": float(confusion.diagonal().sum()) / total if total else nan}
@@ -138,5 +140,6 @@ class FramewiseMetrics:
         return values
 
     def confusion_matrix(self) -> torch.Tensor:
-        """(K, K) frame counts, rows = true class, columns = predicted class."""
-        return self._synced()[0].long()
+        """(K, K) frame counts, rows = true class, columns = predicted class (after compute(), synced across
+        processes)."""
+        return self.synced[0].long()

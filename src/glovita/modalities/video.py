@@ -44,6 +44,15 @@ class ClipSampling:
                 "pass --data.short_videos pad."
             )
 
+    def _spread(self, sample: VideoSample, offsets: list[float]) -> list[int]:
+        """`uniform` sampling: the video cut into num_frames equal segments, one frame from each at `offsets`
+        (fractions of its segment)."""
+        self._check_length(sample, self.num_frames)
+        count = sample.info.num_frames
+        edges = np.linspace(0, count, self.num_frames + 1)
+        return [min(count - 1, int(lo + u * max(hi - lo, 1))) for lo, hi, u in zip(edges, edges[1:], offsets,
+                                                                                   strict=False)]  # fmt: skip
+
     def _consecutive(self, count: int, start: int, stride: float) -> list[int]:
         return [min(count - 1, start + round(i * stride)) for i in range(self.num_frames)]
 
@@ -51,13 +60,7 @@ class ClipSampling:
         """One random clip (draws from torch's default generator, seeded per sample by the loader)."""
         count = sample.info.num_frames
         if self.clip_sampling == "uniform":
-            self._check_length(sample, self.num_frames)
-            edges = np.linspace(0, count, self.num_frames + 1)
-            draws = torch.rand(self.num_frames).tolist()
-            return [
-                min(count - 1, int(lo + u * max(hi - lo, 1)))
-                for lo, hi, u in zip(edges, edges[1:], draws, strict=False)
-            ]
+            return self._spread(sample, torch.rand(self.num_frames).tolist())
         self._check_length(sample, self.span)
         stride = float(self.frame_stride)
         if stride_jitter:
@@ -70,15 +73,7 @@ class ClipSampling:
         """eval_clips deterministic clips: evenly spaced starts (random) or segment offsets (uniform)."""
         count, clips = sample.info.num_frames, self.eval_clips
         if self.clip_sampling == "uniform":
-            self._check_length(sample, self.num_frames)
-            edges = np.linspace(0, count, self.num_frames + 1)
-            return [
-                [
-                    min(count - 1, int(lo + (k + 0.5) / clips * max(hi - lo, 1)))
-                    for lo, hi in zip(edges, edges[1:], strict=False)
-                ]
-                for k in range(clips)
-            ]
+            return [self._spread(sample, [(k + 0.5) / clips] * self.num_frames) for k in range(clips)]
         self._check_length(sample, self.span)
         starts = np.linspace(0, max(count - self.span, 0), clips).round().astype(int)
         return [self._consecutive(count, int(start), self.frame_stride) for start in starts]
@@ -95,16 +90,10 @@ class ClipSampling:
 
 
 @dataclass(frozen=True)
-class ResolvedVideoAugmentation:
-    """The clip sampling and frame preprocessing a video run used (resolved_config.json `augmentation`)."""
+class ResolvedVideoAugmentation(ResolvedAugmentation):
+    """The frame preprocessing (as for images) and clip sampling a video run used (resolved_config.json
+    `augmentation`)."""
 
-    train_policy: str
-    test_policy: str
-    image_size: int
-    resize_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    interpolation: str
     num_frames: int
     frame_stride: int
     clip_sampling: str
@@ -114,15 +103,9 @@ class ResolvedVideoAugmentation:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "ResolvedVideoAugmentation":
-        image = ResolvedAugmentation.from_record({**record, "patch_size": None})
-        fields = {k: v for k, v in asdict(image).items() if k != "patch_size"}
-        return cls(
-            **fields,
-            **{
-                k: record[k]
-                for k in ("num_frames", "frame_stride", "clip_sampling", "eval_clips", "short_videos", "framewise")
-            },
-        )
+        frames = asdict(ResolvedAugmentation.from_record(record))
+        sampling = ("num_frames", "frame_stride", "clip_sampling", "eval_clips", "short_videos", "framewise")
+        return cls(**frames, **{key: record[key] for key in sampling})
 
     @property
     def sampling(self) -> ClipSampling:
@@ -190,9 +173,8 @@ class VideoModality:
                 "Video frames take their size and statistics from a video encoder; model.encoder is not one. "
                 "Choose --model.encoder.encoder_type torchvision_video, framewise_image or pytorchvideo."
             )
-        image = resolve_augmentation(self.augmentation, preprocessing, input_channels)
-        fields = {k: v for k, v in asdict(image).items() if k != "patch_size"}
-        return ResolvedVideoAugmentation(**fields, **asdict(self.sampling), framewise=self.framewise)
+        frames = resolve_augmentation(self.augmentation, preprocessing, input_channels)
+        return ResolvedVideoAugmentation(**asdict(frames), **asdict(self.sampling), framewise=self.framewise)
 
     def pipeline(
         self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
@@ -201,14 +183,13 @@ class VideoModality:
         resolved = (
             ResolvedVideoAugmentation.from_record(record) if record else self.resolve(preprocessing, input_channels)
         )
-        image = ResolvedAugmentation.from_record({**asdict(resolved), "patch_size": None})
         if resolved.train_policy not in POLICIES:
             raise ValueError(
                 f"data.augmentation.train_policy={resolved.train_policy!r} is not a video policy. "
                 f"Choose one of {', '.join(POLICIES)}."
             )
-        train_policy = POLICIES[resolved.train_policy](image.params)
-        eval_policy = default_video_eval(image.params)
+        train_policy = POLICIES[resolved.train_policy](resolved.params)
+        eval_policy = default_video_eval(resolved.params)
         sampling, channels = resolved.sampling, len(resolved.mean)
 
         def display(view: torch.Tensor) -> np.ndarray:

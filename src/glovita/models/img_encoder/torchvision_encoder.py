@@ -1,6 +1,7 @@
 """torchvision classification models as encoders (last linear layer removed)."""
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -12,10 +13,56 @@ _RESNET_TRUNK = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3"
 """The feature trunk of torchvision's ResNet / ResNeXt / Wide ResNet, in forward order."""
 
 
-def _replace_module(root: nn.Module, dotted: str, new: nn.Module) -> None:
+def replace_module(root: nn.Module, dotted: str, new: nn.Module) -> None:
+    """Put `new` where the submodule named `dotted` is."""
     parent_name, _, child = dotted.rpartition(".")
     parent = root.get_submodule(parent_name) if parent_name else root
     setattr(parent, child, new)
+
+
+def build_torchvision_model(
+    name: str,
+    family: Any,
+    kind: str,
+    pretrained: bool,
+    pretrained_file: Path | None,
+    model_kwargs: dict[str, int | float | bool | str],
+) -> tuple[nn.Module, Any]:
+    """(model, its default weights enum or None) of a torchvision model of `family` (torchvision.models or
+    torchvision.models.video), with the weights of `pretrained_file` or the torch hub cache loaded when
+    `pretrained` (never downloaded); names outside the family and weights that do not fit are refused."""
+    from torchvision import models
+
+    available = models.list_models(module=family)
+    if name not in available:
+        import difflib
+
+        close = difflib.get_close_matches(name, available, n=3)
+        raise ValueError(
+            f"model.encoder.type={name!r} is not a torchvision {kind} model. Closest: {', '.join(close) or 'none'}. "
+            f"See torchvision.models.list_models(module={family.__name__})."
+        )
+    weights_enum = models.get_model_weights(name)
+    default_weights = weights_enum.DEFAULT if weights_enum else None
+    model = models.get_model(name, weights=None, **model_kwargs)
+    if pretrained:
+        file = (
+            check_weights_file(pretrained_file) if pretrained_file else find_torchvision_weights(name, default_weights)
+        )
+        field = "model.encoder.pretrained_path" if pretrained_file else "model.encoder.type"
+        try:
+            missing, unexpected = model.load_state_dict(load_state_dict_file(file, field), strict=False)
+        except RuntimeError as err:  # size mismatches
+            raise ValueError(
+                f"Weights file '{file}' does not fit torchvision model {name!r} "
+                f"({' '.join(str(err).split())[:300]}). Is it the weights of another architecture?"
+            ) from err
+        if missing or unexpected:
+            raise ValueError(
+                f"Weights file '{file}' does not fit torchvision model {name!r}: "
+                f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}."
+            )
+    return model, default_weights
 
 
 def _first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
@@ -39,38 +86,11 @@ class TorchvisionImgEncoder(nn.Module):
         super().__init__()
         from torchvision import models
 
-        available = models.list_models(module=models)
-        if name not in available:
-            import difflib
-
-            close = difflib.get_close_matches(name, available, n=3)
-            raise ValueError(
-                f"model.encoder.type={name!r} is not a torchvision classification model. "
-                f"Closest: {', '.join(close) or 'none'}. See torchvision.models.list_models()."
-            )
-        default_weights = models.get_model_weights(name).DEFAULT if models.get_model_weights(name) else None
-        self.model = models.get_model(name, weights=None, **model_kwargs)
-        if pretrained:
-            file = (
-                check_weights_file(pretrained_file)
-                if pretrained_file
-                else find_torchvision_weights(name, default_weights)
-            )
-            field = "model.encoder.pretrained_path" if pretrained_file else "model.encoder.type"
-            try:
-                missing, unexpected = self.model.load_state_dict(load_state_dict_file(file, field), strict=False)
-            except RuntimeError as err:  # size mismatches
-                raise ValueError(
-                    f"Weights file '{file}' does not fit torchvision model {name!r} "
-                    f"({' '.join(str(err).split())[:300]}). Is it the weights of another architecture?"
-                ) from err
-            if missing or unexpected:
-                raise ValueError(
-                    f"Weights file '{file}' does not fit torchvision model {name!r}: "
-                    f"missing keys {missing[:5]}, unexpected keys {unexpected[:5]}."
-                )
+        self.model, default_weights = build_torchvision_model(
+            name, models, "classification", pretrained, pretrained_file, model_kwargs
+        )
         last_linear = [(n, m) for n, m in self.model.named_modules() if isinstance(m, nn.Linear)][-1]
-        _replace_module(self.model, last_linear[0], nn.Identity())
+        replace_module(self.model, last_linear[0], nn.Identity())
         self.out_dim = int(last_linear[1].in_features)
         if input_channels != 3:
             conv_name, conv = _first_conv(self.model)
@@ -88,7 +108,7 @@ class TorchvisionImgEncoder(nn.Module):
                 with torch.no_grad():
                     mean_kernel = conv.weight.mean(dim=1, keepdim=True)
                     new.weight.copy_(mean_kernel.repeat(1, input_channels, 1, 1) * 3 / input_channels)
-            _replace_module(self.model, conv_name, new)
+            replace_module(self.model, conv_name, new)
         self.preprocessing: PreprocessingDefaults = torchvision_preprocessing(default_weights)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from glovita.configs.model import (
     PrimusEncoderConfig,
     ResidualEncoderConfig,
     TimmEncoderConfig,
+    TorchvisionVideoEncoderConfig,
     TransformerEncoderConfig,
 )
 from glovita.configs.optimizer import AdamwOptimizerConfig
@@ -125,6 +126,42 @@ def test_dora_on_a_cnn_merges_to_the_same_outputs() -> None:
     plain = build_model(ModelConfig(encoder=encoder), FullFinetuningConfig(), 3, 0.0).eval()
     plain.load_state_dict(merged_state_dict(model))
     torch.testing.assert_close(plain(images), model(images), rtol=1e-4, atol=1e-4)
+
+
+def test_lora_on_a_video_resnet_trains_reloads_and_merges() -> None:
+    """torchvision's r3d_18 subclasses Conv3d with its own constructor, and its shortcuts are 1x1x1 Conv3d
+    layers whose merge peft gets wrong: both are handled (models/peft/low_rank.py)."""
+    encoder = TorchvisionVideoEncoderConfig(type="r3d_18", pretrained=False)
+    model = build_model(ModelConfig(encoder=encoder), LoraConfig(rank=4), 3, 0.0)
+    clips = torch.randn(2, 3, 4, 16, 16)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = build_optimizer(AdamwOptimizerConfig(lr=1e-2), model, fused=False)
+    model.head.loss(model(clips), labels_batch(torch.tensor([0, 2]))).backward()
+    optimizer.step()
+    changed = {k for k, v in model.named_parameters() if not torch.equal(v, before[k])}  # not BN statistics
+    assert any(".downsample.0.lora_B." in k for k in changed)  # the 1x1x1 shortcut convolutions are adapted
+    assert changed and all("lora_" in k or k.startswith("head.") for k in changed)
+
+    model.eval()
+    rebuilt = build_model(ModelConfig(encoder=encoder), LoraConfig(rank=4), 3, 0.0).eval()
+    rebuilt.load_state_dict(model.state_dict())
+    torch.testing.assert_close(rebuilt(clips), model(clips), rtol=0, atol=0)
+    plain = build_model(ModelConfig(encoder=encoder), FullFinetuningConfig(), 3, 0.0).eval()
+    plain.load_state_dict(merged_state_dict(model))
+    torch.testing.assert_close(plain(clips), model(clips), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match=r"dora: peft cannot merge DoRA into 1x1x1 Conv3d layers \(.*downsample"):
+        build_model(ModelConfig(encoder=encoder), DoraConfig(), 3, 0.0)
+
+
+def test_lora_leaves_depthwise_convolutions_of_a_cnn_alone() -> None:
+    """peft needs rank % groups == 0 and merges no grouped convolution: the default targets skip them."""
+    from peft.tuners.lora import LoraLayer
+
+    model = build_model(ModelConfig(encoder=TimmEncoderConfig(type="efficientnet_b0", pretrained=False)),
+                        LoraConfig(rank=4), 3, 0.0)  # fmt: skip
+    adapted = [module.get_base_layer() for module in model.modules() if isinstance(module, LoraLayer)]
+    assert len(adapted) > 30 and all(layer.groups == 1 for layer in adapted)
+    assert any(getattr(module, "groups", 1) > 1 for module in model.modules())  # depthwise layers left as they are
 
 
 def test_bitfit_changes_only_biases_and_head() -> None:

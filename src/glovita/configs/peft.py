@@ -50,7 +50,7 @@ class _LowRankFields(GlovitaConfig):
     """Dropout on the adapter input."""
     target_modules: tuple[str, ...] = ()
     """Module names (or name suffixes) to adapt; empty picks the family default: every Linear layer of the
-    encoder's blocks for transformers (attention and MLP), every Conv layer after the stem for CNNs."""
+    encoder's blocks for transformers (attention and MLP), every ungrouped Conv layer after the stem for CNNs."""
     save_merged: bool = True
     """After training, also write checkpoints/best_merged.pt: best.pt's weights with the adapters merged into
     plain layers (loads into the same model with --peft.method full_finetuning, or as a pretrained_path)."""

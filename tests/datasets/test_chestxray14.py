@@ -68,7 +68,7 @@ def test_missing_files_say_what_is_needed(tmp_path: Path) -> None:
         build_datasets(ChestXRay14Config(data_root_dir=tmp_path), 1)
 
 
-def test_multilabel_run_with_pos_weight(chestxray14: Path, tmp_path: Path) -> None:
+def test_multilabel_run_with_pos_weight(chestxray14: Path, tmp_path: Path, capsys) -> None:
     main(["--data.dataset", "chestxray14", "--data.data_root_dir", str(chestxray14),
           "--data.augmentation.train_policy", "default_2d_4", "--data.augmentation.test_policy", "shared_default_2d",
           "--task.multilabel_pos_weight", "--training.epochs", "2", "--experiments_dir", str(tmp_path / "exp"),
@@ -79,6 +79,9 @@ def test_multilabel_run_with_pos_weight(chestxray14: Path, tmp_path: Path) -> No
     resolved = json.loads((run_dir / "resolved_config.json").read_text())
     assert resolved["best_metric"] == "val_auroc" and resolved["augmentation"]["train_policy"] == "default_2d_4"
     assert len(resolved["pos_weight"]) == 14 and resolved["pos_weight"][0] == 1.0  # no Atelectasis positives
+    captured = capsys.readouterr()
+    out = " ".join((captured.out + captured.err).split())
+    assert "warning: the train split has no positives of label 'Atelectasis'" in out
     assert not (run_dir / "confusion_matrix.png").exists()
 
 

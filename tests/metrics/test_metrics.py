@@ -1,5 +1,7 @@
 """Metric values equal hand-computed ones; best-metric resolution and its errors."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -30,7 +32,9 @@ def test_macro_metrics_average_over_the_classes_present() -> None:
     targets = torch.tensor([0, 0, 1, 1, 1, 0])
     predicted = torch.tensor([0, 1, 1, 1, 2, 0])  # one sample wrongly predicted as the absent class
     metrics.update(torch.nn.functional.one_hot(predicted, 3).float() * 5, targets)
-    values = metrics.compute()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # GloViTa reports the absent class; torchmetrics' own warning stays out
+        values = metrics.compute()
     assert values["balanced_accuracy"] == pytest.approx((2 / 3 + 2 / 3) / 2)
     f1_0, f1_1 = 2 * (1 * 2 / 3) / (1 + 2 / 3), 2 * (2 / 3 * 2 / 3) / (4 / 3)
     assert values["f1_macro"] == pytest.approx((f1_0 + f1_1) / 2)
@@ -87,11 +91,59 @@ def test_multilabel_auroc_skips_labels_without_both_classes() -> None:
     targets = torch.tensor([[1, 0, 0], [0, 0, 1], [1, 0, 1], [0, 0, 0]])
     logits = torch.tensor([[3.0, 0.0, -1.0], [-3.0, 0.0, 2.0], [2.0, 0.0, -2.0], [-1.0, 0.0, 1.0]])
     metrics.update(logits, targets)
-    values = metrics.compute()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        values = metrics.compute()
     assert values["auroc_class_0"] == pytest.approx(1.0)
     assert math.isnan(values["auroc_class_1"])  # label 1 never occurs: undefined, not 0
     assert values["auroc_class_2"] == pytest.approx(0.5)  # positives scored 2 and -2, negatives -1 and 1
     assert values["auroc"] == pytest.approx(0.75)
+    # Average precision: label 0 ranks both positives first (1.0); label 2 ranks them 1st and 4th
+    # ((1/1 + 2/4) / 2 = 0.75); label 1 has no positives and stays out of the mean instead of counting as 0.
+    assert values["map"] == pytest.approx((1.0 + 0.75) / 2)
+
+
+def _multilabel_rank(rank: int, init_file: str, queue) -> None:
+    import torch.distributed as dist
+
+    from glovita.metrics.multilabel import MultilabelMetrics
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    metrics = MultilabelMetrics(2, torch.device("cpu"))
+    # Label 1 is all negative on rank 0 and all positive on rank 1: defined only over both processes.
+    targets = torch.tensor([[1, 0], [0, 0]]) if rank == 0 else torch.tensor([[0, 1], [1, 1]])
+    logits = torch.tensor([[2.0, -1.0], [-2.0, -2.0]]) if rank == 0 else torch.tensor([[-1.0, 1.0], [1.0, 2.0]])
+    metrics.update(logits, targets)
+    values = metrics.compute()
+    dist.destroy_process_group()
+    queue.put((rank, values["auroc_class_1"], values["map"]))
+
+
+def test_multilabel_metrics_count_labels_over_all_processes(tmp_path) -> None:
+    import torch.multiprocessing as mp
+
+    from glovita.metrics.multilabel import MultilabelMetrics
+
+    context = mp.get_context("spawn")  # a forked child can deadlock in the OpenMP pool the parent has used
+    queue = context.Queue()
+    processes = [
+        context.Process(target=_multilabel_rank, args=(rank, str(tmp_path / "init"), queue)) for rank in (0, 1)
+    ]
+    for process in processes:
+        process.start()
+    results = sorted(queue.get(timeout=60) for _ in processes)
+    for process in processes:
+        process.join(timeout=60)
+    reference = MultilabelMetrics(2, torch.device("cpu"))
+    reference.update(
+        torch.tensor([[2.0, -1.0], [-2.0, -2.0], [-1.0, 1.0], [1.0, 2.0]]),
+        torch.tensor([[1, 0], [0, 0], [0, 1], [1, 1]]),
+    )
+    expected = reference.compute()
+    assert expected["auroc_class_1"] == pytest.approx(1.0)  # positives scored 1 and 2, negatives -1 and -2
+    for _rank, auroc_1, average_precision in results:
+        assert auroc_1 == pytest.approx(expected["auroc_class_1"])
+        assert average_precision == pytest.approx(expected["map"])
 
 
 def test_ece_equals_torchmetrics_and_bins_add_up() -> None:

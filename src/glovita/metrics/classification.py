@@ -9,6 +9,7 @@ from torchmetrics.classification import (
     MulticlassROC,
 )
 
+from glovita.metrics import undefined_classes_reported
 from glovita.metrics.calibration import ReliabilityBins
 
 _ROC_THRESHOLDS = 51
@@ -44,6 +45,10 @@ class ClassificationMetrics:
     def compute(self) -> dict[str, float]:
         """Macro metrics average over the classes present in the evaluated split: a class without samples has
         no recall, F1 or AUROC (NaN per class) instead of a 0 that would drag the mean down."""
+        with undefined_classes_reported():
+            return self._compute()
+
+    def _compute(self) -> dict[str, float]:
         support = self.metrics["confusion"].compute().sum(dim=1).cpu()
         present = support > 0
         nan = float("nan")
@@ -70,7 +75,8 @@ class ClassificationMetrics:
     def roc_curves(self) -> dict[str, dict[str, list[float]]]:
         """One-vs-rest ROC curve per class with positives and negatives: {class index: {fpr, tpr}} (after
         track_curves())."""
-        fpr, tpr, _ = self.metrics["roc"].compute()
+        with undefined_classes_reported():
+            fpr, tpr, _ = self.metrics["roc"].compute()
         support = self.metrics["confusion"].compute().sum(dim=1).cpu()
         defined = (support > 0) & (support < support.sum())
         return {

@@ -245,13 +245,14 @@ def _build_splits(cfg: RootConfig, dist: DistContext) -> DatasetSplits:
     _check_samples_fit_model(cfg, splits)
     if cfg.data.check_files and dist.is_main:
         check_split_files({"train": splits.train, "val": splits.val, "test": splits.test})
-    if cfg.data.task == "Classification" and cfg.data.subtask != "multilabel":
-        _warn_missing_classes(splits)
+    if cfg.data.task == "Classification":
+        _warn_missing_classes(splits, multilabel=cfg.data.subtask == "multilabel")
     return splits
 
 
-def _warn_missing_classes(splits: DatasetSplits) -> None:
-    """Name every class without samples in a split: its macro metrics average over the classes present."""
+def _warn_missing_classes(splits: DatasetSplits, multilabel: bool) -> None:
+    """Name every class without samples (multilabel: every label without positives) in a split: its macro
+    metrics average over the classes present."""
     if getattr(splits.modality, "framewise", False):
         return  # the labels are per frame; their classes are counted by the framewise metrics
     named = {"train": splits.train_targets, "val": getattr(splits.val, "targets", None)}
@@ -260,11 +261,15 @@ def _warn_missing_classes(splits: DatasetSplits) -> None:
     for split, targets in named.items():
         if targets is None:
             continue
-        present = {int(t) for t in targets}
+        if multilabel:  # multi-hot rows
+            present = {int(k) for k in torch.as_tensor(targets).reshape(len(targets), -1).any(0).nonzero()}
+        else:
+            present = {int(t) for t in targets}
         missing = [name for k, name in enumerate(splits.class_names) if k not in present]
         if missing:
+            what = "positives of label" if multilabel else "samples of class"
             print_line(
-                f"warning: the {split} split has no samples of class {', '.join(map(repr, missing[:10]))}"
+                f"warning: the {split} split has no {what} {', '.join(map(repr, missing[:10]))}"
                 f"{' ...' if len(missing) > 10 else ''}; its macro metrics average over the classes present."
             )
 

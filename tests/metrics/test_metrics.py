@@ -101,6 +101,12 @@ def test_multilabel_auroc_skips_labels_without_both_classes() -> None:
     # Average precision: label 0 ranks both positives first (1.0); label 2 ranks them 1st and 4th
     # ((1/1 + 2/4) / 2 = 0.75); label 1 has no positives and stays out of the mean instead of counting as 0.
     assert values["map"] == pytest.approx((1.0 + 0.75) / 2)
+    # F1 at 0.5 (logit > 0): label 0 all right (1.0), label 2 one hit, one false alarm, one miss (2 / 4);
+    # label 1 is neither present nor predicted (0 / 0) and stays out of the mean.
+    assert values["f1_macro"] == pytest.approx((1.0 + 0.5) / 2)
+    metrics.reset()
+    metrics.update(torch.tensor([[1.0, 1.0, -1.0], [-1.0, -1.0, -1.0]]), torch.tensor([[1, 0, 0], [0, 0, 0]]))
+    assert metrics.compute()["f1_macro"] == pytest.approx((1.0 + 0.0) / 2)  # a false alarm on label 1 counts
 
 
 def _multilabel_rank(rank: int, init_file: str, queue) -> None:

@@ -144,6 +144,15 @@ def test_regression_run_reports_regression_metrics(regression_dataset: Path, tmp
     assert set(test_metrics) == {"test_loss", "test_mae", "test_mse", "test_r2", "test_pearson"}
     assert json.loads((run_dir / "resolved_config.json").read_text())["best_metric_mode"] == "min"
     assert not (run_dir / "confusion_matrix.png").exists()
+    # glovita_infer predicts with the run's bf16 autocast, as its test pass did, and so reproduces its metrics.
+    from glovita.cli.infer import main as infer
+
+    infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path / "pred"),
+           "--dataloading.num_workers", "0"])  # fmt: skip
+    predicted = json.loads((tmp_path / "pred" / "metrics.json").read_text())
+    assert predicted["precision"] == "bf16-mixed"
+    for key in ("mae", "mse", "r2", "pearson"):
+        assert predicted[key] == pytest.approx(test_metrics[f"test_{key}"], abs=1e-6), key
 
 
 def test_deterministic_runs_repeat_exactly_and_do_not_leak(subdirs_dataset: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model, standardizes_features
 from glovita.models.heads.mil import MilOutput
 from glovita.runtime.batch import Batch
-from glovita.runtime.forward import forward_loop
+from glovita.runtime.forward import autocast, forward_loop
 from glovita.runtime.io import atomic_path, save_json
 from glovita.runtime.loaders import in_memory, one_pass_loader
 from glovita.runtime.progress import print_line
@@ -324,12 +324,18 @@ def predict(cfg: InferConfig) -> Prediction:
     if samples.labelled:
         metrics_json = cfg.output_dir / "metrics.json"
         provenance = {"source": samples.source, "checkpoint": str(run.checkpoint_path)}
-        weights = {"weights": "ema" if cfg.use_ema else "model", "tta": cfg.tta, "num_samples": len(rows)}
+        weights: dict[str, object] = {"weights": "ema" if cfg.use_ema else "model", "tta": cfg.tta}
+        weights.update(precision=_precision(cfg, run), num_samples=len(rows))
         save_json({**provenance, **weights, **predicted.metrics}, metrics_json)
     shown = {k: v for k, v in predicted.metrics.items() if "_class_" not in k and not math.isnan(v)}
     summary = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
     print_line(f"{len(rows)} predictions -> {predictions_csv}" + (f"  ({summary})" if summary else ""))
     return Prediction(predictions_csv, metrics_json, predicted.metrics, len(rows), predicted.seconds)
+
+
+def _precision(cfg: InferConfig, run: RestoredRun) -> str:
+    """--precision, with `run` read as the run's training.precision."""
+    return run.config.training.precision if cfg.precision == "run" else cfg.precision
 
 
 def _run_model(
@@ -357,13 +363,16 @@ def _run_model(
     frames_all: list[tuple[np.ndarray, np.ndarray]] = []
     began = time.perf_counter()
 
-    def forward(batch: Batch) -> Any:
-        return model(batch.inputs, batch.mask)
+    precision = _precision(cfg, run)
+
+    def forward(batch: Batch, flip: bool = False) -> Any:
+        with autocast(precision, device):
+            return model(batch.inputs.flip(-1) if flip else batch.inputs, batch.mask)
 
     for batch, outputs in forward_loop(loader, forward, device, memory_format, f"predict {samples.source}"):
         probabilities = model.head.predict(outputs)
         if cfg.tta == "hflip":
-            probabilities = (probabilities + model.head.predict(model(batch.inputs.flip(-1), batch.mask))) / 2
+            probabilities = (probabilities + model.head.predict(forward(batch, flip=True))) / 2
         if metrics is not None:
             tta = cfg.tta != "none"
             scores = _as_logits(probabilities, root.data.task, multilabel) if tta else model.head.logits(outputs)

@@ -1,5 +1,6 @@
 """Multilabel metrics: macro AUROC (over labels where it is defined), mean average precision (over labels with
-positives), macro F1 at 0.5, per-label AUROC (NaN where a label's targets are all one class)."""
+positives), macro F1 at 0.5 (over labels that occur or are predicted), per-label AUROC (NaN where a label's
+targets are all one class)."""
 
 import torch
 from torchmetrics.classification import (
@@ -20,7 +21,7 @@ class MultilabelMetrics:
             "counts": MultilabelStatScores(num_labels, average=None),  # per label: tp, fp, tn, fn, positives
             "auroc": MultilabelAUROC(num_labels, average=None),
             "map": MultilabelAveragePrecision(num_labels, average=None),
-            "f1_macro": MultilabelF1Score(num_labels, average="macro"),
+            "f1": MultilabelF1Score(num_labels, average=None),
         }
         for metric in self.metrics.values():
             metric.to(device)
@@ -32,20 +33,23 @@ class MultilabelMetrics:
 
     def compute(self) -> dict[str, float]:
         # AUROC is undefined for a label whose targets are all 0 or all 1 (common in small validation sets),
-        # average precision for a label without positives: such labels report NaN and stay out of the means
-        # instead of counting as 0.
+        # average precision for a label without positives, F1 for a label neither present nor predicted
+        # (0 / 0): such labels report NaN and stay out of the means instead of counting as 0.
         with undefined_classes_reported():
             per_label = self.metrics["auroc"].compute().float().cpu()
             precision = self.metrics["map"].compute().float().cpu()
+        f1 = self.metrics["f1"].compute().float().cpu()
         counts = self.metrics["counts"].compute().cpu()  # summed over processes, like the metrics themselves
-        positives, samples = counts[:, 4], counts[0, :4].sum()
+        true_pos, false_pos, false_neg, positives = counts[:, 0], counts[:, 1], counts[:, 3], counts[:, 4]
+        samples = counts[0, :4].sum()
         has_positives = positives > 0
+        f1_defined = (2 * true_pos + false_pos + false_neg) > 0
         defined = has_positives & (positives < samples)
         per_label = torch.where(defined, per_label, torch.full_like(per_label, float("nan")))
         values = {
             "auroc": float(per_label[defined].mean()) if defined.any() else float("nan"),
             "map": float(precision[has_positives].mean()) if has_positives.any() else float("nan"),
-            "f1_macro": float(self.metrics["f1_macro"].compute()),
+            "f1_macro": float(f1[f1_defined].mean()) if f1_defined.any() else float("nan"),
         }
         values.update({f"auroc_class_{i}": float(v) for i, v in enumerate(per_label)})
         return values

@@ -1,6 +1,7 @@
 """The one forward loop over a loader, shared by evaluation, glovita_infer and glovita_extract_features."""
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -8,6 +9,15 @@ from torch.utils.data import DataLoader
 
 from glovita.runtime.batch import Batch
 from glovita.runtime.progress import progress_bar
+
+_PRECISION_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager[Any]:
+    """The forward pass's numerics for a --training.precision: autocast to bf16 / fp16 for the mixed ones, none
+    for 32. Training, its evaluation and glovita_infer all enter it here."""
+    dtype = _PRECISION_DTYPES.get(precision)
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def forward_loop(

@@ -14,13 +14,12 @@ from torch.utils.data import DataLoader
 from glovita.logging.base import ExperimentLogger
 from glovita.models.composite import GlovitaModel
 from glovita.runtime.batch import Batch
-from glovita.runtime.forward import forward_loop
+from glovita.runtime.forward import autocast, forward_loop
 from glovita.runtime.progress import print_line, progress_bar
 from glovita.training.checkpoints import CheckpointWriter, capture_rng_state, restore_rng_state
 from glovita.training.distributed import DistContext, all_reduce_sum, barrier
 from glovita.training.steps.base import Step, StepContext, StepOutput
 
-_PRECISION_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 _DISPLAY_EVERY = 10
 """Steps between progress-bar refreshes (each reads the loss back from the device)."""
 
@@ -99,7 +98,6 @@ class Trainer:
         self.scheduler = scheduler
         self.device = device
         self.options = options
-        self.autocast_dtype = _PRECISION_DTYPES.get(options.precision)
         self.scaler = torch.amp.GradScaler(device.type, enabled=options.precision == "16-mixed")
         self.memory_format = options.memory_format
         self.make_metrics = make_metrics
@@ -117,9 +115,7 @@ class Trainer:
         """Optimizers of the step's own modules, stepped together with the model's."""
 
     def _autocast(self) -> AbstractContextManager[Any]:
-        if self.autocast_dtype is None:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        return autocast(self.options.precision, self.device)
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {

@@ -91,6 +91,11 @@ def test_arguments_are_checked_before_predicting(trained: Path, tmp_path: Path, 
     with pytest.raises(SystemExit):
         _infer(trained, taken)
     assert "output_dir '" in capsys.readouterr().err and taken.read_text() == "not a folder"
+    with pytest.raises(SystemExit):  # this machine has no CUDA in the tests; a CPU float16 forward is refused
+        _infer(trained, tmp_path / "fp16", "--precision", "16-mixed", "--device", "cpu")
+    err = " ".join(capsys.readouterr().err.split())
+    assert "precision='16-mixed' needs CUDA. Use --precision 32 or bf16-mixed on CPU." in err
+    assert not (tmp_path / "fp16").exists()
     images = sorted((trained.parents[3] / "ds" / "images" / "test").rglob("*.png"))[:2]
     for path in images:
         shutil.copy(path, tmp_path / path.name)

@@ -47,7 +47,8 @@ class InferConfig(GlovitaConfig):
     when the slide files have them) to OUTPUT_DIR/attention/<slide_id>.h5 or .csv, for glovita_mil_heatmap."""
     precision: Literal["run", "32", "bf16-mixed", "16-mixed"] = "run"
     """Numerics of the forward pass: run = the run's training.precision, which its test pass used too, so that
-    metrics.json reproduces test_metrics.json; 32 predicts in full precision."""
+    metrics.json reproduces test_metrics.json (a 16-mixed run predicted on CPU runs in 32); 32 predicts in full
+    precision; 16-mixed needs CUDA."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to run: auto picks CUDA when available."""
     dataloading: DataloadingConfig = DataloadingConfig(batch_size=128)

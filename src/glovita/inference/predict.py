@@ -289,6 +289,8 @@ def predict(cfg: InferConfig) -> Prediction:
     check_arguments(cfg)
     run = load_run(cfg.checkpoint_path)
     root = run.config
+    device = resolve_device(cfg.device)
+    precision = _precision(cfg, run, device)
     model = build_model(
         without_pretrained_weights(root.model),
         root.peft,
@@ -298,13 +300,12 @@ def predict(cfg: InferConfig) -> Prediction:
         standardize_features=standardizes_features(root.data),
     )
     load_weights(model, run, cfg.use_ema)
-    device = resolve_device(cfg.device)
     model.to(device).eval()
     class_names = list(run.resolved.get("class_names") or [])
     if root.data.task == "Classification" and len(class_names) != root.data.num_classes:
         class_names = [str(i) for i in range(root.data.num_classes)]
     samples = select_samples(cfg, run, class_names)
-    predicted = _run_model(cfg, run, model, samples, device)
+    predicted = _run_model(cfg, run, model, samples, device, precision)
     predictions_csv = cfg.output_dir / "predictions.csv"
     if predicted.frames:
         rows = _write_framewise(cfg, run, samples, class_names, predicted)
@@ -325,7 +326,7 @@ def predict(cfg: InferConfig) -> Prediction:
         metrics_json = cfg.output_dir / "metrics.json"
         provenance = {"source": samples.source, "checkpoint": str(run.checkpoint_path)}
         weights: dict[str, object] = {"weights": "ema" if cfg.use_ema else "model", "tta": cfg.tta}
-        weights.update(precision=_precision(cfg, run), num_samples=len(rows))
+        weights.update(precision=precision, num_samples=len(rows))
         save_json({**provenance, **weights, **predicted.metrics}, metrics_json)
     shown = {k: v for k, v in predicted.metrics.items() if "_class_" not in k and not math.isnan(v)}
     summary = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
@@ -333,13 +334,24 @@ def predict(cfg: InferConfig) -> Prediction:
     return Prediction(predictions_csv, metrics_json, predicted.metrics, len(rows), predicted.seconds)
 
 
-def _precision(cfg: InferConfig, run: RestoredRun) -> str:
-    """--precision, with `run` read as the run's training.precision."""
-    return run.config.training.precision if cfg.precision == "run" else cfg.precision
+def _precision(cfg: InferConfig, run: RestoredRun, device: torch.device) -> str:
+    """--precision, with `run` read as the run's training.precision; a 16-mixed (CUDA) run predicted on CPU runs
+    in 32 (float16 on CPU is slow, and CPU and CUDA results differ in the last digits anyway)."""
+    if cfg.precision != "run":
+        if cfg.precision == "16-mixed" and device.type != "cuda":
+            raise ValueError("precision='16-mixed' needs CUDA. Use --precision 32 or bf16-mixed on CPU.")
+        return cfg.precision
+    precision = run.config.training.precision
+    return "32" if precision == "16-mixed" and device.type != "cuda" else precision
 
 
 def _run_model(
-    cfg: InferConfig, run: RestoredRun, model: GlovitaModel, samples: Samples, device: torch.device
+    cfg: InferConfig,
+    run: RestoredRun,
+    model: GlovitaModel,
+    samples: Samples,
+    device: torch.device,
+    precision: str,
 ) -> _Predicted:
     """The model over the samples through the run's evaluation pipeline (+ hflip TTA), with metrics when the
     samples are labelled."""
@@ -362,8 +374,6 @@ def _run_model(
     attention_all: list[np.ndarray] = []
     frames_all: list[tuple[np.ndarray, np.ndarray]] = []
     began = time.perf_counter()
-
-    precision = _precision(cfg, run)
 
     def forward(batch: Batch, flip: bool = False) -> Any:
         with autocast(precision, device):

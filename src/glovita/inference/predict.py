@@ -325,9 +325,8 @@ def predict(cfg: InferConfig) -> Prediction:
     if samples.labelled:
         metrics_json = cfg.output_dir / "metrics.json"
         provenance = {"source": samples.source, "checkpoint": str(run.checkpoint_path)}
-        weights: dict[str, object] = {"weights": "ema" if cfg.use_ema else "model", "tta": cfg.tta}
-        weights.update(precision=precision, num_samples=len(rows))
-        save_json({**provenance, **weights, **predicted.metrics}, metrics_json)
+        weights = {"weights": "ema" if cfg.use_ema else "model", "tta": cfg.tta, "precision": precision}
+        save_json({**provenance, **weights, "num_samples": len(rows), **predicted.metrics}, metrics_json)
     shown = {k: v for k, v in predicted.metrics.items() if "_class_" not in k and not math.isnan(v)}
     summary = "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
     print_line(f"{len(rows)} predictions -> {predictions_csv}" + (f"  ({summary})" if summary else ""))

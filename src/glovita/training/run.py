@@ -262,7 +262,7 @@ def _warn_missing_classes(splits: DatasetSplits, multilabel: bool) -> None:
         if targets is None:
             continue
         if multilabel:  # multi-hot rows
-            present = {int(k) for k in torch.as_tensor(targets).reshape(len(targets), -1).any(0).nonzero()}
+            present = {int(k) for k in torch.as_tensor(targets).any(0).nonzero()}
         else:
             present = {int(t) for t in targets}
         missing = [name for k, name in enumerate(splits.class_names) if k not in present]

@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from glovita.metrics.classification import ClassificationMetrics
-from glovita.metrics.keys import metric_names, resolve_best_metric
+from glovita.metrics.keys import resolve_best_metric
 from glovita.metrics.regression import RegressionMetrics
+from glovita.tasks.classification import ClassificationTask
+from glovita.tasks.regression import RegressionTask
 
 
 def test_classification_metrics_by_hand() -> None:
@@ -22,7 +24,7 @@ def test_classification_metrics_by_hand() -> None:
     f1 = [2 * (2 / 3 * 2 / 3) / (4 / 3), 2 * (0.5 * 1) / 1.5, 2 * (1 * 0.5) / 1.5]
     assert values["f1_macro"] == pytest.approx(sum(f1) / 3)
     assert values["f1_class_1"] == pytest.approx(f1[1])
-    assert set(values) == set(metric_names("Classification", 3))
+    assert set(values) == set(ClassificationTask(3).metric_names())
     assert metrics.confusion_matrix().tolist() == [[2, 1, 0], [0, 1, 0], [1, 0, 1]]
 
 
@@ -69,17 +71,17 @@ def test_regression_metrics_by_hand() -> None:
     ],
 )
 def test_best_metric_resolution(requested: str | None, expected: tuple[str, str]) -> None:
-    assert resolve_best_metric(requested, "Classification", 3) == expected
+    assert resolve_best_metric(requested, ClassificationTask(3)) == expected
 
 
 def test_regression_best_metric_defaults_to_mae_min() -> None:
-    assert resolve_best_metric(None, "Regression", 1) == ("val_mae", "min")
-    assert resolve_best_metric("R2", "Regression", 1) == ("val_r2", "max")
+    assert resolve_best_metric(None, RegressionTask(1)) == ("val_mae", "min")
+    assert resolve_best_metric("R2", RegressionTask(1)) == ("val_r2", "max")
 
 
 def test_unknown_best_metric_lists_valid_keys() -> None:
     with pytest.raises(ValueError, match="Valid keys: val_loss, val_mae, val_mse, val_r2, val_pearson"):
-        resolve_best_metric("accuracy", "Regression", 1)
+        resolve_best_metric("accuracy", RegressionTask(1))
 
 
 def test_multilabel_auroc_skips_labels_without_both_classes() -> None:

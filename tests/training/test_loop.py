@@ -8,12 +8,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from glovita.logging.none import NoneLogger
-from glovita.metrics.factory import build_metrics
 from glovita.modalities.features import InstanceModality
 from glovita.models.composite import GlovitaModel
 from glovita.models.heads.classification import ClassificationHead
 from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 from glovita.runtime.batch import Batch
+from glovita.tasks.classification import ClassificationTask
 from glovita.training.checkpoints import CheckpointWriter
 from glovita.training.loop import Trainer, TrainerOptions
 from glovita.training.steps.base import ExtraOptimizer, StepContext, StepOutput
@@ -21,6 +21,8 @@ from glovita.training.steps.base import ExtraOptimizer, StepContext, StepOutput
 
 class CountingStep:
     """Squared-output loss; counts its calls, records the gradient mode of evaluation, keeps a counter as state."""
+
+    manual_optimization = False
 
     def __init__(self, eval_needs_grad: bool) -> None:
         self.eval_needs_grad = eval_needs_grad
@@ -37,7 +39,13 @@ class CountingStep:
         outputs = model(batch.inputs, batch.mask)
         return StepOutput(context.module.head.loss(outputs, batch), outputs)
 
+    def modules(self) -> dict[str, nn.Module]:
+        return {}
+
     def extra_optimizers(self) -> dict[str, ExtraOptimizer]:
+        return {}
+
+    def extra_loaders(self) -> dict[str, DataLoader]:
         return {}
 
     def state_dict(self) -> dict[str, Any]:
@@ -65,7 +73,7 @@ def _trainer(
         scheduler=scheduler,
         device=torch.device("cpu"),
         options=TrainerOptions(accumulate_grad_batches=accumulate, best_metric="val_loss", best_mode="min"),
-        make_metrics=lambda: build_metrics("Classification", 2, torch.device("cpu"), "multiclass"),
+        make_metrics=lambda: ClassificationTask(2).build_metrics(torch.device("cpu")),
         checkpoints=CheckpointWriter(tmp_path / "checkpoints", 0, None),
         logger=NoneLogger(),
         on_epoch_end=(records.append if records is not None else lambda _: None),
@@ -136,3 +144,78 @@ def test_the_trainer_steps_and_checkpoints_a_steps_own_optimizer(tmp_path: Path)
     resumed, _, _ = _trainer(fresh, tmp_path / "again", accumulate=1)
     resumed.load_state_dict(checkpoint)
     torch.testing.assert_close(fresh.critic_optimizer.state_dict()["state"][0]["momentum_buffer"], momentum)
+
+
+class AlternatingStep(CountingStep):
+    """Manual optimization as a GAN trains: `n_critic` updates of its own critic (a module it owns, on batches it
+    draws from an extra loader) per update of the model; logs a critic score in evaluation."""
+
+    manual_optimization = True
+
+    def __init__(self, extra: DataLoader, n_critic: int) -> None:
+        super().__init__(eval_needs_grad=False)
+        self.critic = nn.Linear(2, 1)
+        self.critic_optimizer = torch.optim.SGD(self.critic.parameters(), lr=0.05, momentum=0.9)
+        self.extra, self.n_critic = extra, n_critic
+        self.drawn: list[torch.Tensor] = []
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"critic": self.critic}
+
+    def extra_optimizers(self) -> dict[str, ExtraOptimizer]:
+        return {"critic": (self.critic_optimizer, None)}
+
+    def extra_loaders(self) -> dict[str, DataLoader]:
+        return {"unlabeled": self.extra}
+
+    def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
+        critic = context.modules["critic"]
+        for _ in range(self.n_critic):
+            other = context.draw("unlabeled")
+            self.drawn.append(other.inputs)
+            fake = model(other.inputs, other.mask).detach()
+            critic_loss = critic(fake).mean() - critic(torch.ones_like(fake)).mean()
+            context.backward(critic_loss)
+            context.optimizer_step("critic")
+        outputs = model(batch.inputs, batch.mask)
+        loss = context.module.head.loss(outputs, batch)
+        context.backward(loss)
+        context.optimizer_step("model")
+        return StepOutput(loss, outputs, logs={"critic_loss": critic_loss.detach()})
+
+    def eval_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
+        out = super().eval_step(model, batch, context)
+        score = context.modules["critic"](out.outputs).mean()
+        return StepOutput(out.loss, out.outputs, logs={"critic_score": score, "constant": torch.tensor(2.0)})
+
+
+def test_a_step_with_manual_optimization_alternates_updates_and_owns_a_checkpointed_module(tmp_path: Path) -> None:
+    extra = DataLoader([(torch.full((4,), float(i)), torch.tensor(0)) for i in range(6)], batch_size=4,
+                       collate_fn=InstanceModality().collate)  # fmt: skip
+    step = AlternatingStep(extra, n_critic=2)
+    records: list[dict[str, Any]] = []
+    trainer, loader, model_steps = _trainer(step, tmp_path, accumulate=1, records=records)
+    critic_steps: list[int] = []
+    step.critic_optimizer.register_step_post_hook(lambda *_: critic_steps.append(1))
+    critic_before = step.critic.weight.detach().clone()
+    trainer.fit(loader, loader, epochs=1)
+    assert len(model_steps) == 5 and len(critic_steps) == 10  # 2 critic updates per model update, 5 batches
+    assert not torch.equal(critic_before, step.critic.weight)
+    # the extra loader cycles: batches of 4 and 2 samples, then its next pass
+    assert [len(x) for x in step.drawn[:4]] == [4, 2, 4, 2]
+    assert records[0]["val_constant"] == 2.0 and "val_critic_score" in records[0]  # evaluation logs, as val_<key>
+    assert "train_critic_loss" in records[0]
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)
+    torch.testing.assert_close(checkpoint["step_modules"]["critic"]["weight"], step.critic.weight.detach())
+    fresh = AlternatingStep(extra, n_critic=2)
+    resumed, _, _ = _trainer(fresh, tmp_path / "again", accumulate=1)
+    resumed.load_state_dict(checkpoint)
+    torch.testing.assert_close(fresh.critic.weight, step.critic.weight)
+
+
+def test_manual_optimization_refuses_gradient_accumulation(tmp_path: Path) -> None:
+    import pytest
+
+    extra = DataLoader([(torch.zeros(4), torch.tensor(0))], collate_fn=InstanceModality().collate)
+    with pytest.raises(ValueError, match="--training.accumulate_grad_batches 1"):
+        _trainer(AlternatingStep(extra, n_critic=1), tmp_path, accumulate=2)

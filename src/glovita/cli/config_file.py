@@ -127,7 +127,11 @@ def validated(
         line = _yaml_line(text, path) if (yaml_file and text is not None) else None
         where = ".".join(path) or "the top level"
         at = f" (line {line})" if line else ""
-        if first["type"] == "extra_forbidden":
+        from glovita.configs.extensions import unknown_tag
+
+        if first["type"] == "union_tag_invalid":
+            problem = str(unknown_tag(err))
+        elif first["type"] == "extra_forbidden":
             problem = "unknown key (a typo, or a field this GloViTa version does not have). Remove or rename it"
         else:
             problem = f"{first['msg']}. Fix it in the file, or override it on the command line"

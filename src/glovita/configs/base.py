@@ -22,7 +22,13 @@ def choice(*classes: type[GlovitaConfig], discriminator: str) -> Any:
     """A discriminated union of config classes; each is also a tyro subcommand named after its class.
 
     The explicit names keep the spec's hyphenated subcommands (`data:cifar10-config`) while flags use underscores.
+    Installed packages' config classes with the same discriminator join the union after the built-in ones
+    (configs/extensions.py).
     """
+    from glovita.configs.extensions import extension_members
+
+    builtin = {str(cls.model_fields[discriminator].default) for cls in classes}
+    classes = (*classes, *extension_members(discriminator, builtin))
     members = tuple(Annotated[cls, tyro.conf.subcommand(name=subcommand_name(cls))] for cls in classes)
     return Annotated[Union[members], Field(discriminator=discriminator)]  # noqa: UP007
 

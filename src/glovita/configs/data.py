@@ -6,64 +6,11 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from glovita.configs.augmentation import AugmentationConfig, VideoAugmentationConfig
-from glovita.configs.base import GlovitaConfig, choice
-
-TaskName = Literal["Classification", "Regression"]
-SubtaskName = Literal["multiclass", "binary", "multilabel", "regression", "framewise"]
+from glovita.configs.base import choice
+from glovita.configs.fields import DatasetFields, SubtaskName
 
 
-class _DataFields(GlovitaConfig):
-    """Fields every dataset shares."""
-
-    spatial_dims: ClassVar[int | None] = 2
-    """What the samples are: 2D images (B, C, H, W); volume datasets 3, feature files None."""
-    temporal: ClassVar[bool] = False
-    """The samples have a time axis of frames (videos: clips (B, C, T, H, W) of 2D frames)."""
-    frame_labels: ClassVar[bool] = False
-    """The dataset can label every frame (data.subtask framewise): videos, and bags of per-frame features."""
-
-    num_classes: int = Field(gt=0)
-    """Number of classes (classification) or regression outputs; sets the head's output size."""
-    task: TaskName = "Classification"
-    """What is predicted: Classification or Regression."""
-    subtask: SubtaskName = "multiclass"
-    """multiclass, binary or multilabel (independent yes/no per class) for Classification; regression for Regression;
-    framewise: a class per video frame (generic_video_dataset with data.frame_labels_file)."""
-    fold: int = Field(0, ge=0)
-    """Cross-validation fold: selects numeric keys of splits.json and names the run directory."""
-    data_fraction: float = Field(1.0, gt=0, le=1)
-    """Fraction of the training split to use (stratified for classification), e.g. for data-efficiency curves."""
-    check_files: bool = True
-    """Before the first step, check in parallel that every file of every split exists and its header decodes;
-    turn off for very large sets (bad files are then found when they are read)."""
-
-    @model_validator(mode="after")
-    def _check_task(self) -> "_DataFields":
-        if self.task == "Regression" and self.subtask != "regression":
-            raise ValueError(
-                f"data.task='Regression' needs data.subtask='regression', got {self.subtask!r}. "
-                "Pass --data.subtask regression."
-            )
-        if self.task == "Classification" and self.subtask == "regression":
-            raise ValueError(
-                "data.subtask='regression' needs data.task='Regression'. Pass --data.task Regression "
-                "(or choose --data.subtask multiclass)."
-            )
-        if self.subtask == "framewise" and not self.frame_labels:
-            raise ValueError(
-                f"data.subtask='framewise' labels video frames; data.dataset={getattr(self, 'dataset', '')!r} has "
-                "no frames. Use --data.dataset generic_video_dataset with --data.frame_labels_file, or bags of "
-                "per-frame features (precomputed_features)."
-            )
-        if self.task == "Classification" and self.subtask != "multilabel" and self.num_classes < 2:
-            raise ValueError(
-                f"data.num_classes={self.num_classes} but classification needs at least 2 classes. "
-                "Set --data.num_classes, or use --data.task Regression --data.subtask regression."
-            )
-        return self
-
-
-class GenericImageDatasetConfig(_DataFields):
+class GenericImageDatasetConfig(DatasetFields):
     """Any folder of images with scalar labels: split subfolders or a splits.json, labels from folders/JSON/CSV."""
 
     dataset: Literal["generic_image_dataset"] = "generic_image_dataset"
@@ -94,7 +41,7 @@ class GenericImageDatasetConfig(_DataFields):
     """Augmentation policies and preprocessing overrides."""
 
 
-class GenericVolumeDatasetConfig(_DataFields):
+class GenericVolumeDatasetConfig(DatasetFields):
     """3D volumes (.npy, .npz, .nii/.nii.gz, .tif/.tiff) listed in splits.json, labels from JSON or CSV."""
 
     dataset: Literal["generic_volume_dataset"] = "generic_volume_dataset"
@@ -134,7 +81,7 @@ class GenericVolumeDatasetConfig(_DataFields):
     """Augmentation policies (3D ones: default_3d, default_3d_1..4, default_nnunet, default_nnunet_DA5)."""
 
 
-class DigitsConfig(_DataFields):
+class DigitsConfig(DatasetFields):
     """scikit-learn's bundled 8x8 handwritten digits, written once to disk and read as a generic image dataset."""
 
     dataset: Literal["digits"] = "digits"
@@ -149,7 +96,7 @@ class DigitsConfig(_DataFields):
     """Augmentation policies and preprocessing overrides."""
 
 
-class _CifarFields(_DataFields):
+class _CifarFields(DatasetFields):
     """Fields the CIFAR datasets share."""
 
     data_root_dir: Path = Path("data")
@@ -180,7 +127,7 @@ class Cifar100Config(_CifarFields):
     """Number of classes (CIFAR-100 has 100)."""
 
 
-class ChestXRay14Config(_DataFields):
+class ChestXRay14Config(DatasetFields):
     """NIH ChestX-ray14: 14 findings per image (multilabel), official patient-level train/test lists."""
 
     dataset: Literal["chestxray14"] = "chestxray14"
@@ -197,7 +144,7 @@ class ChestXRay14Config(_DataFields):
     """Augmentation policies and preprocessing overrides."""
 
 
-class PrecomputedFeaturesConfig(_DataFields):
+class PrecomputedFeaturesConfig(DatasetFields):
     """Features in HDF5 files (instances, fixed-size bags or variable-size bags), see docs/precomputed_features.md."""
 
     dataset: Literal["precomputed_features"] = "precomputed_features"
@@ -283,7 +230,7 @@ class PrecomputedFeaturesConfig(_DataFields):
         return self
 
 
-class GenericTimeseriesDatasetConfig(_DataFields):
+class GenericTimeseriesDatasetConfig(DatasetFields):
     """Time series (univariate or multivariate): UCR/UEA .ts files, .npz arrays, or a UCR/UEA set shipped with
     aeon (--data.aeon_dataset GunPoint); see docs/timeseries.md."""
 
@@ -335,7 +282,7 @@ class GenericTimeseriesDatasetConfig(_DataFields):
         return self
 
 
-class GenericVideoDatasetConfig(_DataFields):
+class GenericVideoDatasetConfig(DatasetFields):
     """Videos (.mp4, .avi, .mkv, .mov, .webm decoded with PyAV, or folders of frame images) with a label per video
     (split subfolders or splits.json; labels from folders/JSON/CSV) or per frame (frame_labels_file); see
     docs/video.md."""

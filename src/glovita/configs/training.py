@@ -1,6 +1,6 @@
 """Trainer-loop behaviour: epochs, precision, checkpointing, best-metric selection, resume."""
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
@@ -10,6 +10,8 @@ from glovita.configs.base import GlovitaConfig, choice
 class SupervisedStepConfig(GlovitaConfig):
     """Supervised learning: the head's loss on each batch (mixed first when task.mixup_alpha/cutmix_alpha are set)."""
 
+    eval_log_keys: ClassVar[tuple[str, ...]] = ()
+    """What the step logs in evaluation (val_<key>, test_<key>), selectable as training.best_checkpoint_metric."""
     step_type: Literal["supervised"] = "supervised"
     """Training step: what one batch does (training.step)."""
 

@@ -1,7 +1,7 @@
 """Dataset assembly: config -> train/val/test datasets, class names and the modality of their samples."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -449,8 +449,10 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
             return _build_series_datasets(cfg)
         case GenericVideoDatasetConfig():
             return _build_video_datasets(cfg)
-        case _:
-            raise TypeError(f"No dataset branch for {type(cfg).__name__} in glovita/datasets/factory.py.")
+        case _:  # an installed package's dataset: builder(data config, input_channels) -> DatasetSplits
+            from glovita.configs.extensions import build_extension
+
+            return cast(DatasetSplits, build_extension(cfg, input_channels))
 
 
 def sample_ids(dataset: Dataset) -> list[str]:

@@ -12,7 +12,7 @@ from glovita import __version__
 from glovita.configs.extract import FILENAME_PLACEHOLDERS, ExtractFeaturesConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets, sample_ids
-from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
+from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.models.composite import encode, frame_features
 from glovita.models.factory import build_model
 from glovita.runtime.batch import Batch
@@ -99,10 +99,9 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
     method = cfg.method or ("avg" if root.model.encoder.pools_tokens else "native")
     model_cfg = root.model.model_copy(update={"feature_aggregation_method": None if method == "native" else method})
     if run is not None:
-        model_cfg = without_pretrained_weights(model_cfg)
-    model = build_model(model_cfg, root.peft, root.data.num_classes, 0.0)
-    if run is not None:
-        load_weights(model, run)
+        model = rebuild_model(run, model_cfg=model_cfg)
+    else:  # an untrained (pretrained or random) encoder named by the config
+        model = build_model(model_cfg, root.peft, root.data.num_classes, 0.0)
     device = resolve_device("auto")
     encoder = model.encoder.to(device).eval()
     channels = getattr(root.model.encoder, "input_channels", 3)

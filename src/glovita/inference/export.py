@@ -22,12 +22,12 @@ from glovita.configs.export import ExportConfig
 from glovita.configs.infer import InferConfig
 from glovita.configs.peft import DoraConfig, FullFinetuningConfig, LoraConfig
 from glovita.inference.predict import eval_pipeline, select_samples
-from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
+from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.models.composite import GlovitaModel
-from glovita.models.factory import build_model, standardizes_features
 from glovita.runtime.batch import Batch
 from glovita.runtime.io import atomic_path, save_json
 from glovita.runtime.progress import print_line
+from glovita.tasks.factory import build_task
 
 _FILES = {"onnx": "model.onnx", "torchscript": "model.pt", "safetensors": "model.safetensors"}
 
@@ -55,20 +55,11 @@ class Exported:
 
 def _plain_model(run: RestoredRun, use_ema: bool) -> GlovitaModel:
     """The run's model with its weights; LoRA/DoRA adapters merged into a model without adapters."""
-    root = run.config
-    multilabel = root.data.subtask == "multilabel"
-    standardize = standardizes_features(root.data)
-
-    def build(peft: Any) -> GlovitaModel:
-        model_cfg = without_pretrained_weights(root.model)
-        return build_model(model_cfg, peft, root.data.num_classes, 0.0, multilabel, standardize_features=standardize)
-
-    model = build(root.peft)
-    load_weights(model, run, use_ema)
-    if isinstance(root.peft, LoraConfig | DoraConfig):
+    model = rebuild_model(run, use_ema)
+    if isinstance(run.config.peft, LoraConfig | DoraConfig):
         from glovita.models.peft.low_rank import merged_state_dict
 
-        plain = build(FullFinetuningConfig())
+        plain = rebuild_model(run, peft=FullFinetuningConfig(), weights=False)
         plain.load_state_dict(merged_state_dict(model))
         model = plain
     return model.eval()
@@ -171,13 +162,6 @@ def _export_safetensors(model: GlovitaModel, run: RestoredRun, batch: Batch, pat
         return LogitsModule(reloaded, batch.mask is not None)(batch.inputs, batch.mask)
 
 
-def _probabilities(run: RestoredRun) -> str:
-    data = run.config.data
-    if data.task == "Regression":
-        return "none (the logits are the predicted values)"
-    return "sigmoid (per class)" if data.subtask == "multilabel" else "softmax"
-
-
 def export_model(cfg: ExportConfig) -> Exported:
     """Write the model file and preprocessing.json into cfg.output_dir, after checking the export."""
     if cfg.output_dir.exists() and not cfg.output_dir.is_dir():
@@ -200,8 +184,8 @@ def export_model(cfg: ExportConfig) -> Exported:
         got = _export_safetensors(model, run, batch, path, cfg.use_ema)
     difference = float((got - expected).abs().max())
     agreement = float((got.argmax(-1) == expected.argmax(-1)).float().mean())
-    classification = run.config.data.task == "Classification"
-    if difference > cfg.tolerance or (classification and agreement < 1.0):
+    task = build_task(run.config.data)
+    if difference > cfg.tolerance or (task.classifies and agreement < 1.0):
         path.unlink(missing_ok=True)
         raise ValueError(
             f"The {cfg.format} export does not reproduce the model on {len(batch)} samples of the run's data: max "
@@ -218,7 +202,7 @@ def export_model(cfg: ExportConfig) -> Exported:
             ),  # fmt: skip
         },
         "outputs": {"logits": {"shape": ["batch", int(expected.shape[-1])]}},
-        "probabilities": _probabilities(run),
+        "probabilities": task.probabilities_text,
         "task": run.config.data.task,
         "subtask": run.config.data.subtask,
         "class_names": list(run.resolved.get("class_names") or []),

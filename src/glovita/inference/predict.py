@@ -18,17 +18,17 @@ from glovita.configs.infer import InferConfig
 from glovita.datasets.factory import build_datasets, image_modality, image_mode, sample_ids
 from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset, Target
 from glovita.inference.attention import AttentionRecord, branch_names, write_attention
-from glovita.inference.restore import RestoredRun, load_run, load_weights, without_pretrained_weights
-from glovita.metrics.factory import build_metrics
+from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
-from glovita.models.factory import build_model, standardizes_features
 from glovita.models.heads.mil import MilOutput
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import autocast, forward_loop
 from glovita.runtime.io import atomic_path, save_json
 from glovita.runtime.loaders import in_memory, one_pass_loader
 from glovita.runtime.progress import print_line
+from glovita.tasks.base import Task
+from glovita.tasks.factory import build_task
 from glovita.training.resolve import resolve_dataloading, resolve_device
 
 UNKNOWN = -1
@@ -62,23 +62,7 @@ def eval_pipeline(run: RestoredRun, modality: Modality, model: GlovitaModel) -> 
     return modality.pipeline(model.encoder.preprocessing, channels, run.resolved.get("augmentation") or None)
 
 
-def _parse_label(raw: str, class_names: list[str], regression: bool, where: str) -> Target:
-    text = raw.strip()
-    try:
-        if regression:
-            return tuple(float(v) for v in text.split(";"))
-        if text in class_names:
-            return class_names.index(text)
-        index = int(text)
-        if 0 <= index < len(class_names):
-            return index
-    except ValueError:
-        pass
-    expected = "numbers" if regression else f"one of {', '.join(class_names[:10])} or an index < {len(class_names)}"
-    raise ValueError(f"{where}: label {raw!r} is not {expected}.")
-
-
-def _folder_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> list[tuple[Path, Target]]:
+def _folder_samples(cfg: InferConfig, class_names: list[str], task: Task) -> list[tuple[Path, Target]]:
     folder = cfg.image_dir
     assert folder is not None
     if not folder.is_dir():
@@ -87,11 +71,11 @@ def _folder_samples(cfg: InferConfig, class_names: list[str], regression: bool) 
     if not paths:
         raise ValueError(f"image_dir '{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
     parents = [p.parent.name if p.parent != folder else "" for p in paths]
-    labelled = not regression and all(name in class_names for name in parents)
+    labelled = task.classifies and all(name in class_names for name in parents)
     return [(p, class_names.index(name) if labelled else UNKNOWN) for p, name in zip(paths, parents, strict=True)]
 
 
-def _csv_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> list[tuple[Path, Target]]:
+def _csv_samples(cfg: InferConfig, class_names: list[str], task: Task) -> list[tuple[Path, Target]]:
     table = cfg.image_csv
     assert table is not None
     if not table.is_file():
@@ -120,7 +104,7 @@ def _csv_samples(cfg: InferConfig, class_names: list[str], regression: bool) -> 
             missing.append(f"line {line}: {path}")
             continue
         where = f"image_csv '{table}' line {line}"
-        target = _parse_label(row[label_column], class_names, regression, where) if labelled else UNKNOWN
+        target = task.parse_label(row[label_column], class_names, where) if labelled else UNKNOWN
         samples.append((path, target))
     if missing:
         raise FileNotFoundError(
@@ -158,18 +142,14 @@ def _readable(samples: list[tuple[Path, Target]], on_unreadable: str) -> list[tu
 def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -> Samples:
     """The samples of --split (default test), --image_dir or --image_csv."""
     root = run.config
-    regression = root.data.task == "Regression"
+    task = build_task(root.data)
     if cfg.image_dir is not None or cfg.image_csv is not None:
         augmentation = getattr(root.data, "augmentation", None)
         if root.data.spatial_dims != 2 or augmentation is None:
             raise ValueError(
                 f"This run trained on {root.data.dataset}; --image_dir / --image_csv read 2D images. Use --split."
             )
-        found = (
-            _folder_samples(cfg, class_names, regression)
-            if cfg.image_dir
-            else _csv_samples(cfg, class_names, regression)
-        )
+        found = _folder_samples(cfg, class_names, task) if cfg.image_dir else _csv_samples(cfg, class_names, task)
         found = _readable(found, cfg.on_unreadable)
         dataset = GenericImageDataset(found, image_mode(getattr(root.model.encoder, "input_channels", 3)))
         labelled = all(target != UNKNOWN for _, target in found)
@@ -178,7 +158,7 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
     if cfg.series_file is not None:
         return _series_file_samples(cfg.series_file, run)
     if cfg.video_dir is not None:
-        return _video_dir_samples(cfg.video_dir, run, class_names)
+        return _video_dir_samples(cfg.video_dir, run, class_names, task)
     split = cfg.split or "test"
     splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3))
     chosen = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
@@ -210,7 +190,7 @@ def _series_file_samples(path: Path, run: RestoredRun) -> Samples:
     return Samples(dataset, sample_ids(dataset), labelled, str(path), splits.modality)
 
 
-def _video_dir_samples(folder: Path, run: RestoredRun, class_names: list[str]) -> Samples:
+def _video_dir_samples(folder: Path, run: RestoredRun, class_names: list[str], task: Task) -> Samples:
     """The video files under `folder`, sampled into clips as the run's evaluation split is."""
     from glovita.datasets.factory import video_modality
     from glovita.datasets.generic_video import VideoDataset
@@ -225,9 +205,9 @@ def _video_dir_samples(folder: Path, run: RestoredRun, class_names: list[str]) -
     if not paths:
         raise ValueError(f"video_dir '{folder}' holds no video files ({', '.join(VIDEO_SUFFIXES)}).")
     import_av()
-    framewise = data.frame_labels_file is not None
+    framewise = task.per_frame
     parents = [p.parent.name if p.parent != folder else "" for p in paths]
-    labelled = not framewise and data.task == "Classification" and all(name in class_names for name in parents)
+    labelled = not framewise and task.classifies and all(name in class_names for name in parents)
     found: list[tuple[Path, Target]] = [
         (p, class_names.index(name) if labelled else UNKNOWN) for p, name in zip(paths, parents, strict=True)
     ]
@@ -236,12 +216,6 @@ def _video_dir_samples(folder: Path, run: RestoredRun, class_names: list[str]) -
     frame_labels = {p: np.zeros(info.num_frames, dtype=np.int64) for p, info in infos.items()} if framewise else None
     dataset = VideoDataset(found, frame_labels, infos)
     return Samples(dataset, [str(p) for p in paths], labelled, str(folder), video_modality(data))
-
-
-def _columns(run: RestoredRun, class_names: list[str], num_outputs: int) -> list[str]:
-    if run.config.data.task == "Regression":
-        return ["prediction"] if num_outputs == 1 else [f"prediction_{i}" for i in range(num_outputs)]
-    return [f"prob_{name}" for name in class_names]
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -291,31 +265,23 @@ def predict(cfg: InferConfig) -> Prediction:
     root = run.config
     device = resolve_device(cfg.device)
     precision = _precision(cfg, run, device)
-    model = build_model(
-        without_pretrained_weights(root.model),
-        root.peft,
-        root.data.num_classes,
-        0.0,
-        root.data.subtask == "multilabel",
-        standardize_features=standardizes_features(root.data),
-    )
-    load_weights(model, run, cfg.use_ema)
+    task = build_task(root.data)
+    model = rebuild_model(run, cfg.use_ema)
     model.to(device).eval()
     class_names = list(run.resolved.get("class_names") or [])
-    if root.data.task == "Classification" and len(class_names) != root.data.num_classes:
+    if task.classifies and len(class_names) != root.data.num_classes:
         class_names = [str(i) for i in range(root.data.num_classes)]
     samples = select_samples(cfg, run, class_names)
-    predicted = _run_model(cfg, run, model, samples, device, precision)
+    predicted = _run_model(cfg, run, task, model, samples, device, precision)
     predictions_csv = cfg.output_dir / "predictions.csv"
-    if predicted.frames:
-        rows = _write_framewise(cfg, run, samples, class_names, predicted)
+    if task.per_frame:
+        rows = _write_framewise(cfg, run, task, samples, class_names, predicted)
     else:
-        rows = _rows(run, samples, class_names, predicted)
+        rows = _rows(task, samples, class_names, predicted)
         header = [
             "id",
             *(["target"] if samples.labelled else []),
-            *(["prediction_label"] if root.data.task == "Classification" else []),
-            *_columns(run, class_names, predicted.probabilities.shape[1]),
+            *task.prediction_header(class_names, predicted.probabilities.shape[1]),
         ]
         _write_csv(predictions_csv, header, rows)
     attention_dir = _write_attention_files(cfg, samples, predicted, rows, class_names)
@@ -347,6 +313,7 @@ def _precision(cfg: InferConfig, run: RestoredRun, device: torch.device) -> str:
 def _run_model(
     cfg: InferConfig,
     run: RestoredRun,
+    task: Task,
     model: GlovitaModel,
     samples: Samples,
     device: torch.device,
@@ -355,7 +322,6 @@ def _run_model(
     """The model over the samples through the run's evaluation pipeline (+ hflip TTA), with metrics when the
     samples are labelled."""
     root = run.config
-    multilabel = root.data.subtask == "multilabel"
     modality = samples.modality
     if cfg.tta != "none" and modality.spatial_dims in (None, 1):
         raise ValueError(f"tta='hflip' flips images; this run predicts {modality.sample_noun}. Use --tta none.")
@@ -365,9 +331,7 @@ def _run_model(
     dataset = eval_pipeline(run, modality, model).eval_dataset(samples.dataset)
     loading = resolve_dataloading(cfg.dataloading, device, in_memory(samples.dataset))
     loader = one_pass_loader(dataset, loading, modality.collate)
-    metrics = (
-        build_metrics(root.data.task, root.data.num_classes, device, root.data.subtask) if samples.labelled else None
-    )
+    metrics = task.build_metrics(device) if samples.labelled else None
     outputs_all: list[torch.Tensor] = []
     targets_all: list[torch.Tensor] = []
     attention_all: list[np.ndarray] = []
@@ -384,9 +348,9 @@ def _run_model(
             probabilities = (probabilities + model.head.predict(forward(batch, flip=True))) / 2
         if metrics is not None:
             tta = cfg.tta != "none"
-            scores = _as_logits(probabilities, root.data.task, multilabel) if tta else model.head.logits(outputs)
+            scores = task.scores_from_probabilities(probabilities) if tta else model.head.logits(outputs)
             metrics.update(scores, batch.targets)
-        if probabilities.ndim == 3:  # framewise: (B, T, K) over each video's real frames
+        if task.per_frame:  # (B, T, K) over each video's real frames
             assert batch.mask is not None
             for probs, targets, mask in zip(probabilities.cpu(), batch.targets.cpu(), batch.mask.cpu(), strict=True):
                 frames_all.append((probs[mask].numpy(), targets[mask].numpy()))
@@ -425,7 +389,7 @@ def _write_attention_files(
 
 
 def _write_framewise(
-    cfg: InferConfig, run: RestoredRun, samples: Samples, class_names: list[str], predicted: _Predicted
+    cfg: InferConfig, run: RestoredRun, task: Task, samples: Samples, class_names: list[str], predicted: _Predicted
 ) -> list[list[object]]:
     """predictions.csv: a row per video (id, frames, [frame accuracy], predicted segments); frame_predictions.csv:
     a row per frame (id, frame, [target], prediction_label, prob_<class>...). Frame numbers count every frame of
@@ -445,35 +409,19 @@ def _write_framewise(
             frame_rows.append([sample_id, t * stride, *target, class_names[label], *(f"{v:.6g}" for v in values)])
     scored = ["frame_accuracy"] if samples.labelled else []
     _write_csv(cfg.output_dir / "predictions.csv", ["id", "frames", *scored, "predicted_segments"], video_rows)
-    header = ["id", "frame", *(["target"] if samples.labelled else []), "prediction_label"]
-    _write_csv(cfg.output_dir / "frame_predictions.csv", header + _columns(run, class_names, 0), frame_rows)
+    header = ["id", "frame", *(["target"] if samples.labelled else []), *task.prediction_header(class_names, 0)]
+    _write_csv(cfg.output_dir / "frame_predictions.csv", header, frame_rows)
     print_line(f"{len(frame_rows)} frame predictions -> {cfg.output_dir / 'frame_predictions.csv'}")
     return video_rows
 
 
-def _rows(run: RestoredRun, samples: Samples, class_names: list[str], predicted: _Predicted) -> list[list[object]]:
+def _rows(task: Task, samples: Samples, class_names: list[str], predicted: _Predicted) -> list[list[object]]:
     """predictions.csv rows: id, [target], [predicted label], then one value per class or output."""
-    classification = run.config.data.task == "Classification"
-    multilabel = run.config.data.subtask == "multilabel"
     rows = []
     for sample_id, target, values in zip(samples.ids, predicted.targets, predicted.probabilities.tolist(), strict=True):
         row: list[object] = [sample_id]
         if samples.labelled:
             row.append(_label_text(target, class_names))
-        if classification and multilabel:
-            row.append("|".join(name for name, p in zip(class_names, values, strict=True) if p >= 0.5))
-        elif classification:
-            row.append(class_names[max(range(len(values)), key=values.__getitem__)])
-        row.extend(f"{v:.6g}" for v in values)
+        row.extend(task.prediction_values(values, class_names))
         rows.append(row)
     return rows
-
-
-def _as_logits(probabilities: torch.Tensor, task: str, multilabel: bool) -> torch.Tensor:
-    """Metric inputs after TTA averaging: log-probabilities (their softmax gives the average back). TTA applies to
-    images of classification runs; regression values pass through."""
-    if task == "Regression":
-        return probabilities
-    if multilabel:
-        return torch.logit(probabilities.clamp(1e-7, 1 - 1e-7))
-    return probabilities.clamp_min(1e-12).log()

@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from glovita.configs.model import ModelConfig, PrecomputedEncoderConfig
+from glovita.configs.peft import PeftConfig
 from glovita.configs.root import RootConfig
+from glovita.models.composite import GlovitaModel
 from glovita.training.checkpoints import load_checkpoint
 
 
@@ -33,6 +37,11 @@ def load_run_config(run_dir: Path) -> RootConfig:
         )
     try:
         return RootConfig.model_validate(json.loads(path.read_text()))
+    except ValidationError as err:
+        from glovita.configs.extensions import unknown_tag
+
+        reason = unknown_tag(err) or str(err).splitlines()[0]
+        raise ValueError(f"'{path}' is not a valid GloViTa config ({reason}).") from err
     except ValueError as err:
         raise ValueError(f"'{path}' is not a valid GloViTa config ({str(err).splitlines()[0]}).") from err
 
@@ -74,7 +83,35 @@ def without_pretrained_weights(model: ModelConfig) -> ModelConfig:
     return model.model_copy(update={"encoder": model.encoder.model_copy(update={"pretrained": False})})
 
 
-def load_weights(model, run: RestoredRun, use_ema: bool = False) -> None:
+def rebuild_model(
+    run: RestoredRun,
+    use_ema: bool = False,
+    model_cfg: ModelConfig | None = None,
+    peft: PeftConfig | None = None,
+    weights: bool = True,
+) -> GlovitaModel:
+    """The model of a trained run, as glovita_infer, glovita_export and glovita_extract_features rebuild it: its
+    config.json's model (or `model_cfg`, e.g. with another feature pooling) and PEFT (or `peft`), the encoder built
+    empty (every weight comes from the checkpoint), then the checkpoint's weights (or EMA weights) unless `weights`
+    is False. Training-only settings (label smoothing, class weights) do not change a model's outputs."""
+    from glovita.models.factory import build_model, standardizes_features
+    from glovita.tasks.factory import build_task
+
+    root = run.config
+    model = build_model(
+        without_pretrained_weights(model_cfg if model_cfg is not None else root.model),
+        peft if peft is not None else root.peft,
+        root.data.num_classes,
+        label_smoothing=0.0,
+        multilabel=build_task(root.data).multilabel,
+        standardize_features=standardizes_features(root.data),
+    )
+    if weights:
+        load_weights(model, run, use_ema)
+    return model
+
+
+def load_weights(model: GlovitaModel, run: RestoredRun, use_ema: bool = False) -> None:
     """Put the checkpoint's weights (or its EMA weights) into `model`; a mismatch names the file and keys."""
     key = "ema" if use_ema else "model"
     if key not in run.checkpoint:

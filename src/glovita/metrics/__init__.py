@@ -1,4 +1,4 @@
-"""Metrics via torchmetrics; stable keys are listed in `keys.py` (torch-free)."""
+"""Metrics via torchmetrics; each task (glovita/tasks/) lists its stable keys, keys.py resolves the best metric."""
 
 import contextlib
 import warnings

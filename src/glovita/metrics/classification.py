@@ -1,5 +1,8 @@
 """Multiclass metrics: accuracy, balanced accuracy, macro F1, macro AUROC, ECE, per-class F1/AUROC, confusion matrix."""
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import torch
 from torchmetrics.classification import (
     MulticlassAccuracy,
@@ -10,14 +13,25 @@ from torchmetrics.classification import (
 )
 
 from glovita.metrics import undefined_classes_reported
+from glovita.metrics.base import TestPlots
 from glovita.metrics.calibration import ReliabilityBins
 
 _ROC_THRESHOLDS = 51
 """Thresholds of the one-vs-rest ROC curves (binned: constant memory, for the run report)."""
 
 
+@dataclass(frozen=True)
+class _Gathered:
+    """What compute() collected from every process for the test pass's files."""
+
+    confusion: torch.Tensor
+    reliability: dict[str, list[float]]
+    ece: float
+    roc: dict[str, dict[str, list[float]]]
+
+
 class ClassificationMetrics:
-    """Accumulates logits (B, K) and class indices (B,); compute() returns the keys of metrics/keys.py."""
+    """Accumulates logits (B, K) and class indices (B,); compute() returns the keys its task lists (glovita/tasks/)."""
 
     def __init__(self, num_classes: int, device: torch.device) -> None:
         self.num_classes = num_classes
@@ -37,6 +51,23 @@ class ClassificationMetrics:
         """Also accumulate the one-vs-rest ROC curves (the test pass; validation epochs do without)."""
         self.metrics["roc"] = MulticlassROC(self.num_classes, thresholds=_ROC_THRESHOLDS).to(self.device)
 
+    def save_test_outputs(self, run_dir: Path, class_names: list[str], title: str, plots: TestPlots) -> list[Path]:
+        """test_roc.json (classes with positives and negatives), confusion_matrix.png, reliability_diagram.png, from
+        what compute() gathered (rank 0 alone writes; the gathering took every process)."""
+        from glovita.metrics.plots import save_confusion_matrix, save_reliability_diagram
+        from glovita.runtime.io import save_json
+
+        if self.gathered.roc:
+            save_json(self.gathered.roc, run_dir / "test_roc.json")
+        written = []
+        if plots.confusion_matrix:
+            written.append(run_dir / "confusion_matrix.png")
+            save_confusion_matrix(self.gathered.confusion.numpy(), class_names, written[-1], title)
+        if plots.reliability_diagram:
+            written.append(run_dir / "reliability_diagram.png")
+            save_reliability_diagram(self.gathered.reliability, self.gathered.ece, written[-1], title)
+        return written
+
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         probabilities = outputs.float().softmax(dim=-1)
         for metric in self.metrics.values():
@@ -44,9 +75,13 @@ class ClassificationMetrics:
 
     def compute(self) -> dict[str, float]:
         """Macro metrics average over the classes present in the evaluated split: a class without samples has
-        no recall, F1 or AUROC (NaN per class) instead of a 0 that would drag the mean down."""
+        no recall, F1 or AUROC (NaN per class) instead of a 0 that would drag the mean down. Also gathers (on every
+        process under torchrun) the confusion matrix, reliability bins and tracked ROC curves for the test pass."""
         with undefined_classes_reported():
-            return self._compute()
+            values = self._compute()
+        roc = self.roc_curves() if "roc" in self.metrics else {}
+        self.gathered = _Gathered(self.confusion_matrix(), self.reliability(), values["ece"], roc)
+        return values
 
     def _compute(self) -> dict[str, float]:
         support = self.metrics["confusion"].compute().sum(dim=1).cpu()

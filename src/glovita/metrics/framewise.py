@@ -3,8 +3,11 @@ segmental edit score and F1@{10,25,50} (segments matched at IoU >= 0.10 / 0.25 /
 
 Accumulates logits (B, T, K) and frame targets (B, T) where padding is -100; each row is one video."""
 
+from pathlib import Path
+
 import torch
 
+from glovita.metrics.base import TestPlots
 from glovita.runtime.batch import IGNORE_FRAME
 
 OVERLAPS = (0.10, 0.25, 0.50)
@@ -74,8 +77,19 @@ class FramewiseMetrics:
         """Also keep the first test videos' frame labels for timeline.png (the test pass)."""
         self.keep = TIMELINE_VIDEOS
 
-    def roc_curves(self) -> dict[str, dict[str, list[float]]]:
-        return {}  # per-frame ROC curves are not reported
+    def save_test_outputs(self, run_dir: Path, class_names: list[str], title: str, plots: TestPlots) -> list[Path]:
+        """confusion_matrix.png over frames and timeline.png of the first test videos (per-frame ROC curves are
+        not reported)."""
+        from glovita.metrics.plots import save_confusion_matrix, save_timelines
+
+        written = []
+        if plots.confusion_matrix:
+            written.append(run_dir / "confusion_matrix.png")
+            save_confusion_matrix(self.confusion_matrix().numpy(), class_names, written[-1], title)
+        if self.kept:
+            written.append(run_dir / "timeline.png")
+            save_timelines(self.kept, class_names, written[-1], title)
+        return written
 
     def timelines(self) -> list[tuple[list[int], list[int]]]:
         """(true, predicted) frame labels of up to TIMELINE_VIDEOS videos (this process's)."""

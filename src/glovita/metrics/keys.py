@@ -1,50 +1,43 @@
-"""Metric names per task, their direction, and resolution of `training.best_checkpoint_metric`.
+"""Metric key directions and resolution of `training.best_checkpoint_metric` against a task's keys.
 
 Validation metrics are logged as `val_<name>`, test metrics as `test_<name>`; `val_loss` is always there.
-With EMA on, the averaged weights add `val_ema_<name>` and `test_ema_<name>`.
+With EMA on, the averaged weights add `val_ema_<name>` and `test_ema_<name>`. The names of each task live
+with the task (glovita/tasks/); a training step may add keys of its own (its evaluation logs).
 """
 
 import difflib
+from typing import TYPE_CHECKING
 
-CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "auroc", "ece")
-REGRESSION = ("mae", "mse", "r2", "pearson")
+if TYPE_CHECKING:
+    from glovita.tasks.base import Task
+
 LOWER_IS_BETTER = ("loss", "mae", "mse", "ece")
 ALIASES = {"f1": "f1_macro", "acc": "accuracy", "auc": "auroc", "bacc": "balanced_accuracy", "ap": "map"}
 """Short names accepted by training.best_checkpoint_metric (case-insensitive)."""
 
 
-MULTILABEL = ("auroc", "map", "f1_macro")
-FRAMEWISE = ("accuracy", "f1_macro", "edit", "f1_at_10", "f1_at_25", "f1_at_50")
-"""Per-frame labels (data.subtask framewise): frame accuracy and F1, segmental edit score, F1@{10,25,50}."""
-
-
-def metric_names(task: str, num_classes: int, subtask: str = "multiclass") -> list[str]:
-    """Metric names (without split prefix) computed for a task, per-class values included."""
-    if task == "Regression":
-        return list(REGRESSION)
-    if subtask == "multilabel":
-        return [*MULTILABEL, *(f"auroc_class_{i}" for i in range(num_classes))]
-    if subtask == "framewise":
-        return [*FRAMEWISE, *(f"f1_class_{i}" for i in range(num_classes))]
-    per_class = [f"{kind}_class_{i}" for kind in ("f1", "auroc") for i in range(num_classes)]
-    return [*CLASSIFICATION, *per_class]
-
-
-def higher_is_better(name: str) -> bool:
-    return name.removeprefix("val_").removeprefix("test_").removeprefix("ema_") not in LOWER_IS_BETTER
+def higher_is_better(name: str, lower_is_better: tuple[str, ...] = ()) -> bool:
+    """Direction of a key; `lower_is_better` adds names of a step's own logged values (e.g. a critic loss)."""
+    bare = name.removeprefix("val_").removeprefix("test_").removeprefix("ema_")
+    return bare not in LOWER_IS_BETTER and bare not in lower_is_better and not bare.endswith("_loss")
 
 
 def resolve_best_metric(
-    requested: str | None, task: str, num_classes: int, subtask: str = "multiclass", ema: bool = False
+    requested: str | None,
+    task: "Task",
+    ema: bool = False,
+    step_keys: tuple[str, ...] = (),
+    step_lower_is_better: tuple[str, ...] = (),
 ) -> tuple[str, str]:
-    """(validation key, 'max' or 'min') for best.pt; unset picks val_accuracy / val_auroc (multilabel) / val_mae.
+    """(validation key, 'max' or 'min') for best.pt; unset picks the task's default (val_accuracy, val_auroc for
+    multilabel, val_mae for regression). `step_keys` are what the training step logs in evaluation.
 
     With `ema`, the EMA weights' keys (val_ema_accuracy, ...) may be chosen too."""
-    names = ["loss", *metric_names(task, num_classes, subtask)]
+    names = ["loss", *task.metric_names()]
     valid = [f"val_{n}" for n in names] + ([f"val_ema_{n}" for n in names] if ema else [])
+    valid += [f"val_{n}" for n in step_keys if f"val_{n}" not in valid]
     if requested is None:
-        defaults = {"Regression": "val_mae", "Classification": "val_accuracy"}
-        key = "val_auroc" if subtask == "multilabel" else defaults[task]
+        key = task.default_best_metric()
     else:
         name = requested.strip().lower().replace("/", "_").removeprefix("val_")
         prefix = "ema_" if name.startswith("ema_") else ""
@@ -58,4 +51,4 @@ def resolve_best_metric(
                 f"training.best_checkpoint_metric={requested!r} is not a validation metric of this run. "
                 f"Valid keys: {', '.join(shown)} (and per-class keys such as val_auroc_class_0).{hint}"
             )
-    return key, "max" if higher_is_better(key) else "min"
+    return key, "max" if higher_is_better(key, step_lower_is_better) else "min"

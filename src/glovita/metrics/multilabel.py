@@ -2,6 +2,8 @@
 positives), macro F1 at 0.5 (over labels that occur or are predicted), per-label AUROC (NaN where a label's
 targets are all one class)."""
 
+from pathlib import Path
+
 import torch
 from torchmetrics.classification import (
     MultilabelAUROC,
@@ -11,10 +13,11 @@ from torchmetrics.classification import (
 )
 
 from glovita.metrics import undefined_classes_reported
+from glovita.metrics.base import TestPlots
 
 
 class MultilabelMetrics:
-    """Accumulates logits (B, K) and multi-hot targets (B, K); compute() returns the keys of metrics/keys.py."""
+    """Accumulates logits (B, K) and multi-hot targets (B, K); compute() returns the keys its task lists."""
 
     def __init__(self, num_labels: int, device: torch.device) -> None:
         self.metrics = {
@@ -25,6 +28,12 @@ class MultilabelMetrics:
         }
         for metric in self.metrics.values():
             metric.to(device)
+
+    def track_curves(self) -> None:
+        """Multilabel runs keep no curves for the test pass."""
+
+    def save_test_outputs(self, run_dir: Path, class_names: list[str], title: str, plots: TestPlots) -> list[Path]:
+        return []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         probabilities, labels = outputs.float().sigmoid(), targets.long()

@@ -1,7 +1,11 @@
 """Regression metrics: MAE, MSE, R2 and Pearson correlation (averaged over outputs)."""
 
+from pathlib import Path
+
 import torch
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, PearsonCorrCoef, R2Score
+
+from glovita.metrics.base import TestPlots
 
 
 class RegressionMetrics:
@@ -17,6 +21,12 @@ class RegressionMetrics:
         }
         for metric in self.metrics.values():
             metric.to(device)
+
+    def track_curves(self) -> None:
+        """Regression runs keep no curves for the test pass."""
+
+    def save_test_outputs(self, run_dir: Path, class_names: list[str], title: str, plots: TestPlots) -> list[Path]:
+        return []
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         outputs, targets = outputs.float(), targets.float()

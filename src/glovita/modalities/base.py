@@ -39,6 +39,9 @@ class Pipeline:
     """Sample size for file names (e.g. 224, or 64x64x64)."""
     encoder_preprocessing: dict[str, Any] = field(default_factory=dict)
     """The encoder's preprocessing defaults the pipeline was resolved from ({} where they do not apply)."""
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    """(mean, std) per channel that the transforms apply last, in [0, 1] pixel units (images); a step that works in
+    pixel space (an attack) undoes and redoes it. None where samples are not normalised by fixed statistics."""
 
     def train_dataset(self, dataset: Dataset) -> Dataset:
         return dataset if self.train is None else TransformedDataset(dataset, self.train, seed_numpy=self.seed_numpy)

@@ -136,6 +136,7 @@ class ImageModality:
             size_text=f"{resolved.image_size}x{resolved.image_size}",
             size_tag=str(resolved.image_size),
             encoder_preprocessing=used,
+            normalization=(resolved.mean, resolved.std),
         )
 
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:

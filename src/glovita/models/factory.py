@@ -207,8 +207,10 @@ def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
                     "set --model.encoder.feature_dim to the stored dimension."
                 )
             return PrecomputedEncoder(encoder.feature_dim, standardize_features)
-        case _:
-            raise TypeError(f"No encoder branch for {type(encoder).__name__} in glovita/models/factory.py.")
+        case _:  # an installed package's encoder: builder(encoder config) -> Encoder
+            from glovita.configs.extensions import build_extension
+
+            return cast(Encoder, build_extension(encoder))
 
 
 def _build_dino_encoder(encoder: Dinov2EncoderConfig | Dinov3EncoderConfig, aggregation: str | None) -> Encoder:
@@ -296,8 +298,10 @@ def build_head(
                 smoothing_weight=head.smoothing_weight,
                 smoothing_clamp=head.smoothing_clamp,
             )
-        case _:
-            raise TypeError(f"No head branch for {type(head).__name__} in glovita/models/factory.py.")
+        case _:  # an installed package's head: builder(head config, in_dim, num_outputs) -> Head
+            from glovita.configs.extensions import build_extension
+
+            return cast(Head, build_extension(head, in_dim, num_outputs))
 
 
 def apply_peft(model: GlovitaModel, cfg: PeftConfig) -> GlovitaModel:

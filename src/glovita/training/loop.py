@@ -12,13 +12,14 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from glovita.logging.base import ExperimentLogger
+from glovita.metrics.base import MetricSet
 from glovita.models.composite import GlovitaModel
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import autocast, forward_loop
 from glovita.runtime.progress import print_line, progress_bar
 from glovita.training.checkpoints import CheckpointWriter, capture_rng_state, restore_rng_state
 from glovita.training.distributed import DistContext, all_reduce_sum, barrier
-from glovita.training.steps.base import Step, StepContext, StepOutput
+from glovita.training.steps.base import MODEL_OPTIMIZER, Step, StepContext, StepOutput
 
 _DISPLAY_EVERY = 10
 """Steps between progress-bar refreshes (each reads the loss back from the device)."""
@@ -38,12 +39,9 @@ class TrainState:
 class EvalResult:
     loss: float
     metrics: dict[str, float]
-    confusion: torch.Tensor | None
-    reliability: dict[str, list[float]] | None = None
-    roc: dict[str, dict[str, list[float]]] | None = None
-    """One-vs-rest ROC curves per class (classification)."""
-    timelines: list[tuple[list[int], list[int]]] | None = None
-    """Framewise runs: (true, predicted) frame labels of the first test videos, for timeline.png."""
+    """The task's metrics and the step's evaluation logs (sample-weighted means), without split prefix."""
+    metric_set: MetricSet
+    """The computed metric set: it writes the test pass's curves and plots (save_test_outputs)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ class Trainer:
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         device: torch.device,
         options: TrainerOptions,
-        make_metrics: Callable[[], Any],
+        make_metrics: Callable[[], MetricSet],
         checkpoints: CheckpointWriter | None,
         logger: ExperimentLogger,
         on_epoch_end: Callable[[dict[str, Any]], None],
@@ -110,9 +108,80 @@ class Trainer:
         self.ema = ema
         self.dist = dist or DistContext()
         self.state = TrainState()
-        self.context = StepContext(module, self._autocast, ema.module if ema is not None else None)
         self.extra_optimizers = step.extra_optimizers()
-        """Optimizers of the step's own modules, stepped together with the model's."""
+        """Optimizers of the step's own modules, stepped together with the model's (automatic optimization)."""
+        if MODEL_OPTIMIZER in self.extra_optimizers:
+            raise ValueError(f"A step's optimizer may not be named {MODEL_OPTIMIZER!r} (the model's own).")
+        self.step_modules = {name: module.to(device) for name, module in step.modules().items()}
+        """The step's own modules (checkpointed with the model); `context.modules` holds their DDP wrappers."""
+        self.extra_loaders = step.extra_loaders()
+        self._extra_passes: dict[str, tuple[int, Any]] = {}
+        """Per extra loader: (passes started, its current iterator)."""
+        if step.manual_optimization and (options.accumulate_grad_batches > 1 or options.full_batch):
+            raise ValueError(
+                "This training step runs its own optimizer steps (manual optimization); it cannot accumulate "
+                "gradients or use L-BFGS. Set --training.accumulate_grad_batches 1 and another --optimizer.name."
+            )
+        self.context = StepContext(
+            module,
+            self._autocast,
+            ema.module if ema is not None else None,
+            modules={name: self._wrap(module) for name, module in self.step_modules.items()},
+            backward=lambda loss: self.scaler.scale(loss).backward(),
+            optimizer_step=self._manual_optimizer_step,
+            draw=self._draw,
+        )
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        """A step's module as the step calls it: DDP-wrapped under torchrun when it has trainable parameters."""
+        if not self.dist.enabled or not any(p.requires_grad for p in module.parameters()):
+            return module
+        from torch.nn.parallel import DistributedDataParallel
+
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return DistributedDataParallel(module, device_ids=device_ids)
+
+    def _draw(self, name: str) -> Batch:
+        """The next batch of the step's extra loader `name`; an exhausted loader starts its next (re-seeded) pass."""
+        if name not in self.extra_loaders:
+            raise KeyError(
+                f"The step draws from loader {name!r}; its extra_loaders() gives {sorted(self.extra_loaders)}."
+            )
+        loader = self.extra_loaders[name]
+        passes, batches = self._extra_passes.get(name, (0, None))
+        batch = next(batches, None) if batches is not None else None
+        if batch is None:
+            for sampler in (loader.sampler, loader.batch_sampler):
+                if hasattr(sampler, "set_epoch"):
+                    sampler.set_epoch(passes)  # type: ignore[union-attr]
+            batches = iter(loader)
+            passes += 1
+            batch = next(batches)
+        self._extra_passes[name] = (passes, batches)
+        return batch.to(self.device, self.memory_format)
+
+    def _manual_optimizer_step(self, name: str) -> None:
+        """Clip, step and zero one optimizer (the model's or one of the step's) and advance its schedule."""
+        if name == MODEL_OPTIMIZER:
+            optimizer, scheduler = self.optimizer, self.scheduler
+        elif name in self.extra_optimizers:
+            optimizer, scheduler = self.extra_optimizers[name]  # type: ignore[assignment]
+        else:
+            raise KeyError(
+                f"No optimizer {name!r}: the model's is {MODEL_OPTIMIZER!r}, the step's are "
+                f"{sorted(self.extra_optimizers)}."
+            )
+        clip = self.options.gradient_clip_norm
+        if clip is not None:
+            self.scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip)
+        self.scaler.step(optimizer)
+        self.scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        if scheduler is not None:
+            scheduler.step()
+        if name == MODEL_OPTIMIZER and self.ema is not None:
+            self.ema.update_parameters(self.module)
 
     def _autocast(self) -> AbstractContextManager[Any]:
         return autocast(self.options.precision, self.device)
@@ -127,6 +196,8 @@ class Trainer:
             "rng": capture_rng_state(),
             "step": self.step.state_dict(),
         }
+        if self.step_modules:
+            state["step_modules"] = {name: module.state_dict() for name, module in self.step_modules.items()}
         if self.extra_optimizers:
             state["extra_optimizers"] = {
                 name: {"optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else None}
@@ -147,6 +218,11 @@ class Trainer:
             load_ema(self.ema, checkpoint)
         restore_rng_state(checkpoint["rng"])
         self.step.load_state_dict(checkpoint.get("step", {}))
+        modules = checkpoint.get("step_modules", {})
+        for name, module in self.step_modules.items():
+            if name not in modules:
+                raise ValueError(f"The checkpoint holds no weights of the step's module {name!r}.")
+            module.load_state_dict(modules[name])
         saved = checkpoint.get("extra_optimizers", {})
         for name, (optimizer, scheduler) in self.extra_optimizers.items():
             if name not in saved:
@@ -256,6 +332,8 @@ class Trainer:
         if self.options.full_batch:
             return self._full_batch_epoch(loader, epoch, epochs)
         self.model.train()
+        for module in self.step_modules.values():
+            module.train()
         if hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
         batch_sampler: Any = loader.batch_sampler
@@ -281,9 +359,14 @@ class Trainer:
                 group_start = step - step % accumulate
                 group_size = min(accumulate, steps - group_start)
                 last_of_group = step - group_start + 1 == group_size
-                loss, logs = self._backward(batch, 1.0 / group_size, sync=last_of_group)
+                if self.step.manual_optimization:
+                    out = self.step.train_step(self.model, batch, self.context)
+                    loss, logs = out.loss.detach(), {key: value.detach() for key, value in out.logs.items()}
+                else:
+                    loss, logs = self._backward(batch, 1.0 / group_size, sync=last_of_group)
                 if last_of_group:
-                    self._optimizer_step()
+                    if not self.step.manual_optimization:
+                        self._optimizer_step()
                     if self.on_first_step is not None:
                         self.on_first_step()
                         self.on_first_step = None
@@ -320,12 +403,14 @@ class Trainer:
         across ranks); `curves` also accumulates ROC curves where the task has them (the test pass)."""
         model = model if model is not None else self.eval_model
         model.eval()
+        for module in self.step_modules.values():
+            module.eval()
         metrics = self.make_metrics()
-        curves = curves and hasattr(metrics, "track_curves")
         if curves:
             metrics.track_curves()
         loss_sum = torch.zeros((), device=self.device)
         seen = torch.zeros((), device=self.device)
+        log_sums: dict[str, torch.Tensor] = {}
 
         def forward(batch: Batch) -> StepOutput:
             return self.step.eval_step(model, batch, self.context)
@@ -335,13 +420,15 @@ class Trainer:
             loss_sum += out.loss.detach() * len(batch)
             seen += len(batch)
             metrics.update(self.module.head.logits(out.outputs).detach(), batch.targets)
-        loss_sum, seen = all_reduce_sum(self.dist, loss_sum, seen)
+            for key, value in out.logs.items():  # summed on the device, like the training logs
+                weighted = value.detach().float() * len(batch)
+                log_sums[key] = log_sums.get(key, torch.zeros((), device=self.device)) + weighted
+        names = sorted(log_sums)
+        loss_sum, seen, *summed = all_reduce_sum(self.dist, loss_sum, seen, *(log_sums[k] for k in names))
         values = metrics.compute()
-        confusion = metrics.confusion_matrix() if hasattr(metrics, "confusion_matrix") else None
-        reliability = metrics.reliability() if hasattr(metrics, "reliability") else None
-        roc = metrics.roc_curves() if curves else None
-        timelines = metrics.timelines() if curves and hasattr(metrics, "timelines") else None
-        return EvalResult(float(loss_sum) / max(float(seen), 1.0), values, confusion, reliability, roc, timelines)
+        total = max(float(seen), 1.0)
+        values.update({key: float(value) / total for key, value in zip(names, summed, strict=True)})
+        return EvalResult(float(loss_sum) / total, values, metrics)
 
     def _learning_rates(self) -> dict[str, float]:
         """`lr` of the head (and `lr_encoder` when the encoder has its own)."""

@@ -18,6 +18,7 @@ from glovita.modalities.images import ResolvedAugmentation
 from glovita.modalities.series import ResolvedSeriesAugmentation
 from glovita.modalities.volumes import ResolvedVolumeAugmentation
 from glovita.runtime.loaders import ResolvedDataloading
+from glovita.tasks.factory import build_task
 from glovita.training.distributed import DistContext, broadcast
 
 
@@ -282,10 +283,9 @@ def resolve_run(
         )
     best_metric, mode = resolve_best_metric(
         cfg.training.best_checkpoint_metric,
-        cfg.data.task,
-        cfg.data.num_classes,
-        cfg.data.subtask,
+        build_task(cfg.data),
         ema=cfg.training.ema_decay is not None,
+        step_keys=cfg.training.step.eval_log_keys,
     )
     group = group if group is not None else resolve_group(cfg, cfg.experiments_dir, now)
     return ResolvedRun(

@@ -4,6 +4,7 @@ fit -> test with best.pt. It never names a data kind: the dataset's modality ans
 import json
 import random
 import time
+import zlib
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from glovita.datasets.factory import DatasetSplits, build_datasets
 from glovita.logging.base import ExperimentLogger, LoggerContext
 from glovita.logging.factory import build_logger
 from glovita.logging.none import NoneLogger
-from glovita.metrics.factory import build_metrics
+from glovita.metrics.base import TestPlots
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model, standardizes_features
@@ -34,6 +35,8 @@ from glovita.runtime.io import save_json
 from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
 from glovita.runtime.progress import print_line, print_summary, set_quiet
 from glovita.runtime.timeline import Timeline
+from glovita.tasks.base import Task
+from glovita.tasks.factory import build_task
 from glovita.training import run_dir as rundir
 from glovita.training.checkpoints import CheckpointWriter, ResumePoint, damage, load_checkpoint
 from glovita.training.distributed import DistContext, barrier, init_distributed
@@ -54,6 +57,7 @@ from glovita.training.resolve import (
     resolve_shared_group,
     with_feature_dim,
 )
+from glovita.training.steps.base import StepFacts
 from glovita.training.steps.factory import build_step
 
 
@@ -92,6 +96,8 @@ class RunData:
     test: DataLoader | None
     warnings: list[str]
     """What building the loaders warned about (recorded in resolved_config.json)."""
+    training_loader: Callable[[Dataset, str], DataLoader]
+    """A seeded, sharded training loader over another dataset (a step's extra data), named for its seed."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +191,8 @@ def _train_in_run_dir(
     resume_from = rundir.prepare_run_dir(plan.run_dir, cfg, cfg.training.resume)
     barrier(dist)  # every rank has checked the folder before rank 0 writes into it
     seed_everything(cfg.training.seed, cfg.training.deterministic)
-    splits = _build_splits(cfg, dist)
+    task = build_task(cfg.data)
+    splits = _build_splits(cfg, task, dist)
     clock.mark("dataset")
     cfg = with_feature_dim(cfg, splits.feature_dim, splits.description)
     plan = _with_loss_weights(cfg, plan, splits)
@@ -194,7 +201,7 @@ def _train_in_run_dir(
         cfg.peft,
         cfg.data.num_classes,
         cfg.task.label_smoothing,
-        cfg.data.subtask == "multilabel",
+        task.multilabel,
         plan.pos_weight or plan.class_weight,
         standardize_features=standardizes_features(cfg.data),
     )
@@ -210,7 +217,18 @@ def _train_in_run_dir(
     info["world_size"] = dist.world_size
     info["earlier_attempts"] = rundir.earlier_attempts(resolved.run_dir)
     logger = _start_tracking(cfg, resolved, info, dist)
-    trainer = _build_trainer(cfg, resolved, placed, optimisation, splits.modality, logger, dist, should_stop)
+    facts = StepFacts(
+        model=placed.module,
+        task=task,
+        modality=splits.modality,
+        normalization=data.pipeline.normalization,
+        device=device,
+        steps_per_epoch=len(data.train),
+        epochs=cfg.training.epochs,
+        seed=cfg.training.seed,
+        training_loader=data.training_loader,
+    )
+    trainer = _build_trainer(cfg, facts, resolved, placed, optimisation, logger, dist, should_stop)
     trainer.on_first_step = lambda: clock.mark("first_step")
     if resume_from is not None:
         _resume(cfg, trainer, resolved.run_dir, dist, resume_from)
@@ -229,7 +247,7 @@ def _train_in_run_dir(
     return _fit_and_test(cfg, trainer, data, resolved, logger, info, dist, wall_start, clock)
 
 
-def _build_splits(cfg: RootConfig, dist: DistContext) -> DatasetSplits:
+def _build_splits(cfg: RootConfig, task: Task, dist: DistContext) -> DatasetSplits:
     """Rank 0 first (a dataset may write files on first use, e.g. digits), then the others; then the checks that
     need the data: a validation split, and heads and encoders that fit the samples."""
     channels = getattr(cfg.model.encoder, "input_channels", 3)
@@ -245,29 +263,22 @@ def _build_splits(cfg: RootConfig, dist: DistContext) -> DatasetSplits:
     _check_samples_fit_model(cfg, splits)
     if cfg.data.check_files and dist.is_main:
         check_split_files({"train": splits.train, "val": splits.val, "test": splits.test})
-    if cfg.data.task == "Classification":
-        _warn_missing_classes(splits, multilabel=cfg.data.subtask == "multilabel")
+    _warn_missing_classes(splits, task)
     return splits
 
 
-def _warn_missing_classes(splits: DatasetSplits, multilabel: bool) -> None:
+def _warn_missing_classes(splits: DatasetSplits, task: Task) -> None:
     """Name every class without samples (multilabel: every label without positives) in a split: its macro
     metrics average over the classes present."""
-    if getattr(splits.modality, "framewise", False):
-        return  # the labels are per frame; their classes are counted by the framewise metrics
     named = {"train": splits.train_targets, "val": getattr(splits.val, "targets", None)}
     if splits.test is not None:
         named["test"] = getattr(splits.test, "targets", None)
     for split, targets in named.items():
         if targets is None:
             continue
-        if multilabel:  # multi-hot rows
-            present = {int(k) for k in torch.as_tensor(targets).any(0).nonzero()}
-        else:
-            present = {int(t) for t in targets}
-        missing = [name for k, name in enumerate(splits.class_names) if k not in present]
+        missing = task.absent_classes(targets, splits.class_names)
         if missing:
-            what = "positives of label" if multilabel else "samples of class"
+            what = "positives of label" if task.multilabel else "samples of class"
             print_line(
                 f"warning: the {split} split has no {what} {', '.join(map(repr, missing[:10]))}"
                 f"{' ...' if len(missing) > 10 else ''}; its macro metrics average over the classes present."
@@ -337,8 +348,17 @@ def _build_data(
             pipeline.eval_dataset(dataset), loading.eval_batch_size, shard, drop_last=False, **loader_args
         )
 
+    def training_loader(dataset: Dataset, name: str) -> DataLoader:
+        seed = cfg.training.seed + zlib.crc32(name.encode())  # its own order, fixed by the run's seed and the name
+        extra = EpochPlan(len(dataset), seed, shuffle=True, rank=dist.rank, world_size=dist.world_size)  # type: ignore[arg-type]
+        sampler = modality.train_sampler(extra, loading.batch_size, loading.drop_last)
+        return make_loader(
+            pipeline.train_dataset(dataset), loading.batch_size, sampler, drop_last=loading.drop_last, **loader_args
+        )
+
     test = eval_loader(splits.test) if splits.test is not None else None
-    return RunData(splits, pipeline, loading, train, eval_loader(splits.val), test, [warning] if warning else [])
+    warnings = [warning] if warning else []
+    return RunData(splits, pipeline, loading, train, eval_loader(splits.val), test, warnings, training_loader)
 
 
 def _place_model(
@@ -462,10 +482,10 @@ def _start_tracking(
 
 def _build_trainer(
     cfg: RootConfig,
+    facts: StepFacts,
     resolved: ResolvedRun,
     placed: RunModel,
     optimisation: RunOptimisation,
-    modality: Modality,
     logger: ExperimentLogger,
     dist: DistContext,
     should_stop: StopCheck | None = None,
@@ -473,7 +493,7 @@ def _build_trainer(
     options = TrainerOptions(
         precision=resolved.precision,
         gradient_clip_norm=cfg.training.gradient_clip_norm,
-        memory_format=modality.memory_format(cfg.training.channels_last),
+        memory_format=facts.modality.memory_format(cfg.training.channels_last),
         accumulate_grad_batches=cfg.training.accumulate_grad_batches,
         early_stopping_patience=cfg.training.early_stopping_patience,
         best_metric=resolved.best_metric,
@@ -489,12 +509,12 @@ def _build_trainer(
     device = torch.device(resolved.device)
     return Trainer(
         module=placed.module,
-        step=build_step(cfg),
+        step=build_step(cfg, facts),
         optimizer=optimisation.optimizer,
         scheduler=optimisation.scheduler,
         device=device,
         options=options,
-        make_metrics=lambda: build_metrics(cfg.data.task, cfg.data.num_classes, device, cfg.data.subtask),
+        make_metrics=lambda: facts.task.build_metrics(device),
         checkpoints=checkpoints,
         logger=logger,
         on_epoch_end=(lambda record: rundir.append_metrics(run_dir, record)) if dist.is_main else (lambda _: None),
@@ -648,26 +668,9 @@ def _test(
     if not dist.is_main:
         return metrics
     save_json(metrics, run_dir / "test_metrics.json")
-    if result.roc:
-        save_json(result.roc, run_dir / "test_roc.json")
     logger.log_metrics(metrics, step=trainer.state.epoch)
     title = f"{cfg.data.dataset} test, best.pt = epoch_{best['best']['epoch']:04d}"
-    if result.confusion is not None and cfg.task.plot_confusion_matrix:
-        from glovita.metrics.plots import save_confusion_matrix
-
-        plot = run_dir / "confusion_matrix.png"
-        save_confusion_matrix(result.confusion.numpy(), class_names, plot, title)
-        logger.log_artifact(plot)
-    if result.reliability is not None and cfg.task.plot_reliability_diagram:
-        from glovita.metrics.plots import save_reliability_diagram
-
-        plot = run_dir / "reliability_diagram.png"
-        save_reliability_diagram(result.reliability, result.metrics["ece"], plot, title)
-        logger.log_artifact(plot)
-    if result.timelines:
-        from glovita.metrics.plots import save_timelines
-
-        plot = run_dir / "timeline.png"
-        save_timelines(result.timelines, class_names, plot, title)
+    plots = TestPlots(cfg.task.plot_confusion_matrix, cfg.task.plot_reliability_diagram)
+    for plot in result.metric_set.save_test_outputs(run_dir, class_names, title, plots):
         logger.log_artifact(plot)
     return metrics

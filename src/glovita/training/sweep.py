@@ -119,12 +119,17 @@ def run_sweep(cfg: SweepConfig, train_args: list[str]) -> dict[str, Any]:
     except ImportError as err:
         raise ValueError("glovita_sweep needs Optuna: pip install 'glovita[sweep]'.") from err
     from glovita.metrics.keys import resolve_best_metric
+    from glovita.tasks.factory import build_task
     from glovita.training.run import run_training
 
     space = load_space(cfg.space)
     base = check_space(space, train_args, cfg.space)
-    metric, mode = resolve_best_metric(base.training.best_checkpoint_metric, base.data.task, base.data.num_classes,
-                                       base.data.subtask, base.training.ema_decay is not None)  # fmt: skip
+    metric, mode = resolve_best_metric(
+        base.training.best_checkpoint_metric,
+        build_task(base.data),
+        base.training.ema_decay is not None,
+        base.training.step.eval_log_keys,
+    )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=cfg.startup_trials, n_warmup_steps=cfg.warmup_epochs)

@@ -1,4 +1,4 @@
-"""The step interface: what the Trainer calls for each batch, and what a step gets and returns."""
+"""The step interface: what the Trainer calls for each batch, what a step is built from, gets and returns."""
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -7,9 +7,43 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
+from glovita.modalities.base import Modality
 from glovita.models.composite import GlovitaModel
 from glovita.runtime.batch import Batch
+from glovita.tasks.base import Task
+
+MODEL_OPTIMIZER = "model"
+"""The name of the model's own optimizer in StepContext.optimizer_step (a step's optimizers take other names)."""
+
+
+@dataclass(frozen=True)
+class StepFacts:
+    """What a step is built from besides its config: the run's model, task, data facts, device and counts."""
+
+    model: GlovitaModel
+    """The plain model (not wrapped by DDP or torch.compile)."""
+    task: Task
+    modality: Modality
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None
+    """(mean, std) per channel the transforms applied last (images); None where samples have no fixed statistics."""
+    device: torch.device
+    steps_per_epoch: int
+    """Batches of the training loader per epoch (this process's)."""
+    epochs: int
+    seed: int
+    training_loader: Callable[[Dataset, str], DataLoader]
+    """A seeded training loader over another dataset with the run's training transforms, collate and batch size;
+    the name makes its seed differ from the main loader's (e.g. unlabeled images of a semi-supervised step)."""
+
+
+def _no_manual_step(name: str) -> None:
+    raise RuntimeError("context.optimizer_step is for steps with manual_optimization = True.")
+
+
+def _no_extra_loader(name: str) -> Batch:
+    raise KeyError(f"The step draws from loader {name!r}, but its extra_loaders() names no such loader.")
 
 
 @dataclass(frozen=True)
@@ -22,6 +56,15 @@ class StepContext:
     """Mixed-precision context for forward passes (training.precision)."""
     ema: nn.Module | None = None
     """The EMA copy of the model (training.ema_decay), e.g. as a teacher; None without EMA."""
+    modules: dict[str, nn.Module] = field(default_factory=dict)
+    """The step's own modules (Step.modules) on the device, DDP-wrapped under torchrun: call these in train_step."""
+    backward: Callable[[torch.Tensor], None] = lambda loss: loss.backward()
+    """Manual optimization: backpropagate a loss (scaled for 16-mixed precision)."""
+    optimizer_step: Callable[[str], None] = _no_manual_step
+    """Manual optimization: clip, step and zero one optimizer (MODEL_OPTIMIZER or a name of
+    Step.extra_optimizers) and advance its schedule; the model's step also updates the EMA weights."""
+    draw: Callable[[str], Batch] = _no_extra_loader
+    """The next batch (on the device) of one of Step.extra_loaders; a loader that runs out starts its next pass."""
 
 
 @dataclass(frozen=True)
@@ -31,8 +74,10 @@ class StepOutput:
     loss: torch.Tensor
     outputs: Any
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
+    """Scalars logged as train_<key> (training) or val_<key> / test_<key> (evaluation), sample-weighted means."""
     extra_losses: dict[str, torch.Tensor] = field(default_factory=dict)
-    """Losses of the step's own optimizers (see Step.extra_optimizers), by name; backpropagated with `loss`."""
+    """Losses of the step's own optimizers (see Step.extra_optimizers), by name; backpropagated with `loss`
+    (automatic optimization only)."""
 
 
 ExtraOptimizer = tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]
@@ -40,27 +85,42 @@ ExtraOptimizer = tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRSchedul
 
 
 class Step(Protocol):
-    """A training step and its evaluation step. The Trainer owns the loop around them: accumulation,
-    precision scaling, DDP gradient sync, clipping, EMA, checkpoints and early stopping."""
+    """A training step and its evaluation step. The Trainer owns the loop around them: precision scaling, DDP
+    wrapping and gradient sync, clipping, EMA, checkpoints (of the step's modules and optimizers too), resume and
+    early stopping. With automatic optimization it also runs backward and steps every optimizer together (with
+    accumulation); with `manual_optimization` the step calls context.backward / context.optimizer_step itself,
+    e.g. several critic updates per generator update."""
 
     eval_needs_grad: bool
     """Whether evaluation runs with gradients enabled (adversarial or saliency evaluation does)."""
+    manual_optimization: bool
+    """The step runs its own backward and optimizer steps through the context (Lightning's manual optimization)."""
 
     def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
-        """Forward one training batch through `model` (possibly wrapped) and return the loss to backpropagate."""
+        """Forward one training batch through `model` (possibly wrapped) and return the loss (automatic
+        optimization: the loss to backpropagate; manual: the loss to report, already backpropagated)."""
         ...
 
     def eval_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
-        """Forward one evaluation batch; `outputs` feed the head's logits for metrics."""
+        """Forward one evaluation batch; `outputs` feed the head's logits for metrics, `logs` become val_<key>."""
+        ...
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Modules the step owns beside the model (a critic, a teacher): the Trainer moves them to the device,
+        wraps trainable ones for DDP and keeps their weights in every checkpoint ({} for none)."""
         ...
 
     def extra_optimizers(self) -> dict[str, ExtraOptimizer]:
-        """Optimizers of modules the step owns, beside the model's; the Trainer steps, clips, zeroes and
-        checkpoints them with the model's optimizer ({} for steps that train the model alone)."""
+        """Optimizers of modules the step owns, beside the model's; the Trainer clips, steps, zeroes and
+        checkpoints them ({} for steps that train the model alone)."""
+        ...
+
+    def extra_loaders(self) -> dict[str, DataLoader]:
+        """Loaders the step draws from besides the training loader (context.draw), by name ({} for none)."""
         ...
 
     def state_dict(self) -> dict[str, Any]:
-        """State the step keeps across epochs (saved in every checkpoint)."""
+        """State the step keeps across epochs besides its modules and optimizers (saved in every checkpoint)."""
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...

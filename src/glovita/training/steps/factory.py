@@ -1,12 +1,15 @@
 """training.step -> the step object the Trainer calls."""
 
+from typing import cast
+
 from glovita.configs.root import RootConfig
 from glovita.configs.training import SupervisedStepConfig
-from glovita.training.steps.base import Step
+from glovita.training.steps.base import Step, StepFacts
 
 
-def build_step(cfg: RootConfig) -> Step:
-    """The step of `cfg.training.step`, with what it needs from the rest of the config (e.g. task mixing)."""
+def build_step(cfg: RootConfig, facts: StepFacts) -> Step:
+    """The step of `cfg.training.step`, with what it needs from the rest of the config (e.g. task mixing) and from
+    the run (`facts`: the model, task, data normalisation, device, step counts, extra training loaders)."""
     step = cfg.training.step
     match step:
         case SupervisedStepConfig():
@@ -18,5 +21,7 @@ def build_step(cfg: RootConfig) -> Step:
             if task.mixup_alpha > 0 or task.cutmix_alpha > 0:
                 mixer = BatchMixer(cfg.data.num_classes, task.mixup_alpha, task.cutmix_alpha, task.mix_prob)
             return SupervisedStep(mixer)
-        case _:
-            raise TypeError(f"No step branch for {type(step).__name__} in glovita/training/steps/factory.py.")
+        case _:  # an installed package's step: builder(step config, root config, facts) -> Step
+            from glovita.configs.extensions import build_extension
+
+            return cast(Step, build_extension(step, cfg, facts))

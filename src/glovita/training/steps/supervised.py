@@ -3,6 +3,7 @@
 from typing import Any
 
 from torch import nn
+from torch.utils.data import DataLoader
 
 from glovita.runtime.batch import Batch
 from glovita.training.mixing import BatchMixer
@@ -13,6 +14,7 @@ class SupervisedStep:
     """loss = head.loss(model(batch), batch). Mixing (when configured) turns training targets into soft ones."""
 
     eval_needs_grad = False
+    manual_optimization = False
 
     def __init__(self, mixer: BatchMixer | None) -> None:
         self.mixer = mixer
@@ -28,7 +30,13 @@ class SupervisedStep:
             outputs = model(batch.inputs, batch.mask)
         return StepOutput(context.module.head.loss(outputs, batch), outputs)
 
+    def modules(self) -> dict[str, nn.Module]:
+        return {}
+
     def extra_optimizers(self) -> dict[str, ExtraOptimizer]:
+        return {}
+
+    def extra_loaders(self) -> dict[str, DataLoader]:
         return {}
 
     def state_dict(self) -> dict[str, Any]:

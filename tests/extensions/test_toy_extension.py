@@ -1,0 +1,141 @@
+"""An installed extension package (glovita_toy, beside this file) adds a modality with its own dataset and
+transforms, an encoder and a step that owns a critic, alternates updates and draws from an extra loader: trained
+under both CLI styles, then used by glovita_infer, glovita_extract_features and glovita_export. Broken and
+colliding extensions are named and skipped; a saved config whose tag no package provides names the tag."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import pytest
+import torch
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+
+
+def _install(site: Path, name: str, entry_points: dict[str, str]) -> None:
+    """A distribution's metadata on `site` (what pip writes): importlib.metadata finds its entry points there."""
+    info = site / f"{name}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[glovita.components]\n{lines}\n")
+
+
+TOY = {
+    "toy_signals": "glovita_toy.config:ToySignalsConfig",
+    "toy_mlp": "glovita_toy.config:ToyMlpEncoderConfig",
+    "toy_alternating": "glovita_toy.config:ToyAlternatingStepConfig",
+}
+
+
+def _run(command: str, args: list[str], site: Path | None, cwd: Path) -> subprocess.CompletedProcess[str]:
+    paths = [str(site), str(HERE)] if site is not None else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([str(BIN / command), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+COMMON = [
+    "--training.epochs", "3", "--dataloading.batch_size", "8", "--dataloading.num_workers", "0",
+    "--optimizer.lr", "0.01", "--training.best_checkpoint_metric", "critic_score",
+]  # fmt: skip
+STYLES = {
+    "fields": [
+        "--data.dataset", "toy_signals", "--data.num_classes", "2", "--model.encoder.encoder_type", "toy_mlp",
+        "--training.step.step_type", "toy_alternating", "--training.step.n_critic", "2",
+    ],
+    "subcommands": [
+        "data:toy-signals-config", "model.encoder:toy-mlp-encoder-config",
+        "training.step:toy-alternating-step-config", "--training.step.n_critic", "2",
+    ],
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def toy_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """The toy extension installed; one run per CLI style (site folder, run of the explicit style, of subcommands)."""
+    root = tmp_path_factory.mktemp("toy")
+    site = root / "site"
+    _install(site, "glovita_toy", TOY)
+    runs = []
+    for group, args in STYLES.items():
+        result = _run("glovita_train", [*args, *COMMON, "--experiments_dir", "exp", "--group", group], site, root)
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs.append(root / "exp" / "toy_signals" / group / "0")
+    return site, runs[0], runs[1]
+
+
+def test_the_extension_trains_under_both_cli_styles(toy_runs: tuple[Path, Path, Path]) -> None:
+    _, fields_run, subcommand_run = toy_runs
+    for run in (fields_run, subcommand_run):
+        config = json.loads((run / "config.json").read_text())
+        assert (
+            config["data"]["dataset"] == "toy_signals" and config["training"]["step"]["step_type"] == "toy_alternating"
+        )
+        assert json.loads((run / "resolved_config.json").read_text())["best_metric"] == "val_critic_score"
+        test = json.loads((run / "test_metrics.json").read_text())
+        assert test["test_accuracy"] >= 0.9  # raised against plain sine waves, 3 epochs
+        assert "test_critic_score" in test  # the step's evaluation log, as test_<key>
+        epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert len(epochs) == 3 and all("val_critic_score" in e and "train_critic_loss" in e for e in epochs)
+        checkpoint = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+        assert set(checkpoint["step_modules"]) == {"critic"}  # the step's module, checkpointed by the Trainer
+        assert checkpoint["step"]["critic_updates"] == 2 * 3 * 12  # n_critic x epochs x steps per epoch
+        assert "critic" in checkpoint["extra_optimizers"]
+    same = json.loads((fields_run / "config.json").read_text())
+    other = json.loads((subcommand_run / "config.json").read_text())
+    assert {**same, "group": None} == {**other, "group": None}
+
+
+def test_infer_extract_and_export_work_on_an_extension_run(toy_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    site, run, _ = toy_runs
+    best = str(run / "checkpoints" / "best.pt")
+    result = _run("glovita_infer", ["--checkpoint_path", best, "--output_dir", str(tmp_path / "pred")], site, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "pred" / "metrics.json").read_text())
+    test = json.loads((run / "test_metrics.json").read_text())
+    assert metrics["accuracy"] == pytest.approx(test["test_accuracy"], abs=1e-6)
+    assert metrics["num_samples"] == 48
+    assert (tmp_path / "pred" / "predictions.csv").read_text().splitlines()[
+        0
+    ] == "id,target,prediction_label,prob_sine,prob_raised"
+    out = tmp_path / "features"
+    result = _run("glovita_extract_features", ["--checkpoint_path", best, "--output_dir", str(out), "--split", "test"],
+                  site, tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (written,) = out.glob("*.h5")
+    with h5py.File(written) as handle:
+        assert handle["features"].shape == (48, 16)
+    result = _run("glovita_export", ["--checkpoint_path", best, "--output_dir", str(tmp_path / "export"),
+                                     "--format", "torchscript"], site, tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "export" / "preprocessing.json").read_text())["probabilities"] == "softmax"
+
+
+def test_a_run_whose_extension_is_gone_names_the_tag_and_the_group(
+    toy_runs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    _, run, _ = toy_runs
+    result = _run("glovita_infer", ["--checkpoint_path", str(run / "checkpoints" / "best.pt")], None, tmp_path)
+    assert result.returncode == 2
+    assert "'toy_signals' is not a GloViTa component" in result.stderr and "glovita.components" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_broken_and_colliding_extensions_are_named_and_skipped(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _install(site, "glovita_broken", {"missing": "glovita_missing.config:Nothing"})
+    _install(site, "glovita_clash", {"digits_again": "glovita_clash_config:DigitsAgain"})
+    (site / "glovita_clash_config.py").write_text(
+        "from typing import ClassVar, Literal\nfrom glovita.configs.fields import DatasetFields\n\n"
+        "class DigitsAgain(DatasetFields):\n    builder: ClassVar[str] = 'x:y'\n"
+        "    dataset: Literal['digits'] = 'digits'\n"
+    )
+    result = _run("glovita_train", ["--help"], site, tmp_path)
+    assert result.returncode == 0 and "--training.epochs" in result.stdout
+    assert "extension 'missing' of glovita_broken (ModuleNotFoundError" in result.stderr
+    assert "DigitsAgain of glovita_clash (its data tag 'digits' is a built-in one) was skipped" in result.stderr

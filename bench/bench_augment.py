@@ -29,6 +29,9 @@ from glovita.augmentation.policies.shared_2d import PolicyParams
 from glovita.cli.train import main as train_main
 from glovita.configs.data import GenericImageDatasetConfig
 from glovita.datasets.factory import build_datasets
+from glovita.modalities.images import JointImageTransform
+from glovita.modalities.volumes import joint_volume_transform
+from glovita.runtime.batch import Batch, collate_samples
 from glovita.runtime.loaders import EpochPlan, SeededSampler, TransformedDataset, make_loader
 
 PARAMS = PolicyParams(224, 256, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear")
@@ -48,8 +51,8 @@ def _make_images(root: Path, per_class: int) -> None:
 
 def _epoch(loader) -> float:
     began, seen = time.perf_counter(), 0
-    for images, _ in loader:
-        seen += images.shape[0]
+    for batch in loader:
+        seen += len(batch) if isinstance(batch, Batch) else batch[0].shape[0]
     return seen / (time.perf_counter() - began)
 
 
@@ -72,7 +75,8 @@ def pipeline(rounds: int, per_class: int, workers: int) -> dict:
     )
     policy = build_transform("default_2d_3", PARAMS, "train_policy")
     sampler = SeededSampler(EpochPlan(len(splits.train), 0, True))
-    glovita = make_loader(TransformedDataset(splits.train, policy), 64, sampler, workers, False, True, 2, False)
+    augmented = TransformedDataset(splits.train, JointImageTransform(policy, "default_2d_3"))
+    glovita = make_loader(augmented, 64, sampler, workers, False, True, 2, False, collate_samples)
     direct_set = datasets.ImageFolder(
         str(root / "images" / "train"), transform=build_transform("default_2d_3", PARAMS, "p")
     )
@@ -108,7 +112,15 @@ def volume_pipeline(rounds: int, count: int, workers: int) -> dict:
     dataset = VolumeDataset([(p, 0) for p in paths], 1, (128, 128, 128), pad_crop=False)
     sampler = SeededSampler(EpochPlan(count, 0, True))
     glovita = make_loader(
-        TransformedDataset(dataset, policy, seed_numpy=True), 2, sampler, workers, False, True, 2, False
+        TransformedDataset(dataset, joint_volume_transform(policy), seed_numpy=True),
+        2,
+        sampler,
+        workers,
+        False,
+        True,
+        2,
+        False,
+        collate_samples,
     )
     direct = torch.utils.data.DataLoader(_DirectVolumes(paths, policy), batch_size=2, shuffle=True,
                                          num_workers=workers, persistent_workers=workers > 0)  # fmt: skip

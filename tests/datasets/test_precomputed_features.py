@@ -51,7 +51,7 @@ def test_bag_collation_pads_and_masks(tmp_path: Path) -> None:
     batch = splits.modality.collate(samples)
     lengths = [s[0].shape[0] for s in samples]
     assert batch.inputs.shape == (4, max(lengths), 8)
-    assert batch.mask is not None and batch.mask.sum(1).tolist() == lengths
+    assert batch.valid is not None and batch.valid.sum(1).tolist() == lengths
     for i, (bag, _) in enumerate(samples):
         assert torch.equal(batch.inputs[i, : lengths[i]], bag)
         assert batch.inputs[i, lengths[i] :].abs().sum() == 0
@@ -63,7 +63,7 @@ def test_instance_batches_come_stacked_from_one_read(tmp_path: Path) -> None:
         splits = _splits(tmp_path, "instances", load)
         batch = splits.modality.collate(splits.train.__getitems__([5, 1, 3]))
         assert torch.equal(batch.inputs[1], splits.train[1][0]) and batch.targets.tolist() == [1, 1, 1]
-        assert torch.equal(batch.inputs[0], splits.train[5][0]) and batch.mask is None
+        assert torch.equal(batch.inputs[0], splits.train[5][0]) and batch.valid is None
 
 
 def test_regression_labels(tmp_path: Path) -> None:

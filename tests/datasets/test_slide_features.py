@@ -72,7 +72,7 @@ def test_a_clam_folder_gives_one_bag_per_slide_in_its_split(tmp_path: Path, fmt:
     assert int(target) == 1
     batch = splits.modality.collate([splits.train[0], splits.train[1]])
     assert batch.inputs.shape == (2, 5, 4) and batch.inputs.dtype == torch.float32
-    assert batch.mask.tolist() == [[True] * 5, [True] * 3 + [False] * 2]
+    assert batch.valid.tolist() == [[True] * 5, [True] * 3 + [False] * 2]
     coords = splits.val.coords(0)
     assert (coords is None) == (fmt == "pt") and (
         coords is None or coords[:, 0].tolist() == [0, 256, 512, 768, 1024, 1280]
@@ -155,9 +155,9 @@ def test_a_100k_instance_slide_goes_through_collate_and_clam(tmp_path: Path) -> 
              coords=np.zeros((100_000, 2), dtype=np.int64))  # fmt: skip
     splits = build_datasets(slide_config(root), None)
     batch = splits.modality.collate([splits.test[0]])
-    assert batch.inputs.shape == (1, 100_000, 4) and bool(batch.mask.all())
+    assert batch.inputs.shape == (1, 100_000, 4) and bool(batch.valid.all())
     head = ClamHead(4, 2, "sb", "small", 0.0, True, 8, 0.7, "ce", False)
     with torch.no_grad():
-        outputs = head(batch.inputs, batch.mask)
+        outputs = head(batch.inputs, batch.valid)
     assert outputs.attention.shape == (1, 1, 100_000)
     assert float(outputs.attention.sum()) == pytest.approx(1.0, abs=1e-4)

@@ -237,15 +237,15 @@ def test_pad_mask_gives_zeros_a_mask_and_a_masked_mean(tmp_path: Path) -> None:
                                          length_policy="pad_mask", train_policy="default_series_3")  # fmt: skip
     splits = build_datasets(cfg, None)
     batch = splits.modality.collate([splits.val[0], splits.val[1]])
-    assert batch.mask is not None and batch.mask.tolist() == [[True, True, False, False], [True] * 4]
+    assert batch.valid is not None and batch.valid.tolist() == [[True, True, False, False], [True] * 4]
     torch.testing.assert_close(batch.inputs[0, 0], torch.tensor([-1.0, 1.0, 0.0, 0.0]))
     augmented = splits.modality.pipeline(None, 1).train(splits.val[0][0])  # type: ignore[misc]
     assert torch.isfinite(augmented[0, :2]).all() and torch.isnan(augmented[0, 2:]).all()  # padding stays padding
     encoder = SeriesCnnEncoder("fcn", 1).eval()
     with torch.no_grad():
         maps = encoder.forward_features(batch.inputs)
-        torch.testing.assert_close(encoder(batch.inputs, batch.mask)[0], maps[0, :, :2].mean(-1))
-        torch.testing.assert_close(encoder(batch.inputs, batch.mask)[1], maps[1].mean(-1))
+        torch.testing.assert_close(encoder(batch.inputs, batch.valid)[0], maps[0, :, :2].mean(-1))
+        torch.testing.assert_close(encoder(batch.inputs, batch.valid)[1], maps[1].mean(-1))
     from glovita.configs.root import RootConfig
 
     with pytest.raises(ValueError, match="length_policy='pad_mask' masks padded time steps"):

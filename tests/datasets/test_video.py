@@ -188,7 +188,7 @@ def test_framewise_head_ignores_padded_frames() -> None:
     padded_targets = torch.cat([targets[:, :6], torch.full((1, 4), -100)], dim=1)
     mask = torch.arange(10)[None] < 6
     padded = Batch(padded_features, padded_targets, mask)
-    out_short, out_padded = head(short.inputs, short.mask), head(padded.inputs, padded.mask)
+    out_short, out_padded = head(short.inputs, short.valid), head(padded.inputs, padded.valid)
     assert out_padded.shape == (2, 1, 10, 3)
     torch.testing.assert_close(out_padded[:, :, :6], out_short, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(head.loss(out_padded, padded), head.loss(out_short, short), atol=1e-5, rtol=1e-5)

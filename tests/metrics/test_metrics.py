@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from glovita.metrics.classification import ClassificationMetrics
-from glovita.metrics.keys import resolve_best_metric
 from glovita.metrics.regression import RegressionMetrics
 from glovita.tasks.classification import ClassificationTask
+from glovita.tasks.keys import resolve_best_metric
 from glovita.tasks.regression import RegressionTask
 
 

@@ -31,12 +31,12 @@ class CountingStep:
 
     def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
         self.train_calls += 1
-        outputs = model(batch.inputs, batch.mask)
+        outputs = model(batch.inputs, batch.valid)
         return StepOutput((outputs**2).mean(), outputs)
 
     def eval_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
         self.eval_grad_modes.append(torch.is_grad_enabled())
-        outputs = model(batch.inputs, batch.mask)
+        outputs = model(batch.inputs, batch.valid)
         return StepOutput(context.module.head.loss(outputs, batch), outputs)
 
     def modules(self) -> dict[str, nn.Module]:
@@ -173,11 +173,11 @@ class AlternatingStep(CountingStep):
         for _ in range(self.n_critic):
             other = context.draw("unlabeled")
             self.drawn.append(other.inputs)
-            fake = model(other.inputs, other.mask).detach()
+            fake = model(other.inputs, other.valid).detach()
             critic_loss = critic(fake).mean() - critic(torch.ones_like(fake)).mean()
             context.backward(critic_loss)
             context.optimizer_step("critic")
-        outputs = model(batch.inputs, batch.mask)
+        outputs = model(batch.inputs, batch.valid)
         loss = context.module.head.loss(outputs, batch)
         context.backward(loss)
         context.optimizer_step("model")

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from glovita.configs.optimizer import AdamOptimizerConfig, AdamwOptimizerConfig, SgdOptimizerConfig
+from glovita.runtime.batch import on_input
 from glovita.runtime.loaders import EpochPlan, SeededSampler, TransformedDataset
 from glovita.training.optim import build_optimizer, build_scheduler, lr_factor
 from tests.conftest import labels_batch
@@ -58,12 +59,12 @@ def test_seeded_sampler_is_a_function_of_seed_and_epoch() -> None:
 
 def test_transformed_dataset_augmentation_depends_only_on_sample_seed() -> None:
     base = [(torch.zeros(1), 0)] * 3
-    dataset = TransformedDataset(base, lambda x: x + torch.rand(1))
+    dataset = TransformedDataset(base, on_input(lambda x: x + torch.rand(1), "test"))
     torch.manual_seed(0)
-    a = dataset[(1, 1234)][0]
+    a = dataset[(1, 1234)]["input"]
     torch.manual_seed(99)
     state = torch.get_rng_state()
-    b = dataset[(2, 1234)][0]
+    b = dataset[(2, 1234)]["input"]
     assert torch.equal(a, b)
     assert torch.equal(torch.get_rng_state(), state)  # global RNG untouched
 

@@ -13,7 +13,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     args = list(sys.argv[1:] if argv is None else argv)
     config = parse_config(CompareConfig, args, "glovita_compare", _DESCRIPTION)
-    from glovita.training.compare import compare_runs
+    from glovita.apps.compare import compare_runs
 
     with user_errors("glovita_compare"):
         compare_runs(config)

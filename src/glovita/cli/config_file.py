@@ -130,7 +130,7 @@ def validated(
         from glovita.configs.extensions import unknown_tag
 
         if first["type"] == "union_tag_invalid":
-            problem = str(unknown_tag(err))
+            problem = f"{first['msg']}; {unknown_tag(err)}"
         elif first["type"] == "extra_forbidden":
             problem = "unknown key (a typo, or a field this GloViTa version does not have). Remove or rename it"
         else:

@@ -17,10 +17,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     split = args.index("--") if "--" in args else len(args)
     sweep_args, train_args = args[:split], args[split + 1 :]
     config = parse_config(SweepConfig, sweep_args, "glovita_sweep", _DESCRIPTION)
-    from glovita.training.sweep import run_sweep
+    from glovita.apps.sweep import run_sweep
+    from glovita.cli.train import parse_root_config
 
     with user_errors("glovita_sweep"):
         if "--" not in args:
             raise ValueError("Give the glovita_train flags after '--', e.g. glovita_sweep --study lr --trials 12 "
                              "--space space.yaml -- --data.dataset digits --training.epochs 10.")  # fmt: skip
-        run_sweep(config, train_args)
+        run_sweep(config, train_args, parse_root_config)

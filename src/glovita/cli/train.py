@@ -43,7 +43,7 @@ def _main(args: list[str]) -> None:
     config = parse_root_config(args)
     timeline.mark_early("config")
     # torch is imported only once parsing succeeded
-    from glovita.training.cross_validation import run_cross_validation
+    from glovita.apps.cross_validation import run_cross_validation
     from glovita.training.distributed import init_distributed, shutdown
     from glovita.training.run import RunInterrupted, run_training
 

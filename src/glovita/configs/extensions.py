@@ -156,6 +156,6 @@ def unknown_tag(error: Any) -> str | None:
             return (
                 f"{ROLES.get(discriminator, discriminator)} tag {tag!r} is not a GloViTa component and no installed "
                 f"package provides it (entry-point group {GROUP!r}). Install the package that adds {tag!r}, or "
-                "change the config."
+                "change the config"
             )
     return None

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from glovita.datasets.generic_image import Target
-from glovita.datasets.videos import VideoInfo, probe_video
+from glovita.datasets.videos import VideoInfo, probe_video, read_frames
 from glovita.runtime.batch import IGNORE_FRAME
 
 
@@ -24,6 +24,18 @@ class VideoSample:
 
     info: VideoInfo
     frame_labels: np.ndarray | None = None
+
+    @property
+    def num_frames(self) -> int:
+        return self.info.num_frames
+
+    @property
+    def path(self) -> Path:
+        return self.info.path
+
+    def frames(self, indices: Sequence[int], channels: int) -> torch.Tensor:
+        """The frames at `indices` as uint8 (T, H, W, C), decoded from the file or read from its frame folder."""
+        return read_frames(self.info, indices, channels)
 
 
 class VideoDataset(Dataset):

@@ -20,6 +20,7 @@ from glovita.runtime.forward import forward_loop
 from glovita.runtime.io import atomic_path
 from glovita.runtime.loaders import one_pass_loader
 from glovita.runtime.progress import print_line
+from glovita.tasks.factory import build_task
 from glovita.training.resolve import encoder_name, resolve_dataloading, resolve_device
 
 
@@ -117,7 +118,7 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
     loading = resolve_dataloading(cfg.dataloading, device)
     dtype = np.float16 if cfg.precision == 16 else np.float32
     written = []
-    framewise = getattr(modality, "framewise", False)
+    framewise = build_task(root.data).per_frame
     for split in chosen:
         dataset = available[split]
         assert dataset is not None
@@ -141,12 +142,12 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         def forward(batch: Batch) -> torch.Tensor:
             if framewise:  # per-frame features (B, T, D): each video becomes one bag of its frames
                 return frame_features(encoder, batch.inputs)
-            return encode(encoder, batch.inputs, batch.mask)
+            return encode(encoder, batch.inputs, batch.valid)
 
         for batch, features in forward_loop(loader, forward, device, memory_format, f"extract {split}"):
             if framewise:
-                assert batch.mask is not None
-                for row, mask in enumerate(batch.mask.cpu()):
+                assert batch.valid is not None
+                for row, mask in enumerate(batch.valid.cpu()):
                     chunks.append(features[row][mask.to(features.device)].float().cpu().numpy().astype(dtype))
                     frame_labels.append(batch.targets[row][mask.to(batch.targets.device)].cpu().numpy())
                     lengths.append(int(mask.sum()))

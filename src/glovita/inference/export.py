@@ -23,6 +23,7 @@ from glovita.configs.infer import InferConfig
 from glovita.configs.peft import DoraConfig, FullFinetuningConfig, LoraConfig
 from glovita.inference.predict import eval_pipeline, select_samples
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
+from glovita.modalities.base import Modality
 from glovita.models.composite import GlovitaModel
 from glovita.runtime.batch import Batch
 from glovita.runtime.io import atomic_path, save_json
@@ -65,7 +66,7 @@ def _plain_model(run: RestoredRun, use_ema: bool) -> GlovitaModel:
     return model.eval()
 
 
-def _samples(run: RestoredRun, model: GlovitaModel, count: int) -> Batch:
+def _samples(run: RestoredRun, model: GlovitaModel, count: int) -> tuple[Batch, Modality]:
     """Up to `count` samples of the run's test split (else val), through its evaluation pipeline, as one batch."""
     from glovita.configs.dataloading import DataloadingConfig
     from glovita.runtime.loaders import one_pass_loader
@@ -84,26 +85,26 @@ def _samples(run: RestoredRun, model: GlovitaModel, count: int) -> Batch:
     batch = next(iter(loader))
     if len(batch) < 2:
         raise ValueError(f"The run's {split} split has {len(batch)} sample; the export check needs at least 2.")
-    return batch
+    return batch, samples.modality
 
 
-def _export_onnx(module: LogitsModule, batch: Batch, path: Path, opset: int) -> None:
+def _export_onnx(module: LogitsModule, batch: Batch, bags: bool, path: Path, opset: int) -> None:
     try:
         import onnxscript  # noqa: F401  # the exporter needs it
     except ImportError as err:
         raise ValueError("ONNX export needs onnx and onnxscript: pip install 'glovita[export]'.") from err
     from torch.export import Dim
 
-    args: tuple[torch.Tensor, ...] = (batch.inputs,) if batch.mask is None else (batch.inputs, batch.mask)
+    args: tuple[torch.Tensor, ...] = (batch.inputs,) if batch.valid is None else (batch.inputs, batch.valid)
     batch_dim = Dim("batch", min=1, max=65536)
     shapes: dict[str, Any] = {"inputs": {0: batch_dim}}
-    if batch.mask is not None:
-        if batch.inputs.ndim == 3 and batch.mask.shape == batch.inputs.shape[:2]:  # bags: any number of instances
+    if batch.valid is not None:
+        if bags:  # any number of instances per bag
             instances = Dim("instances", min=1, max=2**24)
             shapes = {"inputs": {0: batch_dim, 1: instances}, "mask": {0: batch_dim, 1: instances}}
         else:
             shapes["mask"] = {0: batch_dim}
-    names = ["inputs"] + (["mask"] if batch.mask is not None else [])
+    names = ["inputs"] + (["mask"] if batch.valid is not None else [])
     try:
         with atomic_path(path) as tmp, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's notes on axis names and deprecations
@@ -127,13 +128,13 @@ def _run_onnx(path: Path, batch: Batch) -> torch.Tensor:
         raise ValueError("Checking the ONNX file needs onnxruntime: pip install 'glovita[export]'.") from err
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {"inputs": batch.inputs.numpy()}
-    if batch.mask is not None:
-        feeds["mask"] = batch.mask.numpy()
+    if batch.valid is not None:
+        feeds["mask"] = batch.valid.numpy()
     return torch.from_numpy(session.run(["logits"], feeds)[0])
 
 
 def _export_torchscript(module: LogitsModule, batch: Batch, path: Path) -> torch.Tensor:
-    args = (batch.inputs,) if batch.mask is None else (batch.inputs, batch.mask)
+    args = (batch.inputs,) if batch.valid is None else (batch.inputs, batch.valid)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit's deprecation notices
         traced = torch.jit.trace(module, args, check_trace=False)
@@ -159,7 +160,7 @@ def _export_safetensors(model: GlovitaModel, run: RestoredRun, batch: Batch, pat
     reloaded = _plain_model(run, use_ema)
     reloaded.load_state_dict(load_file(str(path)))
     with torch.no_grad():
-        return LogitsModule(reloaded, batch.mask is not None)(batch.inputs, batch.mask)
+        return LogitsModule(reloaded, batch.valid is not None)(batch.inputs, batch.valid)
 
 
 def export_model(cfg: ExportConfig) -> Exported:
@@ -169,14 +170,14 @@ def export_model(cfg: ExportConfig) -> Exported:
     began = time.perf_counter()
     run = load_run(cfg.checkpoint_path)
     model = _plain_model(run, cfg.use_ema)
-    batch = _samples(run, model, cfg.verify_samples)
-    module = LogitsModule(model, batch.mask is not None).eval()
+    batch, modality = _samples(run, model, cfg.verify_samples)
+    module = LogitsModule(model, batch.valid is not None).eval()
     with torch.no_grad():
-        expected = module(batch.inputs, batch.mask)
+        expected = module(batch.inputs, batch.valid)
     path = cfg.output_dir / _FILES[cfg.format]
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     if cfg.format == "onnx":
-        _export_onnx(module, batch, path, cfg.opset)
+        _export_onnx(module, batch, modality.bags, path, cfg.opset)
         got = _run_onnx(path, batch)
     elif cfg.format == "torchscript":
         got = _export_torchscript(module, batch, path)
@@ -198,7 +199,9 @@ def export_model(cfg: ExportConfig) -> Exported:
         "inputs": {
             "inputs": {"shape": ["batch", *batch.inputs.shape[1:]], "dtype": "float32"},
             **(
-                {"mask": {"shape": ["batch", *batch.mask.shape[1:]], "dtype": "bool"}} if batch.mask is not None else {}
+                {"mask": {"shape": ["batch", *batch.valid.shape[1:]], "dtype": "bool"}}
+                if batch.valid is not None
+                else {}
             ),  # fmt: skip
         },
         "outputs": {"logits": {"shape": ["batch", int(expected.shape[-1])]}},

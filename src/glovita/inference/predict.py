@@ -340,7 +340,7 @@ def _run_model(
 
     def forward(batch: Batch, flip: bool = False) -> Any:
         with autocast(precision, device):
-            return model(batch.inputs.flip(-1) if flip else batch.inputs, batch.mask)
+            return model(batch.inputs.flip(-1) if flip else batch.inputs, batch.valid)
 
     for batch, outputs in forward_loop(loader, forward, device, memory_format, f"predict {samples.source}"):
         probabilities = model.head.predict(outputs)
@@ -351,8 +351,8 @@ def _run_model(
             scores = task.scores_from_probabilities(probabilities) if tta else model.head.logits(outputs)
             metrics.update(scores, batch.targets)
         if task.per_frame:  # (B, T, K) over each video's real frames
-            assert batch.mask is not None
-            for probs, targets, mask in zip(probabilities.cpu(), batch.targets.cpu(), batch.mask.cpu(), strict=True):
+            assert batch.valid is not None
+            for probs, targets, mask in zip(probabilities.cpu(), batch.targets.cpu(), batch.valid.cpu(), strict=True):
                 frames_all.append((probs[mask].numpy(), targets[mask].numpy()))
             continue
         outputs_all.append(probabilities.cpu())

@@ -1,4 +1,4 @@
-"""Metrics via torchmetrics; each task (glovita/tasks/) lists its stable keys, keys.py resolves the best metric."""
+"""Metrics via torchmetrics; each task (glovita/tasks/) lists its stable keys."""
 
 import contextlib
 import warnings

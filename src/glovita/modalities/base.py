@@ -9,24 +9,20 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from glovita.models.preprocessing import PreprocessingDefaults
-from glovita.runtime.batch import Batch
+from glovita.runtime.batch import Batch, Sample, collate_samples, on_input
 from glovita.runtime.loaders import EpochPlan, TransformedDataset
 
-
-def collate_samples(samples: list[tuple[torch.Tensor, Any]]) -> Batch:
-    """(input, target) samples of equal shape -> Batch (targets: ints, float tensors or tuples of floats)."""
-    inputs, targets = torch.utils.data.default_collate(samples)
-    return Batch(inputs, targets)
+__all__ = ["Modality", "Pipeline", "collate_samples"]
 
 
 @dataclass(frozen=True)
 class Pipeline:
     """Per-sample transforms of a modality, resolved for one model; `resolved` goes to resolved_config.json."""
 
-    train: Callable[[Any], torch.Tensor] | None
-    """Training transform (seeded per sample); None passes samples through."""
-    eval: Callable[[Any], torch.Tensor] | None
-    """Evaluation, inference and extraction transform."""
+    train: Callable[[Any], Any] | None
+    """Training transform of the input (seeded per sample); None passes samples through."""
+    eval: Callable[[Any], Any] | None
+    """Evaluation, inference and extraction transform of the input."""
     resolved: Any
     """What was derived (policies, sizes, statistics); None for kinds without transforms."""
     seed_numpy: bool = False
@@ -43,11 +39,21 @@ class Pipeline:
     """(mean, std) per channel that the transforms apply last, in [0, 1] pixel units (images); a step that works in
     pixel space (an attack) undoes and redoes it. None where samples are not normalised by fixed statistics."""
 
+    sample_train: Callable[[Sample], Sample] | None = None
+    """The training transform of a whole sample, moving every field that covers the input with it (images: one
+    torchvision v2 call on tv_tensors); None applies `train` to the input and refuses such fields."""
+    sample_eval: Callable[[Sample], Sample] | None = None
+    """The evaluation transform of a whole sample (see sample_train)."""
+    kind: str = "sample"
+    """What the samples are, for messages (images, volumes, series, ...)."""
+
     def train_dataset(self, dataset: Dataset) -> Dataset:
-        return dataset if self.train is None else TransformedDataset(dataset, self.train, seed_numpy=self.seed_numpy)
+        transform = self.sample_train or (on_input(self.train, self.kind) if self.train is not None else None)
+        return dataset if transform is None else TransformedDataset(dataset, transform, seed_numpy=self.seed_numpy)
 
     def eval_dataset(self, dataset: Dataset) -> Dataset:
-        return dataset if self.eval is None else TransformedDataset(dataset, self.eval)
+        transform = self.sample_eval or (on_input(self.eval, self.kind) if self.eval is not None else None)
+        return dataset if transform is None else TransformedDataset(dataset, transform)
 
 
 class Modality(Protocol):

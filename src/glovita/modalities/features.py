@@ -66,8 +66,8 @@ class BagModality(_FeatureKind):
         bags = [sample[0] for sample in samples]
         if self.framewise:
             batch = self._padded(bags, torch.zeros(len(bags)))
-            assert batch.mask is not None
-            targets = torch.full(batch.mask.shape, IGNORE_FRAME, dtype=torch.long)
+            assert batch.valid is not None
+            targets = torch.full(batch.valid.shape, IGNORE_FRAME, dtype=torch.long)
             for i, sample in enumerate(samples):
                 targets[i, : len(sample[1])] = sample[1]
             return batch.with_fields(targets=targets)

@@ -11,7 +11,7 @@ from glovita.augmentation.factory import build_policy_transforms
 from glovita.augmentation.policies.shared_2d import PolicyParams
 from glovita.modalities.base import Pipeline, collate_samples
 from glovita.models.preprocessing import PreprocessingDefaults, adapt_statistics
-from glovita.runtime.batch import Batch
+from glovita.runtime.batch import INPUT, LABEL_MAP, SPATIAL_FIELDS, Batch, Sample
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
 
@@ -91,6 +91,35 @@ def resolve_augmentation(
     )
 
 
+class JointImageTransform:
+    """A 2D policy applied to a whole sample in one torchvision v2 call: the image and its label map (as
+    tv_tensors.Mask: geometric ops move it with nearest interpolation, photometric ops and normalisation leave it
+    alone) draw the same random parameters. A sample without a label map takes exactly the image-only path."""
+
+    def __init__(self, transform: Any, policy: str) -> None:
+        self.transform = transform
+        self.policy = policy
+        """The policy's setting, for messages (data.augmentation.train_policy='...')."""
+
+    def __call__(self, sample: Sample) -> Sample:
+        covering = [name for name in SPATIAL_FIELDS if name in sample]
+        if not covering:
+            return {**sample, INPUT: self.transform(sample[INPUT])}
+        if covering != [LABEL_MAP]:
+            raise ValueError(f"2D image transforms move a {LABEL_MAP} with the image; {covering} is not supported yet.")
+        from torchvision import tv_tensors
+
+        label_map = torch.from_numpy(np.array(sample[LABEL_MAP], dtype=np.int64))
+        try:
+            image, moved = self.transform(sample[INPUT], tv_tensors.Mask(label_map))
+        except TypeError as err:  # e.g. torchvision's RandAugment refuses masks
+            raise ValueError(
+                f"{self.policy} cannot move a {LABEL_MAP} with the image ({err}). Choose a geometric policy such as "
+                "default_2d_1 ... default_2d_5."
+            ) from err
+        return {**sample, INPUT: image, LABEL_MAP: moved.as_subclass(torch.Tensor)}
+
+
 def displayable(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """Undo normalisation; (H, W) for one channel, (H, W, 3) otherwise (alpha dropped)."""
     values = image.float() * torch.tensor(std)[:, None, None] + torch.tensor(mean)[:, None, None]
@@ -137,6 +166,9 @@ class ImageModality:
             size_tag=str(resolved.image_size),
             encoder_preprocessing=used,
             normalization=(resolved.mean, resolved.std),
+            sample_train=JointImageTransform(train, f"data.augmentation.train_policy={resolved.train_policy!r}"),
+            sample_eval=JointImageTransform(evaluation, f"data.augmentation.test_policy={resolved.test_policy!r}"),
+            kind="images",
         )
 
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:

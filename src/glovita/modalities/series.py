@@ -69,7 +69,7 @@ class SeriesModality:
         transform = series_policy(policy)
         if transform is not None and self.masked:
             transform = _on_real_steps(transform)
-        return Pipeline(transform, None, resolved, size_text=size, size_tag=size)
+        return Pipeline(transform, None, resolved, size_text=size, size_tag=size, kind="series")
 
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
         return SeededSampler(plan, with_seeds=True)  # each sample's augmentation draws from its own seed
@@ -79,7 +79,7 @@ class SeriesModality:
         if not self.masked:
             return batch
         real = ~torch.isnan(batch.inputs[:, 0, :])
-        return Batch(torch.nan_to_num(batch.inputs, nan=0.0), batch.targets, real)
+        return batch.with_fields(inputs=torch.nan_to_num(batch.inputs, nan=0.0), valid=real)
 
     def memory_format(self, channels_last: bool) -> torch.memory_format | None:
         return None

@@ -4,21 +4,38 @@ policies, seeded per sample; batches (B, C, T, H, W), or (B, K, C, T, H, W) for 
 Framewise datasets (per-frame labels) yield (clip, frame targets): training windows of num_frames frames, whole
 videos in evaluation; batches carry per-frame targets (B, T) and a mask (B, T) of real frames."""
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Sampler
 
 from glovita.augmentation.policies.video import POLICIES, VideoPolicy, as_video, default_video_eval
-from glovita.datasets.generic_video import VideoSample
-from glovita.datasets.videos import read_frames
-from glovita.modalities.base import Pipeline
+from glovita.modalities.base import Pipeline, collate_samples
 from glovita.modalities.images import ImageAugmentation, ResolvedAugmentation, displayable, resolve_augmentation
 from glovita.models.preprocessing import PreprocessingDefaults
-from glovita.runtime.batch import IGNORE_FRAME, Batch
+from glovita.runtime.batch import IGNORE_FRAME, INPUT, SPATIAL_FIELDS, TARGETS, Batch, Sample
 from glovita.runtime.loaders import EpochPlan, SeededSampler
+
+
+class VideoSample(Protocol):
+    """What a video dataset's sample gives its modality: the frame count, the file (for messages), the frames at
+    given indices, and per-frame classes for framewise datasets."""
+
+    frame_labels: np.ndarray | None
+
+    @property
+    def num_frames(self) -> int: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    def frames(self, indices: Sequence[int], channels: int) -> torch.Tensor:
+        """uint8 (T, H, W, C)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -37,9 +54,9 @@ class ClipSampling:
         return (self.num_frames - 1) * self.frame_stride + 1
 
     def _check_length(self, sample: VideoSample, needed: int) -> None:
-        if sample.info.num_frames < needed and self.short_videos == "error":
+        if sample.num_frames < needed and self.short_videos == "error":
             raise ValueError(
-                f"'{sample.info.path}' has {sample.info.num_frames} frames, fewer than a clip spans ({needed}: "
+                f"'{sample.path}' has {sample.num_frames} frames, fewer than a clip spans ({needed}: "
                 f"data.num_frames={self.num_frames}, frame_stride={self.frame_stride}). Remove it, lower them, or "
                 "pass --data.short_videos pad."
             )
@@ -48,7 +65,7 @@ class ClipSampling:
         """`uniform` sampling: the video cut into num_frames equal segments, one frame from each at `offsets`
         (fractions of its segment)."""
         self._check_length(sample, self.num_frames)
-        count = sample.info.num_frames
+        count = sample.num_frames
         edges = np.linspace(0, count, self.num_frames + 1)
         return [min(count - 1, int(lo + u * max(hi - lo, 1))) for lo, hi, u in zip(edges, edges[1:], offsets,
                                                                                    strict=False)]  # fmt: skip
@@ -58,7 +75,7 @@ class ClipSampling:
 
     def train_indices(self, sample: VideoSample, stride_jitter: float) -> list[int]:
         """One random clip (draws from torch's default generator, seeded per sample by the loader)."""
-        count = sample.info.num_frames
+        count = sample.num_frames
         if self.clip_sampling == "uniform":
             return self._spread(sample, torch.rand(self.num_frames).tolist())
         self._check_length(sample, self.span)
@@ -71,7 +88,7 @@ class ClipSampling:
 
     def eval_indices(self, sample: VideoSample) -> list[list[int]]:
         """eval_clips deterministic clips: evenly spaced starts (random) or segment offsets (uniform)."""
-        count, clips = sample.info.num_frames, self.eval_clips
+        count, clips = sample.num_frames, self.eval_clips
         if self.clip_sampling == "uniform":
             return [self._spread(sample, [(k + 0.5) / clips] * self.num_frames) for k in range(clips)]
         self._check_length(sample, self.span)
@@ -80,13 +97,13 @@ class ClipSampling:
 
     def window(self, sample: VideoSample) -> list[int]:
         """Framewise training: num_frames consecutive frames (every frame_stride-th) from a random start."""
-        count = sample.info.num_frames
+        count = sample.num_frames
         start = int(torch.randint(0, max(count - self.span, 0) + 1, ()))
         return list(range(start, min(count, start + self.span), self.frame_stride))
 
     def whole(self, sample: VideoSample) -> list[int]:
         """Framewise evaluation: every frame_stride-th frame of the whole video."""
-        return list(range(0, sample.info.num_frames, self.frame_stride))
+        return list(range(0, sample.num_frames, self.frame_stride))
 
 
 @dataclass(frozen=True)
@@ -114,7 +131,7 @@ class ResolvedVideoAugmentation(ResolvedAugmentation):
 
 def _clip(sample: VideoSample, indices: list[int], policy: VideoPolicy, channels: int) -> torch.Tensor:
     """Decoded frames -> transformed clip (C, T, H, W)."""
-    return policy.spatial(as_video(read_frames(sample.info, indices, channels))).permute(1, 0, 2, 3).contiguous()
+    return policy.spatial(as_video(sample.frames(indices, channels))).permute(1, 0, 2, 3).contiguous()
 
 
 class ClipTransform:
@@ -141,6 +158,16 @@ class ClipTransform:
             return _clip(sample, indices, self.policy, self.channels)
         clips = [_clip(sample, i, self.policy, self.channels) for i in self.sampling.eval_indices(sample)]
         return clips[0] if len(clips) == 1 else torch.stack(clips)
+
+    def on_sample(self, record: Sample) -> Sample:
+        """The whole sample: its clip(s) as the input; framewise, the sampled frames' classes as its targets."""
+        covering = [name for name in SPATIAL_FIELDS if name in record]
+        if covering:
+            raise ValueError(f"Video transforms move the frames alone; samples with {covering} are not supported yet.")
+        if self.framewise:
+            clip, targets = self(record[INPUT])
+            return {**record, INPUT: clip, TARGETS: targets}
+        return {**record, INPUT: self(record[INPUT])}
 
 
 def frame_strip(view: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
@@ -197,10 +224,15 @@ class VideoModality:
 
         used = asdict(preprocessing) if preprocessing is not None else {}
         size = f"{resolved.num_frames}x{resolved.image_size}x{resolved.image_size}"
+        train = ClipTransform(sampling, train_policy, channels, training=True, framewise=resolved.framewise)
+        evaluation = ClipTransform(sampling, eval_policy, channels, training=False, framewise=resolved.framewise)
         return Pipeline(
-            ClipTransform(sampling, train_policy, channels, training=True, framewise=resolved.framewise),
-            ClipTransform(sampling, eval_policy, channels, training=False, framewise=resolved.framewise),
+            train,
+            evaluation,
             resolved,
+            sample_train=train.on_sample,
+            sample_eval=evaluation.on_sample,
+            kind="videos",
             display=display,
             size_text=size,
             size_tag=size,
@@ -210,12 +242,11 @@ class VideoModality:
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
         return SeededSampler(plan, with_seeds=True)  # each clip's frames and augmentation draw from its own seed
 
-    def collate(self, samples: Any) -> Batch:
+    def collate(self, samples: list[Sample]) -> Batch:
         if not self.framewise:
-            inputs, targets = torch.utils.data.default_collate(samples)
-            return Batch(inputs, targets)
-        clips = [clip for (clip, _), _ in samples]
-        frame_targets = [targets for (_, targets), _ in samples]
+            return collate_samples(samples)
+        clips = [sample[INPUT] for sample in samples]
+        frame_targets = [sample[TARGETS] for sample in samples]
         longest = max(clip.shape[1] for clip in clips)
         inputs = clips[0].new_zeros((len(clips), clips[0].shape[0], longest, *clips[0].shape[2:]))
         padded = torch.full((len(clips), longest), IGNORE_FRAME, dtype=torch.long)

@@ -9,7 +9,7 @@ from torch.utils.data import Sampler
 
 from glovita.modalities.base import Pipeline, collate_samples
 from glovita.models.preprocessing import PreprocessingDefaults
-from glovita.runtime.batch import Batch
+from glovita.runtime.batch import INPUT, LABEL_MAP, SPATIAL_FIELDS, Batch, Sample
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
 
@@ -35,6 +35,23 @@ def mid_slices(volume: torch.Tensor) -> np.ndarray:
     return ((row - low) / (high - low).clamp_min(1e-6)).numpy()
 
 
+def joint_volume_transform(policy: Any) -> Any:
+    """A 3D policy on a whole sample: the volume and its label map move together (batchgeneratorsv2)."""
+
+    def apply(sample: Sample) -> Sample:
+        covering = [name for name in SPATIAL_FIELDS if name in sample]
+        if not covering:
+            return {**sample, INPUT: policy(sample[INPUT])}
+        if covering != [LABEL_MAP]:
+            raise ValueError(
+                f"3D volume transforms move a {LABEL_MAP} with the volume; {covering} is not supported yet."
+            )
+        volume, label_map = policy.joint(sample[INPUT], torch.as_tensor(sample[LABEL_MAP]).long())
+        return {**sample, INPUT: volume, LABEL_MAP: label_map}
+
+    return apply
+
+
 class VolumeModality:
     """(volume tensor (C, D, H, W), target) samples at one size; batches (B, C, D, H, W)."""
 
@@ -57,10 +74,17 @@ class VolumeModality:
         train_policy = (record or {}).get("train_policy", self.train_policy)
         test_policy = (record or {}).get("test_policy", self.test_policy)
         resolved = ResolvedVolumeAugmentation(train_policy, test_policy, self.volume_size)
-        return Pipeline(
+        train, evaluation = (
             build_3d_policy(train_policy, self.volume_size),
             build_3d_policy(test_policy, self.volume_size),
+        )
+        return Pipeline(
+            train,
+            evaluation,
             resolved,
+            sample_train=joint_volume_transform(train),
+            sample_eval=joint_volume_transform(evaluation),
+            kind="volumes",
             seed_numpy=True,
             display=mid_slices,
             size_text="x".join(map(str, self.volume_size)),

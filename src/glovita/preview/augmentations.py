@@ -9,6 +9,7 @@ from glovita.configs.show_augmentations import ShowAugmentationsConfig
 from glovita.datasets.factory import DatasetSplits, build_datasets
 from glovita.models.factory import build_encoder
 from glovita.runtime.io import atomic_path
+from glovita.tasks.factory import build_task
 
 
 def show_augmentations(cfg: ShowAugmentationsConfig) -> Path:
@@ -30,10 +31,10 @@ def show_augmentations(cfg: ShowAugmentationsConfig) -> Path:
     pipeline = splits.modality.pipeline(preprocessing, channels or 1)
     assert pipeline.train is not None and pipeline.eval is not None and pipeline.display is not None
     augmentation = cfg.data.augmentation  # type: ignore[union-attr]
-    framewise = getattr(splits.modality, "framewise", False)
+    per_frame = build_task(cfg.data).per_frame
 
     def label(target: object) -> str:
-        if framewise:
+        if per_frame:
             return "frames"  # labelled per frame: no one label to show
         if splits.class_names and isinstance(target, int) and 0 <= target < len(splits.class_names):
             return splits.class_names[target]

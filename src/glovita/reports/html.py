@@ -15,8 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from glovita.runtime.io import atomic_path
-from glovita.training.run_dir import read_json, read_metrics
+from glovita.runtime.io import atomic_path, read_json, read_metrics
 
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
             "#17becf"]  # fmt: skip

@@ -95,3 +95,29 @@ def link_or_copy(source: Path, target: Path) -> None:
     except OSError:
         shutil.copyfile(source, tmp)
     os.replace(tmp, target)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A run file's JSON object; {} when the file is missing or unreadable (a run that stopped early)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The epoch records of metrics.jsonl, skipping a last line cut by a kill; [] without the file."""
+    try:
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "epoch" in record:
+            records.append(record)
+    return records

@@ -11,6 +11,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
+from glovita.runtime.batch import Sample, as_sample
+
 
 @dataclass(frozen=True)
 class ResolvedDataloading:
@@ -135,9 +137,10 @@ class ShardSampler(Sampler[int]):
 
 
 class TransformedDataset(Dataset):
-    """Applies `transform` to the image of (image, target); a (index, seed) key fixes the transform's RNG."""
+    """Applies a sample transform to each sample (a record of named fields; an (input, target) pair is read as one);
+    a (index, seed) key fixes the transform's RNG."""
 
-    def __init__(self, base: Dataset, transform: Callable[[Any], torch.Tensor], seed_numpy: bool = False) -> None:
+    def __init__(self, base: Dataset, transform: Callable[[Sample], Sample], seed_numpy: bool = False) -> None:
         self.base = base
         self.transform = transform
         self.seed_numpy = seed_numpy
@@ -146,11 +149,11 @@ class TransformedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.base)  # type: ignore[arg-type]
 
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
         index, seed = key if isinstance(key, tuple) else (key, None)
-        image, target = self.base[index]
+        sample = as_sample(self.base[index])
         if seed is None:
-            return self.transform(image), target
+            return self.transform(sample)
         # Only the CPU default generator: torch.manual_seed also seeds every device backend (~100x slower per
         # sample) and the transforms draw from this generator alone. Same stream, so results are unchanged.
         generator = torch.default_generator
@@ -163,7 +166,7 @@ class TransformedDataset(Dataset):
             numpy_state = np.random.get_state()
             np.random.seed(seed % 2**32)
         try:
-            return self.transform(image), target
+            return self.transform(sample)
         finally:
             generator.set_state(state)
             if numpy_state is not None:

@@ -13,12 +13,12 @@ from glovita.configs.dataloading import DataloadingConfig
 from glovita.configs.model import PrecomputedEncoderConfig
 from glovita.configs.optimizer import AdamwOptimizerConfig, LbfgsOptimizerConfig, OptimizerConfig
 from glovita.configs.root import RootConfig
-from glovita.metrics.keys import resolve_best_metric
 from glovita.modalities.images import ResolvedAugmentation
 from glovita.modalities.series import ResolvedSeriesAugmentation
 from glovita.modalities.volumes import ResolvedVolumeAugmentation
 from glovita.runtime.loaders import ResolvedDataloading
 from glovita.tasks.factory import build_task
+from glovita.tasks.keys import resolve_best_metric
 from glovita.training.distributed import DistContext, broadcast
 
 

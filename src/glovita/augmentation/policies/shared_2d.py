@@ -4,8 +4,10 @@ interpolate bilinearly: torchvision supports bicubic on tensors only for resizin
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode, v2
 
 
@@ -85,8 +87,9 @@ def _intensity(params: PolicyParams, strength: float) -> v2.Transform | None:
     return v2.ColorJitter(brightness=strength, contrast=strength, saturation=colour, hue=min(colour / 4, 0.5))
 
 
-class LuminanceNoise(torch.nn.Module):
-    """Gaussian noise shared by all channels of a float image in [0, 1], then clipped.
+class LuminanceNoise(v2.Transform):
+    """Gaussian noise shared by all channels of a float image in [0, 1], then clipped; label maps (tv_tensors.Mask)
+    and boxes pass through untouched, like every photometric v2 transform.
 
     torchvision's GaussianNoise draws every channel independently, which turns a grayscale image stored as RGB
     (X-rays, CT slices) into coloured speckle; one noise field for all channels keeps gray images gray.
@@ -96,9 +99,12 @@ class LuminanceNoise(torch.nn.Module):
         super().__init__()
         self.sigma = sigma
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        noise = torch.randn((1, *image.shape[-2:]), dtype=image.dtype, device=image.device) * self.sigma
-        return (image + noise).clamp(0.0, 1.0)
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if isinstance(inpt, tv_tensors.Mask | tv_tensors.BoundingBoxes):
+            return inpt
+        noise = torch.randn((1, *inpt.shape[-2:]), dtype=inpt.dtype, device=inpt.device) * self.sigma
+        noisy = (inpt.as_subclass(torch.Tensor) + noise).clamp(0.0, 1.0)
+        return tv_tensors.wrap(noisy, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else noisy
 
 
 def _ladder(

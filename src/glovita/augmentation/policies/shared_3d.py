@@ -7,11 +7,8 @@ nnU-Net's own training pipeline (spatial + intensity + mirroring) and default_nn
 """
 
 import math
-from collections.abc import Callable
 
 import torch
-
-Policy3d = Callable[[torch.Tensor], torch.Tensor]
 
 
 def zscore(volume: torch.Tensor) -> torch.Tensor:
@@ -22,18 +19,31 @@ def zscore(volume: torch.Tensor) -> torch.Tensor:
     return (volume - mean) / std
 
 
-def _compose(transforms: list) -> Policy3d:
-    from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
+class VolumePolicy:
+    """z-score, then the batchgeneratorsv2 transforms; called on a volume (C, D, H, W), or on a volume and its label
+    map (D, H, W) together (`joint`: batchgeneratorsv2's image= / segmentation=, one draw of the random parameters)."""
 
-    pipeline = ComposeTransforms(transforms) if transforms else None
+    def __init__(self, transforms: list) -> None:
+        from batchgeneratorsv2.transforms.utils.compose import ComposeTransforms
 
-    def apply(volume: torch.Tensor) -> torch.Tensor:
+        self.pipeline = ComposeTransforms(transforms) if transforms else None
+
+    def __call__(self, volume: torch.Tensor) -> torch.Tensor:
         volume = zscore(volume.float())
-        if pipeline is not None:
-            volume = pipeline(image=volume)["image"]
+        if self.pipeline is not None:
+            volume = self.pipeline(image=volume)["image"]
         return volume.contiguous()
 
-    return apply
+    def joint(self, volume: torch.Tensor, label_map: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        volume = zscore(volume.float())
+        if self.pipeline is None:
+            return volume.contiguous(), label_map
+        out = self.pipeline(image=volume, segmentation=label_map[None].to(torch.int16))
+        return out["image"].contiguous(), out["segmentation"][0].long()
+
+
+def _compose(transforms: list) -> VolumePolicy:
+    return VolumePolicy(transforms)
 
 
 def _spatial(size: tuple[int, ...], rotation_deg: float, p_rotation: float, p_scaling: float, scaling, elastic: float):
@@ -121,7 +131,7 @@ def _mirror():
     return MirrorTransform(allowed_axes=(0, 1, 2))
 
 
-def build_3d_policy(name: str, size: tuple[int, int, int]) -> Policy3d:
+def build_3d_policy(name: str, size: tuple[int, int, int]) -> VolumePolicy:
     """The transform of a 3D policy for volumes already at `size`."""
     if name == "default_3d":
         return _compose([])

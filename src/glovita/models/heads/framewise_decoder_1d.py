@@ -73,8 +73,8 @@ class FramewiseDecoder1dHead(nn.Module):
     def loss(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         """Per-frame cross-entropy (padding ignored) + smoothing over neighbouring real frames, summed over stages."""
         targets = batch.targets
-        assert batch.mask is not None
-        pairs = (batch.mask[:, 1:] & batch.mask[:, :-1]).float()
+        assert batch.valid is not None
+        pairs = (batch.valid[:, 1:] & batch.valid[:, :-1]).float()
         total = outputs.new_zeros((), dtype=torch.float32)
         for logits in outputs.float():
             total = total + F.cross_entropy(

@@ -27,7 +27,7 @@ class SupervisedStep:
 
     def eval_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
         with context.autocast():
-            outputs = model(batch.inputs, batch.mask)
+            outputs = model(batch.inputs, batch.valid)
         return StepOutput(context.module.head.loss(outputs, batch), outputs)
 
     def modules(self) -> dict[str, nn.Module]:

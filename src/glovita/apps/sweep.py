@@ -8,6 +8,7 @@ can work on one study at once.
 """
 
 import difflib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,18 @@ def _flag_value(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
-def check_space(space: dict[str, dict[str, Any]], train_args: list[str], path: Path) -> RootConfig:
+Parse = Callable[[list[str], str], RootConfig]
+"""glovita_train's parser (cli.train.parse_root_config), handed in by the command: apps/ sits below cli/."""
+
+
+def check_space(space: dict[str, dict[str, Any]], train_args: list[str], path: Path, parse: Parse) -> RootConfig:
     """The base config of the training flags; every space field must be a config field, and its range ends and
     choices must be values glovita_train accepts, all before the first trial starts."""
     for flag in ("--group", "--folds"):
         if flag in train_args:
             raise ValueError(f"glovita_sweep sets the group of each trial and trains one fold; drop {flag} from the "
                              "glovita_train flags.")  # fmt: skip
-    base = _parse(train_args, "the glovita_train flags after --")
+    base = _parse(parse, train_args, "the glovita_train flags after --")
     fields = dotted_fields(base.model_dump(mode="json"))
     for name, spec in space.items():
         if name not in fields:
@@ -74,20 +79,18 @@ def check_space(space: dict[str, dict[str, Any]], train_args: list[str], path: P
             hint = f" Did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"space file '{path}': {name!r} is not a field of this run's config.{hint}")
         for value in _candidates(spec):
-            _parse([*train_args, f"--{name}", *_flag_value(value)], f"space file '{path}': {name}={value!r}")
+            _parse(parse, [*train_args, f"--{name}", *_flag_value(value)], f"space file '{path}': {name}={value!r}")
     return base
 
 
-def _parse(args: list[str], what: str) -> RootConfig:
+def _parse(parse: Parse, args: list[str], what: str) -> RootConfig:
     import contextlib
     import io
-
-    from glovita.cli.train import parse_root_config
 
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured):
-            return parse_root_config(args, "glovita_sweep")
+            return parse(args, "glovita_sweep")
     except SystemExit as err:
         lines = [line.strip(" │╭╰─") for line in captured.getvalue().splitlines()]
         reason = next((line for line in lines if "error" in line.lower() and line), "") or " ".join(lines)[-400:]
@@ -112,18 +115,18 @@ def _storage(url: str) -> Any:
     return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
 
 
-def run_sweep(cfg: SweepConfig, train_args: list[str]) -> dict[str, Any]:
+def run_sweep(cfg: SweepConfig, train_args: list[str], parse: Parse) -> dict[str, Any]:
     """Run the study until it holds cfg.trials finished trials; write sweep_summary.json and the plots."""
     try:
         import optuna
     except ImportError as err:
         raise ValueError("glovita_sweep needs Optuna: pip install 'glovita[sweep]'.") from err
-    from glovita.metrics.keys import resolve_best_metric
     from glovita.tasks.factory import build_task
+    from glovita.tasks.keys import resolve_best_metric
     from glovita.training.run import run_training
 
     space = load_space(cfg.space)
-    base = check_space(space, train_args, cfg.space)
+    base = check_space(space, train_args, cfg.space, parse)
     metric, mode = resolve_best_metric(
         base.training.best_checkpoint_metric,
         build_task(base.data),
@@ -149,7 +152,7 @@ def run_sweep(cfg: SweepConfig, train_args: list[str]) -> dict[str, Any]:
     def objective(trial: Any) -> float:
         values = {name: _suggest(trial, name, spec) for name, spec in space.items()}
         flags = [part for name, value in values.items() for part in (f"--{name}", *_flag_value(value))]
-        config = _parse([*train_args, *flags], f"trial {trial.number}")
+        config = _parse(parse, [*train_args, *flags], f"trial {trial.number}")
         config = config.model_copy(update={"group": f"{cfg.study}/trial_{trial.number:03d}"})
         pruned: list[int] = []
 
@@ -184,7 +187,7 @@ def run_sweep(cfg: SweepConfig, train_args: list[str]) -> dict[str, Any]:
 
 
 def _best_value(run_dir: Path, metric: str, best_epoch: int | None) -> float | None:
-    from glovita.training.run_dir import read_metrics
+    from glovita.runtime.io import read_metrics
 
     best = next((r for r in read_metrics(run_dir) if r["epoch"] == best_epoch), None)
     return None if best is None else float(best[metric])

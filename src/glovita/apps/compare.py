@@ -13,9 +13,8 @@ from typing import Any
 
 from glovita.configs.base import dotted_fields
 from glovita.configs.compare import CompareConfig
-from glovita.runtime.io import atomic_path
+from glovita.runtime.io import atomic_path, read_json, read_metrics
 from glovita.runtime.progress import print_line
-from glovita.training.run_dir import read_json, read_metrics
 
 _NOT_SETTINGS = ("group", "experiments_dir", "training.resume")
 """Config fields that name or place a run rather than change it."""

@@ -6,10 +6,8 @@ with the task (glovita/tasks/); a training step may add keys of its own (its eva
 """
 
 import difflib
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from glovita.tasks.base import Task
+from glovita.tasks.base import Task
 
 LOWER_IS_BETTER = ("loss", "mae", "mse", "ece")
 ALIASES = {"f1": "f1_macro", "acc": "accuracy", "auc": "auroc", "bacc": "balanced_accuracy", "ap": "map"}
@@ -24,7 +22,7 @@ def higher_is_better(name: str, lower_is_better: tuple[str, ...] = ()) -> bool:
 
 def resolve_best_metric(
     requested: str | None,
-    task: "Task",
+    task: Task,
     ema: bool = False,
     step_keys: tuple[str, ...] = (),
     step_lower_is_better: tuple[str, ...] = (),

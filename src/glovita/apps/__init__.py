@@ -1,0 +1,2 @@
+"""Applications built on training runs: cross-validation groups, sweeps and run comparisons (above
+training/, below cli/)."""

@@ -25,7 +25,7 @@ from sklearn.datasets import load_sample_images
 from torchvision import datasets
 
 from glovita.augmentation.factory import build_transform
-from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.cli.train import main as train_main
 from glovita.configs.data import GenericImageDatasetConfig
 from glovita.datasets.factory import build_datasets
@@ -34,7 +34,7 @@ from glovita.modalities.volumes import joint_volume_transform
 from glovita.runtime.batch import Batch, collate_samples
 from glovita.runtime.loaders import EpochPlan, SeededSampler, TransformedDataset, make_loader
 
-PARAMS = PolicyParams(224, 256, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear")
+PARAMS = Preprocessing(224, 256, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "bilinear")
 
 
 def _make_images(root: Path, per_class: int) -> None:

@@ -24,16 +24,16 @@ import torch
 
 
 def _glovita_clips(root: Path, frames: int, stride: int, batch: int) -> int:
+    from glovita.augmentation.preprocessing import Preprocessing
     from glovita.configs.data import GenericVideoDatasetConfig
     from glovita.datasets.factory import build_datasets
-    from glovita.models.preprocessing import PreprocessingDefaults
     from glovita.runtime.loaders import ResolvedDataloading, one_pass_loader
 
     cfg = GenericVideoDatasetConfig(data_root_dir=root, num_classes=4, num_frames=frames, frame_stride=stride,
                                     check_files=False)  # fmt: skip
     splits = build_datasets(cfg, 3)
     size = 112
-    pipeline = splits.modality.pipeline(PreprocessingDefaults(size, size, (0.43, 0.39, 0.37), (0.22, 0.22, 0.21),
+    pipeline = splits.modality.pipeline(Preprocessing(size, size, (0.43, 0.39, 0.37), (0.22, 0.22, 0.21),
                                                               "bilinear", None), 3)  # fmt: skip
     loading = ResolvedDataloading(batch, batch, 0, False, False, None, False)
     count = 0

@@ -9,7 +9,7 @@ from PIL import Image
 from pydantic import ValidationError
 
 from glovita.augmentation.factory import _POLICIES, build_transform
-from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.configs.augmentation import POLICIES_3D, AugmentationConfig, PolicyName
 
 NAMES = typing.get_args(PolicyName)
@@ -18,8 +18,8 @@ NAMES_2D = tuple(name for name in NAMES if name not in POLICIES_3D)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "augmentation"
 
 
-def _params(channels: int) -> PolicyParams:
-    return PolicyParams(32, 36, (0.5,) * channels, (0.25,) * channels, "bicubic")
+def _params(channels: int) -> Preprocessing:
+    return Preprocessing(32, 36, (0.5,) * channels, (0.25,) * channels, "bicubic")
 
 
 def test_listed_names_equal_implemented_ones() -> None:
@@ -83,7 +83,7 @@ def test_show_augmentations_writes_the_grid(tmp_path: Path) -> None:
 def test_noise_keeps_grayscale_images_gray() -> None:
     """default_2d_5 adds noise; on an RGB image with equal channels the channels must stay equal."""
     gray = Image.fromarray((torch.rand(48, 48) * 255).byte().numpy(), mode="L").convert("RGB")
-    params = PolicyParams(32, 36, (0.5,) * 3, (0.25,) * 3, "bilinear")
+    params = Preprocessing(32, 36, (0.5,) * 3, (0.25,) * 3, "bilinear")
     transform = build_transform("default_2d_5", params, "data.augmentation.train_policy")
     for seed in range(12):
         torch.manual_seed(seed)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from glovita.augmentation.policies.shared_2d import PolicyParams
 from glovita.augmentation.policies.video import POLICIES, as_video
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.cli.make_moving_digits import main as make_moving_digits
 from glovita.cli.train import main as train
 from glovita.datasets.generic_video import VideoSample
@@ -108,7 +108,7 @@ def test_clip_sampling_by_hand() -> None:
 
 
 def test_policies_transform_every_frame_of_a_clip_alike() -> None:
-    params = PolicyParams(12, 14, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "bilinear")
+    params = Preprocessing(12, 14, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), "bilinear")
     frame = torch.randint(0, 255, (1, 16, 16, 3), dtype=torch.uint8)
     clip = as_video(frame.repeat(5, 1, 1, 1))
     for name, make in POLICIES.items():

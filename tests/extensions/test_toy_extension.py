@@ -4,6 +4,7 @@ under both CLI styles, then used by glovita_infer, glovita_extract_features and 
 colliding extensions are named and skipped; a saved config whose tag no package provides names the tag."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ TOY = {
     "toy_signals": "glovita_toy.config:ToySignalsConfig",
     "toy_mlp": "glovita_toy.config:ToyMlpEncoderConfig",
     "toy_alternating": "glovita_toy.config:ToyAlternatingStepConfig",
+    "toy_l1": "glovita_toy.config:ToyL1HeadConfig",
 }
 
 
@@ -139,3 +141,50 @@ def test_broken_and_colliding_extensions_are_named_and_skipped(tmp_path: Path) -
     assert result.returncode == 0 and "--training.epochs" in result.stdout
     assert "extension 'missing' of glovita_broken (ModuleNotFoundError" in result.stderr
     assert "DigitsAgain of glovita_clash (its data tag 'digits' is a built-in one) was skipped" in result.stderr
+
+
+HEADS_YAML = """model:
+  heads:
+    freq:
+      target_field: frequency
+      num_outputs: 1
+      task: Regression
+      subtask: regression
+      head: {head_type: toy_l1}
+      loss_weight: 0.5
+"""
+
+
+def test_a_named_head_reads_its_own_target_field(toy_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """The extension's head, named 'freq', reads the signals' frequency beside the class head: its loss is logged
+    and weighted, its metrics are prefixed (val_freq_mae can select best.pt), samples without a frequency are left
+    out, and glovita_infer reproduces every test metric and writes the head's column."""
+    site, _, _ = toy_runs
+    (tmp_path / "heads.yaml").write_text(HEADS_YAML)
+    args = ["--config", "heads.yaml", "--data.dataset", "toy_signals", "--data.num_classes", "2",
+            "--model.encoder.encoder_type", "toy_mlp", "--training.epochs", "6", "--dataloading.batch_size", "8",
+            "--dataloading.num_workers", "0", "--optimizer.lr", "0.01", "--training.best_checkpoint_metric",
+            "freq_mae", "--experiments_dir", "exp", "--group", "heads"]  # fmt: skip
+    result = _run("glovita_train", args, site, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "exp" / "toy_signals" / "heads" / "0"
+    resolved = json.loads((run / "resolved_config.json").read_text())
+    assert (resolved["best_metric"], resolved["best_metric_mode"]) == ("val_freq_mae", "min")
+    epochs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all({"val_freq_mae", "val_freq_loss", "train_freq_loss", "val_accuracy"} <= set(e) for e in epochs)
+    assert epochs[-1]["val_freq_mae"] < epochs[0]["val_freq_mae"]  # the head learns the frequency
+    test = json.loads((run / "test_metrics.json").read_text())
+    assert test["test_accuracy"] >= 0.9 and math.isfinite(test["test_freq_r2"])
+    result = _run("glovita_infer", ["--checkpoint_path", str(run / "checkpoints" / "best.pt"), "--output_dir", "pred"],
+                  site, tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "pred" / "metrics.json").read_text())
+    for key, value in test.items():
+        if key.endswith("_loss"):
+            continue  # glovita_infer scores predictions; losses are the trainer's
+        assert metrics[key.removeprefix("test_")] == pytest.approx(value, abs=1e-5, nan_ok=True), key
+    header = (tmp_path / "pred" / "predictions.csv").read_text().splitlines()[0]
+    assert header == "id,target,prediction_label,prob_sine,prob_raised,freq_prediction"
+    result = _run("glovita_export", ["--checkpoint_path", str(run / "checkpoints" / "best.pt"), "--output_dir", "x"],
+                  site, tmp_path)  # fmt: skip
+    assert result.returncode == 2 and "named heads (freq)" in result.stderr

@@ -145,7 +145,7 @@ def test_images_keep_their_dynamic_range(kind: str, tmp_path: Path) -> None:
     from PIL import Image
 
     from glovita.augmentation.factory import build_transform
-    from glovita.augmentation.policies.shared_2d import PolicyParams
+    from glovita.augmentation.preprocessing import Preprocessing
     from glovita.datasets.generic_image import GenericImageDataset
 
     ramp = np.linspace(0.0, 1.0, 16 * 16, dtype=np.float64).reshape(16, 16)
@@ -166,7 +166,7 @@ def test_images_keep_their_dynamic_range(kind: str, tmp_path: Path) -> None:
         Image.fromarray(stored).save(path) if kind == "16-bit png" else tifffile.imwrite(path, stored)
         expected = stored / 65535
     image, _ = GenericImageDataset([(path, 0)], "L")[0]
-    params = PolicyParams(16, 16, (0.0,), (1.0,), "bilinear")
+    params = Preprocessing(16, 16, (0.0,), (1.0,), "bilinear")
     view = build_transform("default", params, "data.augmentation.test_policy")(image)
     torch.testing.assert_close(view[0].double(), torch.from_numpy(expected), atol=1e-6, rtol=0)
     assert len(np.unique(view.numpy())) > 200  # not collapsed to a few levels (16-bit used to become 0/255)

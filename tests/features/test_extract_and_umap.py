@@ -55,7 +55,8 @@ def test_checkpoint_mode_uses_the_trained_weights(trained_checkpoint: Path, tmp_
     # Recompute the first two samples by hand with the checkpoint's encoder weights.
     from PIL import Image
 
-    from glovita.augmentation.policies.shared_2d import PolicyParams, default
+    from glovita.augmentation.policies.shared_2d import default
+    from glovita.augmentation.preprocessing import Preprocessing
     from glovita.configs.model import ModelConfig, TimmEncoderConfig
     from glovita.models.factory import build_encoder
 
@@ -65,7 +66,7 @@ def test_checkpoint_mode_uses_the_trained_weights(trained_checkpoint: Path, tmp_
     encoder.load_state_dict({k.removeprefix("encoder."): v for k, v in weights.items() if k.startswith("encoder.")})
     resolved = json.loads((checkpoint.parent.parent / "resolved_config.json").read_text())["augmentation"]
     transform = default(
-        PolicyParams(32, 32, tuple(resolved["mean"]), tuple(resolved["std"]), resolved["interpolation"])
+        Preprocessing(32, 32, tuple(resolved["mean"]), tuple(resolved["std"]), resolved["interpolation"])
     )
     images = torch.stack([transform(Image.open(i).convert("RGB")) for i in first_ids])
     with torch.no_grad():

@@ -7,11 +7,11 @@ import torch
 from PIL import Image
 
 from glovita.augmentation.factory import build_transform
-from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.images import JointImageTransform
 from glovita.runtime.batch import INPUT, LABEL_MAP, TARGETS, collate_samples, on_input
 
-PARAMS = PolicyParams(image_size=32, resize_size=36, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
+PARAMS = Preprocessing(image_size=32, resize_size=36, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
                       interpolation="bilinear")  # fmt: skip
 
 

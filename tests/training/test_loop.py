@@ -14,6 +14,7 @@ from glovita.models.heads.classification import ClassificationHead
 from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 from glovita.runtime.batch import Batch
 from glovita.tasks.classification import ClassificationTask
+from glovita.tasks.heads import HeadsMetrics
 from glovita.training.checkpoints import CheckpointWriter
 from glovita.training.loop import Trainer, TrainerOptions
 from glovita.training.steps.base import ExtraOptimizer, StepContext, StepOutput
@@ -73,7 +74,9 @@ def _trainer(
         scheduler=scheduler,
         device=torch.device("cpu"),
         options=TrainerOptions(accumulate_grad_batches=accumulate, best_metric="val_loss", best_mode="min"),
-        make_metrics=lambda: ClassificationTask(2).build_metrics(torch.device("cpu")),
+        make_metrics=lambda: HeadsMetrics(
+            ClassificationTask(2).build_metrics(torch.device("cpu")), [], torch.device("cpu")
+        ),
         checkpoints=CheckpointWriter(tmp_path / "checkpoints", 0, None),
         logger=NoneLogger(),
         on_epoch_end=(records.append if records is not None else lambda _: None),

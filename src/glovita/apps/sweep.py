@@ -121,7 +121,7 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], parse: Parse) -> dict[str
         import optuna
     except ImportError as err:
         raise ValueError("glovita_sweep needs Optuna: pip install 'glovita[sweep]'.") from err
-    from glovita.tasks.factory import build_task
+    from glovita.tasks.factory import build_named_tasks, build_task
     from glovita.tasks.keys import resolve_best_metric
     from glovita.training.run import run_training
 
@@ -132,6 +132,7 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], parse: Parse) -> dict[str
         build_task(base.data),
         base.training.ema_decay is not None,
         base.training.step.eval_log_keys,
+        named=build_named_tasks(base.model),
     )
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = (

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from glovita.configs.base import GlovitaConfig, choice
+from glovita.configs.fields import SubtaskName, TaskName
 
 ModelKwargs = dict[str, int | float | bool | str]
 AggregationMethod = Literal["cls_token", "avg", "sum", "mean_all", "joint"]
@@ -506,15 +507,71 @@ else:
     )
 
 
+class NamedHeadConfig(GlovitaConfig):
+    """A further head on the encoder's pooled features, with its own task, target field and loss weight."""
+
+    target_field: str
+    """The sample field holding this head's targets (a class index, or numbers); a sample whose value is missing
+    (a negative class, a NaN) is left out of this head's loss and metrics."""
+    num_outputs: int = Field(gt=0)
+    """Classes (classification) or outputs (regression) of this head."""
+    task: TaskName = "Classification"
+    """What this head predicts: Classification or Regression."""
+    subtask: SubtaskName = "multiclass"
+    """multiclass or multilabel for Classification; regression for Regression."""
+    head: HeadConfig = ClassificationHeadConfig()
+    """The head (one that takes a pooled vector: classification or regression); it owns its loss."""
+    loss_weight: float = Field(1.0, ge=0)
+    """Weight of this head's loss in the sum the model minimises (the main head's weight is 1)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> "NamedHeadConfig":
+        if self.head.consumes != "vector":
+            raise ValueError(f"head_type={self.head.head_type!r} takes {self.head.consumes}; a named head takes the "
+                             "pooled features: use head_type classification or regression.")  # fmt: skip
+        expected = {"regression": "Regression", "classification": "Classification"}.get(self.head.head_type)
+        if expected is not None and expected != self.task:  # an extension's head says what it predicts itself
+            raise ValueError(f"task={self.task!r} with head_type={self.head.head_type!r}: a Regression head is "
+                             "head_type regression, a Classification head classification.")  # fmt: skip
+        if (self.task == "Regression") != (self.subtask == "regression") or self.subtask in ("framewise", "binary"):
+            raise ValueError(f"task={self.task!r} with subtask={self.subtask!r}: use multiclass or multilabel for "
+                             "Classification, regression for Regression.")  # fmt: skip
+        if self.target_field in ("input", "targets", "id"):
+            raise ValueError(
+                f"target_field={self.target_field!r} is taken; name the sample field of this head's targets."
+            )
+        return self
+
+
 class ModelConfig(GlovitaConfig):
-    """Encoder, optional feature aggregation, head."""
+    """Encoder, optional feature aggregation, head, and optional further named heads."""
 
     encoder: EncoderConfig = TimmEncoderConfig()
     """Image encoder."""
     head: HeadConfig = ClassificationHeadConfig()
     """Prediction head (owns its loss)."""
+    heads: dict[str, NamedHeadConfig] = {}
+    """Further heads on the same encoder (multi-task), by name; set in a --config file. Their metrics are prefixed by
+    the name (val_<name>_accuracy, val_<name>_mae, val_<name>_loss); the main head keeps data.task and its keys."""
     feature_aggregation_method: AggregationMethod | None = None
     """Pooling of token/feature-map outputs; unset uses the encoder's own pooling (its class token or average)."""
     allow_partial_load: bool = False
     """Accept a model.encoder.pretrained_path that fits less than half of the encoder's weights (what fits loads,
     the rest stays as initialised); by default such a file is refused as another architecture's."""
+
+    @model_validator(mode="after")
+    def _check_head_names(self) -> "ModelConfig":
+        import re
+
+        for name in self.heads:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name in ("ema", "loss") or "_class_" in name:
+                raise ValueError(
+                    f"model.heads: {name!r} is not a usable head name (its metrics are val_{name}_<metric>). Use a "
+                    "short lowercase snake_case name such as 'size' or 'grade', not 'ema' or 'loss'."
+                )
+        if self.heads and self.head.consumes != "vector":
+            raise ValueError(
+                f"model.heads need a main head on pooled features; model.head.head_type={self.head.head_type!r} takes "
+                f"{self.head.consumes}. Use head_type classification or regression, or leave model.heads empty."
+            )
+        return self

@@ -138,6 +138,8 @@ class RootConfig(GlovitaConfig):
             obstacles.append("training.ema_decay and training.gradient_clip_norm do not apply: unset them")
         if self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0:
             obstacles.append("task.mixup_alpha / cutmix_alpha make the loss random: set them to 0")
+        if self.model.heads:
+            obstacles.append("it solves for one head: leave model.heads empty")
         return obstacles
 
     @field_validator("folds")
@@ -172,6 +174,9 @@ class RootConfig(GlovitaConfig):
             raise ValueError("task.mixup_alpha / task.cutmix_alpha apply to classification only. Set them to 0.")
         if self.data.task != "Classification" and self.task.label_smoothing > 0:
             raise ValueError("task.label_smoothing applies to classification only. Set it to 0.")
+        if self.model.heads and (self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0):
+            raise ValueError("task.mixup_alpha / cutmix_alpha mix the main head's targets only, and model.heads has "
+                             f"{', '.join(self.model.heads)}. Set them to 0.")  # fmt: skip
         self._check_dimensions()
         precomputed = self.model.encoder.spatial_dims is None
         if precomputed and self.peft.method not in ("full_finetuning", "linear_probing"):

@@ -169,6 +169,11 @@ def export_model(cfg: ExportConfig) -> Exported:
         raise NotADirectoryError(f"output_dir '{cfg.output_dir}' is an existing file.")
     began = time.perf_counter()
     run = load_run(cfg.checkpoint_path)
+    if run.config.model.heads:
+        raise ValueError(
+            f"This run has named heads ({', '.join(run.config.model.heads)}) beside its main head; glovita_export "
+            "writes models with one output so far. Use glovita_infer for their predictions."
+        )
     model = _plain_model(run, cfg.use_ema)
     batch, modality = _samples(run, model, cfg.verify_samples)
     module = LogitsModule(model, batch.valid is not None).eval()

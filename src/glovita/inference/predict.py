@@ -6,7 +6,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset, 
 from glovita.inference.attention import AttentionRecord, branch_names, write_attention
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.modalities.base import Modality, Pipeline
-from glovita.models.composite import GlovitaModel
+from glovita.models.composite import GlovitaModel, Head, HeadOutputs
 from glovita.models.heads.mil import MilOutput
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import autocast, forward_loop
@@ -28,7 +28,8 @@ from glovita.runtime.io import atomic_path, save_json
 from glovita.runtime.loaders import in_memory, one_pass_loader
 from glovita.runtime.progress import print_line
 from glovita.tasks.base import Task
-from glovita.tasks.factory import build_task
+from glovita.tasks.factory import build_named_tasks, build_task
+from glovita.tasks.heads import HeadsMetrics
 from glovita.training.resolve import resolve_dataloading, resolve_device
 
 UNKNOWN = -1
@@ -256,6 +257,8 @@ class _Predicted:
     """MIL heads: each bag's instance attention (N_i, A); empty for other heads."""
     frames: list[tuple[np.ndarray, np.ndarray]]
     """Framewise heads: each video's frame probabilities (T_i, K) and frame targets (T_i,); empty otherwise."""
+    named: dict[str, tuple[Task, torch.Tensor]]
+    """Named heads (model.heads): their task and their (N, K) probabilities or values."""
 
 
 def predict(cfg: InferConfig) -> Prediction:
@@ -282,7 +285,9 @@ def predict(cfg: InferConfig) -> Prediction:
             "id",
             *(["target"] if samples.labelled else []),
             *task.prediction_header(class_names, predicted.probabilities.shape[1]),
-        ]
+            *(f"{name}_{column}" for name, (head, values) in predicted.named.items()
+              for column in head.prediction_header(_indices(head), values.shape[1])),
+        ]  # fmt: skip
         _write_csv(predictions_csv, header, rows)
     attention_dir = _write_attention_files(cfg, samples, predicted, rows, class_names)
     if attention_dir is not None:
@@ -331,7 +336,13 @@ def _run_model(
     dataset = eval_pipeline(run, modality, model).eval_dataset(samples.dataset)
     loading = resolve_dataloading(cfg.dataloading, device, in_memory(samples.dataset))
     loader = one_pass_loader(dataset, loading, modality.collate)
-    metrics = task.build_metrics(device) if samples.labelled else None
+    if cfg.tta != "none" and root.model.heads:
+        raise ValueError(
+            "tta='hflip' averages the main head's probabilities; this run has model.heads. Use --tta none."
+        )
+    named = build_named_tasks(root.model)
+    metrics = HeadsMetrics(task.build_metrics(device), named, device) if samples.labelled else None
+    named_all: dict[str, list[torch.Tensor]] = {head.name: [] for head in named}
     outputs_all: list[torch.Tensor] = []
     targets_all: list[torch.Tensor] = []
     attention_all: list[np.ndarray] = []
@@ -343,13 +354,16 @@ def _run_model(
             return model(batch.inputs.flip(-1) if flip else batch.inputs, batch.valid)
 
     for batch, outputs in forward_loop(loader, forward, device, memory_format, f"predict {samples.source}"):
-        probabilities = model.head.predict(outputs)
+        probabilities = model.head.predict(model.main_outputs(outputs))
         if cfg.tta == "hflip":
             probabilities = (probabilities + model.head.predict(forward(batch, flip=True))) / 2
         if metrics is not None:
             tta = cfg.tta != "none"
-            scores = task.scores_from_probabilities(probabilities) if tta else model.head.logits(outputs)
-            metrics.update(scores, batch.targets)
+            scores = {"": task.scores_from_probabilities(probabilities)} if tta else model.logits_by_head(outputs)
+            metrics.update(scores, batch)
+        if isinstance(outputs, HeadOutputs):
+            for name, head in model.heads.items():
+                named_all[name].append(cast(Head, head).predict(outputs.named[name]).float().cpu())
         if task.per_frame:  # (B, T, K) over each video's real frames
             assert batch.valid is not None
             for probs, targets, mask in zip(probabilities.cpu(), batch.targets.cpu(), batch.valid.cpu(), strict=True):
@@ -363,7 +377,8 @@ def _run_model(
     seconds = time.perf_counter() - began
     computed = metrics.compute() if metrics is not None else {}
     stacked = torch.cat(outputs_all) if outputs_all else torch.zeros(0, 0)
-    return _Predicted(stacked, targets_all, computed, seconds, attention_all, frames_all)
+    named_stacked = {head.name: (head.task, torch.cat(named_all[head.name])) for head in named if named_all[head.name]}
+    return _Predicted(stacked, targets_all, computed, seconds, attention_all, frames_all, named_stacked)
 
 
 def _write_attention_files(
@@ -424,4 +439,12 @@ def _rows(task: Task, samples: Samples, class_names: list[str], predicted: _Pred
             row.append(_label_text(target, class_names))
         row.extend(task.prediction_values(values, class_names))
         rows.append(row)
+    for head, values in predicted.named.values():  # named heads' columns, in the header's order
+        for row, head_values in zip(rows, values.tolist(), strict=True):
+            row.extend(head.prediction_values(head_values, _indices(head)))
     return rows
+
+
+def _indices(task: Task) -> list[str]:
+    """A named head's class names: its class indices."""
+    return [str(k) for k in range(task.num_outputs)]

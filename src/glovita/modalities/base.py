@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from glovita.models.preprocessing import PreprocessingDefaults
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.runtime.batch import Batch, Sample, collate_samples, on_input
 from glovita.runtime.loaders import EpochPlan, TransformedDataset
 
@@ -69,7 +69,7 @@ class Modality(Protocol):
     """Samples are bags of instances (batches carry a mask); bag heads need them, other heads refuse them."""
 
     def pipeline(
-        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+        self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None
     ) -> Pipeline:
         """The train and eval transforms for an encoder with these preprocessing defaults, or as a trained run
         recorded them (`record`: resolved_config.json's `augmentation`)."""

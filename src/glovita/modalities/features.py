@@ -5,8 +5,8 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline
-from glovita.models.preprocessing import PreprocessingDefaults
 from glovita.runtime.batch import IGNORE_FRAME, Batch
 from glovita.runtime.loaders import EpochPlan, SeededBatchSampler, SeededSampler
 
@@ -17,7 +17,7 @@ class _FeatureKind:
     spatial_dims: int | None = None
 
     def pipeline(
-        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+        self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None
     ) -> Pipeline:
         return Pipeline(None, None, None)
 

@@ -8,9 +8,9 @@ import torch
 from torch.utils.data import Sampler
 
 from glovita.augmentation.factory import build_policy_transforms
-from glovita.augmentation.policies.shared_2d import PolicyParams
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
-from glovita.models.preprocessing import PreprocessingDefaults, adapt_statistics
+from glovita.models.preprocessing import adapt_statistics
 from glovita.runtime.batch import INPUT, LABEL_MAP, SPATIAL_FIELDS, Batch, Sample
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
@@ -42,9 +42,9 @@ class ResolvedAugmentation:
     patch_size: int | None
 
     @property
-    def params(self) -> PolicyParams:
+    def params(self) -> Preprocessing:
         """What the policy implementations need."""
-        return PolicyParams(self.image_size, self.resize_size, self.mean, self.std, self.interpolation)
+        return Preprocessing(self.image_size, self.resize_size, self.mean, self.std, self.interpolation)
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "ResolvedAugmentation":
@@ -62,7 +62,7 @@ class ResolvedAugmentation:
 
 
 def resolve_augmentation(
-    request: ImageAugmentation, defaults: PreprocessingDefaults, input_channels: int
+    request: ImageAugmentation, defaults: Preprocessing, input_channels: int
 ) -> ResolvedAugmentation:
     """Explicit values (dataset defaults or user overrides) win; the encoder's pretrained config fills the rest."""
     image_size = request.image_size or defaults.image_size
@@ -139,7 +139,7 @@ class ImageModality:
         self.augmentation = augmentation
 
     def pipeline(
-        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+        self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None
     ) -> Pipeline:
         """The 2D policies at the encoder's preprocessing (or as a run recorded them in `record`)."""
         if record:

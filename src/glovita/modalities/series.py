@@ -7,8 +7,8 @@ import torch
 from torch.utils.data import Sampler
 
 from glovita.augmentation.policies.series import SeriesTransform, series_policy
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
-from glovita.models.preprocessing import PreprocessingDefaults
 from glovita.runtime.batch import Batch
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
@@ -54,7 +54,7 @@ class SeriesModality:
         batches carry a mask (B, T) of them with the padding set to zero."""
 
     def pipeline(
-        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+        self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None
     ) -> Pipeline:
         """The training policy (none at evaluation: normalisation and length are the dataset's, the same for
         every split and for glovita_infer)."""

@@ -14,9 +14,9 @@ import torch
 from torch.utils.data import Sampler
 
 from glovita.augmentation.policies.video import POLICIES, VideoPolicy, as_video, default_video_eval
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
 from glovita.modalities.images import ImageAugmentation, ResolvedAugmentation, displayable, resolve_augmentation
-from glovita.models.preprocessing import PreprocessingDefaults
 from glovita.runtime.batch import IGNORE_FRAME, INPUT, SPATIAL_FIELDS, TARGETS, Batch, Sample
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
@@ -194,7 +194,7 @@ class VideoModality:
         self.framewise = framewise
         """Per-frame targets (framewise heads): batches carry targets (B, T) and a mask (B, T) of real frames."""
 
-    def resolve(self, preprocessing: PreprocessingDefaults | None, input_channels: int) -> ResolvedVideoAugmentation:
+    def resolve(self, preprocessing: Preprocessing | None, input_channels: int) -> ResolvedVideoAugmentation:
         if preprocessing is None:
             raise ValueError(
                 "Video frames take their size and statistics from a video encoder; model.encoder is not one. "
@@ -204,7 +204,7 @@ class VideoModality:
         return ResolvedVideoAugmentation(**asdict(frames), **asdict(self.sampling), framewise=self.framewise)
 
     def pipeline(
-        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+        self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None
     ) -> Pipeline:
         """The clip sampler and policies at the encoder's preprocessing (or as a run recorded them in `record`)."""
         resolved = (

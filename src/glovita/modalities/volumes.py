@@ -7,8 +7,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
-from glovita.models.preprocessing import PreprocessingDefaults
 from glovita.runtime.batch import INPUT, LABEL_MAP, SPATIAL_FIELDS, Batch, Sample
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
@@ -66,7 +66,7 @@ class VolumeModality:
         self.volume_size = volume_size
 
     def pipeline(
-        self, preprocessing: PreprocessingDefaults | None, input_channels: int, record: dict[str, Any] | None = None
+        self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None
     ) -> Pipeline:
         """The 3D policies at the dataset's volume size (the encoder's 2D preprocessing does not apply)."""
         from glovita.augmentation.policies.shared_3d import build_3d_policy

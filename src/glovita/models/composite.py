@@ -1,13 +1,13 @@
 """The assembled model: encoder -> head, with the interfaces every component satisfies."""
 
 from collections.abc import Iterator
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, NamedTuple, Protocol, cast
 
 import torch
 from torch import nn
 
-from glovita.models.preprocessing import PreprocessingDefaults
-from glovita.runtime.batch import Batch
+from glovita.augmentation.preprocessing import Preprocessing
+from glovita.runtime.batch import Batch, present
 
 
 class Encoder(Protocol):
@@ -20,7 +20,7 @@ class Encoder(Protocol):
         ...
 
     @property
-    def preprocessing(self) -> PreprocessingDefaults | None:
+    def preprocessing(self) -> Preprocessing | None:
         """Size and statistics its (pretrained) inputs expect; None where no image preprocessing applies."""
         ...
 
@@ -80,16 +80,30 @@ def frame_features(encoder: Encoder, clips: torch.Tensor) -> torch.Tensor:
     return forward_frames(clips)
 
 
+class HeadOutputs(NamedTuple):
+    """The outputs of a model with named heads: the main head's, and each named head's by name."""
+
+    main: Any
+    named: dict[str, Any]
+
+
 class GlovitaModel(nn.Module):
-    """Encoder followed by head. A frozen encoder stays in eval mode (BatchNorm statistics unchanged)."""
+    """Encoder followed by a head, and optionally named heads on the same pooled features (each reading its targets
+    from its own batch field). A frozen encoder stays in eval mode (BatchNorm statistics unchanged)."""
 
     encoder: Encoder
     head: Head
 
-    def __init__(self, encoder: Encoder, head: Head) -> None:
+    def __init__(self, encoder: Encoder, head: Head, named: dict[str, tuple[Head, str, float]] | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = head
+        named = named or {}
+        self.heads = nn.ModuleDict({name: cast(nn.Module, head) for name, (head, _, _) in named.items()})
+        """The named heads (model.heads)."""
+        self.target_fields = {name: field for name, (_, field, _) in named.items()}
+        """Each named head's batch field of targets."""
+        self.loss_weights = {name: weight for name, (_, _, weight) in named.items()}
         self.encoder_frozen = False
         self.frozen_norms: list[str] = []
         """Names of normalisation layers that stay in eval mode (their statistics are frozen)."""
@@ -111,7 +125,41 @@ class GlovitaModel(nn.Module):
             if mask is None:
                 raise ValueError("A framewise head needs the batch field 'mask' (per-frame labels).")
             return self.head(frame_features(self.encoder, inputs), mask)
-        return self.head(encode(self.encoder, inputs, mask))
+        features = encode(self.encoder, inputs, mask)
+        if not self.heads:
+            return self.head(features)
+        return HeadOutputs(self.head(features), {name: head(features) for name, head in self.heads.items()})
+
+    def main_outputs(self, outputs: Any) -> Any:
+        """The main head's part of `outputs`."""
+        return outputs.main if isinstance(outputs, HeadOutputs) else outputs
+
+    def logits_by_head(self, outputs: Any) -> dict[str, torch.Tensor]:
+        """Every head's logits (B, K) by name, '' for the main head."""
+        logits = {"": self.head.logits(self.main_outputs(outputs))}
+        if isinstance(outputs, HeadOutputs):
+            for name, head in self.heads.items():
+                logits[name] = cast(Head, head).logits(outputs.named[name])
+        return logits
+
+    def loss_terms(self, outputs: Any, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss to minimise (the main head's plus each named head's, weighted) and each named head's own loss.
+        A named head's loss covers the samples that have its target (a negative class or a NaN is missing); a batch
+        without any counts 0 for it."""
+        loss = self.head.loss(self.main_outputs(outputs), batch)
+        if not isinstance(outputs, HeadOutputs):
+            return loss, {}
+        named = {}
+        for name, head in self.heads.items():
+            targets = batch.read(self.target_fields[name])
+            keep = present(targets)
+            own = outputs.named[name]
+            if bool(keep.any()):
+                named[name] = cast(Head, head).loss(own[keep], batch.with_fields(targets=targets[keep], valid=None))
+            else:
+                named[name] = own.sum() * 0.0  # keeps the head in the graph (DDP expects every parameter used)
+            loss = loss + self.loss_weights[name] * named[name]
+        return loss, named
 
     def train(self, mode: bool = True) -> "GlovitaModel":
         super().train(mode)

@@ -347,10 +347,20 @@ def build_model(
     class_weight: list[float] | None = None,
     standardize_features: bool = False,
 ) -> GlovitaModel:
-    """Encoder + head with PEFT applied; the head has `num_outputs` outputs (data.num_classes).
+    """Encoder + head (+ the named heads of model.heads) with PEFT applied; the head has `num_outputs` outputs
+    (data.num_classes).
 
     `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label);
     `standardize_features` (data.standardize_features) gives the precomputed encoder its statistics buffers."""
     encoder = build_encoder(cfg, standardize_features)
     head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight)
-    return apply_peft(GlovitaModel(encoder, head), peft)
+    named = {
+        name: (
+            build_head(cfg.model_copy(update={"head": spec.head}), encoder.out_dim, spec.num_outputs, 0.0,
+                       spec.subtask == "multilabel"),
+            spec.target_field,
+            spec.loss_weight,
+        )
+        for name, spec in cfg.heads.items()
+    }  # fmt: skip
+    return apply_peft(GlovitaModel(encoder, head, named), peft)

@@ -1,32 +1,21 @@
 """Preprocessing defaults (image size, resize size, mean, std, interpolation, patch size) of encoder families."""
 
 import math
-from dataclasses import dataclass
+
+from glovita.augmentation.preprocessing import Preprocessing
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-@dataclass(frozen=True)
-class PreprocessingDefaults:
-    """What an encoder expects as input, from its pretrained config."""
-
-    image_size: int
-    resize_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    interpolation: str
-    patch_size: int | None
-
-
-def timm_preprocessing(model) -> PreprocessingDefaults:
+def timm_preprocessing(model) -> Preprocessing:
     """Defaults of a timm model from its pretrained config (crop_pct gives the resize size)."""
     cfg = model.pretrained_cfg
     image_size = int(cfg.get("input_size", (3, 224, 224))[-1])
     crop_pct = float(cfg.get("crop_pct") or 0.875)
     patch_embed = getattr(model, "patch_embed", None)
     patch = getattr(patch_embed, "patch_size", None)
-    return PreprocessingDefaults(
+    return Preprocessing(
         image_size=image_size,
         resize_size=int(math.floor(image_size / crop_pct)),
         mean=tuple(cfg.get("mean", IMAGENET_MEAN)),
@@ -36,12 +25,12 @@ def timm_preprocessing(model) -> PreprocessingDefaults:
     )
 
 
-def torchvision_preprocessing(weights) -> PreprocessingDefaults:
+def torchvision_preprocessing(weights) -> Preprocessing:
     """Defaults of a torchvision model from its weights enum (ImageNet 224/256 when it has none)."""
     if weights is None:
-        return PreprocessingDefaults(224, 256, IMAGENET_MEAN, IMAGENET_STD, "bilinear", None)
+        return Preprocessing(224, 256, IMAGENET_MEAN, IMAGENET_STD, "bilinear", None)
     transform = weights.transforms()
-    return PreprocessingDefaults(
+    return Preprocessing(
         image_size=int(transform.crop_size[0]),
         resize_size=int(transform.resize_size[0]),
         mean=tuple(transform.mean),
@@ -62,7 +51,7 @@ def adapt_statistics(values: tuple[float, ...], channels: int, fill: float) -> t
     return values[:channels]
 
 
-def dino_preprocessing(base: PreprocessingDefaults, image_size: int) -> PreprocessingDefaults:
+def dino_preprocessing(base: Preprocessing, image_size: int) -> Preprocessing:
     """DINO ViTs at `image_size` (the position embeddings are built for it): resize at the usual 224/256 ratio,
     a multiple of the patch size so every pixel lands in a patch."""
     patch = base.patch_size or 1
@@ -72,4 +61,4 @@ def dino_preprocessing(base: PreprocessingDefaults, image_size: int) -> Preproce
             f"Use e.g. {image_size // patch * patch or patch}."
         )
     resize = -(-round(image_size * 256 / 224) // patch) * patch
-    return PreprocessingDefaults(image_size, resize, base.mean, base.std, base.interpolation, patch)
+    return Preprocessing(image_size, resize, base.mean, base.std, base.interpolation, patch)

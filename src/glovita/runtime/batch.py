@@ -28,6 +28,13 @@ SPATIAL_FIELDS = (LABEL_MAP, TARGET_IMAGE)
 """Fields that cover the input's pixels: a modality's transform must move them with the input, or refuse them."""
 
 
+def present(targets: torch.Tensor) -> torch.Tensor:
+    """(B,) True where a sample has a target: class indices >= 0, value rows without NaN."""
+    if targets.is_floating_point():
+        return ~torch.isnan(targets.reshape(len(targets), -1)).any(dim=1)
+    return targets.reshape(len(targets), -1).min(dim=1).values >= 0
+
+
 def as_sample(item: Any) -> Sample:
     """A dataset item as a Sample: records pass through, (input, target) pairs are named."""
     if isinstance(item, dict):

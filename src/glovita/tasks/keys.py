@@ -8,6 +8,7 @@ with the task (glovita/tasks/); a training step may add keys of its own (its eva
 import difflib
 
 from glovita.tasks.base import Task
+from glovita.tasks.heads import NamedTask
 
 LOWER_IS_BETTER = ("loss", "mae", "mse", "ece")
 ALIASES = {"f1": "f1_macro", "acc": "accuracy", "auc": "auroc", "bacc": "balanced_accuracy", "ap": "map"}
@@ -15,9 +16,11 @@ ALIASES = {"f1": "f1_macro", "acc": "accuracy", "auc": "auroc", "bacc": "balance
 
 
 def higher_is_better(name: str, lower_is_better: tuple[str, ...] = ()) -> bool:
-    """Direction of a key; `lower_is_better` adds names of a step's own logged values (e.g. a critic loss)."""
+    """Direction of a key (a named head's keys end like the main head's: size_mae, grade_loss); `lower_is_better`
+    adds names of a step's own logged values."""
     bare = name.removeprefix("val_").removeprefix("test_").removeprefix("ema_")
-    return bare not in LOWER_IS_BETTER and bare not in lower_is_better and not bare.endswith("_loss")
+    lower = bare in LOWER_IS_BETTER or any(bare.endswith(f"_{key}") for key in LOWER_IS_BETTER)
+    return not lower and bare not in lower_is_better
 
 
 def resolve_best_metric(
@@ -26,12 +29,16 @@ def resolve_best_metric(
     ema: bool = False,
     step_keys: tuple[str, ...] = (),
     step_lower_is_better: tuple[str, ...] = (),
+    named: list[NamedTask] | None = None,
 ) -> tuple[str, str]:
     """(validation key, 'max' or 'min') for best.pt; unset picks the task's default (val_accuracy, val_auroc for
-    multilabel, val_mae for regression). `step_keys` are what the training step logs in evaluation.
+    multilabel, val_mae for regression). `step_keys` are what the training step logs in evaluation; `named` heads
+    add their keys, prefixed by their names (val_size_mae, val_size_loss).
 
     With `ema`, the EMA weights' keys (val_ema_accuracy, ...) may be chosen too."""
     names = ["loss", *task.metric_names()]
+    for head in named or []:
+        names += [f"{head.name}_{key}" for key in ("loss", *head.task.metric_names())]
     valid = [f"val_{n}" for n in names] + ([f"val_ema_{n}" for n in names] if ema else [])
     valid += [f"val_{n}" for n in step_keys if f"val_{n}" not in valid]
     if requested is None:

@@ -12,11 +12,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from glovita.logging.base import ExperimentLogger
-from glovita.metrics.base import MetricSet
 from glovita.models.composite import GlovitaModel
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import autocast, forward_loop
 from glovita.runtime.progress import print_line, progress_bar
+from glovita.tasks.heads import HeadsMetrics
 from glovita.training.checkpoints import CheckpointWriter, capture_rng_state, restore_rng_state
 from glovita.training.distributed import DistContext, all_reduce_sum, barrier
 from glovita.training.steps.base import MODEL_OPTIMIZER, Step, StepContext, StepOutput
@@ -40,8 +40,8 @@ class EvalResult:
     loss: float
     metrics: dict[str, float]
     """The task's metrics and the step's evaluation logs (sample-weighted means), without split prefix."""
-    metric_set: MetricSet
-    """The computed metric set: it writes the test pass's curves and plots (save_test_outputs)."""
+    metric_set: HeadsMetrics
+    """The computed metric sets of every head: they write the test pass's curves and plots (save_test_outputs)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ class Trainer:
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         device: torch.device,
         options: TrainerOptions,
-        make_metrics: Callable[[], MetricSet],
+        make_metrics: Callable[[], HeadsMetrics],
         checkpoints: CheckpointWriter | None,
         logger: ExperimentLogger,
         on_epoch_end: Callable[[dict[str, Any]], None],
@@ -419,7 +419,8 @@ class Trainer:
         for batch, out in forward_loop(loader, forward, self.device, self.memory_format, description, grad):
             loss_sum += out.loss.detach() * len(batch)
             seen += len(batch)
-            metrics.update(self.module.head.logits(out.outputs).detach(), batch.targets)
+            logits = self.module.logits_by_head(out.outputs)
+            metrics.update({name: value.detach() for name, value in logits.items()}, batch)
             for key, value in out.logs.items():  # summed on the device, like the training logs
                 weighted = value.detach().float() * len(batch)
                 log_sums[key] = log_sums.get(key, torch.zeros((), device=self.device)) + weighted

@@ -17,7 +17,7 @@ from glovita.modalities.images import ResolvedAugmentation
 from glovita.modalities.series import ResolvedSeriesAugmentation
 from glovita.modalities.volumes import ResolvedVolumeAugmentation
 from glovita.runtime.loaders import ResolvedDataloading
-from glovita.tasks.factory import build_task
+from glovita.tasks.factory import build_named_tasks, build_task
 from glovita.tasks.keys import resolve_best_metric
 from glovita.training.distributed import DistContext, broadcast
 
@@ -286,6 +286,7 @@ def resolve_run(
         build_task(cfg.data),
         ema=cfg.training.ema_decay is not None,
         step_keys=cfg.training.step.eval_log_keys,
+        named=build_named_tasks(cfg.model),
     )
     group = group if group is not None else resolve_group(cfg, cfg.experiments_dir, now)
     return ResolvedRun(

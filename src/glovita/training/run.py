@@ -31,12 +31,14 @@ from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model, standardizes_features
 from glovita.models.img_encoder.precomputed import PrecomputedEncoder
+from glovita.runtime.batch import as_sample
 from glovita.runtime.io import save_json
 from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
 from glovita.runtime.progress import print_line, print_summary, set_quiet
 from glovita.runtime.timeline import Timeline
 from glovita.tasks.base import Task
-from glovita.tasks.factory import build_task
+from glovita.tasks.factory import build_named_tasks, build_task
+from glovita.tasks.heads import HeadsMetrics
 from glovita.training import run_dir as rundir
 from glovita.training.checkpoints import CheckpointWriter, ResumePoint, damage, load_checkpoint
 from glovita.training.distributed import DistContext, barrier, init_distributed
@@ -295,6 +297,14 @@ def _check_samples_fit_model(cfg: RootConfig, splits: DatasetSplits) -> None:
             else ("an instance file (features (N, D)), or --model.head.head_type clam or abmil for bags")
         )
         raise ValueError(f"model.head.head_type={head.head_type!r} cannot train on {splits.description}. Use {wanted}.")
+    if cfg.model.heads:  # each named head's targets are a field of the samples
+        fields = as_sample(splits.train[0])
+        for name, spec in cfg.model.heads.items():
+            if spec.target_field not in fields:
+                raise ValueError(
+                    f"model.heads.{name}.target_field={spec.target_field!r}, but the samples of {cfg.data.dataset} "
+                    f"have the fields {', '.join(sorted(fields))}. Name one of them, or a dataset that gives it."
+                )
 
 
 def _with_loss_weights(cfg: RootConfig, plan: ResolvedRun, splits: DatasetSplits) -> ResolvedRun:
@@ -514,7 +524,7 @@ def _build_trainer(
         scheduler=optimisation.scheduler,
         device=device,
         options=options,
-        make_metrics=lambda: facts.task.build_metrics(device),
+        make_metrics=lambda: HeadsMetrics(facts.task.build_metrics(device), build_named_tasks(cfg.model), device),
         checkpoints=checkpoints,
         logger=logger,
         on_epoch_end=(lambda record: rundir.append_metrics(run_dir, record)) if dist.is_main else (lambda _: None),

@@ -39,6 +39,15 @@ class ToyMlpEncoderConfig(GlovitaConfig):
     """Hidden and output width."""
 
 
+class ToyL1HeadConfig(GlovitaConfig):
+    """A linear regressor trained with the L1 loss."""
+
+    builder: ClassVar[str] = "glovita_toy.head:build_toy_l1"
+    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "vector"
+    head_type: Literal["toy_l1"] = "toy_l1"
+    """Head tag."""
+
+
 class ToyAlternatingStepConfig(GlovitaConfig):
     """Supervised loss on the model, plus n_critic updates of a critic on batches of an extra loader per step."""
 

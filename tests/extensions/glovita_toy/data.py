@@ -8,21 +8,24 @@ from torch.utils.data import Dataset, Sampler
 
 from glovita.datasets.factory import DatasetSplits
 from glovita.modalities.base import Pipeline, collate_samples
-from glovita.runtime.batch import Batch
+from glovita.runtime.batch import INPUT, TARGETS, Batch, Sample
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 from glovita_toy.config import ToySignalsConfig
 
 
 class ToySignals(Dataset):
-    """(signal (1, L), class) pairs drawn from a fixed generator."""
+    """Samples with named fields drawn from a fixed generator: the signal (1, L), its class, and its frequency
+    (a second target, for a named regression head; missing, NaN, for every fifth signal)."""
 
     def __init__(self, count: int, length: int, seed: int) -> None:
         generator = torch.Generator().manual_seed(seed)
         self.targets = [k % 2 for k in range(count)]
         t = torch.arange(length, dtype=torch.float32) / length
         self.signals = []
-        for label in self.targets:
+        self.frequencies = []
+        for k, label in enumerate(self.targets):
             frequency = 1 + 3 * float(torch.rand((), generator=generator))
+            self.frequencies.append(torch.tensor([frequency if k % 5 else float("nan")]))
             phase = 2 * math.pi * float(torch.rand((), generator=generator))
             wave = torch.sin(2 * math.pi * frequency * t + phase)
             self.signals.append((wave + 1.0 if label else wave)[None])
@@ -31,8 +34,8 @@ class ToySignals(Dataset):
     def __len__(self) -> int:
         return len(self.targets)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return self.signals[index], self.targets[index]
+    def __getitem__(self, index: int) -> Sample:
+        return {INPUT: self.signals[index], TARGETS: self.targets[index], "frequency": self.frequencies[index]}
 
 
 class ToyModality:

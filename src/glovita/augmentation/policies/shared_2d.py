@@ -3,34 +3,24 @@ a transform from a PIL image to a normalised float tensor (C, H, W). Geometric o
 interpolate bilinearly: torchvision supports bicubic on tensors only for resizing."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torchvision import tv_tensors
 from torchvision.transforms import InterpolationMode, v2
 
-
-@dataclass(frozen=True)
-class PolicyParams:
-    """Resolved sizes and statistics a policy needs."""
-
-    image_size: int
-    resize_size: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    interpolation: str
+from glovita.augmentation.preprocessing import Preprocessing
 
 
 def interpolation_mode(name: str) -> InterpolationMode:
     return InterpolationMode(name)
 
 
-def to_normalised_tensor(params: PolicyParams) -> list[v2.Transform]:
+def to_normalised_tensor(params: Preprocessing) -> list[v2.Transform]:
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(params.mean), std=list(params.std))]
 
 
-def default(params: PolicyParams) -> v2.Transform:
+def default(params: Preprocessing) -> v2.Transform:
     """Resize the shorter side to resize_size, centre-crop image_size, normalise (deterministic)."""
     return v2.Compose(
         [
@@ -42,7 +32,7 @@ def default(params: PolicyParams) -> v2.Transform:
     )
 
 
-def default_2d_1(params: PolicyParams) -> v2.Transform:
+def default_2d_1(params: Preprocessing) -> v2.Transform:
     """Light: random resized crop (scale 0.8-1) and horizontal flip."""
     return v2.Compose(
         [
@@ -56,7 +46,7 @@ def default_2d_1(params: PolicyParams) -> v2.Transform:
     )
 
 
-def randaugment(params: PolicyParams) -> v2.Transform:
+def randaugment(params: Preprocessing) -> v2.Transform:
     """Random resized crop (scale 0.35-1), horizontal flip and RandAugment (2 ops, magnitude 9)."""
     if len(params.mean) not in (1, 3):
         raise ValueError(
@@ -76,7 +66,7 @@ def randaugment(params: PolicyParams) -> v2.Transform:
     )
 
 
-def _intensity(params: PolicyParams, strength: float) -> v2.Transform | None:
+def _intensity(params: Preprocessing, strength: float) -> v2.Transform | None:
     """Brightness/contrast jitter; saturation and hue only for 3-channel input (a grayscale scan converted to
     RGB keeps R = G = B under them, and 1-channel tensors must not be treated as RGB). None for other channel
     counts: torchvision's colour kernels accept only 1 or 3 channels."""
@@ -108,7 +98,7 @@ class LuminanceNoise(v2.Transform):
 
 
 def _ladder(
-    params: PolicyParams,
+    params: Preprocessing,
     crop_scale: float,
     vertical_flip: bool,
     degrees: float,
@@ -145,27 +135,27 @@ def _ladder(
     return v2.Compose(steps)
 
 
-def default_2d_2(params: PolicyParams) -> v2.Transform:
+def default_2d_2(params: Preprocessing) -> v2.Transform:
     """Mild: crop (scale 0.7-1), flip, rotation up to 10 degrees, brightness/contrast 0.1."""
     return _ladder(params, 0.7, False, 10, 0.0, 0.1, 0.0, 0.0, 0.0)
 
 
-def default_2d_3(params: PolicyParams) -> v2.Transform:
+def default_2d_3(params: Preprocessing) -> v2.Transform:
     """Medium: crop (0.5-1), flip, rotation 20 + shift 10 %, intensity 0.2, blur (p 0.2)."""
     return _ladder(params, 0.5, False, 20, 0.1, 0.2, 0.2, 0.0, 0.0)
 
 
-def default_2d_4(params: PolicyParams) -> v2.Transform:
+def default_2d_4(params: Preprocessing) -> v2.Transform:
     """Strong: crop (0.35-1), flip, rotation 30 + shift 10 %, intensity 0.3, blur (p 0.3), noise, erasing (p 0.25)."""
     return _ladder(params, 0.35, False, 30, 0.1, 0.3, 0.3, 0.05, 0.25)
 
 
-def default_2d_5(params: PolicyParams) -> v2.Transform:
+def default_2d_5(params: Preprocessing) -> v2.Transform:
     """Strongest: crop (0.25-1), both flips, rotation 45 + shift 15 %, intensity 0.4, blur, noise, erasing (p 0.5)."""
     return _ladder(params, 0.25, True, 45, 0.15, 0.4, 0.5, 0.08, 0.5)
 
 
-POLICIES: dict[str, Callable[[PolicyParams], v2.Transform]] = {
+POLICIES: dict[str, Callable[[Preprocessing], v2.Transform]] = {
     "default": default,
     "shared_default_2d": default,
     "default_2d_1": default_2d_1,

@@ -7,10 +7,10 @@ the class-token methods are refused because neither has a class token.
 import torch
 from torch import nn
 
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.models.aggregation import TOKEN_ONLY_METHODS
-from glovita.models.preprocessing import PreprocessingDefaults
 
-_GENERIC = PreprocessingDefaults(224, 256, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", None)
+_GENERIC = Preprocessing(224, 256, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", None)
 """From-scratch defaults: no pretrained statistics exist for these families."""
 
 
@@ -124,7 +124,7 @@ class PrimusImgEncoder(nn.Module):
         self.out_dim = embed_dim
         self.input_shape = tuple(input_shape)
         size = int(max(input_shape))
-        self.preprocessing = PreprocessingDefaults(size, size, (0.5,), (0.5,), "trilinear", int(patch_size[0]))
+        self.preprocessing = Preprocessing(size, size, (0.5,), (0.5,), "trilinear", int(patch_size[0]))
 
     def forward(self, volumes: torch.Tensor) -> torch.Tensor:
         """(B, C, D, H, W) -> (B, embed_dim)."""

@@ -6,8 +6,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.models.aggregation import TOKEN_ONLY_METHODS, aggregate
-from glovita.models.preprocessing import PreprocessingDefaults, timm_preprocessing
+from glovita.models.preprocessing import timm_preprocessing
 from glovita.models.weights import check_weights_file, find_timm_weights, load_state_dict_file
 
 
@@ -77,7 +78,7 @@ class TimmImgEncoder(nn.Module):
         else:
             self.out_dim = 2 * width if aggregation == "joint" else width
         self._width = width
-        self.preprocessing: PreprocessingDefaults = timm_preprocessing(self.model)
+        self.preprocessing: Preprocessing = timm_preprocessing(self.model)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> the unpooled output: tokens (B, N, D) of ViTs (prefix tokens first) or feature

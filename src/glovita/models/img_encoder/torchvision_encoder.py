@@ -6,7 +6,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from glovita.models.preprocessing import PreprocessingDefaults, torchvision_preprocessing
+from glovita.augmentation.preprocessing import Preprocessing
+from glovita.models.preprocessing import torchvision_preprocessing
 from glovita.models.weights import check_weights_file, find_torchvision_weights, load_state_dict_file
 
 _RESNET_TRUNK = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
@@ -109,7 +110,7 @@ class TorchvisionImgEncoder(nn.Module):
                     mean_kernel = conv.weight.mean(dim=1, keepdim=True)
                     new.weight.copy_(mean_kernel.repeat(1, input_channels, 1, 1) * 3 / input_channels)
             replace_module(self.model, conv_name, new)
-        self.preprocessing: PreprocessingDefaults = torchvision_preprocessing(default_weights)
+        self.preprocessing: Preprocessing = torchvision_preprocessing(default_weights)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> the feature map (B, D, h, w) before the classifier's pooling: the model's

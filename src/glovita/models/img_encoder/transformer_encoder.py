@@ -8,8 +8,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.models.aggregation import TOKEN_ONLY_METHODS, aggregate, to_tokens
-from glovita.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, PreprocessingDefaults
+from glovita.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 _PREFIX_TOKENS = {"vit": 1, "beit": 1, "data2vec-vision": 1, "dinov2": 1, "deit": 2, "vit_msn": 1, "vit_mae": 1}
 """Class (and distillation) tokens in front of the patch tokens of last_hidden_state, by model_type."""
@@ -65,7 +66,7 @@ def _load(name: str, pretrained: bool, overrides: dict):
     return config, _model(AutoModel.from_config, config)
 
 
-def _preprocessing(name: str, config) -> PreprocessingDefaults:
+def _preprocessing(name: str, config) -> Preprocessing:
     image_size = getattr(config, "image_size", 224)
     image_size = int(image_size[0] if isinstance(image_size, list | tuple) else image_size)
     mean, std = IMAGENET_MEAN, IMAGENET_STD
@@ -75,7 +76,7 @@ def _preprocessing(name: str, config) -> PreprocessingDefaults:
         mean = tuple(values.get("image_mean", mean))
         std = tuple(values.get("image_std", std))
     patch = getattr(config, "patch_size", None)
-    return PreprocessingDefaults(
+    return Preprocessing(
         image_size=image_size,
         resize_size=round(image_size * 256 / 224),
         mean=mean,

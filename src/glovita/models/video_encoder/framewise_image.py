@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.models.img_encoder.timm_encoder import TimmImgEncoder
-from glovita.models.preprocessing import PreprocessingDefaults
 from glovita.models.video_encoder.clips import over_clips
 
 
@@ -33,7 +33,7 @@ class FramewiseImageEncoder(nn.Module):
             if temporal_pooling == "attention"
             else None
         )
-        self.preprocessing: PreprocessingDefaults = self.frames.preprocessing
+        self.preprocessing: Preprocessing = self.frames.preprocessing
 
     def forward_frames(self, clips: torch.Tensor) -> torch.Tensor:
         """clips (B, C, T, H, W) -> per-frame features (B, T, D)."""

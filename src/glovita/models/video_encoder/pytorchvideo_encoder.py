@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from glovita.models.preprocessing import PreprocessingDefaults
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.models.video_encoder.clips import adapt_first_conv3d, over_clips
 from glovita.models.weights import check_weights_file, load_state_dict_file
 
@@ -74,7 +74,7 @@ class PytorchvideoEncoder(nn.Module):
             adapt_first_conv3d(self.model, input_channels, pretrained_file is not None)
         crop, resize = PREPROCESSING[name]
         mean = _KINETICS_MEAN[:1] if input_channels == 1 else _KINETICS_MEAN
-        self.preprocessing: PreprocessingDefaults = PreprocessingDefaults(
+        self.preprocessing: Preprocessing = Preprocessing(
             crop, resize, mean, _KINETICS_STD[: len(mean)], "bilinear", None
         )
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from glovita.augmentation.preprocessing import Preprocessing
 from glovita.models.img_encoder.torchvision_encoder import build_torchvision_model, replace_module
-from glovita.models.preprocessing import PreprocessingDefaults, torchvision_preprocessing
+from glovita.models.preprocessing import torchvision_preprocessing
 from glovita.models.video_encoder.clips import adapt_first_conv3d, over_clips
 
 
@@ -39,7 +40,7 @@ class TorchvisionVideoEncoder(nn.Module):
             replace_module(self.model, parent, nn.Identity())
         if input_channels != 3:
             adapt_first_conv3d(self.model, input_channels, pretrained)
-        self.preprocessing: PreprocessingDefaults = torchvision_preprocessing(default_weights)
+        self.preprocessing: Preprocessing = torchvision_preprocessing(default_weights)
 
     def forward_features(self, clips: torch.Tensor) -> torch.Tensor:
         raise ValueError("Unpooled features of torchvision video models are not available; use the pooled output.")

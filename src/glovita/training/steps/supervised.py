@@ -28,7 +28,8 @@ class SupervisedStep:
     def eval_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
         with context.autocast():
             outputs = model(batch.inputs, batch.valid)
-        return StepOutput(context.module.head.loss(outputs, batch), outputs)
+        loss, named = context.module.loss_terms(outputs, batch)  # named heads' own losses are logged
+        return StepOutput(loss, outputs, logs={f"{name}_loss": value.detach() for name, value in named.items()})
 
     def modules(self) -> dict[str, nn.Module]:
         return {}

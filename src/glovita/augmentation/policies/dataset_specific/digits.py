@@ -4,10 +4,11 @@ from collections.abc import Callable
 
 from torchvision.transforms import InterpolationMode, v2
 
-from glovita.augmentation.policies.shared_2d import PolicyParams, interpolation_mode, to_normalised_tensor
+from glovita.augmentation.policies.shared_2d import interpolation_mode, to_normalised_tensor
+from glovita.augmentation.preprocessing import Preprocessing
 
 
-def digits(params: PolicyParams) -> v2.Transform:
+def digits(params: Preprocessing) -> v2.Transform:
     """Resize, then rotate up to 10 degrees, shift up to 10 % and scale 0.9-1.1."""
     mode = interpolation_mode(params.interpolation)
     return v2.Compose(
@@ -23,4 +24,4 @@ def digits(params: PolicyParams) -> v2.Transform:
     )
 
 
-POLICIES: dict[str, Callable[[PolicyParams], v2.Transform]] = {"digits": digits}
+POLICIES: dict[str, Callable[[Preprocessing], v2.Transform]] = {"digits": digits}

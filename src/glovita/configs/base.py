@@ -1,7 +1,7 @@
 """The base class of every config block, and the helper that declares a choice between config classes."""
 
 import re
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Union, get_args
 
 import tyro
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,8 +18,9 @@ def subcommand_name(cls: type) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", cls.__name__).lower()
 
 
-def choice(*classes: type[GlovitaConfig], discriminator: str) -> Any:
-    """A discriminated union of config classes; each is also a tyro subcommand named after its class.
+def choice(members: Any, discriminator: str) -> Any:
+    """A discriminated union of the config classes of `members` (a union written `A | B | C`, or one class); each
+    is also a tyro subcommand named after its class.
 
     The explicit names keep the spec's hyphenated subcommands (`data:cifar10-config`) while flags use underscores.
     Installed packages' config classes with the same discriminator join the union after the built-in ones
@@ -27,6 +28,7 @@ def choice(*classes: type[GlovitaConfig], discriminator: str) -> Any:
     """
     from glovita.configs.extensions import extension_members
 
+    classes: tuple[type[GlovitaConfig], ...] = get_args(members) or (members,)
     builtin = {str(cls.model_fields[discriminator].default) for cls in classes}
     classes = (*classes, *extension_members(discriminator, builtin))
     members = tuple(Annotated[cls, tyro.conf.subcommand(name=subcommand_name(cls))] for cls in classes)

@@ -350,28 +350,19 @@ class GenericVideoDatasetConfig(DatasetFields):
         return self
 
 
-if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
-    DataConfig = (
-        DigitsConfig
-        | GenericImageDatasetConfig
-        | GenericVolumeDatasetConfig
-        | Cifar10Config
-        | Cifar100Config
-        | ChestXRay14Config
-        | PrecomputedFeaturesConfig
-        | GenericTimeseriesDatasetConfig
-        | GenericVideoDatasetConfig
-    )
+DataConfigMembers = (
+    DigitsConfig
+    | GenericImageDatasetConfig
+    | GenericVolumeDatasetConfig
+    | Cifar10Config
+    | Cifar100Config
+    | ChestXRay14Config
+    | PrecomputedFeaturesConfig
+    | GenericTimeseriesDatasetConfig
+    | GenericVideoDatasetConfig
+)
+"""The members of DataConfig, written once: the type checker sees this union, the CLI the named choice."""
+if TYPE_CHECKING:
+    DataConfig = DataConfigMembers
 else:
-    DataConfig = choice(
-        DigitsConfig,
-        GenericImageDatasetConfig,
-        GenericVolumeDatasetConfig,
-        Cifar10Config,
-        Cifar100Config,
-        ChestXRay14Config,
-        PrecomputedFeaturesConfig,
-        GenericTimeseriesDatasetConfig,
-        GenericVideoDatasetConfig,
-        discriminator="dataset",
-    )
+    DataConfig = choice(DataConfigMembers, discriminator="dataset")

@@ -42,12 +42,9 @@ class WandbLoggerConfig(GlovitaConfig):
     """W&B run tags."""
 
 
-if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
-    LoggerConfig = NoneLoggerConfig | WandbLoggerConfig | MlflowLoggerConfig
+LoggerConfigMembers = NoneLoggerConfig | WandbLoggerConfig | MlflowLoggerConfig
+"""The members of LoggerConfig, written once: the type checker sees this union, the CLI the named choice."""
+if TYPE_CHECKING:
+    LoggerConfig = LoggerConfigMembers
 else:
-    LoggerConfig = choice(
-        NoneLoggerConfig,
-        WandbLoggerConfig,
-        MlflowLoggerConfig,
-        discriminator="backend",
-    )
+    LoggerConfig = choice(LoggerConfigMembers, discriminator="backend")

@@ -430,39 +430,26 @@ class ClamHeadConfig(GlovitaConfig):
     """Also push the top instances of the other classes' branches towards 'negative' (mutually exclusive subtypes)."""
 
 
-if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
-    EncoderConfig = (
-        TimmEncoderConfig
-        | TorchvisionEncoderConfig
-        | TransformerEncoderConfig
-        | Dinov2EncoderConfig
-        | Dinov3EncoderConfig
-        | ResidualEncoderConfig
-        | PrimusEncoderConfig
-        | PrecomputedEncoderConfig
-        | SeriesCnnEncoderConfig
-        | PatchtstEncoderConfig
-        | TorchvisionVideoEncoderConfig
-        | PytorchvideoEncoderConfig
-        | FramewiseImageEncoderConfig
-    )
+EncoderConfigMembers = (
+    TimmEncoderConfig
+    | TorchvisionEncoderConfig
+    | TransformerEncoderConfig
+    | Dinov2EncoderConfig
+    | Dinov3EncoderConfig
+    | ResidualEncoderConfig
+    | PrimusEncoderConfig
+    | PrecomputedEncoderConfig
+    | SeriesCnnEncoderConfig
+    | PatchtstEncoderConfig
+    | TorchvisionVideoEncoderConfig
+    | PytorchvideoEncoderConfig
+    | FramewiseImageEncoderConfig
+)
+"""The members of EncoderConfig, written once: the type checker sees this union, the CLI the named choice."""
+if TYPE_CHECKING:
+    EncoderConfig = EncoderConfigMembers
 else:
-    EncoderConfig = choice(
-        TimmEncoderConfig,
-        TorchvisionEncoderConfig,
-        TransformerEncoderConfig,
-        Dinov2EncoderConfig,
-        Dinov3EncoderConfig,
-        ResidualEncoderConfig,
-        PrimusEncoderConfig,
-        PrecomputedEncoderConfig,
-        SeriesCnnEncoderConfig,
-        PatchtstEncoderConfig,
-        TorchvisionVideoEncoderConfig,
-        PytorchvideoEncoderConfig,
-        FramewiseImageEncoderConfig,
-        discriminator="encoder_type",
-    )
+    EncoderConfig = choice(EncoderConfigMembers, discriminator="encoder_type")
 
 
 class FramewiseDecoder1dHeadConfig(GlovitaConfig):
@@ -488,23 +475,14 @@ class FramewiseDecoder1dHeadConfig(GlovitaConfig):
     """Truncation of that loss: squared differences are clamped at smoothing_clamp**2."""
 
 
-if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
-    HeadConfig = (
-        ClassificationHeadConfig
-        | RegressionHeadConfig
-        | AbmilHeadConfig
-        | ClamHeadConfig
-        | FramewiseDecoder1dHeadConfig
-    )
+HeadConfigMembers = (
+    ClassificationHeadConfig | RegressionHeadConfig | AbmilHeadConfig | ClamHeadConfig | FramewiseDecoder1dHeadConfig
+)
+"""The members of HeadConfig, written once: the type checker sees this union, the CLI the named choice."""
+if TYPE_CHECKING:
+    HeadConfig = HeadConfigMembers
 else:
-    HeadConfig = choice(
-        ClassificationHeadConfig,
-        RegressionHeadConfig,
-        AbmilHeadConfig,
-        ClamHeadConfig,
-        FramewiseDecoder1dHeadConfig,
-        discriminator="head_type",
-    )
+    HeadConfig = choice(HeadConfigMembers, discriminator="head_type")
 
 
 class NamedHeadConfig(GlovitaConfig):

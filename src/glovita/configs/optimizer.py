@@ -122,13 +122,9 @@ class LbfgsOptimizerConfig(_ScheduleFields):
         return self
 
 
-if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
-    OptimizerConfig = AdamwOptimizerConfig | AdamOptimizerConfig | SgdOptimizerConfig | LbfgsOptimizerConfig
+OptimizerConfigMembers = AdamwOptimizerConfig | AdamOptimizerConfig | SgdOptimizerConfig | LbfgsOptimizerConfig
+"""The members of OptimizerConfig, written once: the type checker sees this union, the CLI the named choice."""
+if TYPE_CHECKING:
+    OptimizerConfig = OptimizerConfigMembers
 else:
-    OptimizerConfig = choice(
-        AdamwOptimizerConfig,
-        AdamOptimizerConfig,
-        SgdOptimizerConfig,
-        LbfgsOptimizerConfig,
-        discriminator="name",
-    )
+    OptimizerConfig = choice(OptimizerConfigMembers, discriminator="name")

@@ -71,17 +71,11 @@ class DoraConfig(_LowRankFields):
     """PEFT method tag."""
 
 
-if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
-    PeftConfig = (
-        FullFinetuningConfig | LinearProbingConfig | PartialFinetuningConfig | BitfitConfig | LoraConfig | DoraConfig
-    )
+PeftConfigMembers = (
+    FullFinetuningConfig | LinearProbingConfig | PartialFinetuningConfig | BitfitConfig | LoraConfig | DoraConfig
+)
+"""The members of PeftConfig, written once: the type checker sees this union, the CLI the named choice."""
+if TYPE_CHECKING:
+    PeftConfig = PeftConfigMembers
 else:
-    PeftConfig = choice(
-        FullFinetuningConfig,
-        LinearProbingConfig,
-        PartialFinetuningConfig,
-        BitfitConfig,
-        LoraConfig,
-        DoraConfig,
-        discriminator="method",
-    )
+    PeftConfig = choice(PeftConfigMembers, discriminator="method")

@@ -216,6 +216,14 @@ class RootConfig(GlovitaConfig):
             )
         if bag_head and self.data.task != "Classification":
             raise ValueError(f"model.head.head_type={head!r} is a classifier; data.task must be Classification.")
+        self._check_run_options()
+        return self
+
+    def _check_run_options(self) -> None:
+        """Options that need a kind of labels, encoder or optimizer: class weights and sampling, folds, pad_mask,
+        L-BFGS, resume."""
+        head = self.model.head.head_type
+        multilabel = self.data.subtask == "multilabel"
         single_label = self.data.task == "Classification" and not multilabel
         if self.task.class_weighted_loss and not (single_label and head == "classification"):
             raise ValueError(
@@ -245,4 +253,3 @@ class RootConfig(GlovitaConfig):
             raise ValueError(
                 "training.resume needs the run to continue: pass --group NAME (the <group> folder of the run)."
             )
-        return self

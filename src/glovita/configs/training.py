@@ -16,10 +16,12 @@ class SupervisedStepConfig(GlovitaConfig):
     """Training step: what one batch does (training.step)."""
 
 
-if TYPE_CHECKING:  # the type checker sees the plain union; at run time it is the CLI-named one
-    StepConfig = SupervisedStepConfig
+StepConfigMembers = SupervisedStepConfig
+"""The members of StepConfig, written once: the type checker sees this union, the CLI the named choice."""
+if TYPE_CHECKING:
+    StepConfig = StepConfigMembers
 else:
-    StepConfig = choice(SupervisedStepConfig, discriminator="step_type")
+    StepConfig = choice(StepConfigMembers, discriminator="step_type")
 
 
 class TrainingConfig(GlovitaConfig):

@@ -99,34 +99,8 @@ def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
                 model_kwargs=encoder.model_kwargs,
                 aggregation=cfg.feature_aggregation_method,
             )
-        case ResidualEncoderConfig():
-            from glovita.models.img_encoder.nnunet_encoders import ResidualImgEncoder
-
-            return ResidualImgEncoder(
-                spatial_dims=encoder.spatial_dims,
-                input_channels=encoder.input_channels,
-                features_per_stage=encoder.features_per_stage,
-                blocks_per_stage=encoder.blocks_per_stage,
-                strides=encoder.strides,
-                kernel_size=encoder.kernel_size,
-                norm=encoder.norm,
-                model_kwargs=encoder.model_kwargs,
-                aggregation=cfg.feature_aggregation_method,
-            )
-        case PrimusEncoderConfig():
-            from glovita.models.img_encoder.nnunet_encoders import PrimusImgEncoder
-
-            return PrimusImgEncoder(
-                input_channels=encoder.input_channels,
-                input_shape=encoder.input_shape,
-                patch_size=encoder.patch_size,
-                embed_dim=encoder.embed_dim,
-                depth=encoder.depth,
-                num_heads=encoder.num_heads,
-                num_register_tokens=encoder.num_register_tokens,
-                model_kwargs=encoder.model_kwargs,
-                aggregation=cfg.feature_aggregation_method,
-            )
+        case ResidualEncoderConfig() | PrimusEncoderConfig():
+            return _build_nnunet_encoder(encoder, cfg.feature_aggregation_method)
         case TorchvisionEncoderConfig():
             from glovita.models.img_encoder.torchvision_encoder import TorchvisionImgEncoder
 
@@ -142,50 +116,10 @@ def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
                 input_channels=encoder.input_channels,
                 model_kwargs=encoder.model_kwargs,
             )
-        case SeriesCnnEncoderConfig():
-            from glovita.models.series_encoder.cnn import SeriesCnnEncoder
-
-            if cfg.feature_aggregation_method is not None:
-                raise ValueError(
-                    f"model.feature_aggregation_method={cfg.feature_aggregation_method!r}: series CNNs average "
-                    "their feature maps over time. Leave it unset."
-                )
-            return SeriesCnnEncoder(encoder.type, encoder.input_channels)
-        case PatchtstEncoderConfig():
-            from glovita.models.series_encoder.patchtst import PatchtstSeriesEncoder
-
-            return PatchtstSeriesEncoder(
-                input_channels=encoder.input_channels,
-                context_length=encoder.context_length,
-                patch_length=encoder.patch_length,
-                patch_stride=encoder.patch_stride,
-                d_model=encoder.d_model,
-                num_hidden_layers=encoder.num_hidden_layers,
-                num_attention_heads=encoder.num_attention_heads,
-                ffn_dim=encoder.ffn_dim,
-                dropout=encoder.dropout,
-                scaling=encoder.scaling,
-                norm_type=encoder.norm_type,
-            )
+        case SeriesCnnEncoderConfig() | PatchtstEncoderConfig():
+            return _build_series_encoder(encoder, cfg.feature_aggregation_method)
         case TorchvisionVideoEncoderConfig() | PytorchvideoEncoderConfig():
-            if cfg.feature_aggregation_method is not None:
-                raise ValueError(
-                    f"model.feature_aggregation_method={cfg.feature_aggregation_method!r}: {encoder.encoder_type} "
-                    "encoders return pooled vectors. Leave it unset, or use --model.encoder.encoder_type "
-                    "framewise_image."
-                )
-            if isinstance(encoder, PytorchvideoEncoderConfig):
-                from glovita.models.video_encoder.pytorchvideo_encoder import PytorchvideoEncoder
-
-                return PytorchvideoEncoder(
-                    encoder.type, encoder.pretrained_path if encoder.pretrained else None, encoder.input_channels,
-                    encoder.model_kwargs,
-                )  # fmt: skip
-            from glovita.models.video_encoder.torchvision_video import TorchvisionVideoEncoder
-
-            return TorchvisionVideoEncoder(
-                encoder.type, encoder.pretrained, encoder.pretrained_path, encoder.input_channels, encoder.model_kwargs
-            )
+            return _build_video_encoder(encoder, cfg.feature_aggregation_method)
         case FramewiseImageEncoderConfig():
             from glovita.models.video_encoder.framewise_image import FramewiseImageEncoder
 
@@ -211,6 +145,95 @@ def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
             from glovita.configs.extensions import build_extension
 
             return cast(Encoder, build_extension(encoder))
+
+
+def _build_nnunet_encoder(encoder: ResidualEncoderConfig | PrimusEncoderConfig, aggregation: str | None) -> Encoder:
+    """The dynamic-network-architectures encoders (2D/3D residual encoder, Primus)."""
+    match encoder:
+        case ResidualEncoderConfig():
+            from glovita.models.img_encoder.nnunet_encoders import ResidualImgEncoder
+
+            return ResidualImgEncoder(
+                spatial_dims=encoder.spatial_dims,
+                input_channels=encoder.input_channels,
+                features_per_stage=encoder.features_per_stage,
+                blocks_per_stage=encoder.blocks_per_stage,
+                strides=encoder.strides,
+                kernel_size=encoder.kernel_size,
+                norm=encoder.norm,
+                model_kwargs=encoder.model_kwargs,
+                aggregation=aggregation,
+            )
+        case PrimusEncoderConfig():
+            from glovita.models.img_encoder.nnunet_encoders import PrimusImgEncoder
+
+            return PrimusImgEncoder(
+                input_channels=encoder.input_channels,
+                input_shape=encoder.input_shape,
+                patch_size=encoder.patch_size,
+                embed_dim=encoder.embed_dim,
+                depth=encoder.depth,
+                num_heads=encoder.num_heads,
+                num_register_tokens=encoder.num_register_tokens,
+                model_kwargs=encoder.model_kwargs,
+                aggregation=aggregation,
+            )
+    raise TypeError(f"No nnU-Net encoder branch for {type(encoder).__name__}.")
+
+
+def _build_series_encoder(encoder: SeriesCnnEncoderConfig | PatchtstEncoderConfig, aggregation: str | None) -> Encoder:
+    """Time-series encoders (FCN / ResNet / InceptionTime, PatchTST)."""
+    match encoder:
+        case SeriesCnnEncoderConfig():
+            from glovita.models.series_encoder.cnn import SeriesCnnEncoder
+
+            if aggregation is not None:
+                raise ValueError(
+                    f"model.feature_aggregation_method={aggregation!r}: series CNNs average "
+                    "their feature maps over time. Leave it unset."
+                )
+            return SeriesCnnEncoder(encoder.type, encoder.input_channels)
+        case PatchtstEncoderConfig():
+            from glovita.models.series_encoder.patchtst import PatchtstSeriesEncoder
+
+            return PatchtstSeriesEncoder(
+                input_channels=encoder.input_channels,
+                context_length=encoder.context_length,
+                patch_length=encoder.patch_length,
+                patch_stride=encoder.patch_stride,
+                d_model=encoder.d_model,
+                num_hidden_layers=encoder.num_hidden_layers,
+                num_attention_heads=encoder.num_attention_heads,
+                ffn_dim=encoder.ffn_dim,
+                dropout=encoder.dropout,
+                scaling=encoder.scaling,
+                norm_type=encoder.norm_type,
+            )
+    raise TypeError(f"No series encoder branch for {type(encoder).__name__}.")
+
+
+def _build_video_encoder(
+    encoder: TorchvisionVideoEncoderConfig | PytorchvideoEncoderConfig, aggregation: str | None
+) -> Encoder:
+    """Clip encoders that pool over space and time themselves (torchvision video models, PyTorchVideo)."""
+    if aggregation is not None:
+        raise ValueError(
+            f"model.feature_aggregation_method={aggregation!r}: {encoder.encoder_type} "
+            "encoders return pooled vectors. Leave it unset, or use --model.encoder.encoder_type "
+            "framewise_image."
+        )
+    if isinstance(encoder, PytorchvideoEncoderConfig):
+        from glovita.models.video_encoder.pytorchvideo_encoder import PytorchvideoEncoder
+
+        return PytorchvideoEncoder(
+            encoder.type, encoder.pretrained_path if encoder.pretrained else None, encoder.input_channels,
+            encoder.model_kwargs,
+        )  # fmt: skip
+    from glovita.models.video_encoder.torchvision_video import TorchvisionVideoEncoder
+
+    return TorchvisionVideoEncoder(
+        encoder.type, encoder.pretrained, encoder.pretrained_path, encoder.input_channels, encoder.model_kwargs
+    )
 
 
 def _build_dino_encoder(encoder: Dinov2EncoderConfig | Dinov3EncoderConfig, aggregation: str | None) -> Encoder:

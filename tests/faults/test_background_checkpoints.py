@@ -97,3 +97,32 @@ def test_kill_9_during_a_background_write_then_resume_equals_a_straight_run(
     assert expected.keys() == resumed.keys()
     for key in expected:
         assert torch.equal(expected[key], resumed[key]), key
+
+
+def test_ctrl_c_waits_for_the_checkpoint_write_in_flight(
+    subdirs_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C right after an epoch's checkpoint was handed to the writer: the run ends only when last.pt is on disk
+    (the resume command it prints needs it)."""
+    from glovita.training.steps.supervised import SupervisedStep
+
+    original_write, original_step = CheckpointWriter._write, SupervisedStep.train_step
+    calls = {"n": 0}
+
+    def slow_write(self: CheckpointWriter, state: dict, epoch: int, is_best: bool) -> None:
+        time.sleep(1.0)
+        original_write(self, state, epoch, is_best)
+
+    def dying_step(self, model, batch, context):  # noqa: ANN001
+        calls["n"] += 1
+        if calls["n"] == 5 + 1:  # the first step of the second epoch (36 samples, batches of 8: 5 steps)
+            raise KeyboardInterrupt("simulated Ctrl-C")
+        return original_step(self, model, batch, context)
+
+    monkeypatch.setattr(CheckpointWriter, "_write", slow_write)
+    monkeypatch.setattr(SupervisedStep, "train_step", dying_step)
+    args = generic_args(subdirs_dataset, tmp_path / "exp", 3, "--group", "g", "--training.epochs", "3")
+    with pytest.raises(SystemExit):
+        main(args)
+    last = tmp_path / "exp" / "generic_image_dataset" / "g" / "0" / "checkpoints" / "last.pt"
+    assert load_checkpoint(last)["epoch"] == 0

@@ -593,6 +593,7 @@ def _fit_and_test(
         status = "completed"
     except KeyboardInterrupt as err:
         status = "interrupted"
+        _finish_checkpoint_write(trainer)
         raise RunInterrupted(
             f"interrupted in epoch {trainer.state.epoch + 1}/{cfg.training.epochs}; runtime_info.json in "
             f"'{run_dir}' records status 'interrupted'. Resume with: {resume_command(info['command'], resolved.group)}"
@@ -620,6 +621,17 @@ def _fit_and_test(
             print_line(clock.startup_text("first_step"))
         print_summary(test_metrics, wall, run_dir)
     return RunResult(run_dir=run_dir, test_metrics=test_metrics, best_epoch=state.best_epoch)
+
+
+def _finish_checkpoint_write(trainer: Trainer) -> None:
+    """After Ctrl-C: let the checkpoint write in flight finish (the resume command names last.pt), without letting
+    its error hide the interrupt."""
+    if trainer.checkpoints is None:
+        return
+    try:
+        trainer.checkpoints.join()
+    except Exception as err:  # noqa: BLE001  # the interrupt is what ended the run; the write's error is a warning
+        print_line(f"warning: the last checkpoint write failed ({type(err).__name__}: {err}).")
 
 
 def _write_report(run_dir: Path) -> None:

@@ -40,6 +40,9 @@ class CountingStep:
         outputs = model(batch.inputs, batch.valid)
         return StepOutput(context.module.head.loss(outputs, batch), outputs)
 
+    def epoch_length(self, batches: int) -> int:
+        return batches
+
     def modules(self) -> dict[str, nn.Module]:
         return {}
 
@@ -57,7 +60,11 @@ class CountingStep:
 
 
 def _trainer(
-    step: CountingStep, tmp_path: Path, accumulate: int, records: list[dict[str, Any]] | None = None
+    step: CountingStep,
+    tmp_path: Path,
+    accumulate: int,
+    records: list[dict[str, Any]] | None = None,
+    batches_per_epoch: int | None = None,
 ) -> tuple[Trainer, DataLoader, list[int]]:
     torch.manual_seed(0)
     model = GlovitaModel(PrecomputedEncoder(4), ClassificationHead(4, 2, 0.0, None, 0.0))
@@ -73,7 +80,12 @@ def _trainer(
         optimizer=optimizer,
         scheduler=scheduler,
         device=torch.device("cpu"),
-        options=TrainerOptions(accumulate_grad_batches=accumulate, best_metric="val_loss", best_mode="min"),
+        options=TrainerOptions(
+            accumulate_grad_batches=accumulate,
+            best_metric="val_loss",
+            best_mode="min",
+            batches_per_epoch=batches_per_epoch,
+        ),  # fmt: skip
         make_metrics=lambda: HeadsMetrics(
             ClassificationTask(2).build_metrics(torch.device("cpu")), [], torch.device("cpu")
         ),
@@ -222,3 +234,19 @@ def test_manual_optimization_refuses_gradient_accumulation(tmp_path: Path) -> No
     extra = DataLoader([(torch.zeros(4), torch.tensor(0))], collate_fn=InstanceModality().collate)
     with pytest.raises(ValueError, match="--training.accumulate_grad_batches 1"):
         _trainer(AlternatingStep(extra, n_critic=1), tmp_path, accumulate=2)
+
+
+def test_a_step_sets_its_epoch_length_and_the_loader_starts_another_pass(tmp_path: Path) -> None:
+    step = CountingStep(eval_needs_grad=False)
+    trainer, loader, optimizer_steps = _trainer(step, tmp_path, accumulate=1, batches_per_epoch=7)
+    seen: list[torch.Tensor] = []
+    original = step.train_step
+
+    def recording(model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
+        seen.append(batch.inputs[0].clone())
+        return original(model, batch, context)
+
+    step.train_step = recording  # type: ignore[method-assign]
+    trainer.fit(loader, loader, epochs=2)
+    assert step.train_calls == 14 and len(optimizer_steps) == 14  # 7 batches per epoch, the loader has 5
+    assert torch.equal(seen[5], seen[0])  # batch 6 of the epoch is the first of the loader's second pass

@@ -58,6 +58,8 @@ class TrainerOptions:
     best_mode: str = "min"
     full_batch: bool = False
     """The optimizer is L-BFGS: each epoch is one solve on the whole training split (see _full_batch_epoch)."""
+    batches_per_epoch: int | None = None
+    """Training batches per epoch (Step.epoch_length); None: one pass over the training loader."""
 
 
 class Trainer:
@@ -151,9 +153,7 @@ class Trainer:
         passes, batches = self._extra_passes.get(name, (0, None))
         batch = next(batches, None) if batches is not None else None
         if batch is None:
-            for sampler in (loader.sampler, loader.batch_sampler):
-                if hasattr(sampler, "set_epoch"):
-                    sampler.set_epoch(passes)  # type: ignore[union-attr]
+            _set_epoch(loader, passes)
             batches = iter(loader)
             passes += 1
             batch = next(batches)
@@ -334,13 +334,10 @@ class Trainer:
         self.model.train()
         for module in self.step_modules.values():
             module.train()
-        if hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
-        batch_sampler: Any = loader.batch_sampler
-        if hasattr(batch_sampler, "set_epoch"):
-            batch_sampler.set_epoch(epoch)
+        _set_epoch(loader, epoch)
         accumulate = self.options.accumulate_grad_batches
-        steps = len(loader)
+        steps = self.options.batches_per_epoch or len(loader)
+        passes = 1
         loss_sum = torch.zeros((), device=self.device)
         seen = torch.zeros((), device=self.device)
         log_sums: dict[str, torch.Tensor] = {}
@@ -353,7 +350,12 @@ class Trainer:
             batches = iter(loader)
             for step in range(steps):
                 waited = time.perf_counter()
-                batch: Batch = next(batches)
+                batch: Batch | None = next(batches, None)
+                if batch is None:  # the step's epoch is longer than the loader: its next pass, ordered anew
+                    _set_epoch(loader, epoch + passes * epochs)
+                    passes += 1
+                    batches = iter(loader)
+                    batch = next(batches)
                 data_seconds += time.perf_counter() - waited
                 batch = batch.to(self.device, self.memory_format)
                 group_start = step - step % accumulate
@@ -516,6 +518,13 @@ class Trainer:
             self.checkpoints.join()  # the last background write is on disk (or its error raised) before the test
         barrier(self.dist)  # rank 0's checkpoints are complete before any rank reads best.pt
         return self.state
+
+
+def _set_epoch(loader: DataLoader, epoch: int) -> None:
+    """The seeded samplers' epoch (their order is a function of seed and epoch)."""
+    for sampler in (loader.sampler, loader.batch_sampler):
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)  # type: ignore[union-attr]
 
 
 def load_ema(ema: torch.optim.swa_utils.AveragedModel, checkpoint: dict[str, Any]) -> None:

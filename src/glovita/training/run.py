@@ -59,7 +59,7 @@ from glovita.training.resolve import (
     resolve_shared_group,
     with_feature_dim,
 )
-from glovita.training.steps.base import StepFacts
+from glovita.training.steps.base import Step, StepFacts
 from glovita.training.steps.factory import build_step
 
 
@@ -120,6 +120,8 @@ class RunOptimisation:
     optimizer_steps_per_epoch: int
     settings: OptimizerConfig
     """The optimizer config the run uses (resolve_optimizer)."""
+    batches_per_epoch: int
+    """Training batches per epoch: the training loader's, or as many as the step asks (Step.epoch_length)."""
 
     @property
     def full_batch(self) -> bool:
@@ -213,12 +215,6 @@ def _train_in_run_dir(
     device = torch.device(plan.device)
     data = _build_data(cfg, splits, model, device, dist)
     placed = _place_model(cfg, model, splits.modality, device, dist)
-    optimisation = _build_optimisation(cfg, placed.module, data, device, dist)
-    resolved = _complete_resolved(plan, data, model, optimisation, cfg.training.epochs)
-    info = rundir.runtime_info(argv, resolved.device, _device_name(device), started)
-    info["world_size"] = dist.world_size
-    info["earlier_attempts"] = rundir.earlier_attempts(resolved.run_dir)
-    logger = _start_tracking(cfg, resolved, info, dist)
     facts = StepFacts(
         model=placed.module,
         task=task,
@@ -230,7 +226,14 @@ def _train_in_run_dir(
         seed=cfg.training.seed,
         training_loader=data.training_loader,
     )
-    trainer = _build_trainer(cfg, facts, resolved, placed, optimisation, logger, dist, should_stop)
+    step = build_step(cfg, facts)
+    optimisation = _build_optimisation(cfg, placed.module, data, step.epoch_length(len(data.train)), device, dist)
+    resolved = _complete_resolved(plan, data, model, optimisation, cfg.training.epochs)
+    info = rundir.runtime_info(argv, resolved.device, _device_name(device), started)
+    info["world_size"] = dist.world_size
+    info["earlier_attempts"] = rundir.earlier_attempts(resolved.run_dir)
+    logger = _start_tracking(cfg, resolved, info, dist)
+    trainer = _build_trainer(cfg, facts, step, resolved, placed, optimisation, logger, dist, should_stop)
     trainer.on_first_step = lambda: clock.mark("first_step")
     if resume_from is not None:
         _resume(cfg, trainer, resolved.run_dir, dist, resume_from)
@@ -399,7 +402,7 @@ def _place_model(
 
 
 def _build_optimisation(
-    cfg: RootConfig, model: GlovitaModel, data: RunData, device: torch.device, dist: DistContext
+    cfg: RootConfig, model: GlovitaModel, data: RunData, batches: int, device: torch.device, dist: DistContext
 ) -> RunOptimisation:
     """The optimizer the run uses (resolve_optimizer: L-BFGS for a linear probe on feature files) and its
     schedule. L-BFGS makes one optimizer step (a solve of up to max_iter iterations) per epoch."""
@@ -413,9 +416,9 @@ def _build_optimisation(
         )
     fused = fused_optimizer_available(device, settings.name)
     optimizer = build_optimizer(settings, model, fused)
-    optimizer_steps = 1 if full_batch else -(-len(data.train) // cfg.training.accumulate_grad_batches)
+    optimizer_steps = 1 if full_batch else -(-batches // cfg.training.accumulate_grad_batches)
     scheduler = build_scheduler(settings, optimizer, optimizer_steps, cfg.training.epochs)
-    return RunOptimisation(optimizer, scheduler, fused, optimizer_steps, settings)
+    return RunOptimisation(optimizer, scheduler, fused, optimizer_steps, settings, batches)
 
 
 def _complete_resolved(
@@ -443,7 +446,7 @@ def _complete_resolved(
             "val": len(splits.val),  # type: ignore[arg-type]
             "test": len(splits.test) if splits.test is not None else 0,  # type: ignore[arg-type]
         },
-        steps_per_epoch=len(data.train),
+        steps_per_epoch=optimisation.batches_per_epoch,
         optimizer_steps_per_epoch=optimisation.optimizer_steps_per_epoch,
         total_steps=total_steps,
         fused_optimizer=optimisation.fused,
@@ -493,6 +496,7 @@ def _start_tracking(
 def _build_trainer(
     cfg: RootConfig,
     facts: StepFacts,
+    step: Step,
     resolved: ResolvedRun,
     placed: RunModel,
     optimisation: RunOptimisation,
@@ -509,6 +513,7 @@ def _build_trainer(
         best_metric=resolved.best_metric,
         best_mode=resolved.best_metric_mode,
         full_batch=optimisation.full_batch,
+        batches_per_epoch=optimisation.batches_per_epoch,
     )
     run_dir = resolved.run_dir
     checkpoints = None
@@ -519,7 +524,7 @@ def _build_trainer(
     device = torch.device(resolved.device)
     return Trainer(
         module=placed.module,
-        step=build_step(cfg, facts),
+        step=step,
         optimizer=optimisation.optimizer,
         scheduler=optimisation.scheduler,
         device=device,

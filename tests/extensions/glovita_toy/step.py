@@ -27,6 +27,9 @@ class ToyAlternatingStep:
         self.loader = facts.training_loader(ToySignals(24, 32, seed=4), "unlabeled")
         self.critic_updates = 0
 
+    def epoch_length(self, batches: int) -> int:
+        return batches
+
     def modules(self) -> dict[str, nn.Module]:
         return {"critic": self.critic}
 

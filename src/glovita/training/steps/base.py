@@ -105,6 +105,12 @@ class Step(Protocol):
         """Forward one evaluation batch; `outputs` feed the head's logits for metrics, `logs` become val_<key>."""
         ...
 
+    def epoch_length(self, batches: int) -> int:
+        """Training batches per epoch, given the training loader's; a step drawing from a larger extra loader may
+        ask for more (the training loader then starts its next pass, ordered anew) or fewer. The schedule counts
+        these."""
+        ...
+
     def modules(self) -> dict[str, nn.Module]:
         """Modules the step owns beside the model (a critic, a teacher): the Trainer moves them to the device,
         wraps trainable ones for DDP and keeps their weights in every checkpoint ({} for none)."""

@@ -31,6 +31,9 @@ class SupervisedStep:
         loss, named = context.module.loss_terms(outputs, batch)  # named heads' own losses are logged
         return StepOutput(loss, outputs, logs={f"{name}_loss": value.detach() for name, value in named.items()})
 
+    def epoch_length(self, batches: int) -> int:
+        return batches
+
     def modules(self) -> dict[str, nn.Module]:
         return {}
 

@@ -328,7 +328,7 @@ def _run_model(
     samples are labelled."""
     root = run.config
     modality = samples.modality
-    if cfg.tta != "none" and modality.spatial_dims in (None, 1):
+    if cfg.tta != "none" and not modality.flips:
         raise ValueError(f"tta='hflip' flips images; this run predicts {modality.sample_noun}. Use --tta none.")
     memory_format = modality.memory_format(root.training.channels_last)
     if memory_format is not None:

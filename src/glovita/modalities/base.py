@@ -62,6 +62,9 @@ class Modality(Protocol):
     name: str
     """images, volumes, instances or bags (for messages and resolved_config.json)."""
     spatial_dims: int | None
+    flips: bool
+    """A left-right flip of a sample shows the same kind of thing (images, volumes, clips): glovita_infer's
+    --tta hflip averages over it; series and feature vectors have no such symmetry."""
     """2 for images, 3 for volumes, None for feature vectors and bags."""
     sample_noun: str
     """What one sample is called in messages (images, volumes, feature vectors, bags)."""

@@ -15,6 +15,7 @@ class _FeatureKind:
     """What instances and bags share: no transforms, nothing to draw, the default memory format."""
 
     spatial_dims: int | None = None
+    flips = False
 
     def pipeline(
         self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None

@@ -132,6 +132,7 @@ class ImageModality:
 
     name = "images"
     spatial_dims: int | None = 2
+    flips = True
     sample_noun = "images"
     bags = False
 

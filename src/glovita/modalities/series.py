@@ -41,6 +41,7 @@ class SeriesModality:
 
     name = "series"
     spatial_dims: int | None = 1
+    flips = False
     sample_noun = "series"
     bags = False
 

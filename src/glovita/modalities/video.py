@@ -185,6 +185,7 @@ class VideoModality:
 
     name = "videos"
     spatial_dims: int | None = 2
+    flips = True
     sample_noun = "videos"
     bags = False
 

@@ -57,6 +57,7 @@ class VolumeModality:
 
     name = "volumes"
     spatial_dims: int | None = 3
+    flips = True
     sample_noun = "volumes"
     bags = False
 

@@ -43,6 +43,7 @@ class ToyModality:
 
     name = "toy signals"
     spatial_dims: int | None = 1
+    flips = False
     sample_noun = "signals"
     bags = False
 

@@ -6,21 +6,27 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset
 
-from glovita.configs.data import GenericTimeseriesDatasetConfig, GenericVideoDatasetConfig
 from glovita.configs.infer import InferConfig
-from glovita.datasets.factory import build_datasets, image_modality, image_mode, sample_ids
-from glovita.datasets.generic_image import IMAGE_SUFFIXES, GenericImageDataset, Target
+from glovita.datasets.factory import build_datasets, sample_ids
+from glovita.datasets.generic_image import IMAGE_SUFFIXES, Target
+from glovita.datasets.sources import (
+    UNKNOWN,
+    Samples,
+    check_image_run,
+    image_file_samples,
+    series_file_samples,
+    video_dir_samples,
+)
 from glovita.inference.attention import AttentionRecord, branch_names, write_attention
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.modalities.base import Modality, Pipeline
-from glovita.models.composite import GlovitaModel, Head, HeadOutputs
+from glovita.models.composite import GlovitaModel
 from glovita.models.heads.mil import MilOutput
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import autocast, forward_loop
@@ -31,21 +37,6 @@ from glovita.tasks.base import Task
 from glovita.tasks.factory import build_named_tasks, build_task
 from glovita.tasks.heads import HeadsMetrics
 from glovita.training.resolve import resolve_dataloading, resolve_device
-
-UNKNOWN = -1
-"""Target of a sample whose true label is not known."""
-
-
-@dataclass(frozen=True)
-class Samples:
-    """What to predict: a dataset of (input, target), one id per sample, whether the targets are real, and the
-    modality that transforms and batches them."""
-
-    dataset: Dataset
-    ids: list[str]
-    labelled: bool
-    source: str
-    modality: Modality
 
 
 @dataclass(frozen=True)
@@ -145,21 +136,15 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
     root = run.config
     task = build_task(root.data)
     if cfg.image_dir is not None or cfg.image_csv is not None:
-        augmentation = getattr(root.data, "augmentation", None)
-        if root.data.spatial_dims != 2 or augmentation is None:
-            raise ValueError(
-                f"This run trained on {root.data.dataset}; --image_dir / --image_csv read 2D images. Use --split."
-            )
+        check_image_run(root.data)
         found = _folder_samples(cfg, class_names, task) if cfg.image_dir else _csv_samples(cfg, class_names, task)
         found = _readable(found, cfg.on_unreadable)
-        dataset = GenericImageDataset(found, image_mode(getattr(root.model.encoder, "input_channels", 3)))
-        labelled = all(target != UNKNOWN for _, target in found)
-        source = str(cfg.image_dir or cfg.image_csv)
-        return Samples(dataset, [str(p) for p, _ in found], labelled, source, image_modality(augmentation))
+        channels = getattr(root.model.encoder, "input_channels", 3)
+        return image_file_samples(root.data, found, channels, str(cfg.image_dir or cfg.image_csv))
     if cfg.series_file is not None:
-        return _series_file_samples(cfg.series_file, run)
+        return series_file_samples(root.data, cfg.series_file, run.resolved.get("augmentation") or {})
     if cfg.video_dir is not None:
-        return _video_dir_samples(cfg.video_dir, run, class_names, task)
+        return video_dir_samples(root.data, cfg.video_dir, class_names, task)
     split = cfg.split or "test"
     splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3))
     chosen = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
@@ -168,55 +153,6 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
     ids = sample_ids(chosen)
     source = f"{root.data.dataset} {split} split"
     return Samples(chosen, ids, True, source, splits.modality)
-
-
-def _series_file_samples(path: Path, run: RestoredRun) -> Samples:
-    """The series of `path` as the run's test split: the run's data config with this file as its test file and
-    the series length the run trained at (so normalisation and padding are exactly the training ones)."""
-    data = run.config.data
-    if not isinstance(data, GenericTimeseriesDatasetConfig):
-        raise ValueError(f"This run trained on {data.dataset}; --series_file reads time series. Use --split.")
-    if not path.is_file() or path.suffix not in (".ts", ".npz"):
-        raise ValueError(f"series_file '{path}' must be an existing .ts or .npz file.")
-    recorded = run.resolved.get("augmentation") or {}
-    update: dict[str, object] = {"test_file": path.resolve(), "series_length": recorded.get("series_length")}
-    if data.aeon_dataset is not None:  # the same training cases, named as files (their statistics, their fold)
-        from glovita.datasets.timeseries import aeon_file
-
-        update.update(aeon_dataset=None, train_file=aeon_file(data.aeon_dataset, "train"))
-    splits = build_datasets(data.model_copy(update=update), None)
-    dataset = splits.test
-    assert dataset is not None
-    labelled = bool(getattr(dataset, "labelled", True))
-    return Samples(dataset, sample_ids(dataset), labelled, str(path), splits.modality)
-
-
-def _video_dir_samples(folder: Path, run: RestoredRun, class_names: list[str], task: Task) -> Samples:
-    """The video files under `folder`, sampled into clips as the run's evaluation split is."""
-    from glovita.datasets.factory import video_modality
-    from glovita.datasets.generic_video import VideoDataset
-    from glovita.datasets.videos import VIDEO_SUFFIXES, import_av, probe_video
-
-    data = run.config.data
-    if not isinstance(data, GenericVideoDatasetConfig):
-        raise ValueError(f"This run trained on {data.dataset}; --video_dir reads videos. Use --split.")
-    if not folder.is_dir():
-        raise NotADirectoryError(f"video_dir '{folder}' is not a folder.")
-    paths = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
-    if not paths:
-        raise ValueError(f"video_dir '{folder}' holds no video files ({', '.join(VIDEO_SUFFIXES)}).")
-    import_av()
-    framewise = task.per_frame
-    parents = [p.parent.name if p.parent != folder else "" for p in paths]
-    labelled = not framewise and task.classifies and all(name in class_names for name in parents)
-    found: list[tuple[Path, Target]] = [
-        (p, class_names.index(name) if labelled else UNKNOWN) for p, name in zip(paths, parents, strict=True)
-    ]
-    infos = {p: probe_video(p) for p in paths}
-    # framewise runs: no labels here, the frames are predicted, not scored
-    frame_labels = {p: np.zeros(info.num_frames, dtype=np.int64) for p, info in infos.items()} if framewise else None
-    dataset = VideoDataset(found, frame_labels, infos)
-    return Samples(dataset, [str(p) for p in paths], labelled, str(folder), video_modality(data))
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
@@ -361,9 +297,8 @@ def _run_model(
             tta = cfg.tta != "none"
             scores = {"": task.scores_from_probabilities(probabilities)} if tta else model.logits_by_head(outputs)
             metrics.update(scores, batch)
-        if isinstance(outputs, HeadOutputs):
-            for name, head in model.heads.items():
-                named_all[name].append(cast(Head, head).predict(outputs.named[name]).float().cpu())
+        for name, values in model.named_predictions(outputs).items():
+            named_all[name].append(values.float().cpu())
         if task.per_frame:  # (B, T, K) over each video's real frames
             assert batch.valid is not None
             for probs, targets, mask in zip(probabilities.cpu(), batch.targets.cpu(), batch.valid.cpu(), strict=True):

@@ -142,6 +142,12 @@ class GlovitaModel(nn.Module):
                 logits[name] = cast(Head, head).logits(outputs.named[name])
         return logits
 
+    def named_predictions(self, outputs: Any) -> dict[str, torch.Tensor]:
+        """Each named head's probabilities or values (B, K) by name ({} without named heads)."""
+        if not isinstance(outputs, HeadOutputs):
+            return {}
+        return {name: cast(Head, head).predict(outputs.named[name]) for name, head in self.heads.items()}
+
     def loss_terms(self, outputs: Any, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The loss to minimise (the main head's plus each named head's, weighted) and each named head's own loss.
         A named head's loss covers the samples that have its target (a negative class or a NaN is missing); a batch

@@ -553,3 +553,8 @@ class ModelConfig(GlovitaConfig):
                 f"{self.head.consumes}. Use head_type classification or regression, or leave model.heads empty."
             )
         return self
+
+
+def takes_bags(head: HeadConfig) -> bool:
+    """Whether the head takes bags of instance features with their padding (MIL heads) rather than one sample."""
+    return head.consumes == "bag"

@@ -1,6 +1,6 @@
 """Optimizer (discriminated by `name`) and learning-rate schedule."""
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -9,6 +9,9 @@ from glovita.configs.base import GlovitaConfig, choice
 
 class _ScheduleFields(GlovitaConfig):
     """Learning rate, weight decay and schedule, shared by every optimizer."""
+
+    full_batch: ClassVar[bool] = False
+    """Each epoch is one solve on the whole training split (L-BFGS) instead of steps on batches."""
 
     lr: float = Field(1e-3, gt=0)
     """Peak learning rate."""
@@ -83,6 +86,7 @@ class LbfgsOptimizerConfig(_ScheduleFields):
     to max_iter iterations on the loss of the whole training split plus weight_decay / 2 x ||W||^2, and training
     stops once an epoch converges (tolerances). Converges like logistic regression without tuning."""
 
+    full_batch: ClassVar[bool] = True
     name: Literal["lbfgs"] = "lbfgs"
     """Optimizer tag."""
     lr: float = Field(1.0, gt=0)

@@ -1,6 +1,6 @@
 """Which parameters train (discriminated by `method`)."""
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
@@ -10,6 +10,8 @@ from glovita.configs.base import GlovitaConfig, choice
 class FullFinetuningConfig(GlovitaConfig):
     """Every parameter trains."""
 
+    adapters: ClassVar[bool] = False
+    """Trains adapters that can be merged into plain layers (LoRA, DoRA)."""
     method: Literal["full_finetuning"] = "full_finetuning"
     """PEFT method tag."""
 
@@ -17,6 +19,8 @@ class FullFinetuningConfig(GlovitaConfig):
 class LinearProbingConfig(GlovitaConfig):
     """Encoder frozen (BatchNorm statistics too); only the head trains."""
 
+    adapters: ClassVar[bool] = False
+    """Trains adapters that can be merged into plain layers (LoRA, DoRA)."""
     method: Literal["linear_probing"] = "linear_probing"
     """PEFT method tag."""
 
@@ -26,6 +30,8 @@ class PartialFinetuningConfig(GlovitaConfig):
     timm's group matcher, else the block list), plus the head; the earlier layers are frozen, their BatchNorm
     statistics too."""
 
+    adapters: ClassVar[bool] = False
+    """Trains adapters that can be merged into plain layers (LoRA, DoRA)."""
     method: Literal["partial_finetuning"] = "partial_finetuning"
     """PEFT method tag."""
     trainable_blocks: int = Field(2, gt=0)
@@ -35,6 +41,8 @@ class PartialFinetuningConfig(GlovitaConfig):
 class BitfitConfig(GlovitaConfig):
     """BitFit: only the encoder's bias terms train (plus the head)."""
 
+    adapters: ClassVar[bool] = False
+    """Trains adapters that can be merged into plain layers (LoRA, DoRA)."""
     method: Literal["bitfit"] = "bitfit"
     """PEFT method tag."""
 
@@ -42,6 +50,8 @@ class BitfitConfig(GlovitaConfig):
 class _LowRankFields(GlovitaConfig):
     """Fields LoRA and DoRA share (Hugging Face peft)."""
 
+    adapters: ClassVar[bool] = True
+    """Trains adapters that can be merged into plain layers."""
     rank: int = Field(8, gt=0)
     """Rank r of the low-rank update."""
     alpha: float = Field(16.0, gt=0)

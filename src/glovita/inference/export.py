@@ -20,7 +20,7 @@ from torch import nn
 from glovita import __version__
 from glovita.configs.export import ExportConfig
 from glovita.configs.infer import InferConfig
-from glovita.configs.peft import DoraConfig, FullFinetuningConfig, LoraConfig
+from glovita.configs.peft import FullFinetuningConfig
 from glovita.inference.predict import eval_pipeline, select_samples
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.modalities.base import Modality
@@ -57,7 +57,7 @@ class Exported:
 def _plain_model(run: RestoredRun, use_ema: bool) -> GlovitaModel:
     """The run's model with its weights; LoRA/DoRA adapters merged into a model without adapters."""
     model = rebuild_model(run, use_ema)
-    if isinstance(run.config.peft, LoraConfig | DoraConfig):
+    if run.config.peft.adapters:
         from glovita.models.peft.low_rank import merged_state_dict
 
         plain = rebuild_model(run, peft=FullFinetuningConfig(), weights=False)
@@ -152,9 +152,7 @@ def _export_safetensors(model: GlovitaModel, run: RestoredRun, batch: Batch, pat
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata={"glovita_version": __version__, "format": "pt"})
     config = run.config.model_dump(mode="json")
-    if isinstance(
-        run.config.peft, LoraConfig | DoraConfig
-    ):  # the weights are merged: they load into a model without adapters
+    if run.config.peft.adapters:  # the weights are merged: they load into a model without adapters
         config["peft"] = FullFinetuningConfig().model_dump(mode="json")
     save_json(config, path.with_name("config.json"))
     reloaded = _plain_model(run, use_ema)
@@ -218,7 +216,7 @@ def export_model(cfg: ExportConfig) -> Exported:
         "encoder_preprocessing": run.resolved.get("encoder_preprocessing") or {},
         "checkpoint": str(run.checkpoint_path),
         "weights": "ema" if cfg.use_ema else "model",
-        "adapters_merged": isinstance(run.config.peft, LoraConfig | DoraConfig),
+        "adapters_merged": run.config.peft.adapters,
         "verification": {
             "samples": len(batch),
             "max_abs_logit_difference": difference,

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from glovita.configs.model import ModelConfig, PrecomputedEncoderConfig
+from glovita.configs.model import ModelConfig
 from glovita.configs.peft import PeftConfig
 from glovita.configs.root import RootConfig
 from glovita.models.composite import GlovitaModel
@@ -50,7 +50,7 @@ def _with_derived_values(config: RootConfig, resolved: dict[str, Any], run_dir: 
     """The config with what training derived from the data filled in: the feature dim of a precomputed encoder
     left unset (resolved_config.json's encoder_out_dim)."""
     encoder = config.model.encoder
-    if not isinstance(encoder, PrecomputedEncoderConfig) or encoder.feature_dim is not None:
+    if getattr(encoder, "feature_dim", 0) is not None:  # only the precomputed encoder may leave it unset
         return config
     if not resolved.get("encoder_out_dim"):
         raise ValueError(

@@ -19,7 +19,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
-from glovita.configs.optimizer import LbfgsOptimizerConfig, OptimizerConfig
+from glovita.configs.model import takes_bags
+from glovita.configs.optimizer import OptimizerConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.checks import check_split_files
 from glovita.datasets.factory import DatasetSplits, build_datasets
@@ -126,7 +127,7 @@ class RunOptimisation:
     @property
     def full_batch(self) -> bool:
         """L-BFGS: each epoch is one solve on the whole training split."""
-        return isinstance(self.settings, LbfgsOptimizerConfig)
+        return self.settings.full_batch
 
 
 def seed_everything(seed: int, deterministic: bool) -> None:
@@ -293,10 +294,10 @@ def _warn_missing_classes(splits: DatasetSplits, task: Task) -> None:
 def _check_samples_fit_model(cfg: RootConfig, splits: DatasetSplits) -> None:
     """The head takes what the samples are (bags or single samples)."""
     head = cfg.model.head
-    if (head.consumes == "bag") != splits.modality.bags:
+    if takes_bags(head) != splits.modality.bags:
         wanted = (
             "a bag file (bag_ptr / bag_lengths, or features of shape (B, N, D))"
-            if head.consumes == "bag"
+            if takes_bags(head)
             else ("an instance file (features (N, D)), or --model.head.head_type clam or abmil for bags")
         )
         raise ValueError(f"model.head.head_type={head.head_type!r} cannot train on {splits.description}. Use {wanted}.")
@@ -392,7 +393,7 @@ def _place_model(
         train_model = DistributedDataParallel(
             model,
             device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=cfg.model.head.consumes == "bag",  # MIL heads skip branches per bag
+            find_unused_parameters=takes_bags(cfg.model.head),  # MIL heads skip branches per bag
         )
     eval_model: nn.Module = model
     if cfg.training.compile:
@@ -409,7 +410,7 @@ def _build_optimisation(
     settings, note = resolve_optimizer(cfg, len(data.splits.train))  # type: ignore[arg-type]
     if note is not None:
         print_line(note)
-    full_batch = isinstance(settings, LbfgsOptimizerConfig)
+    full_batch = settings.full_batch
     if full_batch and dist.enabled:
         raise ValueError(
             "optimizer.name='lbfgs' solves on the whole training split in one process; run it without torchrun."

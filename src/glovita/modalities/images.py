@@ -11,7 +11,7 @@ from glovita.augmentation.factory import build_policy_transforms
 from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
 from glovita.models.preprocessing import adapt_statistics
-from glovita.runtime.batch import INPUT, LABEL_MAP, SPATIAL_FIELDS, Batch, Sample
+from glovita.runtime.batch import INPUT, LABEL_MAP, Batch, Sample, covering_fields
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
 
@@ -102,7 +102,7 @@ class JointImageTransform:
         """The policy's setting, for messages (data.augmentation.train_policy='...')."""
 
     def __call__(self, sample: Sample) -> Sample:
-        covering = [name for name in SPATIAL_FIELDS if name in sample]
+        covering = covering_fields(sample)
         if not covering:
             return {**sample, INPUT: self.transform(sample[INPUT])}
         if covering != [LABEL_MAP]:

@@ -17,7 +17,7 @@ from glovita.augmentation.policies.video import POLICIES, VideoPolicy, as_video,
 from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
 from glovita.modalities.images import ImageAugmentation, ResolvedAugmentation, displayable, resolve_augmentation
-from glovita.runtime.batch import IGNORE_FRAME, INPUT, SPATIAL_FIELDS, TARGETS, Batch, Sample
+from glovita.runtime.batch import IGNORE_FRAME, INPUT, TARGETS, Batch, Sample, covering_fields
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
 
@@ -161,7 +161,7 @@ class ClipTransform:
 
     def on_sample(self, record: Sample) -> Sample:
         """The whole sample: its clip(s) as the input; framewise, the sampled frames' classes as its targets."""
-        covering = [name for name in SPATIAL_FIELDS if name in record]
+        covering = covering_fields(record)
         if covering:
             raise ValueError(f"Video transforms move the frames alone; samples with {covering} are not supported yet.")
         if self.framewise:

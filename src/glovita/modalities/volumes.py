@@ -9,7 +9,7 @@ from torch.utils.data import Sampler
 
 from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
-from glovita.runtime.batch import INPUT, LABEL_MAP, SPATIAL_FIELDS, Batch, Sample
+from glovita.runtime.batch import INPUT, LABEL_MAP, Batch, Sample, covering_fields
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
 
@@ -39,7 +39,7 @@ def joint_volume_transform(policy: Any) -> Any:
     """A 3D policy on a whole sample: the volume and its label map move together (batchgeneratorsv2)."""
 
     def apply(sample: Sample) -> Sample:
-        covering = [name for name in SPATIAL_FIELDS if name in sample]
+        covering = covering_fields(sample)
         if not covering:
             return {**sample, INPUT: policy(sample[INPUT])}
         if covering != [LABEL_MAP]:

@@ -96,12 +96,17 @@ class Batch:
         return self.fields[name]
 
 
+def covering_fields(sample: Sample) -> list[str]:
+    """The fields of `sample` that cover its input (SPATIAL_FIELDS): a transform must move them with it."""
+    return [name for name in SPATIAL_FIELDS if name in sample]
+
+
 def on_input(transform: Callable[[Any], Any], kind: str) -> Callable[[Sample], Sample]:
     """A transform of the input alone as a sample transform; a sample that also carries a field covering the input
     (SPATIAL_FIELDS) is refused, since this transform would leave it behind (misaligned)."""
 
     def apply(sample: Sample) -> Sample:
-        covering = [name for name in SPATIAL_FIELDS if name in sample]
+        covering = covering_fields(sample)
         if covering:
             raise ValueError(
                 f"The {kind} transforms move the input alone, and this sample also carries {', '.join(covering)}: "

@@ -17,8 +17,6 @@ class Task(Protocol):
     """multiclass, multilabel, framewise or regression (resolved_config.json, messages)."""
     num_outputs: int
     """Classes, labels or regression outputs (data.num_classes)."""
-    target_field: str
-    """The batch field holding this task's targets."""
     classifies: bool
     """Outputs are class scores: predictions carry a label, folder names can label samples, splits are stratified."""
     per_frame: bool

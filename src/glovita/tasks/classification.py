@@ -42,7 +42,6 @@ class ClassificationTask:
     """Class indices (B,) against logits (B, K); data.task Classification, data.subtask multiclass."""
 
     name = "multiclass"
-    target_field = "targets"
     classifies = True
     per_frame = False
     multilabel = False

@@ -14,7 +14,6 @@ class FramewiseTask:
     """Frame targets (B, T) against logits (B, T, K); data.subtask framewise. Predictions are written per frame."""
 
     name = "framewise"
-    target_field = "targets"
     classifies = True
     per_frame = True
     multilabel = False

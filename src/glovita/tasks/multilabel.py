@@ -13,7 +13,6 @@ class MultilabelTask:
     """Multi-hot targets (B, K) against logits (B, K); data.subtask multilabel."""
 
     name = "multilabel"
-    target_field = "targets"
     classifies = True
     per_frame = False
     multilabel = True

@@ -12,7 +12,6 @@ class RegressionTask:
     """Values (B, K) against predictions (B, K); data.task Regression."""
 
     name = "regression"
-    target_field = "targets"
     classifies = False
     per_frame = False
     multilabel = False

@@ -171,10 +171,10 @@ class Trainer:
                 f"No optimizer {name!r}: the model's is {MODEL_OPTIMIZER!r}, the step's are "
                 f"{sorted(self.extra_optimizers)}."
             )
-        clip = self.options.gradient_clip_norm
-        if clip is not None:
-            self.scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip)
+        if name == MODEL_OPTIMIZER:
+            self._clip(optimizer, self.module.parameters())
+        else:
+            self._clip(optimizer)
         self.scaler.step(optimizer)
         self.scaler.update()
         optimizer.zero_grad(set_to_none=True)
@@ -247,13 +247,9 @@ class Trainer:
     def _optimizer_step(self) -> None:
         """Clip, step and zero the model's optimizer and the step's own ones; one scaler update for all."""
         optimizers = [self.optimizer, *(opt for opt, _ in self.extra_optimizers.values())]
-        clip = self.options.gradient_clip_norm
-        if clip is not None:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.module.parameters(), clip)
-            for optimizer, _ in self.extra_optimizers.values():  # each set of modules clipped on its own
-                self.scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip)
+        self._clip(self.optimizer, self.module.parameters())
+        for optimizer, _ in self.extra_optimizers.values():  # each set of modules clipped on its own
+            self._clip(optimizer)
         for optimizer in optimizers:
             self.scaler.step(optimizer)
         self.scaler.update()
@@ -265,6 +261,16 @@ class Trainer:
                 scheduler.step()
         if self.ema is not None:
             self.ema.update_parameters(self.module)
+
+    def _clip(self, optimizer: torch.optim.Optimizer, parameters: Any = None) -> None:
+        """Unscale (16-mixed) and clip the gradients of `optimizer`'s parameters (or `parameters`) to
+        training.gradient_clip_norm; nothing without a norm."""
+        clip = self.options.gradient_clip_norm
+        if clip is None:
+            return
+        self.scaler.unscale_(optimizer)
+        params = parameters if parameters is not None else [p for g in optimizer.param_groups for p in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, clip)
 
     def _lbfgs_counts(self) -> tuple[int, int]:
         """L-BFGS's running counts of iterations and loss evaluations (0, 0 before its first step)."""

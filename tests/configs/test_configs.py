@@ -73,6 +73,11 @@ REGRESSION = {"dataset": "digits", "task": "Regression", "subtask": "regression"
 VOLUMES = {"dataset": "generic_volume_dataset", "data_root_dir": "x", "num_classes": 2}
 RESIDUAL_3D = {"encoder_type": "residual_encoder", "spatial_dims": 3, "input_channels": 1}
 VIDEOS = {"dataset": "generic_video_dataset", "data_root_dir": "x", "num_classes": 2}
+SEGMENTATION = {
+    "dataset": "generic_image_dataset", "data_root_dir": "x", "num_classes": 2, "task": "Segmentation",
+    "masks_dir": "masks",
+}  # fmt: skip
+TV_SEGMENTATION = {"encoder_type": "torchvision_segmentation", "type": "lraspp_mobilenet_v3_large"}
 COMPANIONS = {
     ("data", "generic_image_dataset"): {
         "data": {"dataset": "generic_image_dataset", "data_root_dir": "x", "num_classes": 2}
@@ -96,6 +101,11 @@ COMPANIONS = {
         for family in ("torchvision_video", "pytorchvideo", "framewise_image")
     },
     ("data", "generic_video_dataset"): {"data": VIDEOS, "model": {"encoder": {"encoder_type": "torchvision_video"}}},
+    ("model.head", "unet"): {"data": SEGMENTATION, "model": {"head": {"head_type": "unet"}}},
+    ("model.head", "torchvision_segmentation"): {
+        "data": SEGMENTATION,
+        "model": {"encoder": TV_SEGMENTATION, "head": {"head_type": "torchvision_segmentation"}},
+    },
     ("model.head", "framewise_decoder_1d"): {
         "data": {**VIDEOS, "subtask": "framewise", "frame_labels_file": "frames.csv"},
         "model": {"encoder": {"encoder_type": "framewise_image"}, "head": {"head_type": "framewise_decoder_1d"}},

@@ -98,10 +98,12 @@ def test_every_encoder_union_member_has_a_test_instance() -> None:
     # precomputed (identity) and the bag heads abmil/clam are exercised in tests/models/test_mil_heads.py and
     # tests/training/test_features_training.py; primus (3D only) in tests/models/test_model_zoo.py; the video
     # encoders and framewise_decoder_1d in tests/datasets/test_video.py and the video runs of
-    # tests/inference/test_modality_consistency.py.
+    # tests/inference/test_modality_consistency.py; the dense heads and torchvision_segmentation in
+    # tests/segmentation/test_dense_models.py.
     video = {"torchvision_video", "pytorchvideo", "framewise_image"}
-    assert tags["model.encoder"] == set(ENCODERS) | {"precomputed", "primus"} | video
-    assert tags["model.head"] == set(HEADS) | {"abmil", "clam", "framewise_decoder_1d"}
+    assert tags["model.encoder"] == set(ENCODERS) | {"precomputed", "primus", "torchvision_segmentation"} | video
+    dense = {"unet", "torchvision_segmentation"}
+    assert tags["model.head"] == set(HEADS) | {"abmil", "clam", "framewise_decoder_1d"} | dense
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,34 @@ class GenericImageDatasetConfig(DatasetFields):
     """When the source has no validation split, hold out this fraction of train (stratified, fixed seed)."""
     allow_overlapping_splits: bool = False
     """Accept a sample listed in two splits (or twice in one); by default that stops the run naming the overlaps."""
+    masks_dir: Path | None = None
+    """Folder of label maps mirroring images_dir (same relative path, .png/.tif; read as class indices, no colour
+    conversion), relative to data_root_dir; set for data.task Segmentation."""
+    ignore_index: int = Field(255, ge=0)
+    """Label-map value that marks pixels without a label: skipped by the loss and the metrics."""
     augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_2d_1", test_policy="default")
     """Augmentation policies and preprocessing overrides."""
+
+    label_maps: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _check_masks(self) -> "GenericImageDatasetConfig":
+        if (self.task == "Segmentation") != (self.masks_dir is not None):
+            raise ValueError(
+                "data.task='Segmentation' and data.masks_dir go together: the label maps are what a segmenter "
+                "learns. Set --data.masks_dir masks (with --data.task Segmentation), or neither."
+            )
+        if self.task == "Segmentation" and self.subtask == "binary" and self.num_classes != 2:
+            raise ValueError(
+                f"data.subtask='binary' segments foreground from background: data.num_classes must be 2, got "
+                f"{self.num_classes}. Set --data.num_classes 2 or use --data.subtask multiclass."
+            )
+        if self.task == "Segmentation" and self.ignore_index < self.num_classes:
+            raise ValueError(
+                f"data.ignore_index={self.ignore_index} is a class index (data.num_classes={self.num_classes}). "
+                "Choose a value outside 0..num_classes-1, e.g. 255."
+            )
+        return self
 
 
 class GenericVolumeDatasetConfig(DatasetFields):

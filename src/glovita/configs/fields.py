@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 
 from glovita.configs.base import GlovitaConfig
 
-TaskName = Literal["Classification", "Regression"]
+TaskName = Literal["Classification", "Regression", "Segmentation"]
 SubtaskName = Literal["multiclass", "binary", "multilabel", "regression", "framewise"]
 
 
@@ -20,11 +20,13 @@ class DatasetFields(GlovitaConfig):
     """The samples have a time axis of frames (videos: clips (B, C, T, H, W) of 2D frames)."""
     frame_labels: ClassVar[bool] = False
     """The dataset can label every frame (data.subtask framewise): videos, and bags of per-frame features."""
+    label_maps: ClassVar[bool] = False
+    """The dataset can give each sample a label map of class indices over its pixels (data.task Segmentation)."""
 
     num_classes: int = Field(gt=0)
     """Number of classes (classification) or regression outputs; sets the head's output size."""
     task: TaskName = "Classification"
-    """What is predicted: Classification or Regression."""
+    """What is predicted: Classification, Regression, or Segmentation (a class per pixel, from label maps)."""
     subtask: SubtaskName = "multiclass"
     """multiclass, binary or multilabel (independent yes/no per class) for Classification; regression for Regression;
     framewise: a class per video frame (generic_video_dataset with data.frame_labels_file)."""
@@ -54,6 +56,22 @@ class DatasetFields(GlovitaConfig):
                 "no frames. Use --data.dataset generic_video_dataset with --data.frame_labels_file, or bags of "
                 "per-frame features (precomputed_features)."
             )
+        if self.task == "Segmentation":
+            if not self.label_maps:
+                raise ValueError(
+                    f"data.task='Segmentation' needs label maps; data.dataset={getattr(self, 'dataset', '')!r} has "
+                    "none. Use --data.dataset generic_image_dataset with --data.masks_dir masks."
+                )
+            if self.subtask not in ("multiclass", "binary"):
+                raise ValueError(
+                    f"data.task='Segmentation' with data.subtask={self.subtask!r}: a pixel has one class. Use "
+                    "--data.subtask multiclass (or binary for {0, 255} masks)."
+                )
+            if self.num_classes < 2:
+                raise ValueError(
+                    f"data.num_classes={self.num_classes}: segmentation counts the background as a class. Set "
+                    "--data.num_classes 2 for foreground/background."
+                )
         if self.task == "Classification" and self.subtask != "multilabel" and self.num_classes < 2:
             raise ValueError(
                 f"data.num_classes={self.num_classes} but classification needs at least 2 classes. "

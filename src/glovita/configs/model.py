@@ -10,6 +10,9 @@ from glovita.configs.fields import SubtaskName, TaskName
 
 ModelKwargs = dict[str, int | float | bool | str]
 AggregationMethod = Literal["cls_token", "avg", "sum", "mean_all", "joint"]
+HeadInput = Literal["vector", "bag", "frames", "pyramid"]
+"""What a head takes: a pooled vector per sample, a bag of instance features, per-frame features, or the encoder's
+multi-scale feature maps (dense heads)."""
 
 
 class TimmEncoderConfig(GlovitaConfig):
@@ -365,7 +368,7 @@ class ClassificationHeadConfig(GlovitaConfig):
 
     head_type: Literal["classification"] = "classification"
     """Head tag."""
-    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "vector"
+    consumes: ClassVar[HeadInput] = "vector"
     """What the head takes: one pooled feature vector per sample."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on the pooled features before the classifier."""
@@ -378,7 +381,7 @@ class RegressionHeadConfig(GlovitaConfig):
 
     head_type: Literal["regression"] = "regression"
     """Head tag."""
-    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "vector"
+    consumes: ClassVar[HeadInput] = "vector"
     """What the head takes: one pooled feature vector per sample."""
     dropout: float = Field(0.0, ge=0, lt=1)
     """Dropout on the pooled features before the regressor."""
@@ -393,7 +396,7 @@ class AbmilHeadConfig(GlovitaConfig):
 
     head_type: Literal["abmil"] = "abmil"
     """Head tag."""
-    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "bag"
+    consumes: ClassVar[HeadInput] = "bag"
     """What the head takes: a bag of instance features with its mask."""
     hidden_dim: int = Field(256, gt=0)
     """Width L of the instance embedding (Linear + ReLU before attention)."""
@@ -410,7 +413,7 @@ class ClamHeadConfig(GlovitaConfig):
 
     head_type: Literal["clam"] = "clam"
     """Head tag."""
-    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "bag"
+    consumes: ClassVar[HeadInput] = "bag"
     """What the head takes: a bag of instance features with its mask."""
     variant: Literal["sb", "mb"] = "sb"
     """sb: one attention branch; mb: one attention branch and classifier per class."""
@@ -430,9 +433,75 @@ class ClamHeadConfig(GlovitaConfig):
     """Also push the top instances of the other classes' branches towards 'negative' (mutually exclusive subtypes)."""
 
 
+class TorchvisionSegmentationEncoderConfig(GlovitaConfig):
+    """The backbone of a torchvision segmentation model (FCN, DeepLabV3, LR-ASPP); with head_type
+    torchvision_segmentation it is the whole torchvision model."""
+
+    encoder_type: Literal["torchvision_segmentation"] = "torchvision_segmentation"
+    """Encoder family tag."""
+    spatial_dims: ClassVar[int | None] = 2
+    """Inputs it takes: 2D images (B, C, H, W)."""
+    pools_tokens: ClassVar[bool] = False
+    """It returns pooled vectors only (feature_aggregation_method does not apply)."""
+    type: Literal[
+        "fcn_resnet50",
+        "fcn_resnet101",
+        "deeplabv3_resnet50",
+        "deeplabv3_resnet101",
+        "deeplabv3_mobilenet_v3_large",
+        "lraspp_mobilenet_v3_large",
+    ] = "deeplabv3_resnet50"
+    """torchvision segmentation model (torchvision.models.segmentation)."""
+    pretrained: bool = False
+    """Load whole-model weights (backbone and classifier, e.g. torchvision's COCO ones) from pretrained_path."""
+    pretrained_path: Path | None = None
+    """Local state-dict file of the whole torchvision model (its classifier's last layer is resized to the classes)."""
+    input_channels: int = Field(3, ge=1)
+    """Image channels fed to the encoder; other than 3 replaces the first convolution."""
+
+    @model_validator(mode="after")
+    def _check_weights(self) -> "TorchvisionSegmentationEncoderConfig":
+        if self.pretrained and self.pretrained_path is None:
+            raise ValueError(
+                f"model.encoder.pretrained with {self.type!r} loads whole-model weights from a local file. Set "
+                f"--model.encoder.pretrained_path to the saved state dict of torchvision's {self.type}, or pass "
+                "--model.encoder.no_pretrained."
+            )
+        return self
+
+
+class UnetHeadConfig(GlovitaConfig):
+    """U-Net decoder (segmentation_models_pytorch) over the encoder's multi-scale feature maps: a class per pixel,
+    Dice + cross-entropy (data.task Segmentation)."""
+
+    head_type: Literal["unet"] = "unet"
+    """Head tag."""
+    consumes: ClassVar[HeadInput] = "pyramid"
+    """What the head takes: the encoder's feature maps at every reduction, and the input."""
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)
+    """Channels of the decoder blocks, coarsest first; one block per encoder level (the first ones are used)."""
+    dropout: float = Field(0.0, ge=0, lt=1)
+    """Channel dropout before the last convolution."""
+    dice_weight: float = Field(1.0, ge=0)
+    """Weight of the soft Dice loss added to the cross-entropy (0: cross-entropy alone)."""
+
+
+class TorchvisionSegmentationHeadConfig(GlovitaConfig):
+    """The classifier of the torchvision segmentation model the encoder comes from (FCN head, DeepLabV3's ASPP,
+    LR-ASPP), upsampled to the input: with model.encoder.encoder_type torchvision_segmentation, the whole model."""
+
+    head_type: Literal["torchvision_segmentation"] = "torchvision_segmentation"
+    """Head tag."""
+    consumes: ClassVar[HeadInput] = "pyramid"
+    """What the head takes: the encoder's feature maps, and the input."""
+    dice_weight: float = Field(0.0, ge=0)
+    """Weight of the soft Dice loss added to the cross-entropy (torchvision's recipe trains cross-entropy alone)."""
+
+
 EncoderConfigMembers = (
     TimmEncoderConfig
     | TorchvisionEncoderConfig
+    | TorchvisionSegmentationEncoderConfig
     | TransformerEncoderConfig
     | Dinov2EncoderConfig
     | Dinov3EncoderConfig
@@ -458,7 +527,7 @@ class FramewiseDecoder1dHeadConfig(GlovitaConfig):
 
     head_type: Literal["framewise_decoder_1d"] = "framewise_decoder_1d"
     """Head tag."""
-    consumes: ClassVar[Literal["vector", "bag", "frames"]] = "frames"
+    consumes: ClassVar[HeadInput] = "frames"
     """What the head takes: per-frame features (B, T, D) with a mask of real frames."""
     num_stages: int = Field(2, gt=0)
     """Stages: one prediction stage plus num_stages - 1 refinement stages (MS-TCN uses 4)."""
@@ -476,7 +545,13 @@ class FramewiseDecoder1dHeadConfig(GlovitaConfig):
 
 
 HeadConfigMembers = (
-    ClassificationHeadConfig | RegressionHeadConfig | AbmilHeadConfig | ClamHeadConfig | FramewiseDecoder1dHeadConfig
+    ClassificationHeadConfig
+    | RegressionHeadConfig
+    | AbmilHeadConfig
+    | ClamHeadConfig
+    | FramewiseDecoder1dHeadConfig
+    | UnetHeadConfig
+    | TorchvisionSegmentationHeadConfig
 )
 """The members of HeadConfig, written once: the type checker sees this union, the CLI the named choice."""
 if TYPE_CHECKING:
@@ -547,6 +622,13 @@ class ModelConfig(GlovitaConfig):
                     f"model.heads: {name!r} is not a usable head name (its metrics are val_{name}_<metric>). Use a "
                     "short lowercase snake_case name such as 'size' or 'grade', not 'ema' or 'loss'."
                 )
+        from_torchvision = isinstance(self.encoder, TorchvisionSegmentationEncoderConfig)
+        if isinstance(self.head, TorchvisionSegmentationHeadConfig) and not from_torchvision:
+            raise ValueError(
+                "model.head.head_type='torchvision_segmentation' is the classifier of a torchvision segmentation "
+                f"model; model.encoder.encoder_type={self.encoder.encoder_type!r} is not one. Pass --model.encoder."
+                "encoder_type torchvision_segmentation, or --model.head.head_type unet."
+            )
         if self.heads and self.head.consumes != "vector":
             raise ValueError(
                 f"model.heads need a main head on pooled features; model.head.head_type={self.head.head_type!r} takes "

@@ -195,6 +195,16 @@ class RootConfig(GlovitaConfig):
                 f"task.mixup_alpha / task.cutmix_alpha mix images, and model.head.head_type={head!r} trains on bags "
                 "of features. Set them to 0."
             )
+        dense_head = self.model.head.consumes == "pyramid"
+        if dense_head != (self.data.task == "Segmentation"):
+            raise ValueError(
+                f"model.head.head_type={head!r} with data.task={self.data.task!r}: label maps (--data.task "
+                "Segmentation) go with a dense head (--model.head.head_type unet, or torchvision_segmentation with "
+                "--model.encoder.encoder_type torchvision_segmentation), and only with one."
+            )
+        if dense_head and self.task.class_balanced_sampling:
+            raise ValueError("task.class_balanced_sampling needs one label per image; segmentation labels pixels. "
+                             "Turn it off.")  # fmt: skip
         framewise_head = self.model.head.consumes == "frames"
         if framewise_head != (self.data.subtask == "framewise"):
             raise ValueError(

@@ -97,17 +97,35 @@ def _generic_samples(
 
 
 def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, modality: ImageModality) -> DatasetSplits:
-    """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md)."""
-    from glovita.datasets.generic_image import GenericImageDataset
+    """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md); with
+    data.masks_dir, each image's label map comes along (segmentation needs no label per image)."""
+    from glovita.datasets.generic_image import GenericImageDataset, MaskReading, mask_path
 
-    samples = _generic_samples(cfg, cfg.images_dir, cfg.split_source)
-    train = GenericImageDataset(samples.train, mode)
-    train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=cfg.task != "Regression")
+    segmentation = cfg.masks_dir is not None
+    samples = _generic_samples(cfg, cfg.images_dir, cfg.split_source, labelled=not segmentation)
+
+    def dataset(items: list) -> GenericImageDataset:
+        if cfg.masks_dir is None:
+            return GenericImageDataset(items, mode)
+        image_root, mask_root = cfg.data_root_dir / cfg.images_dir, cfg.data_root_dir / cfg.masks_dir
+        if not mask_root.is_dir():
+            raise FileNotFoundError(
+                f"data.masks_dir: '{mask_root}' does not exist. Put the label maps there (same relative paths as "
+                "the images) or point --data.masks_dir at them."
+            )
+        paths = [mask_path(path, image_root, mask_root) for path, _ in items]
+        binary = cfg.subtask == "binary"
+        return GenericImageDataset(items, mode, MaskReading(paths, cfg.num_classes, cfg.ignore_index, binary))
+
+    train = dataset(samples.train)
+    stratify = cfg.task == "Classification"
+    train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=stratify)
+    class_names = [str(k) for k in range(cfg.num_classes)] if segmentation else samples.class_names
     return DatasetSplits(
         train=train_set,
-        val=GenericImageDataset(samples.val, mode),
-        test=GenericImageDataset(samples.test, mode) if samples.test else None,
-        class_names=samples.class_names,
+        val=dataset(samples.val),
+        test=dataset(samples.test) if samples.test else None,
+        class_names=class_names,
         train_targets=targets,
         modality=modality,
     )

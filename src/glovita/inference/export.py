@@ -88,7 +88,7 @@ def _samples(run: RestoredRun, model: GlovitaModel, count: int) -> tuple[Batch, 
     return batch, samples.modality
 
 
-def _export_onnx(module: LogitsModule, batch: Batch, bags: bool, path: Path, opset: int) -> None:
+def _export_onnx(module: LogitsModule, batch: Batch, bags: bool, dense: bool, path: Path, opset: int) -> None:
     try:
         import onnxscript  # noqa: F401  # the exporter needs it
     except ImportError as err:
@@ -98,6 +98,8 @@ def _export_onnx(module: LogitsModule, batch: Batch, bags: bool, path: Path, ops
     args: tuple[torch.Tensor, ...] = (batch.inputs,) if batch.valid is None else (batch.inputs, batch.valid)
     batch_dim = Dim("batch", min=1, max=65536)
     shapes: dict[str, Any] = {"inputs": {0: batch_dim}}
+    if dense:  # label maps follow the image: any height and width
+        shapes["inputs"].update({2: Dim("height", min=8, max=16384), 3: Dim("width", min=8, max=16384)})
     if batch.valid is not None:
         if bags:  # any number of instances per bag
             instances = Dim("instances", min=1, max=2**24)
@@ -179,35 +181,45 @@ def export_model(cfg: ExportConfig) -> Exported:
         expected = module(batch.inputs, batch.valid)
     path = cfg.output_dir / _FILES[cfg.format]
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
+    task = build_task(run.config.data)
     if cfg.format == "onnx":
-        _export_onnx(module, batch, modality.bags, path, cfg.opset)
+        _export_onnx(module, batch, modality.bags, task.dense, path, cfg.opset)
         got = _run_onnx(path, batch)
     elif cfg.format == "torchscript":
         got = _export_torchscript(module, batch, path)
     else:
         got = _export_safetensors(model, run, batch, path, cfg.use_ema)
     difference = float((got - expected).abs().max())
-    agreement = float((got.argmax(-1) == expected.argmax(-1)).float().mean())
-    task = build_task(run.config.data)
+    class_axis = 1 if task.dense else -1  # label maps (B, K, H, W) score the classes on axis 1
+    agreement = float((got.argmax(class_axis) == expected.argmax(class_axis)).float().mean())
     if difference > cfg.tolerance or (task.classifies and agreement < 1.0):
         path.unlink(missing_ok=True)
         raise ValueError(
             f"The {cfg.format} export does not reproduce the model on {len(batch)} samples of the run's data: max "
             f"|logit difference| {difference:.3g} (tolerance {cfg.tolerance:g}), predicted class agrees on "
-            f"{agreement:.1%}. Nothing was kept; try another --opset or format."
+            f"{agreement:.1%}{' of pixels' if task.dense else ''}. Nothing was kept; try another --opset or format."
         )
     record = {
         "format": cfg.format,
         "model_file": path.name,
         "inputs": {
-            "inputs": {"shape": ["batch", *batch.inputs.shape[1:]], "dtype": "float32"},
+            "inputs": {
+                "shape": ["batch", int(batch.inputs.shape[1]), "height", "width"]
+                if task.dense
+                else ["batch", *batch.inputs.shape[1:]],
+                "dtype": "float32",
+            },
             **(
                 {"mask": {"shape": ["batch", *batch.valid.shape[1:]], "dtype": "bool"}}
                 if batch.valid is not None
                 else {}
             ),  # fmt: skip
         },
-        "outputs": {"logits": {"shape": ["batch", int(expected.shape[-1])]}},
+        "outputs": {
+            "logits": {"shape": ["batch", int(expected.shape[1]), "height", "width"]}
+            if task.dense
+            else {"shape": ["batch", int(expected.shape[-1])]}
+        },
         "probabilities": task.probabilities_text,
         "task": run.config.data.task,
         "subtask": run.config.data.subtask,

@@ -24,6 +24,7 @@ from glovita.datasets.sources import (
     video_dir_samples,
 )
 from glovita.inference.attention import AttentionRecord, branch_names, write_attention
+from glovita.inference.masks import MaskWriter
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
@@ -195,6 +196,8 @@ class _Predicted:
     """Framewise heads: each video's frame probabilities (T_i, K) and frame targets (T_i,); empty otherwise."""
     named: dict[str, tuple[Task, torch.Tensor]]
     """Named heads (model.heads): their task and their (N, K) probabilities or values."""
+    masks: MaskWriter | None = None
+    """Segmentation runs: the label maps written, a row per image."""
 
 
 def predict(cfg: InferConfig) -> Prediction:
@@ -213,7 +216,13 @@ def predict(cfg: InferConfig) -> Prediction:
     samples = select_samples(cfg, run, class_names)
     predicted = _run_model(cfg, run, task, model, samples, device, precision)
     predictions_csv = cfg.output_dir / "predictions.csv"
-    if task.per_frame:
+    if predicted.masks is not None:
+        rows = predicted.masks.rows
+        if not rows:
+            raise ValueError(f"No mask was written for {samples.source}. Check that it holds images.")
+        _write_csv(predictions_csv, predicted.masks.header(samples.labelled), rows)
+        print_line(f"{len(rows)} masks -> {cfg.output_dir / 'masks'}")
+    elif task.per_frame:
         rows = _write_framewise(cfg, run, task, samples, class_names, predicted)
     else:
         rows = _rows(task, samples, class_names, predicted)
@@ -272,12 +281,18 @@ def _run_model(
     dataset = eval_pipeline(run, modality, model).eval_dataset(samples.dataset)
     loading = resolve_dataloading(cfg.dataloading, device, in_memory(samples.dataset))
     loader = one_pass_loader(dataset, loading, modality.collate)
+    if cfg.tta != "none" and task.dense:
+        raise ValueError("tta='hflip' averages class scores per sample; this run predicts label maps. Use --tta none.")
+    masks = None
+    if task.dense:
+        ignore_index = int(getattr(root.data, "ignore_index", 255))
+        masks = MaskWriter(cfg.output_dir / "masks", samples.ids, task.num_outputs, ignore_index)
     if cfg.tta != "none" and root.model.heads:
         raise ValueError(
             "tta='hflip' averages the main head's probabilities; this run has model.heads. Use --tta none."
         )
     named = build_named_tasks(root.model)
-    metrics = HeadsMetrics(task.build_metrics(device), named, device) if samples.labelled else None
+    metrics = HeadsMetrics(task.build_metrics(device), named, device, task.target_field) if samples.labelled else None
     named_all: dict[str, list[torch.Tensor]] = {head.name: [] for head in named}
     outputs_all: list[torch.Tensor] = []
     targets_all: list[torch.Tensor] = []
@@ -299,6 +314,9 @@ def _run_model(
             metrics.update(scores, batch)
         for name, values in model.named_predictions(outputs).items():
             named_all[name].append(values.float().cpu())
+        if masks is not None:
+            masks.add(probabilities, batch.read(task.target_field) if samples.labelled else None)
+            continue
         if task.per_frame:  # (B, T, K) over each video's real frames
             assert batch.valid is not None
             for probs, targets, mask in zip(probabilities.cpu(), batch.targets.cpu(), batch.valid.cpu(), strict=True):
@@ -313,7 +331,7 @@ def _run_model(
     computed = metrics.compute() if metrics is not None else {}
     stacked = torch.cat(outputs_all) if outputs_all else torch.zeros(0, 0)
     named_stacked = {head.name: (head.task, torch.cat(named_all[head.name])) for head in named if named_all[head.name]}
-    return _Predicted(stacked, targets_all, computed, seconds, attention_all, frames_all, named_stacked)
+    return _Predicted(stacked, targets_all, computed, seconds, attention_all, frames_all, named_stacked, masks)
 
 
 def _write_attention_files(

@@ -90,3 +90,32 @@ def save_timelines(
     fig.legend(handles=handles, loc="upper right", fontsize=7, ncol=min(len(class_names), 6))
     axes[0, 0].set_title(title, fontsize=8, loc="left")
     _save(fig, path)
+
+
+def save_segmentation_overlays(
+    images: list[np.ndarray], truth: np.ndarray, predicted: np.ndarray, num_classes: int, path: Path, title: str
+) -> None:
+    """One row per image: the image, its true label map and the predicted one drawn over it (class 0 clear, the
+    others in tab10/tab20 colours; ignored pixels grey), written atomically as PNG."""
+    plt = _pyplot()
+    from matplotlib.colors import ListedColormap
+
+    palette = plt.get_cmap("tab10" if num_classes <= 10 else "tab20").colors
+    colours = np.zeros((256, 4))
+    for k in range(1, min(num_classes, 255)):
+        colours[k, :3], colours[k, 3] = palette[(k - 1) % len(palette)], 0.6
+    colours[255] = (0.5, 0.5, 0.5, 0.6)  # the usual ignore index
+    cmap = ListedColormap(colours)
+    rows = len(images)
+    fig, axes = plt.subplots(rows, 3, figsize=(6, 2 * rows), dpi=110, squeeze=False)
+    for row, (image, true_map, predicted_map) in enumerate(zip(images, truth, predicted, strict=True)):
+        for col, (overlay, name) in enumerate(((None, "image"), (true_map, "truth"), (predicted_map, "predicted"))):
+            ax = axes[row, col]
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+            if overlay is not None:
+                ax.imshow(np.clip(overlay, 0, 255), cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -45,9 +45,10 @@ class Head(Protocol):
     it needs by name) and turns outputs into logits (B, K) for metrics and predictions."""
 
     @property
-    def consumes(self) -> Literal["vector", "bag", "frames"]:
-        """What the head takes: one pooled vector per sample, a bag of instance features with its mask, or
-        per-frame features (B, T, D) of clips with their mask of real frames."""
+    def consumes(self) -> Literal["vector", "bag", "frames", "pyramid"]:
+        """What the head takes: one pooled vector per sample, a bag of instance features with its mask,
+        per-frame features (B, T, D) of clips with their mask of real frames, or the encoder's pyramid (the input,
+        then feature maps of increasing reduction) for a class per pixel."""
         ...
 
     def __call__(self, features: torch.Tensor, *mask: torch.Tensor) -> Any: ...
@@ -78,6 +79,17 @@ def frame_features(encoder: Encoder, clips: torch.Tensor) -> torch.Tensor:
             "--model.encoder.encoder_type framewise_image."
         )
     return forward_frames(clips)
+
+
+def pyramid(encoder: Encoder, images: torch.Tensor) -> list[torch.Tensor]:
+    """[images, then the encoder's feature maps of increasing reduction], from an encoder that gives them."""
+    levels = getattr(encoder, "pyramid", None)
+    if levels is None:
+        raise ValueError(
+            f"A dense head decodes feature maps at several scales, and {type(encoder).__name__} does not give them. "
+            "Use --model.encoder.encoder_type timm (a CNN such as resnet18) or torchvision_segmentation."
+        )
+    return levels(images)
 
 
 class HeadOutputs(NamedTuple):
@@ -121,6 +133,8 @@ class GlovitaModel(nn.Module):
             if mask is None:
                 raise ValueError("A bag head needs the batch field 'mask', which this dataset does not provide.")
             return self.head(self.encoder(inputs), mask)
+        if self.head.consumes == "pyramid":
+            return cast(Any, self.head)(pyramid(self.encoder, inputs))
         if self.head.consumes == "frames":
             if mask is None:
                 raise ValueError("A framewise head needs the batch field 'mask' (per-frame labels).")

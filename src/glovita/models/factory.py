@@ -1,6 +1,6 @@
 """Model assembly: config -> encoder, head, PEFT."""
 
-from typing import cast
+from typing import Any, cast
 
 from torch import nn
 
@@ -23,8 +23,11 @@ from glovita.configs.model import (
     SeriesCnnEncoderConfig,
     TimmEncoderConfig,
     TorchvisionEncoderConfig,
+    TorchvisionSegmentationEncoderConfig,
+    TorchvisionSegmentationHeadConfig,
     TorchvisionVideoEncoderConfig,
     TransformerEncoderConfig,
+    UnetHeadConfig,
 )
 from glovita.configs.peft import (
     BitfitConfig,
@@ -45,6 +48,7 @@ _OWN_WEIGHT_LOADERS = (
     "torchvision_video",
     "framewise_image",
     "pytorchvideo",
+    "torchvision_segmentation",
 )
 """Families that load plain weight files themselves (with their filters: classifier dropped, channels adapted)."""
 
@@ -115,6 +119,17 @@ def _build_encoder(cfg: ModelConfig, standardize_features: bool) -> Encoder:
                 pretrained_file=encoder.pretrained_path,
                 input_channels=encoder.input_channels,
                 model_kwargs=encoder.model_kwargs,
+            )
+        case TorchvisionSegmentationEncoderConfig():
+            from glovita.models.img_encoder.torchvision_segmentation import TorchvisionSegmentationEncoder
+
+            if cfg.feature_aggregation_method is not None:
+                raise ValueError(
+                    f"model.feature_aggregation_method={cfg.feature_aggregation_method!r}: torchvision_segmentation "
+                    "encoders average their last feature map. Leave it unset."
+                )
+            return TorchvisionSegmentationEncoder(
+                encoder.type, encoder.pretrained, encoder.pretrained_path, encoder.input_channels
             )
         case SeriesCnnEncoderConfig() | PatchtstEncoderConfig():
             return _build_series_encoder(encoder, cfg.feature_aggregation_method)
@@ -272,10 +287,15 @@ def build_head(
     label_smoothing: float,
     multilabel: bool = False,
     class_weight: list[float] | None = None,
+    encoder: Encoder | None = None,
+    ignore_index: int = 255,
 ) -> Head:
-    """The head of `cfg.head` on `in_dim` features with `num_outputs` outputs."""
+    """The head of `cfg.head` on `in_dim` features with `num_outputs` outputs; dense heads read the `encoder`'s
+    levels (and skip pixels labelled `ignore_index` in their loss)."""
     head = cfg.head
     match head:
+        case UnetHeadConfig() | TorchvisionSegmentationHeadConfig():
+            return _build_dense_head(head, encoder, num_outputs, ignore_index)
         case ClassificationHeadConfig():
             import torch
 
@@ -327,6 +347,32 @@ def build_head(
             return cast(Head, build_extension(head, in_dim, num_outputs))
 
 
+def _build_dense_head(
+    head: UnetHeadConfig | TorchvisionSegmentationHeadConfig, encoder: Encoder | None, num_classes: int,
+    ignore_index: int,
+) -> Head:  # fmt: skip
+    """A head with a class per pixel over the encoder's pyramid."""
+    from glovita.models.heads.dense import DenseHead, DenseLoss, TorchvisionClassifier, UnetDecoder
+
+    channels = getattr(encoder, "pyramid_channels", None)
+    if encoder is None or channels is None:
+        raise ValueError(
+            f"model.head.head_type={head.head_type!r} decodes feature maps at several scales, and this encoder "
+            "does not give them. Use --model.encoder.encoder_type timm (a CNN such as resnet18) or "
+            "torchvision_segmentation."
+        )
+    loss = DenseLoss(ignore_index, head.dice_weight)
+    if isinstance(head, UnetHeadConfig):
+        if len(head.decoder_channels) < len(channels) - 1:
+            raise ValueError(
+                f"model.head.decoder_channels={list(head.decoder_channels)} has {len(head.decoder_channels)} blocks "
+                f"and the encoder gives {len(channels) - 1} levels. Give at least {len(channels) - 1} channels."
+            )
+        return DenseHead(UnetDecoder(channels, num_classes, head.decoder_channels, head.dropout), loss)
+    classifier = cast(Any, encoder).take_classifier(num_classes)
+    return DenseHead(TorchvisionClassifier(classifier, bool(cast(Any, encoder).takes_levels)), loss)
+
+
 def apply_peft(model: GlovitaModel, cfg: PeftConfig) -> GlovitaModel:
     """Mark what trains according to `cfg.method`."""
     match cfg:
@@ -369,6 +415,7 @@ def build_model(
     multilabel: bool = False,
     class_weight: list[float] | None = None,
     standardize_features: bool = False,
+    ignore_index: int = 255,
 ) -> GlovitaModel:
     """Encoder + head (+ the named heads of model.heads) with PEFT applied; the head has `num_outputs` outputs
     (data.num_classes).
@@ -376,7 +423,9 @@ def build_model(
     `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label);
     `standardize_features` (data.standardize_features) gives the precomputed encoder its statistics buffers."""
     encoder = build_encoder(cfg, standardize_features)
-    head = build_head(cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight)
+    head = build_head(
+        cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight, encoder, ignore_index
+    )
     named = {
         name: (
             build_head(cfg.model_copy(update={"head": spec.head}), encoder.out_dim, spec.num_outputs, 0.0,

@@ -14,7 +14,7 @@ class Task(Protocol):
     """What a head predicts and how it is scored, written and exported."""
 
     name: str
-    """multiclass, multilabel, framewise or regression (resolved_config.json, messages)."""
+    """multiclass, multilabel, framewise, regression or segmentation (resolved_config.json, messages)."""
     num_outputs: int
     """Classes, labels or regression outputs (data.num_classes)."""
     classifies: bool
@@ -23,6 +23,10 @@ class Task(Protocol):
     """Targets and predictions are per frame of a video (a sequence per sample, written per frame)."""
     multilabel: bool
     """Each output is an independent yes/no (sigmoid + binary cross-entropy)."""
+    dense: bool
+    """Targets and predictions are label maps over the input's pixels (predictions are written as files)."""
+    target_field: str
+    """The batch field the metrics read the targets from (TARGETS; LABEL_MAP for segmentation)."""
     probabilities_text: str
     """How logits become probabilities, for preprocessing.json of an export."""
 

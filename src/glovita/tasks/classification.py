@@ -3,6 +3,7 @@
 import torch
 
 from glovita.metrics.base import MetricSet
+from glovita.runtime.batch import TARGETS
 from glovita.tasks.base import Target
 
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1_macro", "auroc", "ece")
@@ -44,6 +45,8 @@ class ClassificationTask:
     name = "multiclass"
     classifies = True
     per_frame = False
+    dense = False
+    target_field = TARGETS
     multilabel = False
     probabilities_text = "softmax"
 

@@ -8,6 +8,10 @@ from glovita.tasks.heads import NamedTask
 
 def build_task(data: DataConfig) -> Task:
     """The task a run's data config declares (data.task, data.subtask, data.num_classes): the main head's."""
+    if data.task == "Segmentation":
+        from glovita.tasks.segmentation import SegmentationTask
+
+        return SegmentationTask(data.num_classes, int(getattr(data, "ignore_index", 255)))
     return task_of(data.task, data.subtask, data.num_classes)
 
 

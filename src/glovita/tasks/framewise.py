@@ -3,6 +3,7 @@
 import torch
 
 from glovita.metrics.base import MetricSet
+from glovita.runtime.batch import TARGETS
 from glovita.tasks.base import Target
 from glovita.tasks.classification import class_header, log_probabilities, top_class_values
 
@@ -16,6 +17,8 @@ class FramewiseTask:
     name = "framewise"
     classifies = True
     per_frame = True
+    dense = False
+    target_field = TARGETS
     multilabel = False
     probabilities_text = "softmax"
 

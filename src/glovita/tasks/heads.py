@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 
 from glovita.metrics.base import MetricSet, TestPlots
-from glovita.runtime.batch import Batch, present
+from glovita.runtime.batch import TARGETS, Batch, present
 from glovita.tasks.base import Task
 
 
@@ -24,14 +24,18 @@ class HeadsMetrics:
     """The main task's metric set (its keys as they are) and each named head's (keys `<name>_<key>`), fed from one
     forward pass: `update(logits, batch)` takes every head's logits by name ('' for the main head)."""
 
-    def __init__(self, main: MetricSet, named: list[NamedTask], device: torch.device) -> None:
+    def __init__(
+        self, main: MetricSet, named: list[NamedTask], device: torch.device, main_field: str = TARGETS
+    ) -> None:
         self.main = main
+        self.main_field = main_field
+        """The batch field of the main task's targets (its task's target_field)."""
         self.named = [(head, head.task.build_metrics(device)) for head in named]
         self.seen: set[str] = set()
         """Named heads whose target field the batches had (samples predicted from a folder may lack it)."""
 
     def update(self, logits: dict[str, torch.Tensor], batch: Batch) -> None:
-        self.main.update(logits[""], batch.targets)
+        self.main.update(logits[""], batch.read(self.main_field))
         for head, metrics in self.named:
             if head.target_field not in batch.fields:
                 continue

@@ -3,6 +3,7 @@
 import torch
 
 from glovita.metrics.base import MetricSet
+from glovita.runtime.batch import TARGETS
 from glovita.tasks.base import Target
 from glovita.tasks.classification import class_header, parse_class
 
@@ -15,6 +16,8 @@ class MultilabelTask:
     name = "multilabel"
     classifies = True
     per_frame = False
+    dense = False
+    target_field = TARGETS
     multilabel = True
     probabilities_text = "sigmoid (per class)"
 

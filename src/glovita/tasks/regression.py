@@ -3,6 +3,7 @@
 import torch
 
 from glovita.metrics.base import MetricSet
+from glovita.runtime.batch import TARGETS
 from glovita.tasks.base import Target
 
 REGRESSION_METRICS = ("mae", "mse", "r2", "pearson")
@@ -14,6 +15,8 @@ class RegressionTask:
     name = "regression"
     classifies = False
     per_frame = False
+    dense = False
+    target_field = TARGETS
     multilabel = False
     probabilities_text = "none (the logits are the predicted values)"
 

@@ -32,7 +32,7 @@ from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model, standardizes_features
 from glovita.models.img_encoder.precomputed import PrecomputedEncoder
-from glovita.runtime.batch import as_sample
+from glovita.runtime.batch import LABEL_MAP, as_sample
 from glovita.runtime.io import save_json
 from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
 from glovita.runtime.progress import print_line, print_summary, set_quiet
@@ -209,6 +209,7 @@ def _train_in_run_dir(
         task.multilabel,
         plan.pos_weight or plan.class_weight,
         standardize_features=standardizes_features(cfg.data),
+        ignore_index=int(getattr(cfg.data, "ignore_index", 255)),
     )
     if splits.standardization is not None:
         cast(PrecomputedEncoder, model.encoder).set_statistics(*splits.standardization)
@@ -530,7 +531,9 @@ def _build_trainer(
         scheduler=optimisation.scheduler,
         device=device,
         options=options,
-        make_metrics=lambda: HeadsMetrics(facts.task.build_metrics(device), build_named_tasks(cfg.model), device),
+        make_metrics=lambda: HeadsMetrics(
+            facts.task.build_metrics(device), build_named_tasks(cfg.model), device, facts.task.target_field
+        ),
         checkpoints=checkpoints,
         logger=logger,
         on_epoch_end=(lambda record: rundir.append_metrics(run_dir, record)) if dist.is_main else (lambda _: None),
@@ -594,6 +597,10 @@ def _fit_and_test(
             clock.mark("test")
         else:
             print_line("No test split: test_metrics.json is not written.")
+        if dist.is_main and build_task(cfg.data).dense:
+            splits = {"val": data.val, **({"test": data.test} if data.test is not None else {})}
+            for plot in _save_overlays(trainer, splits, data.pipeline.display, run_dir, cfg.data.num_classes):
+                logger.log_artifact(plot)
         if dist.is_main and getattr(cfg.peft, "save_merged", False):
             _save_merged(trainer, run_dir)
         status = "completed"
@@ -674,6 +681,38 @@ def best_state(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
 
 def _prefixed(prefix: str, result: EvalResult) -> dict[str, float]:
     return {f"{prefix}_loss": result.loss, **{f"{prefix}_{k}": v for k, v in result.metrics.items()}}
+
+
+OVERLAY_IMAGES = 6
+"""Images per split drawn in <split>_overlays.png of a segmentation run."""
+
+
+def _save_overlays(
+    trainer: Trainer,
+    loaders: dict[str, DataLoader],
+    display: Callable[[torch.Tensor], np.ndarray] | None,
+    run_dir: Path,
+    num_classes: int,
+) -> list[Path]:
+    """<split>_overlays.png: the first images of each split with their true and predicted label maps (the weights
+    trained last were replaced by best.pt's in the test pass when there is one)."""
+    from glovita.metrics.plots import save_segmentation_overlays
+
+    model = trainer.module.eval()
+    written = []
+    for split, loader in loaders.items():
+        batch = next(iter(loader)).to(trainer.device)
+        count = min(OVERLAY_IMAGES, len(batch))
+        with torch.no_grad():
+            logits = model.head.logits(model.main_outputs(model(batch.inputs[:count], None)))
+        inputs = batch.inputs[:count].float().cpu()
+        images = [display(view) if display is not None else view[0].numpy() for view in inputs]
+        truth = batch.read(LABEL_MAP)[:count].cpu().numpy()
+        path = run_dir / f"{split}_overlays.png"
+        title = f"{split}: image, true and predicted label maps"
+        save_segmentation_overlays(images, truth, logits.argmax(dim=1).cpu().numpy(), num_classes, path, title)
+        written.append(path)
+    return written
 
 
 def _test(

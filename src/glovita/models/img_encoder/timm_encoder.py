@@ -65,6 +65,8 @@ class TimmImgEncoder(nn.Module):
         if isinstance(getattr(model, "pretrained_cfg", None), dict):
             model.pretrained_cfg.pop("state_dict", None)  # the weights are in the model; keep no second copy
         self.model = model
+        self.name = name
+        self._input_channels = input_channels
         self.num_prefix_tokens = int(getattr(model, "num_prefix_tokens", 0))
         self.aggregation = aggregation
         if aggregation in TOKEN_ONLY_METHODS and self.num_prefix_tokens == 0:
@@ -84,6 +86,29 @@ class TimmImgEncoder(nn.Module):
         """images (B, C, H, W) -> the unpooled output: tokens (B, N, D) of ViTs (prefix tokens first) or feature
         maps (B, D, h, w) of CNNs."""
         return self.model.forward_features(images)
+
+    @property
+    def pyramid_channels(self) -> list[int]:
+        """Channels of pyramid()'s entries: the input's, then each level's (timm's feature_info)."""
+        levels = self._pyramid_levels()
+        return [self._input_channels, *(int(self.model.feature_info[i]["num_chs"]) for i in levels)]
+
+    def _pyramid_levels(self) -> list[int]:
+        """feature_info indices of the levels a decoder takes: the deepest one of each reduction."""
+        info = getattr(self.model, "feature_info", None)
+        if not info or not hasattr(self.model, "forward_intermediates"):
+            raise ValueError(
+                f"timm model {self.name!r} does not give its intermediate feature maps, which a dense head decodes. "
+                "Choose a CNN such as resnet18, resnet34 or convnext_tiny."
+            )
+        deepest = {int(level["reduction"]): index for index, level in enumerate(info)}
+        return [deepest[reduction] for reduction in sorted(deepest)]
+
+    def pyramid(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """images (B, C, H, W) -> [images, then the feature maps (B, D_l, H / r_l, W / r_l) of increasing reduction
+        r_l]: what a U-Net decoder takes."""
+        levels = self.model.forward_intermediates(images, indices=self._pyramid_levels(), intermediates_only=True)
+        return [images, *levels]
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> features (B, out_dim)."""

@@ -27,7 +27,7 @@ def build_torchvision_model(
     kind: str,
     pretrained: bool,
     pretrained_file: Path | None,
-    model_kwargs: dict[str, int | float | bool | str],
+    model_kwargs: dict[str, Any],
 ) -> tuple[nn.Module, Any]:
     """(model, its default weights enum or None) of a torchvision model of `family` (torchvision.models or
     torchvision.models.video), with the weights of `pretrained_file` or the torch hub cache loaded when
@@ -73,6 +73,27 @@ def _first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
     raise ValueError("model.encoder.input_channels: this torchvision model has no Conv2d stem to adapt.")
 
 
+def adapt_first_conv(model: nn.Module, input_channels: int, pretrained: bool) -> None:
+    """Give `model` a first convolution that takes `input_channels`; pretrained kernels are averaged over the RGB
+    channels and spread over the new ones (the summed response stays the same)."""
+    conv_name, conv = _first_conv(model)
+    new = nn.Conv2d(
+        input_channels,
+        conv.out_channels,
+        conv.kernel_size,  # type: ignore[arg-type]  # a Conv2d's own 2-tuples
+        conv.stride,  # type: ignore[arg-type]
+        conv.padding,  # type: ignore[arg-type]
+        conv.dilation,  # type: ignore[arg-type]
+        conv.groups,
+        conv.bias is not None,
+    )
+    if pretrained:
+        with torch.no_grad():
+            mean_kernel = conv.weight.mean(dim=1, keepdim=True)
+            new.weight.copy_(mean_kernel.repeat(1, input_channels, 1, 1) * 3 / input_channels)
+    replace_module(model, conv_name, new)
+
+
 class TorchvisionImgEncoder(nn.Module):
     """A torchvision classification model whose last nn.Linear is replaced by identity."""
 
@@ -94,22 +115,7 @@ class TorchvisionImgEncoder(nn.Module):
         replace_module(self.model, last_linear[0], nn.Identity())
         self.out_dim = int(last_linear[1].in_features)
         if input_channels != 3:
-            conv_name, conv = _first_conv(self.model)
-            new = nn.Conv2d(
-                input_channels,
-                conv.out_channels,
-                conv.kernel_size,  # type: ignore[arg-type]  # a Conv2d's own 2-tuples
-                conv.stride,  # type: ignore[arg-type]
-                conv.padding,  # type: ignore[arg-type]
-                conv.dilation,  # type: ignore[arg-type]
-                conv.groups,
-                conv.bias is not None,
-            )
-            if pretrained:
-                with torch.no_grad():
-                    mean_kernel = conv.weight.mean(dim=1, keepdim=True)
-                    new.weight.copy_(mean_kernel.repeat(1, input_channels, 1, 1) * 3 / input_channels)
-            replace_module(self.model, conv_name, new)
+            adapt_first_conv(self.model, input_channels, pretrained)
         self.preprocessing: Preprocessing = torchvision_preprocessing(default_weights)
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:

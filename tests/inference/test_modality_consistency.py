@@ -429,6 +429,8 @@ def test_segmentation_infer_writes_masks_that_score_as_the_test_pass(run: tuple[
 
     _, run_dir = run
     assert (run_dir / "val_overlays.png").is_file() and (run_dir / "test_overlays.png").is_file()
+    report = (run_dir / "report.html").read_text()
+    assert 'alt="test images, true and predicted label maps"' in report and "<td>miou</td>" in report
     infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path)])
     with (tmp_path / "predictions.csv").open() as handle:
         rows = list(csv.DictReader(handle))

@@ -1,7 +1,6 @@
 """Label maps as data: read as stored indices (L, P, 16-bit), 255 -> 1 only for binary runs, bad masks refused
 before training naming the file, and training transforms moving image and mask together."""
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,62 +14,31 @@ from glovita.datasets.checks import check_split_files
 from glovita.datasets.factory import build_datasets
 from glovita.datasets.generic_image import MaskReading, load_mask
 from glovita.runtime.batch import INPUT, LABEL_MAP, TARGETS
+from tests.segmentation.data import save_mask, segmentation_set
 
 MULTI = MaskReading([], num_classes=3, ignore_index=255, binary=False)
 BINARY = MaskReading([], num_classes=2, ignore_index=255, binary=True)
 
 
-def _save(path: Path, values: np.ndarray, mode: str = "L") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if mode == "P":
-        image = Image.fromarray(values.astype(np.uint8), mode="P")
-        image.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * (256 * 3 - 9))
-    elif mode == "I;16":
-        image = Image.fromarray(values.astype(np.uint16))
-    else:
-        image = Image.fromarray(values.astype(np.uint8), mode=mode)
-    image.save(path)
-    return path
-
-
 def test_masks_are_read_as_stored_indices(tmp_path: Path) -> None:
     values = np.array([[0, 1, 2], [255, 2, 0]])
     for mode in ("L", "P", "I;16"):
-        got = load_mask(_save(tmp_path / f"{mode.replace(';', '')}.png", values, mode), MULTI)
+        got = load_mask(save_mask(tmp_path / f"{mode.replace(';', '')}.png", values, mode), MULTI)
         assert got.dtype == np.int64 and np.array_equal(got, values), mode
-    binary = _save(tmp_path / "binary.png", np.array([[0, 255], [255, 0]]))
+    binary = save_mask(tmp_path / "binary.png", np.array([[0, 255], [255, 0]]))
     assert np.array_equal(load_mask(binary, BINARY), [[0, 1], [1, 0]])
     assert np.array_equal(load_mask(binary, MULTI), [[0, 255], [255, 0]])  # multiclass: 255 stays ignored
 
 
 def test_bad_masks_are_refused_naming_the_file(tmp_path: Path) -> None:
-    rgb = _save(tmp_path / "rgb.png", np.zeros((2, 2, 3)), "RGB")
+    rgb = save_mask(tmp_path / "rgb.png", np.zeros((2, 2, 3)), "RGB")
     with pytest.raises(ValueError, match=r"rgb.png' is a RGB image; label maps are single-channel"):
         load_mask(rgb, MULTI)
-    outside = _save(tmp_path / "outside.png", np.array([[0, 3], [7, 255]]))
+    outside = save_mask(tmp_path / "outside.png", np.array([[0, 3], [7, 255]]))
     with pytest.raises(ValueError, match=r"outside.png' has values 3, 7 outside the classes \(classes are 0..2"):
         load_mask(outside, MULTI)
     with pytest.raises(ValueError, match="binary masks hold 0 and 1"):
-        load_mask(_save(tmp_path / "three.png", np.array([[0, 2]])), BINARY)
-
-
-def _segmentation_set(root: Path, size: int = 24) -> Path:
-    """6 train / 2 val / 2 test RGB images (a bright square on black) with 3-class masks (square = 1 or 2)."""
-    rng = np.random.default_rng(0)
-    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
-    for index in range(10):
-        split = "train" if index < 6 else "val" if index < 8 else "test"
-        mask = np.zeros((size, size), np.uint8)
-        top, left = rng.integers(0, size // 2, 2)
-        mask[top : top + size // 2, left : left + size // 2] = 1 + index % 2
-        image = np.repeat((mask > 0)[..., None] * 255, 3, axis=2).astype(np.uint8)
-        name = f"{index:02d}.jpg" if index == 0 else f"{index:02d}.png"  # a photo's mask is a .png
-        Image.fromarray(image).save(root / "images" / name) if (root / "images").is_dir() else (
-            (root / "images").mkdir(parents=True), Image.fromarray(image).save(root / "images" / name))  # fmt: skip
-        _save(root / "masks" / f"{index:02d}.png", mask)
-        splits[split].append(name)
-    (root / "splits.json").write_text(json.dumps(splits))
-    return root
+        load_mask(save_mask(tmp_path / "three.png", np.array([[0, 2]])), BINARY)
 
 
 def _config(root: Path, **changes: object) -> GenericImageDatasetConfig:
@@ -82,7 +50,7 @@ def _config(root: Path, **changes: object) -> GenericImageDatasetConfig:
 
 
 def test_a_dataset_with_masks_gives_each_image_its_label_map(tmp_path: Path) -> None:
-    root = _segmentation_set(tmp_path / "set")
+    root = segmentation_set(tmp_path / "set")
     splits = build_datasets(_config(root), 3)
     sample = splits.train[0]
     stored = np.asarray(Image.open(root / "masks" / "00.png"))
@@ -92,8 +60,8 @@ def test_a_dataset_with_masks_gives_each_image_its_label_map(tmp_path: Path) -> 
 
 
 def test_a_wrong_size_or_missing_mask_is_named_before_training(tmp_path: Path) -> None:
-    root = _segmentation_set(tmp_path / "set")
-    _save(root / "masks" / "03.png", np.zeros((20, 24)))
+    root = segmentation_set(tmp_path / "set")
+    save_mask(root / "masks" / "03.png", np.zeros((20, 24)))
     (root / "masks" / "08.png").unlink()
     splits = build_datasets(_config(root), 3)
     with pytest.raises(ValueError) as caught:
@@ -122,7 +90,7 @@ def test_training_transforms_move_image_and_mask_together(tmp_path: Path) -> Non
     from glovita.augmentation.preprocessing import Preprocessing
     from glovita.modalities.images import ImageAugmentation, ImageModality
 
-    root = _segmentation_set(tmp_path / "set")
+    root = segmentation_set(tmp_path / "set")
     cfg = _config(root)
     splits = build_datasets(cfg, 3)
     modality = ImageModality(ImageAugmentation(**cfg.augmentation.model_dump()))

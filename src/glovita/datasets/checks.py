@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch.utils.data import Dataset, Subset
@@ -23,9 +24,18 @@ def _files(dataset: Dataset) -> tuple[list[Path], Callable[[Path], None] | None]
     return [Path(path) for path, _ in samples], check
 
 
-def check_split_files(splits: dict[str, Dataset | None], workers: int = 8) -> int:
-    """Check every listed file of every split in parallel; raise once, listing the bad files (up to 20) with the
-    split each is in. Returns the number of files checked."""
+@dataclass(frozen=True)
+class FileProblem:
+    """A file of a split that cannot be used, and why (the check's one-line message)."""
+
+    split: str
+    path: Path
+    message: str
+
+
+def find_file_problems(splits: dict[str, Dataset | None], workers: int = 8) -> tuple[list[FileProblem], int]:
+    """Check every listed file of every split in parallel (its header decodes; label maps are read whole and must
+    fit their image); returns the problems, in split order, and the number of files checked."""
     jobs: list[tuple[str, Path, Callable[[Path], None]]] = []
     for split, dataset in splits.items():
         if dataset is None:
@@ -34,20 +44,29 @@ def check_split_files(splits: dict[str, Dataset | None], workers: int = 8) -> in
         if check is not None:
             jobs += [(split, path, check) for path in paths]
 
-    def problem(job: tuple[str, Path, Callable[[Path], None]]) -> str | None:
+    def problem(job: tuple[str, Path, Callable[[Path], None]]) -> FileProblem | None:
         split, path, check = job
         try:
             check(path)
         except (FileNotFoundError, ValueError) as err:
-            return f"{split}: {err}"
+            return FileProblem(split, path, str(err))
         return None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         problems = [p for p in pool.map(problem, jobs) if p is not None]
+    return problems, len(jobs)
+
+
+def check_split_files(splits: dict[str, Dataset | None], workers: int = 8) -> int:
+    """Check every listed file of every split; raise once, listing the bad files (up to 20) with the split each is
+    in. Returns the number of files checked."""
+    problems, checked = find_file_problems(splits, workers)
     if problems:
-        shown = "; ".join(problems[:_SHOWN]) + ("; ..." if len(problems) > _SHOWN else "")
+        listed = [f"{p.split}: {p.message}" for p in problems]
+        shown = "; ".join(listed[:_SHOWN]) + ("; ..." if len(listed) > _SHOWN else "")
         raise ValueError(
-            f"{len(problems)} of {len(jobs)} files of the dataset cannot be used: {shown}. Fix or remove them (the "
-            "split and label files name them), or pass --data.no_check_files to skip this check."
+            f"{len(problems)} of {checked} files of the dataset cannot be used: {shown}. Fix or remove them (the "
+            "split and label files name them), or pass --data.no_check_files to skip this check. glovita_check_dataset "
+            "lists them all."
         )
-    return len(jobs)
+    return checked

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from glovita.cli.argv import parse_config
+from glovita.cli.check_dataset import main as check_dataset_main
 from glovita.cli.compare import main as compare_main
 from glovita.cli.export import main as export_main
 from glovita.cli.extract_features import main as extract_main
 from glovita.cli.infer import main as infer_main
+from glovita.cli.make_digit_masks import main as digit_masks_main
 from glovita.cli.make_digit_slides import main as slides_main
 from glovita.cli.make_moving_digits import main as moving_digits_main
 from glovita.cli.mil_heatmap import main as heatmap_main
@@ -30,7 +32,9 @@ from glovita.cli.report import main as report_main
 from glovita.cli.show_augmentations import main as show_main
 from glovita.cli.sweep import main as sweep_main
 from glovita.cli.train import main, parse_root_config
+from glovita.configs.check_dataset import CheckDatasetConfig
 from glovita.configs.compare import CompareConfig
+from glovita.configs.digit_masks import DigitMasksConfig
 from glovita.configs.digit_slides import DigitSlidesConfig
 from glovita.configs.export import ExportConfig
 from glovita.configs.extract import ExtractFeaturesConfig
@@ -56,12 +60,17 @@ TOOLS = {
     "glovita_mil_heatmap": (MilHeatmapConfig, heatmap_main),
     "glovita_make_digit_slides": (DigitSlidesConfig, slides_main),
     "glovita_make_moving_digits": (MovingDigitsConfig, moving_digits_main),
+    "glovita_make_digit_masks": (DigitMasksConfig, digit_masks_main),
+    "glovita_check_dataset": (CheckDatasetConfig, check_dataset_main),
     "glovita_compare": (CompareConfig, compare_main),
     "glovita_export": (ExportConfig, export_main),
     "glovita_report": (ReportConfig, report_main),
 }
 """Commands that run exactly as written: their config class (for the parse check) and entry point."""
-TOOL_OVERRIDES = {"glovita_make_moving_digits": ["--num_videos", "40"]}
+TOOL_OVERRIDES = {
+    "glovita_make_moving_digits": ["--num_videos", "40"],
+    "glovita_make_digit_masks": ["--num_images", "60"],
+}
 """Tools whose documented data would only make the test slower: fewer videos (the runs check the commands work;
 docs/benchmarks.md records what the documented sizes reach)."""
 COMMANDS_BY_NAME = {"glovita_train", "glovita_sweep", "torchrun", *TOOLS}
@@ -101,6 +110,7 @@ FAMILY_OVERRIDES = {
     "timm": RUN_OVERRIDES[:3],
     "torchvision": ["--model.encoder.no_pretrained"],
     "torchvision_video": ["--model.encoder.no_pretrained"],
+    "torchvision_segmentation": [],
     "framewise_image": RUN_OVERRIDES[:3],
     "dinov2": ["--model.encoder.model_kwargs", "depth", "1"],
     "dinov3": ["--model.encoder.model_kwargs", "depth", "1"],
@@ -325,5 +335,10 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / "video_augmentations.png").is_file()
     on_features = tmp_path / "experiments" / "precomputed_features" / "frames_on_features" / "0" / "test_metrics.json"
     assert "test_edit" in json.loads(on_features.read_text())
+    segmented = tmp_path / "experiments" / "generic_image_dataset"
+    for group in ("unet", "deeplab"):
+        assert "test_miou" in json.loads((segmented / group / "0" / "test_metrics.json").read_text())
+    masks = list((tmp_path / "predictions" / "digit_masks" / "masks").rglob("*.png"))
+    assert len(masks) == 12 and (tmp_path / "exported" / "unet" / "model.onnx").is_file()
     summary = json.loads((tmp_path / "experiments" / "generic_image_dataset" / "cv3" / "cv_summary.json").read_text())
     assert summary["folds"] == [0, 1, 2]

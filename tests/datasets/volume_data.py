@@ -56,3 +56,28 @@ def make_volume_dataset(root: Path, per_class: int = 12, size: tuple[int, int, i
     (root / "splits.json").write_text(json.dumps(split))
     (root / "labels.json").write_text(json.dumps(labels))
     return root
+
+
+def make_volume_segmentation_dataset(root: Path, count: int = 16, size: tuple[int, int, int] = (18, 16, 16)) -> Path:
+    """volumes/<id>.<format> with masks/<id> of the same format: noise with a bright box (class 1) and a dark box
+    (class 2) at random places; splits.json 50/25/25. The default size is not the volume_size the tests train at,
+    so crop / pad runs (and is undone by glovita_infer)."""
+    rng = np.random.default_rng(0)
+    ids = []
+    for index in range(count):
+        volume = rng.normal(0, 1, size).astype(np.float32)
+        mask = np.zeros(size, np.uint8)
+        for value, shift in ((1, 2.5), (2, -2.5)):
+            corner = [int(rng.integers(0, s - 6)) for s in size]
+            box = tuple(slice(c, c + 6) for c in corner)
+            volume[box] += shift
+            mask[box] = value
+        sample_id = f"case_{index:03d}.{('nii.gz', 'npy')[index % 2]}"
+        for folder, array in (("volumes", volume), ("masks", mask)):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            write_volume(root / folder / sample_id, array)
+        ids.append(sample_id)
+    quarter = count // 4
+    splits = {"train": ids[: 2 * quarter], "val": ids[2 * quarter : 3 * quarter], "test": ids[3 * quarter :]}
+    (root / "splits.json").write_text(json.dumps(splits))
+    return root

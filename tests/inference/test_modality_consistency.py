@@ -24,7 +24,7 @@ from glovita.inference.predict import eval_pipeline
 from glovita.inference.restore import load_run, load_weights, without_pretrained_weights
 from glovita.models.factory import build_model
 from tests.conftest import FAST, feature_args, series_args, write_images
-from tests.datasets.volume_data import make_volume_dataset
+from tests.datasets.volume_data import make_volume_dataset, make_volume_segmentation_dataset
 
 RESIDUAL_3D = [
     "--model.encoder.encoder_type", "residual_encoder", "--model.encoder.spatial_dims", "3",
@@ -127,8 +127,21 @@ def _segmentation(root: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _volume_segmentation(root: Path) -> list[str]:
+    """3D label maps (boxes in noise, 18x16x16 cropped to 16^3) with nnU-Net's encoder and decoder."""
+    data = make_volume_segmentation_dataset(root / "vseg")
+    return [
+        "--data.dataset", "generic_volume_dataset", "--data.data_root_dir", str(data), "--data.num_classes", "3",
+        "--data.task", "Segmentation", "--data.masks_dir", "masks", "--data.volume_size", "16", "16", "16",
+        *RESIDUAL_3D, "--model.encoder.input_channels", "1", "--model.head.head_type", "unet",
+        "--training.epochs", "2", "--dataloading.batch_size", "4", "--dataloading.num_workers", "0",
+        "--experiments_dir", str(root / "exp"), "--group", "g",
+    ]  # fmt: skip
+
+
 MODALITIES = {
     "segmentation": (_segmentation, "generic_image_dataset"),
+    "volume_segmentation": (_volume_segmentation, "generic_volume_dataset"),
     "videos": (_videos, "generic_video_dataset"),
     "video_frames": (_video_frames, "generic_video_dataset"),
     "images": (_images, "generic_image_dataset"),
@@ -165,6 +178,7 @@ def test_infer_metrics_equal_the_runs_test_metrics(run: tuple[str, Path], tmp_pa
     shared = [key for key in predicted if f"test_{key}" in tested]
     expected = {
         "segmentation": {"miou", "dice", "pixel_accuracy", "iou_class_1"},
+        "volume_segmentation": {"miou", "dice", "pixel_accuracy", "iou_class_2"},
         "video_frames": {"accuracy", "f1_macro", "edit", "f1_at_50"},
     }.get(run[0], {"accuracy", "f1_macro", "auroc", "ece"})
     assert expected <= set(shared)
@@ -466,3 +480,27 @@ def test_a_wrong_size_mask_stops_training_in_one_line(run: tuple[str, Path], tmp
         train(args)
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("glovita_train: error")]
     assert len(err) == 1 and f"Mask file '{bad}' is 24x20 but its image" in err[0]
+
+
+@pytest.mark.parametrize("run", ["volume_segmentation"], indirect=True)
+def test_volume_masks_are_written_at_each_volumes_shape_and_format(run: tuple[str, Path], tmp_path: Path) -> None:
+    """NIfTI in, NIfTI out with the source's affine; .npy in, .npy out; the 18x16x16 shape restored (the crop to
+    16^3 undone: the slice it cut is the ignore index), and inside it the map the model scored."""
+    import csv
+
+    import nibabel
+
+    _, run_dir = run
+    assert (run_dir / "test_overlays.png").is_file()  # the middle slices of volume, truth and prediction
+    infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path)])
+    with (tmp_path / "predictions.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 and {Path(r["mask_file"]).suffix for r in rows} == {".gz", ".npy"}
+    for row in rows:
+        path = tmp_path / row["mask_file"]
+        labels = np.asarray(nibabel.load(str(path)).dataobj) if path.name.endswith(".nii.gz") else np.load(path)
+        assert labels.shape == (18, 16, 16) and labels.dtype == np.uint8
+        assert (labels[0] == 255).all() and (labels[-1] == 255).all()  # 18 -> 16 cut one slice at each end
+        assert set(np.unique(labels[1:-1]).tolist()) <= {0, 1, 2}
+        if path.name.endswith(".nii.gz"):
+            assert np.array_equal(nibabel.load(str(path)).affine, np.eye(4))

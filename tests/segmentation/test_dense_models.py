@@ -119,3 +119,26 @@ def test_soft_dice_is_zero_for_a_perfect_prediction_and_skips_ignored_pixels() -
     perfect = torch.nn.functional.one_hot(labels.clamp_max(1), 2).permute(0, 3, 1, 2).float() * 100
     perfect[0, :, 1, 1] = torch.tensor([-100.0, 100.0])  # wrong where ignored: must not count
     assert float(soft_dice_loss(perfect, labels, 255, eps=0.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_masks_go_back_to_the_image_size_through_the_evaluation_crop() -> None:
+    """A 30x50 label map through Resize(24) + CenterCrop(24) and back: where the crop saw the image, the map put back
+    gives the cropped map again when transformed the same way; the columns the crop cut off are the ignore index."""
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    from glovita.modalities.images import to_stored_size
+
+    truth = torch.zeros(30, 50, dtype=torch.long)
+    truth[5:20, 10:35] = 1
+    truth[22:28, 18:30] = 2
+    evaluate = v2.Compose([v2.Resize(24), v2.CenterCrop(24)])
+    seen = evaluate(tv_tensors.Mask(truth)).as_subclass(torch.Tensor)  # (24, 24): a 24x40 resize, cropped
+    scores = torch.nn.functional.one_hot(seen, 3).permute(2, 0, 1).float()
+    stored = torch.from_numpy(to_stored_size(scores, (30, 50), 24, 24, outside=255)).long()
+    assert stored.shape == (30, 50)
+    # 8 of the 40 resized columns are cut on each side: 10 of the 50 stored ones
+    assert (stored[:, :10] == 255).all() and (stored[:, -10:] == 255).all() and (stored[:, 10:40] != 255).all()
+    again = evaluate(tv_tensors.Mask(stored)).as_subclass(torch.Tensor)
+    assert float((again == seen).float().mean()) > 0.95  # resampled twice: edges move by a pixel
+    assert float((stored[:, 12:38] == truth[:, 12:38]).float().mean()) > 0.93

@@ -12,7 +12,7 @@ from glovita.configs.augmentation import AugmentationConfig
 from glovita.configs.data import GenericImageDatasetConfig
 from glovita.datasets.checks import check_split_files
 from glovita.datasets.factory import build_datasets
-from glovita.datasets.generic_image import MaskReading, load_mask
+from glovita.datasets.label_maps import MaskReading, load_mask
 from glovita.runtime.batch import INPUT, LABEL_MAP, TARGETS
 from tests.segmentation.data import save_mask, segmentation_set
 

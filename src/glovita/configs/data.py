@@ -49,22 +49,29 @@ class GenericImageDatasetConfig(DatasetFields):
 
     @model_validator(mode="after")
     def _check_masks(self) -> "GenericImageDatasetConfig":
-        if (self.task == "Segmentation") != (self.masks_dir is not None):
-            raise ValueError(
-                "data.task='Segmentation' and data.masks_dir go together: the label maps are what a segmenter "
-                "learns. Set --data.masks_dir masks (with --data.task Segmentation), or neither."
-            )
-        if self.task == "Segmentation" and self.subtask == "binary" and self.num_classes != 2:
-            raise ValueError(
-                f"data.subtask='binary' segments foreground from background: data.num_classes must be 2, got "
-                f"{self.num_classes}. Set --data.num_classes 2 or use --data.subtask multiclass."
-            )
-        if self.task == "Segmentation" and self.ignore_index < self.num_classes:
-            raise ValueError(
-                f"data.ignore_index={self.ignore_index} is a class index (data.num_classes={self.num_classes}). "
-                "Choose a value outside 0..num_classes-1, e.g. 255."
-            )
+        check_label_map_fields(self.task, self.subtask, self.num_classes, self.masks_dir, self.ignore_index)
         return self
+
+
+def check_label_map_fields(
+    task: str, subtask: str, num_classes: int, masks_dir: Path | None, ignore_index: int
+) -> None:
+    """The rules of a dataset with label maps (data.masks_dir) that a config can check alone."""
+    if (task == "Segmentation") != (masks_dir is not None):
+        raise ValueError(
+            "data.task='Segmentation' and data.masks_dir go together: the label maps are what a segmenter learns. Set "
+            "--data.masks_dir masks (with --data.task Segmentation), or neither."
+        )
+    if task == "Segmentation" and subtask == "binary" and num_classes != 2:
+        raise ValueError(
+            f"data.subtask='binary' segments foreground from background: data.num_classes must be 2, got "
+            f"{num_classes}. Set --data.num_classes 2 or use --data.subtask multiclass."
+        )
+    if task == "Segmentation" and ignore_index < num_classes:
+        raise ValueError(
+            f"data.ignore_index={ignore_index} is a class index (data.num_classes={num_classes}). Choose a value "
+            "outside 0..num_classes-1, e.g. 255."
+        )
 
 
 class GenericVolumeDatasetConfig(DatasetFields):
@@ -103,8 +110,20 @@ class GenericVolumeDatasetConfig(DatasetFields):
     """When splits.json has no validation split, hold out this fraction of train (stratified, fixed seed)."""
     allow_overlapping_splits: bool = False
     """Accept a sample listed in two splits (or twice in one); by default that stops the run naming the overlaps."""
+    masks_dir: Path | None = None
+    """Folder of label maps mirroring volumes_dir (same relative path; class indices of the volume's shape),
+    relative to data_root_dir; set for data.task Segmentation."""
+    ignore_index: int = Field(255, ge=0)
+    """Label-map value that marks voxels without a label: skipped by the loss and the metrics."""
     augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_3d_2", test_policy="default_3d")
     """Augmentation policies (3D ones: default_3d, default_3d_1..4, default_nnunet, default_nnunet_DA5)."""
+
+    label_maps: ClassVar[bool] = True
+
+    @model_validator(mode="after")
+    def _check_masks(self) -> "GenericVolumeDatasetConfig":
+        check_label_map_fields(self.task, self.subtask, self.num_classes, self.masks_dir, self.ignore_index)
+        return self
 
 
 class DigitsConfig(DatasetFields):

@@ -582,6 +582,9 @@ class NamedHeadConfig(GlovitaConfig):
         if self.head.consumes != "vector":
             raise ValueError(f"head_type={self.head.head_type!r} takes {self.head.consumes}; a named head takes the "
                              "pooled features: use head_type classification or regression.")  # fmt: skip
+        if self.task == "Segmentation":
+            raise ValueError("task='Segmentation': a named head predicts from the pooled features, one answer per "
+                             "sample. Segment with the main head (--data.task Segmentation).")  # fmt: skip
         expected = {"regression": "Regression", "classification": "Classification"}.get(self.head.head_type)
         if expected is not None and expected != self.task:  # an extension's head says what it predicts itself
             raise ValueError(f"task={self.task!r} with head_type={self.head.head_type!r}: a Regression head is "

@@ -112,6 +112,19 @@ class RootConfig(GlovitaConfig):
                     )
         input_shape = getattr(encoder, "input_shape", None)  # encoders built for one input size (Primus)
         volume_size = getattr(self.data, "volume_size", None)
+        strides = getattr(encoder, "strides", None)  # nnU-Net encoders: their decoder undoes each stage's stride
+        if self.model.head.consumes == "pyramid" and strides is not None and volume_size is not None:
+            import math
+
+            total = math.prod(strides)
+            bad = [n for n in volume_size if n % total]
+            if bad:
+                sizes = sorted({max(total, n // total * total) for n in bad} | {(n // total + 1) * total for n in bad})
+                raise ValueError(
+                    f"data.volume_size={tuple(volume_size)}: the U-Net decoder of model.encoder.strides="
+                    f"{tuple(strides)} takes sizes divisible by {total}. Use e.g. "
+                    f"{' or '.join(map(str, sizes))} for {', '.join(map(str, bad))}."
+                )
         if input_shape is not None and volume_size is not None and tuple(input_shape) != tuple(volume_size):
             raise ValueError(
                 f"model.encoder.input_shape={tuple(input_shape)} must equal data.volume_size="

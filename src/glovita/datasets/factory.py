@@ -99,7 +99,8 @@ def _generic_samples(
 def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, modality: ImageModality) -> DatasetSplits:
     """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md); with
     data.masks_dir, each image's label map comes along (segmentation needs no label per image)."""
-    from glovita.datasets.generic_image import GenericImageDataset, MaskReading, mask_path
+    from glovita.datasets.generic_image import GenericImageDataset
+    from glovita.datasets.label_maps import MaskReading, mask_path
 
     segmentation = cfg.masks_dir is not None
     samples = _generic_samples(cfg, cfg.images_dir, cfg.split_source, labelled=not segmentation)
@@ -216,7 +217,8 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
     from glovita.datasets.volumes import VolumeDataset
     from glovita.modalities.volumes import VolumeModality
 
-    samples = _generic_samples(cfg, cfg.volumes_dir, "splits_json")
+    segmentation = cfg.masks_dir is not None
+    samples = _generic_samples(cfg, cfg.volumes_dir, "splits_json", labelled=not segmentation)
     pad_crop = cfg.shape_mismatch == "pad_crop"
     spacings = None
     if cfg.target_spacing is not None and (cfg.data_root_dir / cfg.spacing_file).is_file():
@@ -229,20 +231,36 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
         }
 
     def dataset(items: list) -> VolumeDataset:
-        return VolumeDataset(items, channels, cfg.volume_size, pad_crop, cfg.target_spacing, spacings)
+        masks = None
+        if cfg.masks_dir is not None:
+            from glovita.datasets.label_maps import MaskReading, mask_path
+            from glovita.datasets.volumes import VOLUME_SUFFIXES
+
+            mask_root = cfg.data_root_dir / cfg.masks_dir
+            if not mask_root.is_dir():
+                raise FileNotFoundError(
+                    f"data.masks_dir: '{mask_root}' does not exist. Put the label maps there (same relative paths "
+                    "as the volumes) or point --data.masks_dir at them."
+                )
+            paths = [mask_path(path, cfg.data_root_dir / cfg.volumes_dir, mask_root, VOLUME_SUFFIXES)
+                     for path, _ in items]  # fmt: skip
+            masks = MaskReading(paths, cfg.num_classes, cfg.ignore_index, cfg.subtask == "binary")
+        return VolumeDataset(items, channels, cfg.volume_size, pad_crop, cfg.target_spacing, spacings, masks)
 
     train = dataset(samples.train)
-    train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=cfg.task != "Regression")
+    stratify = cfg.task == "Classification"
+    train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=stratify)
     return DatasetSplits(
         train=train_set,
         val=dataset(samples.val),
         test=dataset(samples.test) if samples.test else None,
-        class_names=samples.class_names,
+        class_names=[str(k) for k in range(cfg.num_classes)] if segmentation else samples.class_names,
         train_targets=targets,
         modality=VolumeModality(
             cfg.augmentation.train_policy,
             cfg.augmentation.test_policy,
             tuple(cfg.volume_size),  # type: ignore[arg-type]
+            cfg.target_spacing,
         ),
         description=f"volumes under '{cfg.data_root_dir / cfg.volumes_dir}'",
     )

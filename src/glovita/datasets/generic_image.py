@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from glovita.datasets.label_maps import MaskReading, load_mask
 from glovita.datasets.splits import stratified_split
 from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGETS
 
@@ -81,66 +82,6 @@ def check_image_header(path: Path) -> None:
         raise ValueError(f"'{path}' is not a readable image ({err})") from err
 
 
-MASK_SUFFIXES = (".png", ".tif", ".tiff", ".bmp")
-_INDEX_MODES = ("L", "P", "1", "I", "I;16", "I;16B", "I;16L", "I;16N")
-"""Pillow modes whose pixel values are read as class indices as stored (palette images: the palette index)."""
-
-
-@dataclass(frozen=True)
-class MaskReading:
-    """How a dataset's label maps are read: their files (aligned with the samples) and the values allowed."""
-
-    paths: list[Path]
-    num_classes: int
-    ignore_index: int
-    binary: bool
-    """data.subtask binary: 255 means foreground (1); every other value must be 0 or 1."""
-
-
-def mask_path(image: Path, image_root: Path, mask_root: Path) -> Path:
-    """The label map of `image`: the same relative path under `mask_root`, as stored or with a mask suffix (a .jpg
-    photo's mask is a .png); the .png name when none exists (the check then names it)."""
-    relative = image.relative_to(image_root)
-    candidates = [mask_root / relative, *(mask_root / relative.with_suffix(s) for s in MASK_SUFFIXES)]
-    return next((c for c in candidates if c.is_file()), mask_root / relative.with_suffix(".png"))
-
-
-def load_mask(path: Path, reading: MaskReading) -> np.ndarray:
-    """A label map (H, W) of class indices (int64), read without colour conversion; 255 -> 1 for binary masks.
-    RGB masks and values outside the classes (other than the ignore index) are refused naming the file."""
-    try:
-        with Image.open(path) as image:
-            if image.mode not in _INDEX_MODES:
-                raise ValueError(
-                    f"Mask file '{path}' is a {image.mode} image; label maps are single-channel class indices. "
-                    "Save it as a grayscale (mode L) or palette (mode P) PNG whose values are the classes."
-                )
-            values = np.asarray(image).astype(np.int64)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(
-            f"Mask file '{path}' does not exist. Add it (same relative path as its image under data.masks_dir) or "
-            "drop the image from the splits."
-        ) from err
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"Cannot read mask file '{path}' ({err}). Replace or remove the file.") from err
-    if reading.binary:
-        values = np.where(values == 255, 1, values)
-        allowed = (0, 1)
-    else:
-        allowed = (*range(reading.num_classes), reading.ignore_index)
-    bad = np.setdiff1d(np.unique(values), allowed)
-    if bad.size:
-        shown = ", ".join(str(v) for v in bad[:8].tolist())
-        fix = (
-            "binary masks hold 0 and 1 (or 255)"
-            if reading.binary
-            else f"classes are 0..{reading.num_classes - 1}, data.ignore_index={reading.ignore_index}"
-        )
-        raise ValueError(f"Mask file '{path}' has values {shown} outside the classes ({fix}). Fix the mask or "
-                         "--data.num_classes.")  # fmt: skip
-    return values
-
-
 def image_size(image: Image.Image | tv_tensors.Image) -> tuple[int, int]:
     """(H, W) of an image as load_image gives it."""
     if isinstance(image, Image.Image):
@@ -168,9 +109,14 @@ class GenericImageDataset(Dataset):
         check_image_header(path)
         if self.masks is None:
             return
-        values = load_mask(self._mask_of[path], self.masks)
+        values = self.load_label_map(self._mask_of[path])
         with Image.open(path) as image:
             self._check_size(path, (image.size[1], image.size[0]), values)
+
+    def load_label_map(self, mask: Path) -> np.ndarray:
+        """A label map file as stored (H, W), its values checked."""
+        assert self.masks is not None
+        return load_mask(mask, self.masks)
 
     def _check_size(self, path: Path, size: tuple[int, int], values: np.ndarray) -> None:
         if tuple(values.shape) != size:
@@ -185,7 +131,7 @@ class GenericImageDataset(Dataset):
         value = torch.tensor(target, dtype=torch.float32) if isinstance(target, tuple) else target
         if self.masks is None:
             return image, value
-        label_map = load_mask(self._mask_of[path], self.masks)
+        label_map = self.load_label_map(self._mask_of[path])
         self._check_size(path, image_size(image), label_map)
         return {INPUT: image, TARGETS: value, LABEL_MAP: label_map, ID: str(path)}
 

@@ -49,8 +49,6 @@ def _class_counts(targets: list, class_names: list[str]) -> dict[str, int]:
 
 
 def _pixel_share(dataset: Dataset, class_names: list[str], broken: set[Path]) -> dict[str, float]:
-    from glovita.datasets.generic_image import load_mask
-
     base, indices = _base(dataset)
     reading = getattr(base, "masks", None)
     if reading is None:
@@ -60,7 +58,7 @@ def _pixel_share(dataset: Dataset, class_names: list[str], broken: set[Path]) ->
     for path in paths:
         if path in broken:
             continue
-        values = load_mask(path, reading)
+        values = base.load_label_map(path)  # type: ignore[attr-defined]  # datasets with masks have it
         total += np.bincount(values[values < len(class_names)], minlength=len(class_names))
     share = total / max(int(total.sum()), 1)
     return {name: float(value) for name, value in zip(class_names, share, strict=True)}

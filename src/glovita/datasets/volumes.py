@@ -13,6 +13,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from glovita.datasets.label_maps import MaskReading, load_volume_mask
+from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGETS
+
 VOLUME_SUFFIXES = (".npy", ".npz", ".nii", ".nii.gz", ".tif", ".tiff")
 
 
@@ -110,10 +113,19 @@ def check_volume_header(path: Path) -> None:
         raise ValueError(f"'{path}' is not a readable volume ({err})") from err
 
 
-class VolumeDataset(Dataset):
-    """(volume tensor (C, D, H, W) float32, target) pairs at `size`; `channels` None accepts any count."""
+def resample_labels(labels: np.ndarray, spacing: tuple[float, ...], target: tuple[float, ...]) -> np.ndarray:
+    """Nearest-neighbour resampling of a label map (D, H, W) to the shape resample() gives its volume."""
+    shape = tuple(max(1, round(n * s / t)) for n, s, t in zip(labels.shape, spacing, target, strict=True))
+    if shape == labels.shape:
+        return labels
+    tensor = torch.from_numpy(np.ascontiguousarray(labels))[None, None].float()
+    return torch.nn.functional.interpolate(tensor, size=shape, mode="nearest")[0, 0].long().numpy()
 
-    check_file = staticmethod(check_volume_header)
+
+class VolumeDataset(Dataset):
+    """(volume tensor (C, D, H, W) float32, target) pairs at `size`; `channels` None accepts any count. With label
+    maps (`masks`), samples are records {input, targets, label_map (D, H, W), id}: the label map is resampled
+    (nearest) and cropped / padded (with background, 0) exactly as its volume."""
 
     def __init__(
         self,
@@ -123,8 +135,11 @@ class VolumeDataset(Dataset):
         pad_crop: bool,
         target_spacing: tuple[float, float, float] | None = None,
         spacings: dict[str, tuple[float, float, float]] | None = None,
+        masks: MaskReading | None = None,
     ) -> None:
         self.samples = list(samples)
+        self.masks = masks
+        self._mask_of = {} if masks is None else dict(zip((p for p, _ in self.samples), masks.paths, strict=True))
         self.channels = channels
         self.size: tuple[int, int, int] = (int(size[0]), int(size[1]), int(size[2]))
         self.pad_crop = pad_crop
@@ -139,9 +154,35 @@ class VolumeDataset(Dataset):
     def targets(self) -> list:
         return [target for _, target in self.samples]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, object]:
+    def check_file(self, path: Path) -> None:
+        """The check before training: the volume's header decodes; its label map (read whole) fits it."""
+        check_volume_header(path)
+        if self.masks is not None:
+            self._check_shape(path, read_volume(path).shape[-3:], self.load_label_map(self._mask_of[path]))
+
+    def load_label_map(self, mask: Path) -> np.ndarray:
+        """A label map file as stored (D, H, W), its values checked."""
+        assert self.masks is not None
+        return load_volume_mask(mask, self.masks)
+
+    def _check_shape(self, path: Path, shape: tuple[int, ...], labels: np.ndarray) -> None:
+        if tuple(labels.shape) != tuple(shape):
+            raise ValueError(
+                f"Mask file '{self._mask_of[path]}' has shape {tuple(labels.shape)} but its volume '{path}' has "
+                f"{tuple(shape)}. Make the label map the volume's shape."
+            )
+
+    def spacing_of(self, path: Path) -> tuple[float, float, float] | None:
+        """The voxel spacing of a volume: its NIfTI header's, else data.spacing_file's."""
+        return nifti_spacing(path) or self.spacings.get(str(path))
+
+    def __getitem__(self, index: int) -> Any:
         path, target = self.samples[index]
         volume = read_volume(path).astype(np.float32, copy=False)
+        labels = None
+        if self.masks is not None:
+            labels = self.load_label_map(self._mask_of[path])
+            self._check_shape(path, volume.shape[-3:], labels)
         if volume.ndim == 3:
             volume = volume[None]
         if self.channels is not None and volume.shape[0] != self.channels:
@@ -150,13 +191,15 @@ class VolumeDataset(Dataset):
                 f"{self.channels}. Set --model.encoder.input_channels {volume.shape[0]}."
             )
         if self.target_spacing is not None:
-            spacing = nifti_spacing(path) or self.spacings.get(str(path))
+            spacing = self.spacing_of(path)
             if spacing is None:
                 raise ValueError(
                     f"data.target_spacing is set but volume '{path}' has no spacing: add it to data.spacing_file "
                     f'(e.g. {{"{path.name}": [1.0, 1.0, 1.0]}}) or unset --data.target_spacing.'
                 )
             volume = resample(volume, spacing, self.target_spacing)
+            if labels is not None:
+                labels = resample_labels(labels, spacing, self.target_spacing)
         if volume.shape[1:] != self.size:
             if not self.pad_crop:
                 raise ValueError(
@@ -164,7 +207,10 @@ class VolumeDataset(Dataset):
                     "Set --data.volume_size, or --data.shape_mismatch pad_crop to centre-crop / zero-pad."
                 )
             volume = fit_shape(volume, self.size)
+            if labels is not None:
+                labels = fit_shape(labels[None], self.size)[0]
         tensor = torch.from_numpy(np.ascontiguousarray(volume))
-        if isinstance(target, tuple):
-            return tensor, torch.tensor(target, dtype=torch.float32)
-        return tensor, target
+        value = torch.tensor(target, dtype=torch.float32) if isinstance(target, tuple) else target
+        if labels is None:
+            return tensor, value
+        return {INPUT: tensor, TARGETS: value, LABEL_MAP: torch.from_numpy(labels), ID: str(path)}

@@ -3,59 +3,72 @@ image's own size, and a predictions.csv row per image (with its IoU and Dice whe
 
 import os
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 
 from glovita.metrics.segmentation import image_confusion, scores_from_confusion
-from glovita.runtime.io import atomic_path
 
 
-def _stored_size(sample_id: str) -> tuple[int, int] | None:
-    """(H, W) of the image file a sample id names; None when the id is not a readable image file."""
-    try:
-        with Image.open(sample_id) as image:
-            return image.size[1], image.size[0]
-    except (OSError, ValueError):
-        return None
+class LabelMapFiles(Protocol):
+    """What a modality knows about its samples' label-map files (images and volumes have it)."""
+
+    def stored_label_map(self, scores: torch.Tensor, source: Path, outside: int, record: dict[str, Any]) -> np.ndarray:
+        """The label map at the source file's own size from class scores (K, ...) at the model's size."""
+        ...
+
+    def save_label_map(self, path: Path, labels: np.ndarray, source: Path) -> Path:
+        """Write `labels` at `path` + the format's suffix; returns the file."""
+        ...
 
 
 class MaskWriter:
-    """Writes OUTPUT_DIR/masks/<id relative to the ids' common folder>.png (8-bit class indices) for each image, in
-    the order the samples are predicted; the scores of a row are those of the label map the model saw (after the
-    run's evaluation transform), the ones test_metrics.json sums."""
+    """Writes OUTPUT_DIR/masks/<id relative to the ids' common folder> for each sample, in the order the samples are
+    predicted, at the sample's own size (the modality undoes the run's evaluation geometry; what the model never saw
+    gets the ignore index) and in its format (PNG of class indices for images; NIfTI with the source's affine, or
+    .npy, for volumes). The scores of a row are those of the label map the model saw, as test_metrics.json sums
+    them."""
 
-    def __init__(self, folder: Path, ids: list[str], num_classes: int, ignore_index: int) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        ids: list[str],
+        num_classes: int,
+        ignore_index: int,
+        modality: LabelMapFiles,
+        record: dict[str, Any],
+    ) -> None:
         if num_classes > 256:
             raise ValueError(f"data.num_classes={num_classes}: 8-bit mask files hold at most 256 classes.")
         self.folder = folder
         self.ids = ids
         self.num_classes = num_classes
         self.ignore_index = ignore_index
-        common = os.path.commonpath([os.path.dirname(i) for i in ids]) if all(os.sep in i for i in ids) else ""
-        self.common = common
+        self.modality = modality
+        self.record = record
+        self.common = os.path.commonpath([os.path.dirname(i) for i in ids]) if all(os.sep in i for i in ids) else ""
         self.rows: list[list[object]] = []
 
-    def _file(self, sample_id: str) -> Path:
+    def _stem(self, sample_id: str) -> Path:
         relative = os.path.relpath(sample_id, self.common) if self.common else sample_id.replace(os.sep, "_")
-        return self.folder / Path(relative).with_suffix(".png")
+        name = Path(relative).name
+        return self.folder / Path(relative).with_name(name.removesuffix(".gz").rsplit(".", 1)[0])
 
     def add(self, probabilities: torch.Tensor, targets: torch.Tensor | None) -> None:
-        """A batch's class probabilities (B, K, H, W) and, when labelled, its label maps (B, H, W)."""
+        """A batch's class probabilities (B, K, ...) and, when labelled, its label maps (B, ...)."""
         predicted = probabilities.argmax(dim=1)
         for index in range(len(probabilities)):
             sample_id = self.ids[len(self.rows)]
-            size = _stored_size(sample_id)
-            scores = probabilities[index : index + 1].float()
-            if size is not None and tuple(scores.shape[-2:]) != size:  # back to the image's own size
-                scores = F.interpolate(scores, size=size, mode="bilinear", align_corners=False)
-            label_map = scores[0].argmax(dim=0).to(torch.uint8).cpu().numpy()
-            path = self._file(sample_id)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp:
-                Image.fromarray(np.ascontiguousarray(label_map), mode="L").save(tmp, format="PNG")
+            scores = probabilities[index].float().cpu()
+            source = Path(sample_id)
+            if source.is_file():
+                labels = self.modality.stored_label_map(scores, source, self.ignore_index, self.record)
+            else:  # an id that names no file: the map as the model saw it
+                labels = scores.argmax(dim=0).to(torch.uint8).numpy()
+            stem = self._stem(sample_id)
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            path = self.modality.save_label_map(stem, np.ascontiguousarray(labels), source)
             row: list[object] = [sample_id, path.relative_to(self.folder.parent).as_posix()]
             if targets is not None:
                 confusion = image_confusion(predicted[index], targets[index], self.num_classes, self.ignore_index)

@@ -6,7 +6,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -24,7 +24,7 @@ from glovita.datasets.sources import (
     video_dir_samples,
 )
 from glovita.inference.attention import AttentionRecord, branch_names, write_attention
-from glovita.inference.masks import MaskWriter
+from glovita.inference.masks import LabelMapFiles, MaskWriter
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
@@ -286,7 +286,9 @@ def _run_model(
     masks = None
     if task.dense:
         ignore_index = int(getattr(root.data, "ignore_index", 255))
-        masks = MaskWriter(cfg.output_dir / "masks", samples.ids, task.num_outputs, ignore_index)
+        record = dict(run.resolved.get("augmentation") or {})
+        writer = cast(LabelMapFiles, modality)
+        masks = MaskWriter(cfg.output_dir / "masks", samples.ids, task.num_outputs, ignore_index, writer, record)
     if cfg.tta != "none" and root.model.heads:
         raise ValueError(
             "tta='hflip' averages the main head's probabilities; this run has model.heads. Use --tta none."

@@ -29,6 +29,8 @@ class Pipeline:
     """Also seed numpy per sample (batchgeneratorsv2 draws from it)."""
     display: Callable[[torch.Tensor], np.ndarray] | None = None
     """A transformed sample as a picture (H, W) or (H, W, 3) in [0, 1]; None: nothing to draw."""
+    display_labels: Callable[[torch.Tensor], np.ndarray] | None = None
+    """A label map as the picture `display` draws its sample (the same slices, same layout), class indices kept."""
     size_text: str = ""
     """Sample size for titles (e.g. 224x224)."""
     size_tag: str = ""

@@ -1,10 +1,13 @@
 """2D images: PIL images -> 2D policy transforms (torchvision v2), seeded per sample, channels-last batches."""
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import Sampler
 
 from glovita.augmentation.factory import build_policy_transforms
@@ -120,6 +123,31 @@ class JointImageTransform:
         return {**sample, INPUT: image, LABEL_MAP: moved.as_subclass(torch.Tensor)}
 
 
+RESIZE_AND_CROP_POLICIES = ("default", "shared_default_2d")
+"""Evaluation policies glovita_infer undoes to write masks at each image's size: resize the shorter side to
+resize_size, centre-crop image_size (then normalise)."""
+
+
+def to_stored_size(
+    scores: torch.Tensor, size: tuple[int, int], resize_size: int, image_size: int, outside: int
+) -> np.ndarray:
+    """The label map (H, W) of an image of `size` from its class scores (K, image_size, image_size) after
+    torchvision's Resize(resize_size) (shorter side) + CenterCrop(image_size): the scores are put back where the
+    crop took them from and resized bilinearly to the image; pixels the crop left out are `outside`."""
+    height, width = size
+    short, long = min(height, width), max(height, width)
+    new_long = int(resize_size * long / short)  # torchvision's rule for Resize(int)
+    resized = (resize_size, new_long) if height <= width else (new_long, resize_size)
+    top, left = (int(round((r - image_size) / 2.0)) for r in resized)
+    canvas = torch.zeros((scores.shape[0], *resized), dtype=torch.float32)
+    covered = torch.zeros((1, 1, *resized), dtype=torch.float32)
+    canvas[:, top : top + image_size, left : left + image_size] = scores.float()
+    covered[..., top : top + image_size, left : left + image_size] = 1.0
+    stored = F.interpolate(canvas[None], size=size, mode="bilinear", align_corners=False)[0]
+    inside = F.interpolate(covered, size=size, mode="nearest")[0, 0] > 0
+    return np.where(inside.numpy(), stored.argmax(dim=0).numpy(), outside).astype(np.uint8)
+
+
 def displayable(image: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """Undo normalisation; (H, W) for one channel, (H, W, 3) otherwise (alpha dropped)."""
     values = image.float() * torch.tensor(std)[:, None, None] + torch.tensor(mean)[:, None, None]
@@ -163,6 +191,7 @@ class ImageModality:
             evaluation,
             resolved,
             display=display,
+            display_labels=lambda labels: labels.long().numpy(),
             size_text=f"{resolved.image_size}x{resolved.image_size}",
             size_tag=str(resolved.image_size),
             encoder_preprocessing=used,
@@ -171,6 +200,31 @@ class ImageModality:
             sample_eval=JointImageTransform(evaluation, f"data.augmentation.test_policy={resolved.test_policy!r}"),
             kind="images",
         )
+
+    def stored_label_map(self, scores: torch.Tensor, source: Path, outside: int, record: dict[str, Any]) -> np.ndarray:
+        """The label map (H, W) of the image file `source` from its class scores (K, h, w): the run's evaluation
+        resize and centre crop undone (to_stored_size)."""
+        policy = record.get("test_policy")
+        if policy not in RESIZE_AND_CROP_POLICIES:
+            raise ValueError(
+                f"glovita_infer writes each mask at its image's size by undoing the run's evaluation transform, and "
+                f"data.augmentation.test_policy={policy!r} is not one it can undo "
+                f"({', '.join(RESIZE_AND_CROP_POLICIES)}). Train with --data.augmentation.test_policy default."
+            )
+        with Image.open(source) as image:
+            size = (image.size[1], image.size[0])
+        if size == tuple(scores.shape[-2:]):
+            return scores.argmax(dim=0).to(torch.uint8).numpy()
+        return to_stored_size(scores, size, int(record["resize_size"]), int(record["image_size"]), outside)
+
+    def save_label_map(self, path: Path, labels: np.ndarray, source: Path) -> Path:
+        """`labels` as an 8-bit PNG of class indices (path + .png), written atomically."""
+        from glovita.runtime.io import atomic_path
+
+        written = path.with_name(path.name + ".png")
+        with atomic_path(written) as tmp:
+            Image.fromarray(labels.astype(np.uint8), mode="L").save(tmp, format="PNG")
+        return written
 
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
         return SeededSampler(plan, with_seeds=True)  # each sample's augmentation draws from its own seed

@@ -1,6 +1,7 @@
 """3D volumes: (C, D, H, W) arrays -> 3D policies (batchgeneratorsv2), seeded per sample (torch and numpy)."""
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,16 +24,35 @@ class ResolvedVolumeAugmentation:
     normalization: str = "zscore per volume and channel"
 
 
+def _side_by_side(grid: torch.Tensor) -> torch.Tensor:
+    """The three orthogonal middle slices of (D, H, W), side by side, one column of zeros apart."""
+    d, h, w = grid.shape
+    slices = [grid[d // 2], grid[:, h // 2], grid[:, :, w // 2]]
+    height = max(s.shape[0] for s in slices)
+    return torch.cat([torch.nn.functional.pad(s, (0, 1, 0, height - s.shape[0])) for s in slices], dim=1)
+
+
 def mid_slices(volume: torch.Tensor) -> np.ndarray:
     """The three orthogonal middle slices of channel 0 of (C, D, H, W), side by side, scaled to [0, 1]."""
-    first = volume[0].float()
-    d, h, w = first.shape
-    slices = [first[d // 2], first[:, h // 2], first[:, :, w // 2]]
-    height = max(s.shape[0] for s in slices)
-    padded = [torch.nn.functional.pad(s, (0, 1, 0, height - s.shape[0])) for s in slices]
-    row = torch.cat(padded, dim=1)
+    row = _side_by_side(volume[0].float())
     low, high = row.min(), row.max()
     return ((row - low) / (high - low).clamp_min(1e-6)).numpy()
+
+
+def mid_label_slices(label_map: torch.Tensor) -> np.ndarray:
+    """A label map (D, H, W) as mid_slices draws its volume: the same three slices, class indices kept."""
+    return _side_by_side(label_map.long()).numpy()
+
+
+def fit_region(have: tuple[int, ...], want: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """(source, destination) slices of the centre crop / zero pad that brings spatial shape `have` to `want`
+    (glovita.datasets.volumes.fit_shape)."""
+    source, destination = [], []
+    for n, m in zip(have, want, strict=True):
+        start_source, start_destination, length = max((n - m) // 2, 0), max((m - n) // 2, 0), min(n, m)
+        source.append(slice(start_source, start_source + length))
+        destination.append(slice(start_destination, start_destination + length))
+    return tuple(source), tuple(destination)
 
 
 def joint_volume_transform(policy: Any) -> Any:
@@ -61,10 +81,71 @@ class VolumeModality:
     sample_noun = "volumes"
     bags = False
 
-    def __init__(self, train_policy: str, test_policy: str, volume_size: tuple[int, int, int]) -> None:
+    def __init__(
+        self,
+        train_policy: str,
+        test_policy: str,
+        volume_size: tuple[int, int, int],
+        target_spacing: tuple[float, float, float] | None = None,
+    ) -> None:
         self.train_policy = train_policy
         self.test_policy = test_policy
         self.volume_size = volume_size
+        self.target_spacing = target_spacing
+        """data.target_spacing: volumes were resampled to it before pad/crop (undone for predicted label maps)."""
+
+    def stored_label_map(self, scores: torch.Tensor, source: Path, outside: int, record: dict[str, Any]) -> np.ndarray:
+        """The label map (D, H, W) of the volume file `source` from its class scores (K, *volume_size): the centre
+        crop / zero pad undone, then the resampling to data.target_spacing (trilinear on the scores); voxels the
+        crop left out get `outside`."""
+        from glovita.datasets.volumes import nifti_spacing, read_volume
+
+        shape: tuple[int, ...] = tuple(read_volume(source).shape[-3:])
+        resampled = shape
+        if self.target_spacing is not None:
+            spacing = nifti_spacing(source)
+            if spacing is None:
+                raise ValueError(
+                    f"'{source}' has no spacing in its file, so its mask cannot be brought back from "
+                    "data.target_spacing. Predict NIfTI volumes, or train without --data.target_spacing."
+                )
+            resampled = tuple(
+                max(1, round(n * s / t)) for n, s, t in zip(shape, spacing, self.target_spacing, strict=True)
+            )
+        source_region, model_region = fit_region(resampled, self.volume_size)
+        canvas = torch.zeros((scores.shape[0], *resampled), dtype=torch.float32)
+        covered = torch.zeros((1, 1, *resampled), dtype=torch.float32)
+        everything = (slice(None),)
+        canvas[everything + source_region] = scores.float()[everything + model_region]
+        covered[(0, 0) + source_region] = 1.0
+        if resampled != shape:
+            canvas = torch.nn.functional.interpolate(canvas[None], size=shape, mode="trilinear")[0]
+            covered = torch.nn.functional.interpolate(covered, size=shape, mode="nearest")
+        labels = canvas.argmax(dim=0).numpy()
+        return np.where(covered[0, 0].numpy() > 0, labels, outside).astype(np.uint8)
+
+    def save_label_map(self, path: Path, labels: np.ndarray, source: Path) -> Path:
+        """`labels` as NIfTI with the source volume's affine and header when it is NIfTI (path + .nii.gz), else as
+        .npy; written atomically."""
+        from glovita.runtime.io import atomic_path
+
+        if source.name.lower().endswith((".nii", ".nii.gz")):
+            import nibabel
+
+            image: Any = nibabel.load(str(source))
+            written = path.with_name(path.name + ".nii.gz")
+            header = image.header.copy()
+            header.set_data_dtype(np.uint8)
+            with atomic_path(written) as tmp:
+                nibabel.save(
+                    nibabel.Nifti1Image(labels, image.affine, header), str(tmp.with_name(tmp.name + ".nii.gz"))
+                )
+                tmp.with_name(tmp.name + ".nii.gz").rename(tmp)
+            return written
+        written = path.with_name(path.name + ".npy")
+        with atomic_path(written) as tmp, tmp.open("wb") as handle:
+            np.save(handle, labels)
+        return written
 
     def pipeline(
         self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None
@@ -88,6 +169,7 @@ class VolumeModality:
             kind="volumes",
             seed_numpy=True,
             display=mid_slices,
+            display_labels=mid_label_slices,
             size_text="x".join(map(str, self.volume_size)),
             size_tag="x".join(map(str, self.volume_size)),
         )

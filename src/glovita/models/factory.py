@@ -352,7 +352,7 @@ def _build_dense_head(
     ignore_index: int,
 ) -> Head:  # fmt: skip
     """A head with a class per pixel over the encoder's pyramid."""
-    from glovita.models.heads.dense import DenseHead, DenseLoss, TorchvisionClassifier, UnetDecoder
+    from glovita.models.heads.dense import DenseHead, DenseLoss, StagesDecoder, TorchvisionClassifier, UnetDecoder
 
     channels = getattr(encoder, "pyramid_channels", None)
     if encoder is None or channels is None:
@@ -362,6 +362,9 @@ def _build_dense_head(
             "torchvision_segmentation."
         )
     loss = DenseLoss(ignore_index, head.dice_weight)
+    own_decoder = getattr(encoder, "unet_decoder", None)  # nnU-Net encoders come with nnU-Net's decoder (2D and 3D)
+    if isinstance(head, UnetHeadConfig) and own_decoder is not None:
+        return DenseHead(StagesDecoder(own_decoder(num_classes)), loss)
     if isinstance(head, UnetHeadConfig):
         if len(head.decoder_channels) < len(channels) - 1:
             raise ValueError(
@@ -421,7 +424,8 @@ def build_model(
     (data.num_classes).
 
     `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label);
-    `standardize_features` (data.standardize_features) gives the precomputed encoder its statistics buffers."""
+    `standardize_features` (data.standardize_features) gives the precomputed encoder its statistics buffers;
+    `ignore_index` (data.ignore_index) is the label-map value dense heads leave out of their loss."""
     encoder = build_encoder(cfg, standardize_features)
     head = build_head(
         cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight, encoder, ignore_index

@@ -599,7 +599,7 @@ def _fit_and_test(
             print_line("No test split: test_metrics.json is not written.")
         if dist.is_main and build_task(cfg.data).dense:
             splits = {"val": data.val, **({"test": data.test} if data.test is not None else {})}
-            for plot in _save_overlays(trainer, splits, data.pipeline.display, run_dir, cfg.data.num_classes):
+            for plot in _save_overlays(trainer, splits, data.pipeline, run_dir, cfg.data.num_classes):
                 logger.log_artifact(plot)
         if dist.is_main and getattr(cfg.peft, "save_merged", False):
             _save_merged(trainer, run_dir)
@@ -688,29 +688,29 @@ OVERLAY_IMAGES = 6
 
 
 def _save_overlays(
-    trainer: Trainer,
-    loaders: dict[str, DataLoader],
-    display: Callable[[torch.Tensor], np.ndarray] | None,
-    run_dir: Path,
-    num_classes: int,
+    trainer: Trainer, loaders: dict[str, DataLoader], pipeline: Pipeline, run_dir: Path, num_classes: int
 ) -> list[Path]:
     """<split>_overlays.png: the first images of each split with their true and predicted label maps (the weights
     trained last were replaced by best.pt's in the test pass when there is one)."""
     from glovita.metrics.plots import save_segmentation_overlays
 
     model = trainer.module.eval()
-    written = []
+    written: list[Path] = []
     for split, loader in loaders.items():
         batch = next(iter(loader)).to(trainer.device)
         count = min(OVERLAY_IMAGES, len(batch))
         with torch.no_grad():
             logits = model.head.logits(model.main_outputs(model(batch.inputs[:count], None)))
         inputs = batch.inputs[:count].float().cpu()
-        images = [display(view) if display is not None else view[0].numpy() for view in inputs]
-        truth = batch.read(LABEL_MAP)[:count].cpu().numpy()
+        show, labels = pipeline.display, pipeline.display_labels
+        if show is None or labels is None:
+            return written
+        images = [show(view) for view in inputs]
+        truth = np.stack([labels(m) for m in batch.read(LABEL_MAP)[:count].cpu()])
+        predicted = np.stack([labels(m) for m in logits.argmax(dim=1).cpu()])
         path = run_dir / f"{split}_overlays.png"
         title = f"{split}: image, true and predicted label maps"
-        save_segmentation_overlays(images, truth, logits.argmax(dim=1).cpu().numpy(), num_classes, path, title)
+        save_segmentation_overlays(images, truth, predicted, num_classes, path, title)
         written.append(path)
     return written
 

@@ -109,3 +109,20 @@ class TorchvisionClassifier(nn.Module):
         else:
             scores = self.classifier(pyramid[-1])
         return F.interpolate(scores, size=pyramid[0].shape[-2:], mode="bilinear", align_corners=False)
+
+
+class StagesDecoder(nn.Module):
+    """A decoder that takes the encoder's stage maps (nnU-Net's UNetDecoder: the pyramid without the input), its
+    output resized to the input's size where the first stage downsamples (2D bilinear, 3D trilinear)."""
+
+    def __init__(self, decoder: nn.Module) -> None:
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, pyramid: list[torch.Tensor]) -> torch.Tensor:
+        scores = self.decoder(pyramid[1:])
+        size = pyramid[0].shape[2:]
+        if scores.shape[2:] != size:
+            mode = "bilinear" if len(size) == 2 else "trilinear"
+            scores = F.interpolate(scores, size=size, mode=mode, align_corners=False)
+        return scores

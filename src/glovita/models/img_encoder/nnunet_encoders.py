@@ -4,6 +4,8 @@ Both end in a feature map or tokens that are pooled to one vector per sample: av
 the class-token methods are refused because neither has a class token.
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -66,21 +68,46 @@ class ResidualImgEncoder(nn.Module):
             norm_op_kwargs={"eps": 1e-5, "affine": True},
             nonlin=nn.LeakyReLU,
             nonlin_kwargs={"inplace": True},
-            return_skips=False,
+            return_skips=True,
             **model_kwargs,
         )
         self.spatial_dims = spatial_dims
+        self.pyramid_channels = [input_channels, *(int(f) for f in features_per_stage)]
+        self.strides = [int(v) for v in strides]
         self.aggregation = aggregation
         self.out_dim = int(features_per_stage[-1])
         self.preprocessing = _GENERIC
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) or (B, C, D, H, W) -> the last stage's map (B, out_dim, h, w) or (B, out_dim, d, h, w)."""
+        return self.forward_all(images)[-1]
+
+    def pyramid(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """[images, then every stage's map]: what the nnU-Net decoder takes (its skips); the input's size must be
+        divisible by the product of the strides (the decoder's transposed convolutions undo them exactly)."""
+        total = math.prod(self.strides)
+        if any(n % total for n in images.shape[2:]):
+            raise ValueError(
+                f"An input of size {tuple(images.shape[2:])} reaches nnU-Net's U-Net decoder, which takes sizes "
+                f"divisible by {total} (model.encoder.strides={tuple(self.strides)}). Set data.augmentation.image_size "
+                "or data.volume_size to a multiple."
+            )
+        return [images, *self.forward_all(images)]
+
+    def forward_all(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Every stage's map, the first stage's first."""
         if images.ndim != self.spatial_dims + 2:
             raise ValueError(
                 f"model.encoder.spatial_dims={self.spatial_dims} but the input has shape {tuple(images.shape)}."
             )
-        return self.net(images)
+        return list(self.net(images))
+
+    def unet_decoder(self, num_classes: int) -> nn.Module:
+        """nnU-Net's U-Net decoder for this encoder (dynamic-network-architectures' UNetDecoder: transposed
+        convolutions back through the stages, one convolution per stage, no deep supervision)."""
+        from dynamic_network_architectures.building_blocks.unet_decoder import UNetDecoder
+
+        return UNetDecoder(self.net, num_classes, n_conv_per_stage=1, deep_supervision=False)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) or (B, C, D, H, W) -> (B, out_dim)."""

@@ -88,6 +88,11 @@ def _samples(run: RestoredRun, model: GlovitaModel, count: int) -> tuple[Batch, 
     return batch, samples.modality
 
 
+def spatial_axis_names(count: int) -> list[str]:
+    """Names of the last `count` axes of a dense model's inputs and logits: height, width (and depth first)."""
+    return ["depth", "height", "width"][-count:]
+
+
 def _export_onnx(module: LogitsModule, batch: Batch, bags: bool, dense: bool, path: Path, opset: int) -> None:
     try:
         import onnxscript  # noqa: F401  # the exporter needs it
@@ -99,7 +104,8 @@ def _export_onnx(module: LogitsModule, batch: Batch, bags: bool, dense: bool, pa
     batch_dim = Dim("batch", min=1, max=65536)
     shapes: dict[str, Any] = {"inputs": {0: batch_dim}}
     if dense:  # label maps follow the image: any height and width
-        shapes["inputs"].update({2: Dim("height", min=8, max=16384), 3: Dim("width", min=8, max=16384)})
+        names = spatial_axis_names(len(batch.inputs.shape) - 2)
+        shapes["inputs"].update({2 + i: Dim(name, min=8, max=16384) for i, name in enumerate(names)})
     if batch.valid is not None:
         if bags:  # any number of instances per bag
             instances = Dim("instances", min=1, max=2**24)
@@ -204,7 +210,7 @@ def export_model(cfg: ExportConfig) -> Exported:
         "model_file": path.name,
         "inputs": {
             "inputs": {
-                "shape": ["batch", int(batch.inputs.shape[1]), "height", "width"]
+                "shape": ["batch", int(batch.inputs.shape[1]), *spatial_axis_names(len(batch.inputs.shape) - 2)]
                 if task.dense
                 else ["batch", *batch.inputs.shape[1:]],
                 "dtype": "float32",
@@ -216,7 +222,7 @@ def export_model(cfg: ExportConfig) -> Exported:
             ),  # fmt: skip
         },
         "outputs": {
-            "logits": {"shape": ["batch", int(expected.shape[1]), "height", "width"]}
+            "logits": {"shape": ["batch", int(expected.shape[1]), *spatial_axis_names(len(expected.shape) - 2)]}
             if task.dense
             else {"shape": ["batch", int(expected.shape[-1])]}
         },

@@ -58,22 +58,26 @@ STYLES = {
 
 
 @pytest.fixture(scope="module")
-def toy_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    """The toy extension installed; one run per CLI style (site folder, run of the explicit style, of subcommands)."""
+def toy_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
+    """The toy extension installed and trained in the explicit-field style; the subcommand style's effective config
+    (site folder, run, that config)."""
     root = tmp_path_factory.mktemp("toy")
     site = root / "site"
     _install(site, "glovita_toy", TOY)
-    runs = []
-    for group, args in STYLES.items():
-        result = _run("glovita_train", [*args, *COMMON, "--experiments_dir", "exp", "--group", group], site, root)
-        assert result.returncode == 0, result.stderr[-3000:]
-        runs.append(root / "exp" / "toy_signals" / group / "0")
-    return site, runs[0], runs[1]
+    result = _run("glovita_train", [*STYLES["fields"], *COMMON, "--experiments_dir", "exp", "--group", "fields"], site,
+                  root)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = _run("glovita_train", [*STYLES["subcommands"], *COMMON, "--experiments_dir", "exp", "--group", "fields",
+                                     "--print_config"], site, root)  # fmt: skip
+    assert printed.returncode == 0, printed.stderr[-3000:]
+    return site, root / "exp" / "toy_signals" / "fields" / "0", json.loads(printed.stdout)
 
 
-def test_the_extension_trains_under_both_cli_styles(toy_runs: tuple[Path, Path, Path]) -> None:
-    _, fields_run, subcommand_run = toy_runs
-    for run in (fields_run, subcommand_run):
+def test_the_extension_trains_under_both_cli_styles(toy_runs: tuple[Path, Path, dict]) -> None:
+    """The explicit-field style trains (and the step's state is checkpointed); the subcommand style gives the same
+    config."""
+    _, fields_run, subcommand_config = toy_runs
+    for run in (fields_run,):
         config = json.loads((run / "config.json").read_text())
         assert (
             config["data"]["dataset"] == "toy_signals" and config["training"]["step"]["step_type"] == "toy_alternating"
@@ -88,12 +92,10 @@ def test_the_extension_trains_under_both_cli_styles(toy_runs: tuple[Path, Path, 
         assert set(checkpoint["step_modules"]) == {"critic"}  # the step's module, checkpointed by the Trainer
         assert checkpoint["step"]["critic_updates"] == 2 * 3 * 12  # n_critic x epochs x steps per epoch
         assert "critic" in checkpoint["extra_optimizers"]
-    same = json.loads((fields_run / "config.json").read_text())
-    other = json.loads((subcommand_run / "config.json").read_text())
-    assert {**same, "group": None} == {**other, "group": None}
+    assert json.loads((fields_run / "config.json").read_text()) == subcommand_config
 
 
-def test_infer_extract_and_export_work_on_an_extension_run(toy_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+def test_infer_extract_and_export_work_on_an_extension_run(toy_runs: tuple[Path, Path, dict], tmp_path: Path) -> None:
     site, run, _ = toy_runs
     best = str(run / "checkpoints" / "best.pt")
     result = _run("glovita_infer", ["--checkpoint_path", best, "--output_dir", str(tmp_path / "pred")], site, tmp_path)
@@ -119,7 +121,7 @@ def test_infer_extract_and_export_work_on_an_extension_run(toy_runs: tuple[Path,
 
 
 def test_a_run_whose_extension_is_gone_names_the_tag_and_the_group(
-    toy_runs: tuple[Path, Path, Path], tmp_path: Path
+    toy_runs: tuple[Path, Path, dict], tmp_path: Path
 ) -> None:
     _, run, _ = toy_runs
     result = _run("glovita_infer", ["--checkpoint_path", str(run / "checkpoints" / "best.pt")], None, tmp_path)
@@ -155,7 +157,7 @@ HEADS_YAML = """model:
 """
 
 
-def test_a_named_head_reads_its_own_target_field(toy_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+def test_a_named_head_reads_its_own_target_field(toy_runs: tuple[Path, Path, dict], tmp_path: Path) -> None:
     """The extension's head, named 'freq', reads the signals' frequency beside the class head: its loss is logged
     and weighted, its metrics are prefixed (val_freq_mae can select best.pt), samples without a frequency are left
     out, and glovita_infer reproduces every test metric and writes the head's column."""

@@ -1,6 +1,7 @@
 """Label maps as data: read as stored indices (L, P, 16-bit), 255 -> 1 only for binary runs, bad masks refused
 before training naming the file, and training transforms moving image and mask together."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -73,7 +74,7 @@ def test_a_wrong_size_or_missing_mask_is_named_before_training(tmp_path: Path) -
 
 
 def test_config_rules_name_the_flags() -> None:
-    with pytest.raises(ValueError, match="data.masks_dir go together"):
+    with pytest.raises(ValueError, match=r"data.masks_dir \(or data.coco_file\) go together"):
         GenericImageDatasetConfig(data_root_dir=Path("x"), num_classes=2, task="Segmentation")
     with pytest.raises(ValueError, match="data.ignore_index=1 is a class index"):
         GenericImageDatasetConfig(data_root_dir=Path("x"), num_classes=2, task="Segmentation", masks_dir=Path("m"),
@@ -108,3 +109,85 @@ def test_training_transforms_move_image_and_mask_together(tmp_path: Path) -> Non
     # Bilinear image edges differ from nearest mask edges on a pixel ring (about 8 % of a 12x12 square at 24x24); a
     # mask left behind by a flip or crop disagrees on a quarter of the image or more.
     assert min(agreement) > 0.9 and sum(agreement) / len(agreement) > 0.96, agreement
+
+
+def _coco(root: Path, **changes: object) -> dict:
+    """A COCO instances file for segmentation_set's images: each square a polygon of category 7 ("square"), and on
+    the first image a 2x2 crowd region as uncompressed RLE."""
+    images, annotations = [], []
+    for index, name in enumerate(sorted(p.name for p in (root / "images").iterdir())):
+        mask = np.asarray(Image.open(root / "masks" / (Path(name).stem + ".png")))
+        rows, cols = np.nonzero(mask)
+        top, left, bottom, right = rows.min(), cols.min(), rows.max() + 1, cols.max() + 1
+        images.append({"id": 100 + index, "file_name": name, "height": 24, "width": 24})
+        polygon = [float(v) for v in (left, top, right, top, right, bottom, left, bottom)]
+        annotations.append({"id": index, "image_id": 100 + index, "category_id": 7, "segmentation": [polygon],
+                            "area": float((bottom - top) * (right - left)), "iscrowd": 0})  # fmt: skip
+    crowd = np.zeros((24, 24), np.uint8, order="F")
+    crowd[0:2, 0:2] = 1
+    from pycocotools import mask as coco_mask
+
+    rle = coco_mask.encode(crowd)
+    annotations.append({"id": 99, "image_id": 100, "category_id": 7, "iscrowd": 1, "area": 4.0,
+                        "segmentation": {"size": rle["size"], "counts": rle["counts"].decode()}})  # fmt: skip
+    coco = {"images": images, "annotations": annotations, "categories": [{"id": 7, "name": "square"}], **changes}
+    (root / "coco.json").write_text(json.dumps(coco))
+    return coco
+
+
+def test_coco_segments_give_the_label_maps(tmp_path: Path) -> None:
+    root = segmentation_set(tmp_path / "set")
+    _coco(root)
+    cfg = _config(root, num_classes=2, masks_dir=None, coco_file=Path("coco.json"))
+    splits = build_datasets(cfg, 3)
+    assert splits.class_names == ["background", "square"]
+    first = splits.train[0]  # 00.jpg: its square, and the crowd corner ignored
+    stored = np.asarray(Image.open(root / "masks" / "00.png"))
+    expected = (stored > 0).astype(np.int64)
+    expected[0:2, 0:2] = 255
+    assert np.array_equal(first[LABEL_MAP], expected)
+    assert check_split_files({"train": splits.train, "val": splits.val, "test": splits.test}) == 10
+    with pytest.raises(ValueError, match="has 1 categories \\(square\\) plus the background. Set --data.num_classes 2"):
+        build_datasets(_config(root, num_classes=3, masks_dir=None, coco_file=Path("coco.json")), 3)
+
+
+def test_coco_errors_name_the_annotation_or_the_image(tmp_path: Path) -> None:
+    root = segmentation_set(tmp_path / "set")
+    coco = _coco(root)
+    cfg = _config(root, num_classes=2, masks_dir=None, coco_file=Path("coco.json"))
+    (root / "coco.json").write_text(json.dumps({**coco, "annotations": [{**coco["annotations"][0], "image_id": 5}]}))
+    with pytest.raises(ValueError, match="annotation 0 names image id 5, which its images list lacks"):
+        build_datasets(cfg, 3)
+    (root / "coco.json").write_text(json.dumps(coco))
+    (root / "images" / "03.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"names 1 image\(s\) that do not exist .* \(e.g. 03.png\)"):
+        build_datasets(cfg, 3)
+
+
+def test_rgb_masks_are_read_by_a_colour_table_and_unknown_colours_named(tmp_path: Path) -> None:
+    table = tmp_path / "colors.json"
+    table.write_text(json.dumps({"#000000": 0, "#ff0000": 1, "#00FF00": 2}))
+    from glovita.datasets.label_maps import load_mask_colors
+
+    reading = MaskReading([], 3, 255, False, load_mask_colors(table))
+    pixels = np.zeros((2, 3, 3), np.uint8)
+    pixels[0, 1] = (255, 0, 0)
+    pixels[1, 2] = (0, 255, 0)
+    assert np.array_equal(load_mask(save_mask(tmp_path / "rgb.png", pixels, "RGB"), reading), [[0, 1, 0], [0, 0, 2]])
+    pixels[1, 0] = (1, 2, 3)
+    with pytest.raises(ValueError, match="has colours #010203 that data.mask_colors_file does not list"):
+        load_mask(save_mask(tmp_path / "odd.png", pixels, "RGB"), reading)
+
+
+def test_a_csv_column_can_name_each_mask(tmp_path: Path) -> None:
+    root = segmentation_set(tmp_path / "set")
+    (root / "masks").rename(root / "labelmaps")
+    names = sorted(p.name for p in (root / "images").iterdir())
+    rows = [f"{name},seg_{Path(name).stem}.png" for name in names]
+    for name in names:
+        (root / "labelmaps" / f"{Path(name).stem}.png").rename(root / "labelmaps" / f"seg_{Path(name).stem}.png")
+    (root / "labels.csv").write_text("image,mask\n" + "\n".join(rows) + "\n")
+    cfg = _config(root, masks_dir=Path("labelmaps"), label_source="csv", csv_mask_column="mask")
+    splits = build_datasets(cfg, 3)
+    stored = np.asarray(Image.open(root / "labelmaps" / "seg_00.png"))
+    assert np.array_equal(splits.train[0][LABEL_MAP], stored)

@@ -42,6 +42,15 @@ class GenericImageDatasetConfig(DatasetFields):
     conversion), relative to data_root_dir; set for data.task Segmentation."""
     ignore_index: int = Field(255, ge=0)
     """Label-map value that marks pixels without a label: skipped by the loss and the metrics."""
+    csv_mask_column: str | None = None
+    """With label_source csv: the column naming each image's mask (relative to masks_dir), instead of mirroring
+    the images' paths."""
+    mask_colors_file: Path | None = None
+    """JSON {"#rrggbb": class index} (relative to data_root_dir) that reads RGB masks by colour; without it RGB
+    masks are refused."""
+    coco_file: Path | None = None
+    """COCO instances JSON (relative to data_root_dir) whose polygon / RLE segments give the label maps, instead of
+    masks_dir: background 0, then its categories in id order; file_name is relative to images_dir."""
     augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_2d_1", test_policy="default")
     """Augmentation policies and preprocessing overrides."""
 
@@ -49,7 +58,13 @@ class GenericImageDatasetConfig(DatasetFields):
 
     @model_validator(mode="after")
     def _check_masks(self) -> "GenericImageDatasetConfig":
-        check_label_map_fields(self.task, self.subtask, self.num_classes, self.masks_dir, self.ignore_index)
+        if self.coco_file is not None and self.masks_dir is not None:
+            raise ValueError("data.coco_file and data.masks_dir are two sources of label maps; set one of them.")
+        source = self.masks_dir if self.coco_file is None else self.coco_file
+        check_label_map_fields(self.task, self.subtask, self.num_classes, source, self.ignore_index)
+        if self.csv_mask_column is not None and (self.label_source != "csv" or self.masks_dir is None):
+            raise ValueError("data.csv_mask_column reads mask paths from the labels CSV: it needs "
+                             "--data.label_source csv and --data.masks_dir.")  # fmt: skip
         return self
 
 
@@ -59,8 +74,8 @@ def check_label_map_fields(
     """The rules of a dataset with label maps (data.masks_dir) that a config can check alone."""
     if (task == "Segmentation") != (masks_dir is not None):
         raise ValueError(
-            "data.task='Segmentation' and data.masks_dir go together: the label maps are what a segmenter learns. Set "
-            "--data.masks_dir masks (with --data.task Segmentation), or neither."
+            "data.task='Segmentation' and data.masks_dir (or data.coco_file) go together: the label maps are what a "
+            "segmenter learns. Set --data.masks_dir masks (with --data.task Segmentation), or neither."
         )
     if task == "Segmentation" and subtask == "binary" and num_classes != 2:
         raise ValueError(

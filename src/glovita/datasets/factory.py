@@ -1,6 +1,8 @@
 """Dataset assembly: config -> train/val/test datasets, class names and the modality of their samples."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import torch
@@ -19,6 +21,7 @@ from glovita.configs.data import (
     GenericVolumeDatasetConfig,
     PrecomputedFeaturesConfig,
 )
+from glovita.datasets.label_maps import MaskReading
 from glovita.datasets.splits import kfold_partition, stratified_split, subsample
 from glovita.modalities.base import Modality
 from glovita.modalities.images import ImageAugmentation, ImageModality
@@ -97,31 +100,20 @@ def _generic_samples(
 
 
 def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, modality: ImageModality) -> DatasetSplits:
-    """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md); with
-    data.masks_dir, each image's label map comes along (segmentation needs no label per image)."""
+    """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md); with label
+    maps (data.masks_dir or data.coco_file), each image's comes along (segmentation needs no label per image)."""
     from glovita.datasets.generic_image import GenericImageDataset
-    from glovita.datasets.label_maps import MaskReading, mask_path
 
-    segmentation = cfg.masks_dir is not None
+    segmentation = cfg.task == "Segmentation"
     samples = _generic_samples(cfg, cfg.images_dir, cfg.split_source, labelled=not segmentation)
+    reading, class_names = _label_map_reading(cfg) if segmentation else (None, samples.class_names)
 
     def dataset(items: list) -> GenericImageDataset:
-        if cfg.masks_dir is None:
-            return GenericImageDataset(items, mode)
-        image_root, mask_root = cfg.data_root_dir / cfg.images_dir, cfg.data_root_dir / cfg.masks_dir
-        if not mask_root.is_dir():
-            raise FileNotFoundError(
-                f"data.masks_dir: '{mask_root}' does not exist. Put the label maps there (same relative paths as "
-                "the images) or point --data.masks_dir at them."
-            )
-        paths = [mask_path(path, image_root, mask_root) for path, _ in items]
-        binary = cfg.subtask == "binary"
-        return GenericImageDataset(items, mode, MaskReading(paths, cfg.num_classes, cfg.ignore_index, binary))
+        return GenericImageDataset(items, mode, reading(items) if reading is not None else None)
 
     train = dataset(samples.train)
     stratify = cfg.task == "Classification"
     train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=stratify)
-    class_names = [str(k) for k in range(cfg.num_classes)] if segmentation else samples.class_names
     return DatasetSplits(
         train=train_set,
         val=dataset(samples.val),
@@ -130,6 +122,60 @@ def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, mod
         train_targets=targets,
         modality=modality,
     )
+
+
+def _label_map_reading(cfg: GenericImageDatasetConfig) -> tuple[Callable[[list], MaskReading], list[str]]:
+    """(how a split's label maps are read, the class names) of a segmentation dataset: mask files mirroring the
+    images or named by the labels CSV (optionally RGB by a colour table), or a COCO file's segments."""
+    from glovita.datasets.coco import load_coco
+    from glovita.datasets.label_maps import load_mask_colors, mask_path
+
+    image_root = cfg.data_root_dir / cfg.images_dir
+    binary = cfg.subtask == "binary"
+    if cfg.coco_file is not None:
+        coco = load_coco(cfg.data_root_dir / cfg.coco_file, image_root, cfg.ignore_index)
+        if len(coco.class_names) != cfg.num_classes:
+            shown = ", ".join(coco.class_names[1:6]) + (", ..." if len(coco.class_names) > 6 else "")
+            raise ValueError(
+                f"data.num_classes={cfg.num_classes} but COCO file '{coco.file}' has {len(coco.class_names) - 1} "
+                f"categories ({shown}) plus the background. Set --data.num_classes {len(coco.class_names)}."
+            )
+        return (
+            lambda items: MaskReading([p for p, _ in items], cfg.num_classes, cfg.ignore_index, binary, coco=coco)
+        ), coco.class_names
+    mask_root = cfg.data_root_dir / str(cfg.masks_dir)
+    if not mask_root.is_dir():
+        raise FileNotFoundError(
+            f"data.masks_dir: '{mask_root}' does not exist. Put the label maps there (same relative paths as the "
+            "images) or point --data.masks_dir at them."
+        )
+    colors = load_mask_colors(cfg.data_root_dir / cfg.mask_colors_file) if cfg.mask_colors_file else None
+    named = _csv_mask_paths(cfg) if cfg.csv_mask_column else None
+
+    def mask_of(path: Path) -> Path:
+        if named is None:
+            return mask_path(path, image_root, mask_root)
+        key = path.relative_to(image_root).as_posix()
+        if key not in named:
+            raise ValueError(f"data.csv_mask_column={cfg.csv_mask_column!r}: the labels CSV names no mask for "
+                             f"'{key}'. Add its row.")  # fmt: skip
+        return mask_root / named[key]
+
+    def reading(items: list) -> MaskReading:
+        paths = [mask_of(path) for path, _ in items]
+        return MaskReading(paths, cfg.num_classes, cfg.ignore_index, binary, colors)
+
+    return reading, [str(k) for k in range(cfg.num_classes)]
+
+
+def _csv_mask_paths(cfg: GenericImageDatasetConfig) -> dict[str, str]:
+    """Image id -> mask path (relative to masks_dir) from the labels CSV's data.csv_mask_column."""
+    from glovita.datasets.generic_image import labels_from_csv
+
+    path = cfg.data_root_dir / (cfg.labels_file or Path("labels.csv"))
+    return {
+        key: str(value) for key, value in labels_from_csv(path, cfg.csv_id_column, str(cfg.csv_mask_column)).items()
+    }
 
 
 def _build_slide_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:

@@ -208,7 +208,7 @@ def _labels_from_json(labels_file: Path) -> dict[str, object]:
     return labels
 
 
-def _labels_from_csv(labels_file: Path, id_column: str, label_column: str) -> dict[str, object]:
+def labels_from_csv(labels_file: Path, id_column: str, label_column: str) -> dict[str, object]:
     if not labels_file.is_file():
         raise FileNotFoundError(f"Labels file '{labels_file}' does not exist. Create it or set --data.labels_file.")
     with labels_file.open(newline="") as handle:
@@ -351,7 +351,7 @@ def collect_generic_samples(
         raw, source = _labels_from_json(path), f"labels file '{path}'"
     else:
         path = root / (labels_file or Path("labels.csv"))
-        raw, source = _labels_from_csv(path, csv_id_column, csv_label_column), f"labels file '{path}'"
+        raw, source = labels_from_csv(path, csv_id_column, csv_label_column), f"labels file '{path}'"
     if labelled:
         _warn_unknown_labels(raw, set(all_ids), image_root, source)
     missing = [i for i in all_ids if i not in raw]

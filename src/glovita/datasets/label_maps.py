@@ -1,7 +1,9 @@
 """Label maps (segmentation masks): where each sample's mask is, how it is read and which values it may hold."""
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -20,6 +22,10 @@ class MaskReading:
     ignore_index: int
     binary: bool
     """data.subtask binary: 255 means foreground (1); every other value must be 0 or 1."""
+    colors: dict[int, int] | None = None
+    """data.mask_colors_file: class index by colour (0xRRGGBB), for RGB masks."""
+    coco: Any = None
+    """data.coco_file: a CocoLabelMaps that paints the label maps (the paths are then the images')."""
 
 
 def mask_path(image: Path, image_root: Path, mask_root: Path, suffixes: tuple[str, ...] = MASK_SUFFIXES) -> Path:
@@ -34,8 +40,12 @@ def mask_path(image: Path, image_root: Path, mask_root: Path, suffixes: tuple[st
 def load_mask(path: Path, reading: MaskReading) -> np.ndarray:
     """A label map (H, W) of class indices (int64), read without colour conversion; 255 -> 1 for binary masks.
     RGB masks and values outside the classes (other than the ignore index) are refused naming the file."""
+    if reading.coco is not None:
+        return checked_labels(reading.coco.label_map(path), reading, reading.coco.file)
     try:
         with Image.open(path) as image:
+            if reading.colors is not None and image.mode in ("RGB", "RGBA"):
+                return checked_labels(_by_colour(np.asarray(image.convert("RGB")), reading.colors, path), reading, path)
             if image.mode not in _INDEX_MODES:
                 raise ValueError(
                     f"Mask file '{path}' is a {image.mode} image; label maps are single-channel class indices. "
@@ -50,6 +60,32 @@ def load_mask(path: Path, reading: MaskReading) -> np.ndarray:
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"Cannot read mask file '{path}' ({err}). Replace or remove the file.") from err
     return checked_labels(values, reading, path)
+
+
+def _by_colour(pixels: np.ndarray, colors: dict[int, int], path: Path) -> np.ndarray:
+    """(H, W, 3) colours -> (H, W) classes by the colour table; a colour outside it is named."""
+    codes = (pixels[..., 0].astype(np.int64) << 16) | (pixels[..., 1].astype(np.int64) << 8) | pixels[..., 2]
+    found, inverse = np.unique(codes, return_inverse=True)
+    unknown = [f"#{int(c):06x}" for c in found if int(c) not in colors]
+    if unknown:
+        raise ValueError(
+            f"Mask file '{path}' has colours {', '.join(unknown[:5])} that data.mask_colors_file does not list. Add "
+            "them with their class."
+        )
+    return np.asarray([colors[int(c)] for c in found], dtype=np.int64)[inverse].reshape(codes.shape)
+
+
+def load_mask_colors(path: Path) -> dict[int, int]:
+    """data.mask_colors_file: {"#rrggbb": class index} -> {0xRRGGBB: class index}."""
+    if not path.is_file():
+        raise FileNotFoundError(f"data.mask_colors_file: '{path}' does not exist.")
+    table = {}
+    for colour, index in json.loads(path.read_text()).items():
+        text = colour.strip().lstrip("#")
+        if len(text) != 6 or any(ch not in "0123456789abcdefABCDEF" for ch in text) or not isinstance(index, int):
+            raise ValueError(f"data.mask_colors_file '{path}': {colour!r}: {index!r} is not \"#rrggbb\": class index.")
+        table[int(text, 16)] = index
+    return table
 
 
 def checked_labels(values: np.ndarray, reading: MaskReading, path: Path) -> np.ndarray:

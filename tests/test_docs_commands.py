@@ -110,7 +110,7 @@ FAMILY_OVERRIDES = {
     "timm": RUN_OVERRIDES[:3],
     "torchvision": ["--model.encoder.no_pretrained"],
     "torchvision_video": ["--model.encoder.no_pretrained"],
-    "torchvision_segmentation": [],
+    "torchvision_segmentation": ["--model.encoder.type", "lraspp_mobilenet_v3_large"],
     "framewise_image": RUN_OVERRIDES[:3],
     "dinov2": ["--model.encoder.model_kwargs", "depth", "1"],
     "dinov3": ["--model.encoder.model_kwargs", "depth", "1"],
@@ -144,6 +144,8 @@ def training_overrides(args: list[str]) -> list[str]:
 
 def _model_overrides(args: list[str]) -> list[str]:
     family = args[args.index("--model.encoder.encoder_type") + 1] if "--model.encoder.encoder_type" in args else "timm"
+    if family == "timm" and "unet" in args:  # a U-Net on the tiny encoder: narrow decoder blocks too
+        return [*COMMON_OVERRIDES, *FAMILY_OVERRIDES["timm"], "--model.head.decoder_channels", "8", "8", "8", "8", "8"]
     if family == "timm" and "--model.encoder.model_kwargs" in args:  # a ViT: keep it, with one block
         start = args.index("--model.encoder.model_kwargs") + 1
         end = next((i for i in range(start, len(args)) if args[i].startswith("--")), len(args))

@@ -243,3 +243,29 @@ def test_label_smoothing_and_soft_targets_in_classification_loss() -> None:
     assert torch.allclose(head.loss(logits, labels_batch(torch.tensor([0]))), expected)
     soft = torch.tensor([[0.5, 0.5, 0.0]])
     assert torch.isfinite(head.loss(logits, labels_batch(soft)))
+
+
+POOLED_CNNS = {
+    "timm": ENCODERS["timm"],
+    "torchvision": TorchvisionEncoderConfig(type="resnet18", pretrained=False),
+    "residual_encoder": ENCODERS["residual_encoder"],
+}
+"""CNNs whose pooled vector is the average of their feature map (torchvision's MobileNets are not: their vector
+comes out of the classifier's hidden layer, which the encoder keeps)."""
+
+
+@pytest.mark.parametrize("encoder_tag", sorted(POOLED_CNNS))
+def test_the_pooled_vector_is_the_average_of_the_feature_map(encoder_tag: str) -> None:
+    """What an encoder declares it gives a head agrees: encoder(x) == mean(forward_features(x)); encoders with a
+    pyramid end it with that same map."""
+    torch.manual_seed(0)
+    encoder = build_encoder(ModelConfig(encoder=POOLED_CNNS[encoder_tag])).eval()
+    images = _inputs(encoder_tag, 2)
+    with torch.no_grad():
+        maps = encoder.forward_features(images)
+        torch.testing.assert_close(encoder(images), maps.flatten(2).mean(-1), atol=1e-5, rtol=1e-5)
+        pyramid = getattr(encoder, "pyramid", None)
+        if pyramid is not None:
+            levels = pyramid(images)
+            assert levels[0] is images and [int(v.shape[1]) for v in levels] == encoder.pyramid_channels
+            torch.testing.assert_close(levels[-1], maps)

@@ -280,7 +280,7 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
         masks = None
         if cfg.masks_dir is not None:
             from glovita.datasets.label_maps import MaskReading, mask_path
-            from glovita.datasets.volumes import VOLUME_SUFFIXES
+            from glovita.runtime.volume_files import VOLUME_SUFFIXES
 
             mask_root = cfg.data_root_dir / cfg.masks_dir
             if not mask_root.is_dir():
@@ -367,15 +367,7 @@ def _class_order(labels: set[str]) -> list[str]:
 
 def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits:
     """Splits of a time-series dataset (.ts / .npz files or a set shipped with aeon), see docs/timeseries.md."""
-    from glovita.datasets.timeseries import (
-        SeriesDataset,
-        SeriesFile,
-        aeon_file,
-        channel_statistics,
-        normalise_each,
-        read_series_file,
-        to_length,
-    )
+    from glovita.datasets.timeseries import SeriesDataset, aeon_file, read_series_file, to_length
     from glovita.modalities.series import SeriesModality
 
     regression = cfg.task == "Regression"
@@ -393,60 +385,20 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
                 f"'{paths[split]}' holds series of {read.series[0].shape[0]} channel(s) but the training file "
                 f"'{paths['train']}' {channels}. All files need the same channels."
             )
-    if regression:
-        class_names: list[str] = []
-        if cfg.num_classes != 1:
-            raise ValueError(f"data.num_classes={cfg.num_classes}: time-series regression predicts one target per "
-                             "series. Set --data.num_classes 1.")  # fmt: skip
-    else:
-        declared = files["train"].class_labels
-        class_names = list(declared) if declared else _class_order({str(v) for v in files["train"].labels})
-        if len(class_names) != cfg.num_classes:
-            raise ValueError(
-                f"data.num_classes={cfg.num_classes} but '{paths['train']}' has {len(class_names)} classes "
-                f"({', '.join(class_names[:20])}). Set --data.num_classes {len(class_names)}."
-            )
-        for split, read in files.items():
-            if not read.labelled:
-                continue
-            unknown = sorted({str(v) for v in read.labels} - set(class_names))
-            if unknown:
-                raise ValueError(f"'{paths[split]}' has labels {unknown[:10]} that the training file lacks "
-                                 f"(classes: {', '.join(class_names)}).")  # fmt: skip
+    class_names = _series_classes(cfg, files, paths)
 
-    for split in ("train", "val"):
-        if split in files and not files[split].labelled:
-            raise ValueError(f"'{paths[split]}' has no labels (@classLabel false, or an .npz without y); the "
-                             f"{split} split needs them.")  # fmt: skip
-
-    def targets(read: SeriesFile) -> torch.Tensor:
+    def targets(read: Any) -> torch.Tensor:
         if regression:
             return torch.tensor(read.labels, dtype=torch.float32).reshape(-1, 1)
         if not read.labelled:
             return torch.full((len(read.labels),), -1, dtype=torch.long)
         return torch.tensor([class_names.index(str(v)) for v in read.labels], dtype=torch.long)
 
-    parts = {split: (read.series, targets(read), read.names) for split, read in files.items()}
-    if "val" not in parts:
-        series, target, names = parts["train"]
-        folds = round(1 / cfg.val_fraction)
-        if cfg.fold >= folds:
-            raise ValueError(f"data.fold={cfg.fold} but data.val_fraction={cfg.val_fraction} makes {folds} folds "
-                             f"(0..{folds - 1}). Choose another --data.fold.")  # fmt: skip
-        keep, held = kfold_partition(target.tolist(), folds, cfg.fold, _SUBSAMPLE_SEED, stratify=not regression)
-        parts["val"] = ([series[i] for i in held], target[held], [names[i] for i in held])
-        parts["train"] = ([series[i] for i in keep], target[keep], [names[i] for i in keep])
-    elif cfg.fold != 0:
-        raise ValueError(f"data.fold={cfg.fold} picks a held-out validation fold; with --data.val_file there is "
-                         "one validation split. Leave --data.fold at 0.")  # fmt: skip
+    parts = _series_validation({split: (read.series, targets(read), read.names) for split, read in files.items()}, cfg)
     normalization = cfg.normalization
     if normalization == "auto":
         normalization = "per_series" if channels == 1 else "none"
-    if normalization == "per_series":
-        parts = {split: (normalise_each(s), t, n) for split, (s, t, n) in parts.items()}
-    elif normalization == "train_statistics":
-        mean, std = channel_statistics(parts["train"][0])
-        parts = {split: ([(v - mean) / std for v in s], t, n) for split, (s, t, n) in parts.items()}
+    parts = _normalised_series(parts, normalization)
     length = cfg.series_length or max(values.shape[1] for series, _, _ in parts.values() for values in series)
     built = {
         split: SeriesDataset(to_length(s, length, cfg.length_policy), t, n, files.get(split, files["train"]).labelled)
@@ -464,6 +416,70 @@ def _build_series_datasets(cfg: GenericTimeseriesDatasetConfig) -> DatasetSplits
         modality=SeriesModality(cfg.train_policy, channels, length, normalization, cfg.length_policy == "pad_mask"),
         description=f"{source} ({len(train)} training series of {channels} channel(s), length {length})",
     )
+
+
+def _series_classes(cfg: GenericTimeseriesDatasetConfig, files: dict[str, Any], paths: dict[str, Path]) -> list[str]:
+    """The class names of a series dataset (the training file's declared or found labels; [] for regression),
+    checked against data.num_classes and the other files; the training and validation files must be labelled."""
+    for split in ("train", "val"):
+        if split in files and not files[split].labelled:
+            raise ValueError(f"'{paths[split]}' has no labels (@classLabel false, or an .npz without y); the "
+                             f"{split} split needs them.")  # fmt: skip
+    if cfg.task == "Regression":
+        if cfg.num_classes != 1:
+            raise ValueError(f"data.num_classes={cfg.num_classes}: time-series regression predicts one target per "
+                             "series. Set --data.num_classes 1.")  # fmt: skip
+        return []
+    declared = files["train"].class_labels
+    class_names = list(declared) if declared else _class_order({str(v) for v in files["train"].labels})
+    if len(class_names) != cfg.num_classes:
+        raise ValueError(
+            f"data.num_classes={cfg.num_classes} but '{paths['train']}' has {len(class_names)} classes "
+            f"({', '.join(class_names[:20])}). Set --data.num_classes {len(class_names)}."
+        )
+    for split, read in files.items():
+        unknown = sorted({str(v) for v in read.labels} - set(class_names)) if read.labelled else []
+        if unknown:
+            raise ValueError(f"'{paths[split]}' has labels {unknown[:10]} that the training file lacks "
+                             f"(classes: {', '.join(class_names)}).")  # fmt: skip
+    return class_names
+
+
+SeriesParts = dict[str, tuple[list, torch.Tensor, list[str]]]
+"""(series, targets, names) per split."""
+
+
+def _series_validation(parts: SeriesParts, cfg: GenericTimeseriesDatasetConfig) -> SeriesParts:
+    """A validation split: the val file's, else fold data.fold of round(1 / data.val_fraction) of train."""
+    if "val" in parts:
+        if cfg.fold != 0:
+            raise ValueError(f"data.fold={cfg.fold} picks a held-out validation fold; with --data.val_file there is "
+                             "one validation split. Leave --data.fold at 0.")  # fmt: skip
+        return parts
+    series, target, names = parts["train"]
+    folds = round(1 / cfg.val_fraction)
+    if cfg.fold >= folds:
+        raise ValueError(f"data.fold={cfg.fold} but data.val_fraction={cfg.val_fraction} makes {folds} folds "
+                         f"(0..{folds - 1}). Choose another --data.fold.")  # fmt: skip
+    stratify = cfg.task != "Regression"
+    keep, held = kfold_partition(target.tolist(), folds, cfg.fold, _SUBSAMPLE_SEED, stratify=stratify)
+    return {
+        **parts,
+        "val": ([series[i] for i in held], target[held], [names[i] for i in held]),
+        "train": ([series[i] for i in keep], target[keep], [names[i] for i in keep]),
+    }
+
+
+def _normalised_series(parts: SeriesParts, normalization: str) -> SeriesParts:
+    """Every split z-scored per series and channel (per_series) or by the training split's channel statistics."""
+    from glovita.datasets.timeseries import channel_statistics, normalise_each
+
+    if normalization == "per_series":
+        return {split: (normalise_each(s), t, n) for split, (s, t, n) in parts.items()}
+    if normalization == "train_statistics":
+        mean, std = channel_statistics(parts["train"][0])
+        return {split: ([(v - mean) / std for v in s], t, n) for split, (s, t, n) in parts.items()}
+    return parts
 
 
 def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits:

@@ -112,7 +112,7 @@ def checked_labels(values: np.ndarray, reading: MaskReading, path: Path) -> np.n
 def load_volume_mask(path: Path, reading: MaskReading) -> np.ndarray:
     """A 3D label map (D, H, W) of class indices (int64) from a volume file (a (1, D, H, W) array is squeezed);
     non-integer values and values outside the classes are refused naming the file."""
-    from glovita.datasets.volumes import read_volume
+    from glovita.runtime.volume_files import read_volume
 
     if not path.is_file():
         raise FileNotFoundError(

@@ -28,7 +28,7 @@ def load_points(path: Path) -> tuple[np.ndarray, np.ndarray, list[str], dict]:
         features = np.stack(
             [features[a:b].mean(0) for a, b in zip(layout.offsets[:-1], layout.offsets[1:], strict=True)]
         )
-    elif features.ndim == 3:
+    elif layout.kind == "bags":  # fixed-size bags (B, N, D)
         features = features.mean(axis=1)
     if not np.isfinite(features).all():
         raise ValueError(f"Feature file '{path}': 'features' holds NaN or infinite values; UMAP needs finite ones.")

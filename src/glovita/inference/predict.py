@@ -28,7 +28,6 @@ from glovita.inference.masks import LabelMapFiles, MaskWriter
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
-from glovita.models.heads.mil import MilOutput
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import autocast, forward_loop
 from glovita.runtime.io import atomic_path, save_json
@@ -326,8 +325,10 @@ def _run_model(
             continue
         outputs_all.append(probabilities.cpu())
         targets_all.extend(list(batch.targets.cpu()))
-        if isinstance(outputs, MilOutput) and cfg.attention_format != "none":
-            for scores, mask in zip(outputs.attention.float().cpu(), outputs.mask.cpu(), strict=True):
+        attention_of = getattr(model.head, "instance_attention", None)  # heads over bags declare it
+        if attention_of is not None and cfg.attention_format != "none":
+            attention, real = attention_of(model.main_outputs(outputs))
+            for scores, mask in zip(attention.float().cpu(), real.cpu(), strict=True):
                 attention_all.append(scores[:, mask].T.numpy())
     seconds = time.perf_counter() - began
     computed = metrics.compute() if metrics is not None else {}

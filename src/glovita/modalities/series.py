@@ -43,6 +43,8 @@ class SeriesModality:
     spatial_dims: int | None = 1
     flips = False
     sample_noun = "series"
+    draws_curves = True
+    """Previews draw each sample's channels as curves over time (no picture to show)."""
     bags = False
 
     def __init__(self, train_policy: str, channels: int, length: int, normalization: str, masked: bool) -> None:

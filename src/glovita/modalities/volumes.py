@@ -98,7 +98,7 @@ class VolumeModality:
         """The label map (D, H, W) of the volume file `source` from its class scores (K, *volume_size): the centre
         crop / zero pad undone, then the resampling to data.target_spacing (trilinear on the scores); voxels the
         crop left out get `outside`."""
-        from glovita.datasets.volumes import nifti_spacing, read_volume
+        from glovita.runtime.volume_files import nifti_spacing, read_volume
 
         shape: tuple[int, ...] = tuple(read_volume(source).shape[-3:])
         resampled = shape

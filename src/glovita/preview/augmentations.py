@@ -26,7 +26,7 @@ def show_augmentations(cfg: ShowAugmentationsConfig) -> Path:
         plain = cfg.model.model_copy(update={"encoder": encoder_cfg.model_copy(update={"pretrained": False})})
         preprocessing = build_encoder(plain).preprocessing  # only the preprocessing defaults; no weights read
     splits = build_datasets(cfg.data, channels)
-    if splits.modality.spatial_dims == 1:
+    if getattr(splits.modality, "draws_curves", False):  # series are drawn as curves, not pictures
         return _series_strips(cfg, splits)
     pipeline = splits.modality.pipeline(preprocessing, channels or 1)
     assert pipeline.train is not None and pipeline.eval is not None and pipeline.display is not None

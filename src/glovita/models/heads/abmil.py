@@ -32,6 +32,11 @@ class AbmilHead(nn.Module):
     def loss(self, outputs: MilOutput, batch: Batch) -> torch.Tensor:
         return F.cross_entropy(outputs.logits.float(), batch.targets)
 
+    def instance_attention(self, outputs: MilOutput) -> tuple[torch.Tensor, torch.Tensor]:
+        """(attention (B, A, N) over each bag's instances, mask (B, N) of real instances): what glovita_infer writes
+        per bag."""
+        return outputs.attention, outputs.mask
+
     def logits(self, outputs: MilOutput) -> torch.Tensor:
         return outputs.logits
 

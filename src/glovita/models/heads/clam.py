@@ -101,6 +101,11 @@ class ClamHead(nn.Module):
             return bag_loss
         return self.bag_weight * bag_loss + (1 - self.bag_weight) * self._instance_loss(outputs, targets)
 
+    def instance_attention(self, outputs: MilOutput) -> tuple[torch.Tensor, torch.Tensor]:
+        """(attention (B, A, N) over each bag's instances, mask (B, N) of real instances): what glovita_infer writes
+        per bag."""
+        return outputs.attention, outputs.mask
+
     def logits(self, outputs: MilOutput) -> torch.Tensor:
         return outputs.logits
 

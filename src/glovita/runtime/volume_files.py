@@ -1,0 +1,80 @@
+"""Volume files (.npy, .npz, .nii/.nii.gz, .tif/.tiff): their arrays, headers and spacing, for the datasets that
+read them and the modality that writes predicted label maps beside them."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VOLUME_SUFFIXES = (".npy", ".npz", ".nii", ".nii.gz", ".tif", ".tiff")
+
+
+def read_volume(path: Path) -> np.ndarray:
+    """The array in a volume file (nibabel for NIfTI, tifffile for TIFF); names the file when that fails."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".npy"):
+            array = np.load(path, allow_pickle=False)
+        elif name.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as archive:
+                keys = list(archive.keys())
+                array = archive["data"] if "data" in archive else archive[keys[0]]
+        elif name.endswith((".nii", ".nii.gz")):
+            import nibabel
+
+            image: Any = nibabel.load(str(path))  # a NIfTI image (nibabel's stubs say FileBasedImage)
+            array = np.asanyarray(image.dataobj)
+        elif name.endswith((".tif", ".tiff")):
+            import tifffile
+
+            array = tifffile.imread(path)
+        else:
+            raise ValueError(f"unknown volume suffix (use one of {', '.join(VOLUME_SUFFIXES)})")
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"Volume file '{path}' does not exist. Fix splits.json or restore it.") from err
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise ValueError(f"Cannot read volume file '{path}' ({err}). Replace or remove the file.") from err
+    if array.ndim not in (3, 4):
+        raise ValueError(
+            f"Volume file '{path}' holds an array of shape {array.shape}; expected (D, H, W) or (C, D, H, W)."
+        )
+    return array
+
+
+def nifti_spacing(path: Path) -> tuple[float, float, float] | None:
+    """Voxel spacing from a NIfTI header (None for other formats)."""
+    if not path.name.lower().endswith((".nii", ".nii.gz")):
+        return None
+    import nibabel
+
+    image: Any = nibabel.load(str(path))
+    zooms = [float(z) for z in image.header.get_zooms()[:3]]
+    return (zooms[0], zooms[1], zooms[2])
+
+
+def check_volume_header(path: Path) -> None:
+    """Read a volume file's header only (array shape and type), as the quick check before training does."""
+    name = path.name.lower()
+    try:
+        if name.endswith(".npy"):
+            np.load(path, mmap_mode="r", allow_pickle=False)
+        elif name.endswith(".npz"):
+            with np.load(path, allow_pickle=False) as archive:
+                if not archive.files:
+                    raise ValueError("the archive holds no array")
+        elif name.endswith((".nii", ".nii.gz")):
+            import nibabel
+
+            image: Any = nibabel.load(str(path))
+            image.header.get_data_shape()
+        elif name.endswith((".tif", ".tiff")):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                tif.series[0].shape  # noqa: B018  # parses the header
+        else:
+            raise ValueError(f"unknown volume suffix (use one of {', '.join(VOLUME_SUFFIXES)})")
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"'{path}' does not exist") from err
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        raise ValueError(f"'{path}' is not a readable volume ({err})") from err

@@ -71,11 +71,11 @@ def load_image(path: Path, mode: str) -> Image.Image | tv_tensors.Image:
         raise ValueError(f"Cannot read image file '{path}' ({err}). Replace or remove the file.") from err
 
 
-def check_image_header(path: Path) -> None:
-    """Open the file far enough to read its format, size and mode (what a quick check before training reads)."""
+def check_image_header(path: Path) -> tuple[int, int]:
+    """(H, W) of an image file from its header (what the quick check before training reads)."""
     try:
         with Image.open(path) as image:
-            image.size  # noqa: B018  # the header is parsed on open; size proves it
+            return image.size[1], image.size[0]
     except FileNotFoundError as err:
         raise FileNotFoundError(f"'{path}' does not exist") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
@@ -106,12 +106,9 @@ class GenericImageDataset(Dataset):
 
     def check_file(self, path: Path) -> None:
         """The check before training: the image's header decodes; its label map (read whole) fits it."""
-        check_image_header(path)
-        if self.masks is None:
-            return
-        values = self.load_label_map(self._mask_of[path])
-        with Image.open(path) as image:
-            self._check_size(path, (image.size[1], image.size[0]), values)
+        size = check_image_header(path)
+        if self.masks is not None:
+            self._check_size(path, size, self.load_label_map(self._mask_of[path]))
 
     def load_label_map(self, mask: Path) -> np.ndarray:
         """A label map file as stored (H, W), its values checked."""

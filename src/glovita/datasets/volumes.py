@@ -83,10 +83,10 @@ class VolumeDataset(Dataset):
         return [target for _, target in self.samples]
 
     def check_file(self, path: Path) -> None:
-        """The check before training: the volume's header decodes; its label map (read whole) fits it."""
-        check_volume_header(path)
+        """The check before training: the volume's header decodes; its label map (read whole) fits its shape."""
+        shape = check_volume_header(path)
         if self.masks is not None:
-            self._check_shape(path, read_volume(path).shape[-3:], self.load_label_map(self._mask_of[path]))
+            self._check_shape(path, shape, self.load_label_map(self._mask_of[path]))
 
     def load_label_map(self, mask: Path) -> np.ndarray:
         """A label map file as stored (D, H, W), its values checked."""

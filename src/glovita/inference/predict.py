@@ -299,6 +299,9 @@ def _run_model(
     targets_all: list[torch.Tensor] = []
     attention_all: list[np.ndarray] = []
     frames_all: list[tuple[np.ndarray, np.ndarray]] = []
+    attention_of = getattr(model.head, "instance_attention", None)  # heads over bags declare it
+    if cfg.attention_format == "none":
+        attention_of = None
     began = time.perf_counter()
 
     def forward(batch: Batch, flip: bool = False) -> Any:
@@ -325,8 +328,7 @@ def _run_model(
             continue
         outputs_all.append(probabilities.cpu())
         targets_all.extend(list(batch.targets.cpu()))
-        attention_of = getattr(model.head, "instance_attention", None)  # heads over bags declare it
-        if attention_of is not None and cfg.attention_format != "none":
+        if attention_of is not None:
             attention, real = attention_of(model.main_outputs(outputs))
             for scores, mask in zip(attention.float().cpu(), real.cpu(), strict=True):
                 attention_all.append(scores[:, mask].T.numpy())

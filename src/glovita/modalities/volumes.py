@@ -98,9 +98,9 @@ class VolumeModality:
         """The label map (D, H, W) of the volume file `source` from its class scores (K, *volume_size): the centre
         crop / zero pad undone, then the resampling to data.target_spacing (trilinear on the scores); voxels the
         crop left out get `outside`."""
-        from glovita.runtime.volume_files import nifti_spacing, read_volume
+        from glovita.runtime.volume_files import check_volume_header, nifti_spacing
 
-        shape: tuple[int, ...] = tuple(read_volume(source).shape[-3:])
+        shape = check_volume_header(source)  # the header's shape: the volume itself need not be read again
         resampled = shape
         if self.target_spacing is not None:
             spacing = nifti_spacing(source)

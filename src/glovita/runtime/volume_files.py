@@ -52,29 +52,32 @@ def nifti_spacing(path: Path) -> tuple[float, float, float] | None:
     return (zooms[0], zooms[1], zooms[2])
 
 
-def check_volume_header(path: Path) -> None:
-    """Read a volume file's header only (array shape and type), as the quick check before training does."""
+def check_volume_header(path: Path) -> tuple[int, ...]:
+    """A volume file's spatial shape (D, H, W) from its header (NIfTI, TIFF, .npy memory-mapped; an .npz member is
+    read), as the quick check before training reads it; names the file when it cannot be read."""
     name = path.name.lower()
     try:
         if name.endswith(".npy"):
-            np.load(path, mmap_mode="r", allow_pickle=False)
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
         elif name.endswith(".npz"):
             with np.load(path, allow_pickle=False) as archive:
                 if not archive.files:
                     raise ValueError("the archive holds no array")
+                shape = archive["data" if "data" in archive else archive.files[0]].shape
         elif name.endswith((".nii", ".nii.gz")):
             import nibabel
 
             image: Any = nibabel.load(str(path))
-            image.header.get_data_shape()
+            shape = image.header.get_data_shape()
         elif name.endswith((".tif", ".tiff")):
             import tifffile
 
             with tifffile.TiffFile(path) as tif:
-                tif.series[0].shape  # noqa: B018  # parses the header
+                shape = tif.series[0].shape
         else:
             raise ValueError(f"unknown volume suffix (use one of {', '.join(VOLUME_SUFFIXES)})")
     except FileNotFoundError as err:
         raise FileNotFoundError(f"'{path}' does not exist") from err
     except (OSError, ValueError, KeyError, IndexError) as err:
         raise ValueError(f"'{path}' is not a readable volume ({err})") from err
+    return tuple(int(n) for n in shape[-3:])

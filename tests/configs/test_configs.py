@@ -47,6 +47,10 @@ def test_bad_dataset_tag_lists_choices() -> None:
         RootConfig.model_validate({"data": {"dataset": "cifar11"}})
 
 
+_ANNOTATED = {"dataset": "generic_image_dataset", "data_root_dir": "x", "num_classes": 2, "masks_dir": "masks"}
+_SALIENCY = {"step_type": "saliency_guided"}
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [
@@ -58,7 +62,26 @@ def test_bad_dataset_tag_lists_choices() -> None:
         ({"group": "a/b"}, "single folder name"),
         ({"optimizer": {"name": "adamw", "lr": 0.1, "min_lr": 1.0}}, "optimizer.min_lr"),
         ({"data": {"dataset": "digits", "augmentation": {"mean": [0.5], "std": [0.5, 0.5]}}}, "augmentation.mean"),
-    ],
+        ({"data": _ANNOTATED, "training": {"step": _SALIENCY, "precision": "16-mixed"}}, "double backward.*32"),
+        ({"data": _ANNOTATED, "training": {"step": _SALIENCY, "compile": True}}, "without --training.compile"),
+        ({"training": {"step": _SALIENCY}}, "pass --data.masks_dir masks"),
+        ({"data": _ANNOTATED, "training": {"step": _SALIENCY}, "task": {"mixup_alpha": 0.2}}, "mixup_alpha"),
+        ({"data": {**_ANNOTATED, "subtask": "multilabel"}}, "masks go with single-label image classification"),
+        (
+            {
+                "data": {"dataset": "generic_volume_dataset", "data_root_dir": "x", "num_classes": 2, "masks_dir": "m"},
+                "model": {"encoder": {"encoder_type": "residual_encoder", "spatial_dims": 3}},
+            },
+            "masks go with segmentation",
+        ),
+        (
+            {
+                "model": {"input_mask": {"checkpoint_path": "s.pt"}, "encoder": {"encoder_type": "series_cnn"}},
+                "data": {"dataset": "generic_timeseries_dataset", "aeon_dataset": "GunPoint", "num_classes": 2},
+            },
+            "model.input_mask masks 2D images",
+        ),
+    ],  # fmt: skip
 )
 def test_cross_field_errors_name_the_fields(payload: dict, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
@@ -102,6 +125,10 @@ COMPANIONS = {
     },
     ("data", "generic_video_dataset"): {"data": VIDEOS, "model": {"encoder": {"encoder_type": "torchvision_video"}}},
     ("model.head", "unet"): {"data": SEGMENTATION, "model": {"head": {"head_type": "unet"}}},
+    ("training.step", "saliency_guided"): {
+        "data": {"dataset": "generic_image_dataset", "data_root_dir": "x", "num_classes": 2, "masks_dir": "masks"},
+        "training": {"step": {"step_type": "saliency_guided"}},
+    },
     ("model.head", "torchvision_segmentation"): {
         "data": SEGMENTATION,
         "model": {"encoder": TV_SEGMENTATION, "head": {"head_type": "torchvision_segmentation"}},

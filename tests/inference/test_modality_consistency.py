@@ -127,6 +127,32 @@ def _segmentation(root: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _saliency(root: Path) -> list[str]:
+    """Digit classes with their stroke masks, trained with the saliency-guided step (HiResCAM at a 4x4 stage)."""
+    make_digit_masks(["--output_dir", str(root / "dm"), "--num_images", "40", "--image_size", "32"])
+    return [
+        "--data.dataset", "generic_image_dataset", "--data.data_root_dir", str(root / "dm"), "--data.num_classes",
+        "10", "--data.masks_dir", "masks", "--data.augmentation.image_size", "32", "--data.augmentation.resize_size",
+        "32", "--training.step.step_type", "saliency_guided", "--training.step.target_layer", "layer2",
+        "--experiments_dir", str(root / "exp"), "--group", "g", "--training.epochs", "2", *FAST,
+    ]  # fmt: skip
+
+
+def _masked_images(root: Path) -> list[str]:
+    """A classifier of digit classes behind the segmenter of a segmentation run (hard masks)."""
+    segmenter = _segmentation(root)
+    train([*segmenter, "--group", "segmenter"])
+    data = segmenter[segmenter.index("--data.data_root_dir") + 1]
+    return [
+        "--data.dataset", "generic_image_dataset", "--data.data_root_dir", data, "--data.num_classes", "10",
+        "--data.augmentation.image_size", "32", "--data.augmentation.resize_size", "32",
+        "--model.input_mask.checkpoint_path",
+        str(root / "exp" / "generic_image_dataset" / "segmenter" / "0" / "checkpoints" / "best.pt"),
+        "--model.input_mask.mode", "hard", "--experiments_dir", str(root / "exp"), "--group", "g",
+        "--training.epochs", "2", *FAST,
+    ]  # fmt: skip
+
+
 def _volume_segmentation(root: Path) -> list[str]:
     """3D label maps (boxes in noise, 18x16x16 cropped to 16^3) with nnU-Net's encoder and decoder."""
     data = make_volume_segmentation_dataset(root / "vseg")
@@ -142,6 +168,8 @@ def _volume_segmentation(root: Path) -> list[str]:
 MODALITIES = {
     "segmentation": (_segmentation, "generic_image_dataset"),
     "volume_segmentation": (_volume_segmentation, "generic_volume_dataset"),
+    "saliency": (_saliency, "generic_image_dataset"),
+    "masked_images": (_masked_images, "generic_image_dataset"),
     "videos": (_videos, "generic_video_dataset"),
     "video_frames": (_video_frames, "generic_video_dataset"),
     "images": (_images, "generic_image_dataset"),
@@ -504,3 +532,57 @@ def test_volume_masks_are_written_at_each_volumes_shape_and_format(run: tuple[st
         assert set(np.unique(labels[1:-1]).tolist()) <= {0, 1, 2}
         if path.name.endswith(".nii.gz"):
             assert np.array_equal(nibabel.load(str(path)).affine, np.eye(4))
+
+
+@pytest.mark.parametrize("run", ["saliency"], indirect=True)
+def test_infer_saliency_maps_score_as_the_test_pass(run: tuple[str, Path], tmp_path: Path) -> None:
+    """glovita_infer --saliency hirescam draws a map per test image and reports the saliency IoU and pointing game
+    the saliency-guided run's test pass measured (the same maps, of the true class, at the run's layer)."""
+    _, run_dir = run
+    infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
+           "--saliency", "hirescam"])  # fmt: skip
+    predicted = json.loads((tmp_path / "metrics.json").read_text())
+    tested = json.loads((run_dir / "test_metrics.json").read_text())
+    assert {"test_saliency_iou", "test_pointing_game", "test_saliency_loss"} <= set(tested)
+    for key in ("saliency_iou", "pointing_game", "accuracy"):
+        assert predicted[key] == pytest.approx(tested[f"test_{key}"], abs=1e-6), key
+    drawn = sorted((tmp_path / "saliency").rglob("*.png"))
+    data_root = Path(json.loads((run_dir / "config.json").read_text())["data"]["data_root_dir"])
+    test_ids = json.loads((data_root / "splits.json").read_text())["test"]
+    assert [p.relative_to(tmp_path / "saliency").as_posix() for p in drawn] == sorted(test_ids)
+    image = np.asarray(Image.open(drawn[0]))
+    assert image.shape == (128, 256, 3)  # 32x32: the image and the map over it, enlarged 4x
+    assert not np.array_equal(image[:, :128], image[:, 128:])  # the right half is coloured by the map
+    with pytest.raises(SystemExit):  # a layer the model lacks, in one line naming the flag's value
+        infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path / "x"),
+               "--saliency", "gradcam", "--saliency_layer", "layer9"])  # fmt: skip
+
+
+@pytest.mark.parametrize("run", ["masked_images"], indirect=True)
+def test_a_masked_classifier_rebuilds_from_its_own_run_directory(run: tuple[str, Path], tmp_path: Path) -> None:
+    """The segmenter's weights and records live in the classifier's run: with the segmentation run moved away,
+    glovita_infer reproduces test_metrics.json and glovita_export writes one graph that masks too."""
+    _, run_dir = run
+    segmenter = run_dir.parent.parent / "segmenter"
+    moved = segmenter.rename(tmp_path / "segmenter_elsewhere")
+    try:
+        infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path / "p")])
+        export(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path / "e"),
+                "--format", "torchscript"])  # fmt: skip
+    finally:
+        moved.rename(segmenter)
+    predicted = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    tested = json.loads((run_dir / "test_metrics.json").read_text())
+    assert predicted["accuracy"] == pytest.approx(tested["test_accuracy"], abs=1e-6)
+    resolved = json.loads((run_dir / "resolved_config.json").read_text())
+    assert resolved["input_mask"]["image_size"] == [24, 24]  # the segmenter's own size, not the classifier's 32
+    exported = torch.jit.load(str(tmp_path / "e" / "model.pt"))
+    restored = load_run(run_dir / "checkpoints" / "best.pt")
+    from glovita.inference.restore import rebuild_model
+
+    model = rebuild_model(restored).eval()
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(exported(images), model(images), atol=1e-4)
+        unmasked = model.head(model.encoder(images))
+    assert not torch.allclose(unmasked, model(images), atol=1e-4)  # the mask is part of the model

@@ -74,7 +74,7 @@ def test_a_wrong_size_or_missing_mask_is_named_before_training(tmp_path: Path) -
 
 
 def test_config_rules_name_the_flags() -> None:
-    with pytest.raises(ValueError, match=r"data.masks_dir \(or data.coco_file\) go together"):
+    with pytest.raises(ValueError, match=r"data.task='Segmentation' needs label maps.*--data.masks_dir masks"):
         GenericImageDatasetConfig(data_root_dir=Path("x"), num_classes=2, task="Segmentation")
     with pytest.raises(ValueError, match="data.ignore_index=1 is a class index"):
         GenericImageDatasetConfig(data_root_dir=Path("x"), num_classes=2, task="Segmentation", masks_dir=Path("m"),

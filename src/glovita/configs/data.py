@@ -60,8 +60,11 @@ class GenericImageDatasetConfig(DatasetFields):
     def _check_masks(self) -> "GenericImageDatasetConfig":
         if self.coco_file is not None and self.masks_dir is not None:
             raise ValueError("data.coco_file and data.masks_dir are two sources of label maps; set one of them.")
+        if self.coco_file is not None and self.task != "Segmentation":
+            raise ValueError("data.coco_file paints label maps for --data.task Segmentation; annotated segments of a "
+                             "classification dataset come from --data.masks_dir.")  # fmt: skip
         source = self.masks_dir if self.coco_file is None else self.coco_file
-        check_label_map_fields(self.task, self.subtask, self.num_classes, source, self.ignore_index)
+        check_label_map_fields(self.task, self.subtask, self.num_classes, source, self.ignore_index, True)
         if self.csv_mask_column is not None and (self.label_source != "csv" or self.masks_dir is None):
             raise ValueError("data.csv_mask_column reads mask paths from the labels CSV: it needs "
                              "--data.label_source csv and --data.masks_dir.")  # fmt: skip
@@ -69,13 +72,21 @@ class GenericImageDatasetConfig(DatasetFields):
 
 
 def check_label_map_fields(
-    task: str, subtask: str, num_classes: int, masks_dir: Path | None, ignore_index: int
+    task: str, subtask: str, num_classes: int, masks_dir: Path | None, ignore_index: int, annotated: bool = False
 ) -> None:
-    """The rules of a dataset with label maps (data.masks_dir) that a config can check alone."""
-    if (task == "Segmentation") != (masks_dir is not None):
+    """The rules of a dataset with label maps (data.masks_dir) that a config can check alone; `annotated`: the
+    dataset also takes masks beside class labels (binary foreground segments for saliency-guided training)."""
+    if task == "Segmentation" and masks_dir is None:
         raise ValueError(
-            "data.task='Segmentation' and data.masks_dir (or data.coco_file) go together: the label maps are what a "
-            "segmenter learns. Set --data.masks_dir masks (with --data.task Segmentation), or neither."
+            "data.task='Segmentation' needs label maps, what a segmenter learns: set --data.masks_dir masks "
+            "(or --data.coco_file)."
+        )
+    annotating = annotated and task == "Classification" and subtask != "multilabel"
+    if masks_dir is not None and task != "Segmentation" and not annotating:
+        where = "single-label image classification" if annotated else "segmentation"
+        raise ValueError(
+            f"data.masks_dir (or data.coco_file) with data.task={task!r}/{subtask!r}: masks go with {where} "
+            "(--data.task Segmentation, or Classification with annotated segments). Unset --data.masks_dir."
         )
     if task == "Segmentation" and subtask == "binary" and num_classes != 2:
         raise ValueError(

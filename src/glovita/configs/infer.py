@@ -45,6 +45,13 @@ class InferConfig(GlovitaConfig):
     attention_format: Literal["h5", "csv", "none"] = "h5"
     """MIL runs (abmil, clam): also write each bag's instance attention (one score per branch, and the coords
     when the slide files have them) to OUTPUT_DIR/attention/<slide_id>.h5 or .csv, for glovita_mil_heatmap."""
+    saliency: Literal["none", "hirescam", "gradcam", "gradcam++", "input_gradient"] = "none"
+    """Classification runs on images: also write OUTPUT_DIR/saliency/<id>.png (the image, then this saliency map of
+    its true class, or predicted class when unlabelled, over it) and, when the split has annotated segments
+    (data.masks_dir), mean saliency IoU and pointing-game accuracy in metrics.json."""
+    saliency_layer: str | None = None
+    """Module of the encoder's model whose output a CAM weighs; unset takes the run's training.step.target_layer
+    (saliency-guided runs) or the encoder's last feature stage."""
     precision: Literal["run", "32", "bf16-mixed", "16-mixed"] = "run"
     """Numerics of the forward pass: run = the run's training.precision, which its test pass used too, so that
     metrics.json reproduces test_metrics.json (a 16-mixed run predicted on CPU runs in 32); 32 predicts in full

@@ -599,6 +599,19 @@ class NamedHeadConfig(GlovitaConfig):
         return self
 
 
+class InputMaskConfig(GlovitaConfig):
+    """A frozen trained segmenter in front of the encoder (masked classification): it multiplies each image by its
+    foreground probability (soft) or thresholded mask (hard) before the encoder sees it."""
+
+    checkpoint_path: Path | None = None
+    """The segmenter: a checkpoint of a GloViTa segmentation run (SEG_RUN/checkpoints/best.pt); unset = no mask.
+    Its weights are copied into this model's checkpoints, so the run needs its directory only at the start."""
+    mode: Literal["soft", "hard"] = "soft"
+    """soft: image x P(foreground); hard: image x (P(foreground) > threshold)."""
+    threshold: float = Field(0.5, gt=0, lt=1)
+    """Foreground probability above which a pixel is kept (mode hard)."""
+
+
 class ModelConfig(GlovitaConfig):
     """Encoder, optional feature aggregation, head, and optional further named heads."""
 
@@ -611,6 +624,8 @@ class ModelConfig(GlovitaConfig):
     the name (val_<name>_accuracy, val_<name>_mae, val_<name>_loss); the main head keeps data.task and its keys."""
     feature_aggregation_method: AggregationMethod | None = None
     """Pooling of token/feature-map outputs; unset uses the encoder's own pooling (its class token or average)."""
+    input_mask: InputMaskConfig = InputMaskConfig()
+    """Masked classification: a trained segmenter that blanks each image's background before the encoder."""
     allow_partial_load: bool = False
     """Accept a model.encoder.pretrained_path that fits less than half of the encoder's weights (what fits loads,
     the rest stays as initialised); by default such a file is refused as another architecture's."""
@@ -631,6 +646,15 @@ class ModelConfig(GlovitaConfig):
                 "model.head.head_type='torchvision_segmentation' is the classifier of a torchvision segmentation "
                 f"model; model.encoder.encoder_type={self.encoder.encoder_type!r} is not one. Pass --model.encoder."
                 "encoder_type torchvision_segmentation, or --model.head.head_type unet."
+            )
+        if self.input_mask.checkpoint_path is not None and (
+            self.encoder.spatial_dims != 2 or self.head.consumes != "vector"
+        ):
+            raise ValueError(
+                "model.input_mask masks 2D images before a classifier or regressor; this model has "
+                f"model.encoder.encoder_type={self.encoder.encoder_type!r} and model.head.head_type="
+                f"{self.head.head_type!r}. Use an image encoder with a classification or regression head, or unset "
+                "--model.input_mask.checkpoint_path."
             )
         if self.heads and self.head.consumes != "vector":
             raise ValueError(

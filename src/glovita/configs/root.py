@@ -155,6 +155,35 @@ class RootConfig(GlovitaConfig):
             obstacles.append("it solves for one head: leave model.heads empty")
         return obstacles
 
+    def _check_saliency_step(self) -> None:
+        """The saliency-guided step needs annotated segments beside single labels, and a double backward."""
+        if self.training.step.step_type != "saliency_guided":
+            return
+        single_label = self.data.task == "Classification" and self.data.subtask != "multilabel"
+        if not single_label or self.model.head.head_type != "classification":
+            raise ValueError(
+                "training.step.step_type='saliency_guided' explains one class per image: it needs --data.task "
+                f"Classification (single-label) and --model.head.head_type classification (got {self.data.task}/"
+                f"{self.data.subtask}, head {self.model.head.head_type!r})."
+            )
+        if self.model.heads:
+            raise ValueError("training.step.step_type='saliency_guided' explains the main head's class; leave "
+                             "model.heads empty.")  # fmt: skip
+        if getattr(self.data, "masks_dir", None) is None:
+            raise ValueError(
+                "training.step.step_type='saliency_guided' compares saliency maps with annotated segments: pass "
+                "--data.masks_dir masks (binary masks mirroring the images) with --data.dataset generic_image_dataset."
+            )
+        if self.training.precision == "16-mixed" or self.training.compile:
+            raise ValueError(
+                "training.step.step_type='saliency_guided' backpropagates through a gradient (double backward), which "
+                "16-mixed gradient scaling and torch.compile do not support. Use --training.precision 32 or "
+                "bf16-mixed, without --training.compile."
+            )
+        if self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0:
+            raise ValueError("task.mixup_alpha / cutmix_alpha mix images but not their segments, which "
+                             "training.step.step_type='saliency_guided' compares with. Set them to 0.")  # fmt: skip
+
     @field_validator("folds")
     @classmethod
     def _check_folds(cls, folds: tuple[int, ...]) -> tuple[int, ...]:
@@ -272,6 +301,7 @@ class RootConfig(GlovitaConfig):
         if obstacles:
             reasons = "; ".join(obstacles)
             raise ValueError(f"optimizer.name='lbfgs' solves on the whole training split at once: {reasons}.")
+        self._check_saliency_step()
         if self.training.resume and self.group is None:
             raise ValueError(
                 "training.resume needs the run to continue: pass --group NAME (the <group> folder of the run)."

@@ -16,7 +16,28 @@ class SupervisedStepConfig(GlovitaConfig):
     """Training step: what one batch does (training.step)."""
 
 
-StepConfigMembers = SupervisedStepConfig
+class SaliencyGuidedStepConfig(GlovitaConfig):
+    """Classification whose saliency maps are pulled onto annotated segments (data.masks_dir): loss = cross-entropy
+    + saliency_weight x a saliency-vs-mask term, differentiable (double backward through the saliency map)."""
+
+    eval_log_keys: ClassVar[tuple[str, ...]] = ("saliency_iou", "pointing_game", "saliency_loss")
+    """What the step logs in evaluation (val_<key>, test_<key>), selectable as training.best_checkpoint_metric."""
+    step_type: Literal["saliency_guided"] = "saliency_guided"
+    """Training step: what one batch does (training.step)."""
+    method: Literal["hirescam", "gradcam", "gradcam++", "input_gradient"] = "hirescam"
+    """Saliency of the true class: HiResCAM, Grad-CAM or Grad-CAM++ at target_layer, or input gradients of the
+    summed log-probabilities (Ross et al. 2017, "right for the right reasons")."""
+    term: Literal["overlap", "soft_iou"] = "overlap"
+    """CAM methods: overlap = 1 - sum(S*M)/sum(S) (the share of saliency outside the mask); soft_iou = 1 - soft IoU
+    of the max-normalised map S and the mask M. input_gradient always penalises squared gradients outside M."""
+    saliency_weight: float = Field(1.0, ge=0)
+    """lambda: the weight of the saliency term beside the cross-entropy."""
+    target_layer: str | None = None
+    """Module of the encoder's model whose output the CAM weighs (e.g. layer3 of a ResNet, blocks.11 of a ViT);
+    unset takes its last feature stage."""
+
+
+StepConfigMembers = SupervisedStepConfig | SaliencyGuidedStepConfig
 """The members of StepConfig, written once: the type checker sees this union, the CLI the named choice."""
 if TYPE_CHECKING:
     StepConfig = StepConfigMembers

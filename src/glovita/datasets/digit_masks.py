@@ -8,6 +8,8 @@ digit (digit classes), 0 elsewhere. Written as a generic image dataset with mask
     images/<digit>/<n>.png   RGB images
     masks/<digit>/<n>.png    8-bit label maps (mode L), same size
     splits.json              train/val/test (60/20/20, stratified by digit)
+With decoy_size, each image also gets a grey square in a random corner whose shade gives away the digit in train and
+val (255 - 25 x digit) and is random in test (after Ross et al. 2017's Decoy MNIST); masks leave it out.
 """
 
 import json
@@ -61,6 +63,16 @@ def draw_digit(
     return np.uint8(np.round(image * 255)), alpha > 0.5
 
 
+def draw_decoy(image: np.ndarray, stroke: np.ndarray, shade: int, side: int, rng: np.random.Generator) -> None:
+    """Paint a grey square of `shade` in a random corner of `image` (H, W, 3) and take it out of `stroke` (H, W):
+    the decoy of Ross et al.'s Decoy MNIST, which is not part of the digit."""
+    size = image.shape[0]
+    top = 0 if rng.integers(0, 2) == 0 else size - side
+    left = 0 if rng.integers(0, 2) == 0 else size - side
+    image[top : top + side, left : left + side] = shade
+    stroke[top : top + side, left : left + side] = False
+
+
 def make_digit_masks(cfg: DigitMasksConfig) -> DigitMasks:
     """Write the set under cfg.output_dir (staged under a temporary name and renamed at the end)."""
     root = cfg.output_dir
@@ -85,8 +97,12 @@ def make_digit_masks(cfg: DigitMasksConfig) -> DigitMasks:
     foreground = 0
     with atomic_path(root) as staging:
         shutil.rmtree(staging, ignore_errors=True)
+        tested = set(splits["test"])
         for sample_id, n, label in zip(ids, chosen, labels, strict=True):
             image, stroke = draw_digit(digits.images[n], rng, cfg.image_size, cfg.clutter_lines, cfg.noise_std)
+            if cfg.decoy_size > 0:
+                shade = int(rng.integers(0, 256)) if sample_id in tested else 255 - 25 * label
+                draw_decoy(image, stroke, shade, cfg.decoy_size, rng)
             value = 1 if cfg.classes == "binary" else 1 + label
             mask = np.where(stroke, value, 0).astype(np.uint8)
             foreground += int(stroke.sum())

@@ -107,6 +107,8 @@ def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, mod
     segmentation = cfg.task == "Segmentation"
     samples = _generic_samples(cfg, cfg.images_dir, cfg.split_source, labelled=not segmentation)
     reading, class_names = _label_map_reading(cfg) if segmentation else (None, samples.class_names)
+    if not segmentation and cfg.masks_dir is not None:  # annotated segments beside the class labels
+        reading, _ = _label_map_reading(cfg, foreground=True)
 
     def dataset(items: list) -> GenericImageDataset:
         return GenericImageDataset(items, mode, reading(items) if reading is not None else None)
@@ -124,14 +126,18 @@ def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, mod
     )
 
 
-def _label_map_reading(cfg: GenericImageDatasetConfig) -> tuple[Callable[[list], MaskReading], list[str]]:
+def _label_map_reading(
+    cfg: GenericImageDatasetConfig, foreground: bool = False
+) -> tuple[Callable[[list], MaskReading], list[str]]:
     """(how a split's label maps are read, the class names) of a segmentation dataset: mask files mirroring the
-    images or named by the labels CSV (optionally RGB by a colour table), or a COCO file's segments."""
+    images or named by the labels CSV (optionally RGB by a colour table), or a COCO file's segments. `foreground`:
+    a classification dataset's annotated segments, binary masks (0 background; 1 or 255 foreground)."""
     from glovita.datasets.coco import load_coco
     from glovita.datasets.label_maps import load_mask_colors, mask_path
 
     image_root = cfg.data_root_dir / cfg.images_dir
-    binary = cfg.subtask == "binary"
+    binary = cfg.subtask == "binary" or foreground
+    num_classes = 2 if foreground else cfg.num_classes
     if cfg.coco_file is not None:
         coco = load_coco(cfg.data_root_dir / cfg.coco_file, image_root, cfg.ignore_index)
         if len(coco.class_names) != cfg.num_classes:
@@ -163,7 +169,7 @@ def _label_map_reading(cfg: GenericImageDatasetConfig) -> tuple[Callable[[list],
 
     def reading(items: list) -> MaskReading:
         paths = [mask_of(path) for path, _ in items]
-        return MaskReading(paths, cfg.num_classes, cfg.ignore_index, binary, colors)
+        return MaskReading(paths, num_classes, cfg.ignore_index, binary, colors)
 
     return reading, [str(k) for k in range(cfg.num_classes)]
 

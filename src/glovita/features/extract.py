@@ -105,6 +105,7 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         model = build_model(model_cfg, root.peft, root.data.num_classes, 0.0)
     device = resolve_device("auto")
     encoder = model.encoder.to(device).eval()
+    input_mask = model.input_mask.to(device).eval() if model.input_mask is not None else None
     channels = getattr(root.model.encoder, "input_channels", 3)
     splits: DatasetSplits = build_datasets(root.data, channels)
     modality = splits.modality
@@ -142,7 +143,8 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         def forward(batch: Batch) -> torch.Tensor:
             if framewise:  # per-frame features (B, T, D): each video becomes one bag of its frames
                 return frame_features(encoder, batch.inputs)
-            return encode(encoder, batch.inputs, batch.valid)
+            inputs = input_mask(batch.inputs) if input_mask is not None else batch.inputs  # masked classification
+            return encode(encoder, inputs, batch.valid)
 
         for batch, features in forward_loop(loader, forward, device, memory_format, f"extract {split}"):
             if framewise:

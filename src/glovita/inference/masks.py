@@ -11,6 +11,19 @@ import torch
 from glovita.metrics.segmentation import image_confusion, scores_from_confusion
 
 
+def common_folder(ids: list[str]) -> str:
+    """The folder all sample ids (paths) share, '' when they are not all paths."""
+    return os.path.commonpath([os.path.dirname(i) for i in ids]) if ids and all(os.sep in i for i in ids) else ""
+
+
+def output_stem(folder: Path, common: str, sample_id: str) -> Path:
+    """Where a file about `sample_id` goes under `folder`: its path relative to `common`, without its suffix (ids
+    that are not paths are flattened)."""
+    relative = os.path.relpath(sample_id, common) if common else sample_id.replace(os.sep, "_")
+    name = Path(relative).name
+    return folder / Path(relative).with_name(name.removesuffix(".gz").rsplit(".", 1)[0])
+
+
 class LabelMapFiles(Protocol):
     """What a modality knows about its samples' label-map files (images and volumes have it)."""
 
@@ -47,13 +60,11 @@ class MaskWriter:
         self.ignore_index = ignore_index
         self.modality = modality
         self.record = record
-        self.common = os.path.commonpath([os.path.dirname(i) for i in ids]) if all(os.sep in i for i in ids) else ""
+        self.common = common_folder(ids)
         self.rows: list[list[object]] = []
 
     def _stem(self, sample_id: str) -> Path:
-        relative = os.path.relpath(sample_id, self.common) if self.common else sample_id.replace(os.sep, "_")
-        name = Path(relative).name
-        return self.folder / Path(relative).with_name(name.removesuffix(".gz").rsplit(".", 1)[0])
+        return output_stem(self.folder, self.common, sample_id)
 
     def add(self, probabilities: torch.Tensor, targets: torch.Tensor | None) -> None:
         """A batch's class probabilities (B, K, ...) and, when labelled, its label maps (B, ...)."""

@@ -26,8 +26,10 @@ from glovita.datasets.sources import (
 from glovita.inference.attention import AttentionRecord, branch_names, write_attention
 from glovita.inference.masks import LabelMapFiles, MaskWriter
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
+from glovita.inference.saliency import SaliencyWriter
 from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
+from glovita.models.saliency import cam_layer_of
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import autocast, forward_loop
 from glovita.runtime.io import atomic_path, save_json
@@ -277,7 +279,8 @@ def _run_model(
     memory_format = modality.memory_format(root.training.channels_last)
     if memory_format is not None:
         model.to(memory_format=memory_format)
-    dataset = eval_pipeline(run, modality, model).eval_dataset(samples.dataset)
+    pipeline = eval_pipeline(run, modality, model)
+    dataset = pipeline.eval_dataset(samples.dataset)
     loading = resolve_dataloading(cfg.dataloading, device, in_memory(samples.dataset))
     loader = one_pass_loader(dataset, loading, modality.collate)
     if cfg.tta != "none" and task.dense:
@@ -299,6 +302,7 @@ def _run_model(
     targets_all: list[torch.Tensor] = []
     attention_all: list[np.ndarray] = []
     frames_all: list[tuple[np.ndarray, np.ndarray]] = []
+    saliency = _saliency_writer(cfg, run, task, model, samples, pipeline.normalization)
     attention_of = getattr(model.head, "instance_attention", None)  # heads over bags declare it
     if cfg.attention_format == "none":
         attention_of = None
@@ -326,6 +330,9 @@ def _run_model(
             for probs, targets, mask in zip(probabilities.cpu(), batch.targets.cpu(), batch.valid.cpu(), strict=True):
                 frames_all.append((probs[mask].numpy(), targets[mask].numpy()))
             continue
+        if saliency is not None:
+            classes = batch.targets if samples.labelled else probabilities.argmax(dim=1)
+            saliency.add(batch, saliency.maps(model, batch, classes))
         outputs_all.append(probabilities.cpu())
         targets_all.extend(list(batch.targets.cpu()))
         if attention_of is not None:
@@ -334,9 +341,39 @@ def _run_model(
                 attention_all.append(scores[:, mask].T.numpy())
     seconds = time.perf_counter() - began
     computed = metrics.compute() if metrics is not None else {}
+    if saliency is not None:
+        print_line(f"{saliency.written} saliency maps -> {saliency.folder}")
+        computed.update(saliency.metrics())
     stacked = torch.cat(outputs_all) if outputs_all else torch.zeros(0, 0)
     named_stacked = {head.name: (head.task, torch.cat(named_all[head.name])) for head in named if named_all[head.name]}
     return _Predicted(stacked, targets_all, computed, seconds, attention_all, frames_all, named_stacked, masks)
+
+
+def _saliency_writer(
+    cfg: InferConfig,
+    run: RestoredRun,
+    task: Task,
+    model: GlovitaModel,
+    samples: Samples,
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None,
+) -> SaliencyWriter | None:
+    """--saliency's writer, or None without it; runs it cannot explain are refused naming the flag."""
+    if cfg.saliency == "none":
+        return None
+    root = run.config
+    explainable = task.classifies and not task.dense and not task.per_frame and not task.multilabel
+    if not explainable or root.model.encoder.spatial_dims != 2 or model.head.consumes != "vector":
+        raise ValueError(
+            f"--saliency {cfg.saliency} explains one class per 2D image; this run is {root.data.task}/"
+            f"{root.data.subtask} on {root.data.dataset} (head {root.model.head.head_type!r}). Use --saliency none."
+        )
+    if cfg.tta != "none":
+        raise ValueError("--saliency maps the image as it is; leave --tta none.")
+    step = root.training.step
+    layer_name = cfg.saliency_layer if cfg.saliency_layer is not None else getattr(step, "target_layer", None)
+    layer = cam_layer_of(model.encoder, cfg.saliency, layer_name)
+    ignore_index = int(getattr(root.data, "ignore_index", 255))
+    return SaliencyWriter(cfg.output_dir / "saliency", samples.ids, cfg.saliency, layer, normalization, ignore_index)
 
 
 def _write_attention_files(

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from glovita.configs.model import ModelConfig
 from glovita.configs.peft import PeftConfig
 from glovita.configs.root import RootConfig
 from glovita.models.composite import GlovitaModel
 from glovita.training.checkpoints import load_checkpoint
+from glovita.training.run_dir import load_run_config, without_pretrained_weights
+
+__all__ = ["RestoredRun", "load_run", "load_run_config", "load_weights", "rebuild_model", "without_pretrained_weights"]
 
 
 @dataclass(frozen=True)
@@ -25,25 +26,6 @@ class RestoredRun:
     """resolved_config.json ({} for a run directory without it)."""
     checkpoint: dict[str, Any]
     checkpoint_path: Path
-
-
-def load_run_config(run_dir: Path) -> RootConfig:
-    """The RootConfig saved in a run directory's config.json."""
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"'{path}' does not exist: '{run_dir}' is not a GloViTa run directory. A checkpoint must stay in "
-            "the checkpoints/ folder of its run, next to config.json."
-        )
-    try:
-        return RootConfig.model_validate(json.loads(path.read_text()))
-    except ValidationError as err:
-        from glovita.configs.extensions import unknown_tag
-
-        reason = unknown_tag(err) or str(err).splitlines()[0]
-        raise ValueError(f"'{path}' is not a valid GloViTa config ({reason}).") from err
-    except ValueError as err:
-        raise ValueError(f"'{path}' is not a valid GloViTa config ({str(err).splitlines()[0]}).") from err
 
 
 def _with_derived_values(config: RootConfig, resolved: dict[str, Any], run_dir: Path) -> RootConfig:
@@ -75,14 +57,6 @@ def load_run(checkpoint_path: Path) -> RestoredRun:
     return RestoredRun(run_dir, config, resolved, load_checkpoint(checkpoint_path), checkpoint_path)
 
 
-def without_pretrained_weights(model: ModelConfig) -> ModelConfig:
-    """The run's model config with the encoder built empty: a checkpoint holds every weight, so a run is restored
-    without its pretrained file or cache (which may be gone, or changed since) and without reading it."""
-    if not getattr(model.encoder, "pretrained", False):
-        return model
-    return model.model_copy(update={"encoder": model.encoder.model_copy(update={"pretrained": False})})
-
-
 def rebuild_model(
     run: RestoredRun,
     use_ema: bool = False,
@@ -106,6 +80,10 @@ def rebuild_model(
         multilabel=build_task(root.data).multilabel,
         standardize_features=standardizes_features(root.data),
     )
+    if root.model.input_mask.checkpoint_path is not None:
+        from glovita.training.input_mask import rebuild_input_mask
+
+        model.input_mask = rebuild_input_mask(root.model.input_mask, run.resolved.get("input_mask"), str(run.run_dir))
     if weights:
         load_weights(model, run, use_ema)
     return model

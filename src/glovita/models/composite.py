@@ -111,6 +111,8 @@ class GlovitaModel(nn.Module):
         self.encoder = encoder
         self.head = head
         named = named or {}
+        self.input_mask: nn.Module | None = None
+        """A frozen segmenter that blanks the background of images before the encoder (model.input_mask)."""
         self.heads = nn.ModuleDict({name: cast(nn.Module, head) for name, (head, _, _) in named.items()})
         """The named heads (model.heads)."""
         self.target_fields = {name: field for name, (_, field, _) in named.items()}
@@ -129,6 +131,8 @@ class GlovitaModel(nn.Module):
         """images (B, C, H, W), volumes (B, C, D, H, W) or features (B, D) -> outputs (B, K); bags (B, N, D) with
         their mask (B, N) -> the bag head's structured output; padded series (B, C, T) with their mask of real time
         steps (B, T) go to an encoder that takes it (takes_time_mask)."""
+        if self.input_mask is not None:
+            inputs = self.input_mask(inputs)
         if self.head.consumes == "bag":
             if mask is None:
                 raise ValueError("A bag head needs the batch field 'mask', which this dataset does not provide.")

@@ -45,6 +45,8 @@ class ResolvedRun:
     optimizer_steps_per_epoch: int = 0
     encoder_out_dim: int = 0
     encoder_preprocessing: dict[str, Any] = field(default_factory=dict)
+    input_mask: dict[str, Any] | None = None
+    """model.input_mask's segmenter: its model config, classes, input size and statistics (rebuilds it)."""
     augmentation: ResolvedAugmentation | ResolvedVolumeAugmentation | ResolvedSeriesAugmentation | None = None
     dataloading: ResolvedDataloading | None = None
     dataset_sizes: dict[str, int] = field(default_factory=dict)

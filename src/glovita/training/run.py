@@ -216,6 +216,12 @@ def _train_in_run_dir(
     clock.mark("model")
     device = torch.device(plan.device)
     data = _build_data(cfg, splits, model, device, dist)
+    if cfg.model.input_mask.checkpoint_path is not None:
+        from glovita.training.input_mask import build_input_mask
+
+        channels = int(getattr(cfg.model.encoder, "input_channels", 3))
+        model.input_mask, record = build_input_mask(cfg.model.input_mask, data.pipeline.normalization, channels)
+        plan = replace(plan, input_mask=record)
     placed = _place_model(cfg, model, splits.modality, device, dist)
     facts = StepFacts(
         model=placed.module,

@@ -13,6 +13,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
+from glovita.configs.model import ModelConfig
 from glovita.configs.root import RootConfig
 from glovita.runtime.io import save_json
 
@@ -219,3 +222,30 @@ def truncate_metrics(run_dir: Path, first_epoch: int) -> None:
         return
     kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] < first_epoch]
     path.write_text("".join(f"{line}\n" for line in kept))
+
+
+def load_run_config(run_dir: Path) -> RootConfig:
+    """The RootConfig saved in a run directory's config.json."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"'{path}' does not exist: '{run_dir}' is not a GloViTa run directory. A checkpoint must stay in "
+            "the checkpoints/ folder of its run, next to config.json."
+        )
+    try:
+        return RootConfig.model_validate(json.loads(path.read_text()))
+    except ValidationError as err:
+        from glovita.configs.extensions import unknown_tag
+
+        reason = unknown_tag(err) or str(err).splitlines()[0]
+        raise ValueError(f"'{path}' is not a valid GloViTa config ({reason}).") from err
+    except ValueError as err:
+        raise ValueError(f"'{path}' is not a valid GloViTa config ({str(err).splitlines()[0]}).") from err
+
+
+def without_pretrained_weights(model: ModelConfig) -> ModelConfig:
+    """The run's model config with the encoder built empty: a checkpoint holds every weight, so a run is restored
+    without its pretrained file or cache (which may be gone, or changed since) and without reading it."""
+    if not getattr(model.encoder, "pretrained", False):
+        return model
+    return model.model_copy(update={"encoder": model.encoder.model_copy(update={"pretrained": False})})

@@ -9,6 +9,7 @@ from torch import nn
 from glovita.augmentation.preprocessing import Preprocessing
 from glovita.models.aggregation import TOKEN_ONLY_METHODS, aggregate
 from glovita.models.preprocessing import timm_preprocessing
+from glovita.models.saliency import CamLayer
 from glovita.models.weights import check_weights_file, find_timm_weights, load_state_dict_file
 
 
@@ -109,6 +110,49 @@ class TimmImgEncoder(nn.Module):
         r_l]: what a U-Net decoder takes."""
         levels = self.model.forward_intermediates(images, indices=self._pyramid_levels(), intermediates_only=True)
         return [images, *levels]
+
+    def cam_layer(self, name: str | None) -> CamLayer:
+        """The layer a CAM weighs: `name` (a module of the timm model), or its last feature stage (feature_info; a
+        class-token ViT: the last block's norm1). ViT tokens are reshaped on the patch grid (prefix tokens dropped),
+        channels-last stages permuted."""
+        stages = [(str(level["module"]), int(level["reduction"])) for level in getattr(self.model, "feature_info", [])]
+        chosen = name if name is not None else (stages[-1][0] if stages else None)
+        modules = dict(self.model.named_modules())
+        if name is None and self.num_prefix_tokens and f"{chosen}.norm1" in modules:
+            # A class-token ViT's last block changes no patch token the pooled token reads, so its CAM would be
+            # zero: take the tokens entering that block's attention (as pytorch-grad-cam advises).
+            chosen = f"{chosen}.norm1"
+        if chosen is None or chosen not in modules:
+            import difflib
+
+            known = [stage for stage, _ in stages] or [n for n in modules if n][-5:]
+            close = difflib.get_close_matches(str(chosen), list(modules), n=1)
+            raise ValueError(
+                f"training.step.target_layer={chosen!r} is not a module of timm model {self.name!r}. Its feature "
+                f"stages: {', '.join(known)}" + (f"; closest: {close[0]}." if close else ".")
+            )
+        depth = next((i for i, (stage, _) in enumerate(stages) if f"{chosen}.".startswith(f"{stage}.")), len(stages))
+        finer = [stages[i] for i in range(depth - 1, -1, -1)]
+        prefix = self.num_prefix_tokens
+        channels_last = str(getattr(self.model, "output_fmt", "NCHW")) == "NHWC"
+        patch_embed: Any = getattr(self.model, "patch_embed", None)
+
+        def to_map(output: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+            if output.dim() == 3:  # tokens (B, N, D) on the patch grid
+                tokens = output[:, prefix:]
+                grid = patch_embed.dynamic_feat_size(size) if hasattr(patch_embed, "dynamic_feat_size") else None
+                if grid is None or grid[0] * grid[1] != tokens.shape[1]:
+                    grid = tuple(patch_embed.grid_size) if patch_embed is not None else (0, 0)
+                if grid[0] * grid[1] != tokens.shape[1]:
+                    raise ValueError(f"Layer {chosen!r} of {self.name!r} gives {tokens.shape[1]} tokens, not a patch "
+                                     "grid; choose a block of the encoder (training.step.target_layer).")  # fmt: skip
+                return tokens.reshape(len(tokens), grid[0], grid[1], -1).permute(0, 3, 1, 2)
+            if output.dim() != 4:
+                raise ValueError(f"Layer {chosen!r} of {self.name!r} gives {output.dim()}-D outputs, not feature "
+                                 "maps; choose a feature stage (training.step.target_layer).")  # fmt: skip
+            return output.permute(0, 3, 1, 2) if channels_last else output
+
+        return CamLayer(chosen, modules[chosen], to_map, finer)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> features (B, out_dim)."""

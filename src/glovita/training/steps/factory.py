@@ -3,7 +3,7 @@
 from typing import cast
 
 from glovita.configs.root import RootConfig
-from glovita.configs.training import SupervisedStepConfig
+from glovita.configs.training import SaliencyGuidedStepConfig, SupervisedStepConfig
 from glovita.training.steps.base import Step, StepFacts
 
 
@@ -21,6 +21,13 @@ def build_step(cfg: RootConfig, facts: StepFacts) -> Step:
             if task.mixup_alpha > 0 or task.cutmix_alpha > 0:
                 mixer = BatchMixer(cfg.data.num_classes, task.mixup_alpha, task.cutmix_alpha, task.mix_prob)
             return SupervisedStep(mixer)
+        case SaliencyGuidedStepConfig():
+            from glovita.models.saliency import cam_layer_of
+            from glovita.training.steps.saliency_guided import SaliencyGuidedStep
+
+            layer = cam_layer_of(facts.model.encoder, step.method, step.target_layer)
+            ignore_index = int(getattr(cfg.data, "ignore_index", 255))
+            return SaliencyGuidedStep(step.method, step.term, step.saliency_weight, layer, ignore_index)
         case _:  # an installed package's step: builder(step config, root config, facts) -> Step
             from glovita.configs.extensions import build_extension
 

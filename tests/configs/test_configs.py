@@ -66,13 +66,23 @@ _SALIENCY = {"step_type": "saliency_guided"}
         ({"data": _ANNOTATED, "training": {"step": _SALIENCY, "compile": True}}, "without --training.compile"),
         ({"training": {"step": _SALIENCY}}, "pass --data.masks_dir masks"),
         ({"data": _ANNOTATED, "training": {"step": _SALIENCY}, "task": {"mixup_alpha": 0.2}}, "mixup_alpha"),
-        ({"data": {**_ANNOTATED, "subtask": "multilabel"}}, "masks go with single-label image classification"),
+        ({"data": {**_ANNOTATED, "subtask": "multilabel"}}, "masks go with single-label classification"),
         (
             {
-                "data": {"dataset": "generic_volume_dataset", "data_root_dir": "x", "num_classes": 2, "masks_dir": "m"},
-                "model": {"encoder": {"encoder_type": "residual_encoder", "spatial_dims": 3}},
+                "data": {
+                    "dataset": "generic_volume_dataset",
+                    "data_root_dir": "x",
+                    "task": "Regression",
+                    "subtask": "regression",
+                    "num_classes": 1,
+                    "masks_dir": "m",
+                },
+                "model": {
+                    "encoder": {"encoder_type": "residual_encoder", "spatial_dims": 3},
+                    "head": {"head_type": "regression"},
+                },
             },
-            "masks go with segmentation",
+            "masks go with single-label classification",
         ),
         (
             {

@@ -81,3 +81,28 @@ def make_volume_segmentation_dataset(root: Path, count: int = 16, size: tuple[in
     splits = {"train": ids[: 2 * quarter], "val": ids[2 * quarter : 3 * quarter], "test": ids[3 * quarter :]}
     (root / "splits.json").write_text(json.dumps(splits))
     return root
+
+
+def make_volume_annotation_dataset(root: Path, count: int = 16, size: tuple[int, int, int] = (16, 16, 16)) -> Path:
+    """Classification volumes with annotated segments: noise with a box that is bright (class 'bright') or dark
+    (class 'dark'), masks/<id>.npy marking the box (0/1), labels.json and splits.json 50/25/25."""
+    rng = np.random.default_rng(1)
+    ids, labels = [], {}
+    for index in range(count):
+        volume = rng.normal(0, 1, size).astype(np.float32)
+        mask = np.zeros(size, np.uint8)
+        corner = [int(rng.integers(0, s - 6)) for s in size]
+        box = tuple(slice(c, c + 6) for c in corner)
+        volume[box] += 2.5 if index % 2 else -2.5
+        mask[box] = 1
+        sample_id = f"case_{index:03d}.npy"
+        for folder, array in (("volumes", volume), ("masks", mask)):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            write_volume(root / folder / sample_id, array)
+        ids.append(sample_id)
+        labels[sample_id] = "bright" if index % 2 else "dark"
+    quarter = count // 4
+    splits = {"train": ids[: 2 * quarter], "val": ids[2 * quarter : 3 * quarter], "test": ids[3 * quarter :]}
+    (root / "splits.json").write_text(json.dumps(splits))
+    (root / "labels.json").write_text(json.dumps(labels))
+    return root

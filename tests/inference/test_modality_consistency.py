@@ -24,7 +24,11 @@ from glovita.inference.predict import eval_pipeline
 from glovita.inference.restore import load_run, load_weights, without_pretrained_weights
 from glovita.models.factory import build_model
 from tests.conftest import FAST, feature_args, series_args, write_images
-from tests.datasets.volume_data import make_volume_dataset, make_volume_segmentation_dataset
+from tests.datasets.volume_data import (
+    make_volume_annotation_dataset,
+    make_volume_dataset,
+    make_volume_segmentation_dataset,
+)
 
 RESIDUAL_3D = [
     "--model.encoder.encoder_type", "residual_encoder", "--model.encoder.spatial_dims", "3",
@@ -153,6 +157,19 @@ def _masked_images(root: Path) -> list[str]:
     ]  # fmt: skip
 
 
+def _volume_saliency(root: Path) -> list[str]:
+    """Volumes whose class is a bright or dark box, the box annotated; saliency-guided with HiResCAM at the residual
+    encoder's last stage (8^3 on 16^3 volumes)."""
+    data = make_volume_annotation_dataset(root / "vsal")
+    return [
+        "--data.dataset", "generic_volume_dataset", "--data.data_root_dir", str(data), "--data.num_classes", "2",
+        "--data.masks_dir", "masks", "--data.volume_size", "16", "16", "16", *RESIDUAL_3D,
+        "--model.encoder.input_channels", "1", "--training.step.step_type", "saliency_guided",
+        "--training.epochs", "2", "--dataloading.batch_size", "4", "--dataloading.num_workers", "0",
+        "--experiments_dir", str(root / "exp"), "--group", "g",
+    ]  # fmt: skip
+
+
 def _volume_segmentation(root: Path) -> list[str]:
     """3D label maps (boxes in noise, 18x16x16 cropped to 16^3) with nnU-Net's encoder and decoder."""
     data = make_volume_segmentation_dataset(root / "vseg")
@@ -169,6 +186,7 @@ MODALITIES = {
     "segmentation": (_segmentation, "generic_image_dataset"),
     "volume_segmentation": (_volume_segmentation, "generic_volume_dataset"),
     "saliency": (_saliency, "generic_image_dataset"),
+    "volume_saliency": (_volume_saliency, "generic_volume_dataset"),
     "masked_images": (_masked_images, "generic_image_dataset"),
     "videos": (_videos, "generic_video_dataset"),
     "video_frames": (_video_frames, "generic_video_dataset"),
@@ -534,11 +552,12 @@ def test_volume_masks_are_written_at_each_volumes_shape_and_format(run: tuple[st
             assert np.array_equal(nibabel.load(str(path)).affine, np.eye(4))
 
 
-@pytest.mark.parametrize("run", ["saliency"], indirect=True)
+@pytest.mark.parametrize("run", ["saliency", "volume_saliency"], indirect=True)
 def test_infer_saliency_maps_score_as_the_test_pass(run: tuple[str, Path], tmp_path: Path) -> None:
-    """glovita_infer --saliency hirescam draws a map per test image and reports the saliency IoU and pointing game
-    the saliency-guided run's test pass measured (the same maps, of the true class, at the run's layer)."""
-    _, run_dir = run
+    """glovita_infer --saliency hirescam draws a map per test image (volumes: their three middle slices) and reports
+    the saliency IoU and pointing game the saliency-guided run's test pass measured (the same maps, of the true
+    class, at the run's layer)."""
+    modality, run_dir = run
     infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
            "--saliency", "hirescam"])  # fmt: skip
     predicted = json.loads((tmp_path / "metrics.json").read_text())
@@ -549,10 +568,15 @@ def test_infer_saliency_maps_score_as_the_test_pass(run: tuple[str, Path], tmp_p
     drawn = sorted((tmp_path / "saliency").rglob("*.png"))
     data_root = Path(json.loads((run_dir / "config.json").read_text())["data"]["data_root_dir"])
     test_ids = json.loads((data_root / "splits.json").read_text())["test"]
-    assert [p.relative_to(tmp_path / "saliency").as_posix() for p in drawn] == sorted(test_ids)
+    stems = sorted(name.split(".")[0] for name in test_ids)
+    assert [p.relative_to(tmp_path / "saliency").as_posix().removesuffix(".png") for p in drawn] == stems
     image = np.asarray(Image.open(drawn[0]))
-    assert image.shape == (128, 256, 3)  # 32x32: the image and the map over it, enlarged 4x
-    assert not np.array_equal(image[:, :128], image[:, 128:])  # the right half is coloured by the map
+    # 32x32 images, enlarged 4x; 16^3 volumes: three 16x16 slices, each with a column of space (16x51), enlarged 8x
+    height, width = (128, 128) if modality == "saliency" else (128, 51 * 8)
+    assert image.shape == (height, 2 * width, 3)  # the picture, then the map over it
+    assert not np.array_equal(image[:, :width], image[:, width:])  # the right half is coloured by the map
+    if modality == "volume_saliency":
+        return
     with pytest.raises(SystemExit):  # a layer the model lacks, in one line naming the flag's value
         infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path / "x"),
                "--saliency", "gradcam", "--saliency_layer", "layer9"])  # fmt: skip

@@ -132,3 +132,16 @@ def test_vit_tokens_are_mapped_on_the_patch_grid() -> None:
     # Bilinear upsampling of a 4x4 grid: each 16x16 patch's centre carries its own cell's value.
     centres = maps[:, 8::16, 8::16]
     assert centres.shape == (2, 4, 4) and float(centres.std()) > 0
+
+
+def test_the_steps_evaluation_logs_can_select_best_pt() -> None:
+    from glovita.configs.data import DigitsConfig
+    from glovita.configs.training import SaliencyGuidedStepConfig
+    from glovita.tasks.factory import build_task
+    from glovita.tasks.keys import resolve_best_metric
+
+    task = build_task(DigitsConfig())
+    keys = SaliencyGuidedStepConfig.eval_log_keys
+    assert resolve_best_metric("saliency_iou", task, step_keys=keys) == ("val_saliency_iou", "max")
+    assert resolve_best_metric("val_pointing_game", task, step_keys=keys) == ("val_pointing_game", "max")
+    assert resolve_best_metric("saliency_loss", task, step_keys=keys) == ("val_saliency_loss", "min")

@@ -83,7 +83,7 @@ def check_label_map_fields(
         )
     annotating = annotated and task == "Classification" and subtask != "multilabel"
     if masks_dir is not None and task != "Segmentation" and not annotating:
-        where = "single-label image classification" if annotated else "segmentation"
+        where = "single-label classification" if annotated else "segmentation"
         raise ValueError(
             f"data.masks_dir (or data.coco_file) with data.task={task!r}/{subtask!r}: masks go with {where} "
             "(--data.task Segmentation, or Classification with annotated segments). Unset --data.masks_dir."
@@ -148,7 +148,7 @@ class GenericVolumeDatasetConfig(DatasetFields):
 
     @model_validator(mode="after")
     def _check_masks(self) -> "GenericVolumeDatasetConfig":
-        check_label_map_fields(self.task, self.subtask, self.num_classes, self.masks_dir, self.ignore_index)
+        check_label_map_fields(self.task, self.subtask, self.num_classes, self.masks_dir, self.ignore_index, True)
         return self
 
 

@@ -24,6 +24,9 @@ class DigitMasksConfig(GlovitaConfig):
     """Random line segments drawn across each background (what a global threshold confuses with strokes)."""
     noise_std: float = Field(0.04, ge=0)
     """Standard deviation of the Gaussian pixel noise (intensities in [0, 1])."""
+    style: Literal["cluttered", "plain"] = "cluttered"
+    """cluttered: coloured digits of random size and place on cluttered gradients; plain: white digits on black,
+    centred (within 2 pixels) at three quarters of the side, as MNIST draws them (clutter_lines do not apply)."""
     decoy_size: int = Field(0, ge=0)
     """Side of a decoy square in a random corner whose grey shade gives the digit away in train and val
     (255 - 25 x digit) and is random in test; masks leave it out. 0 draws none."""

@@ -48,17 +48,25 @@ def _background(rng: np.random.Generator, size: int, lines: int) -> np.ndarray:
 
 
 def draw_digit(
-    digit: np.ndarray, rng: np.random.Generator, size: int, lines: int, noise_std: float
+    digit: np.ndarray, rng: np.random.Generator, size: int, lines: int, noise_std: float, plain: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB image (size, size, 3) uint8, stroke mask (size, size) bool) of an 8x8 digit with values in [0, 16]."""
-    side = int(rng.integers(size // 2, 3 * size // 4 + 1))
+    """(RGB image (size, size, 3) uint8, stroke mask (size, size) bool) of an 8x8 digit with values in [0, 16];
+    `plain`: white on black, three quarters of the side, centred within 2 pixels (the look of MNIST)."""
+    if plain:
+        side = 3 * size // 4
+        top, left = (int(v) + (size - side) // 2 for v in rng.integers(-2, 3, 2))
+    else:
+        side = int(rng.integers(size // 2, 3 * size // 4 + 1))
+        top, left = (int(v) for v in rng.integers(0, size - side + 1, 2))
     glyph = Image.fromarray(np.float32(digit / 16.0), mode="F").resize((side, side), Image.Resampling.BILINEAR)
     alpha = np.zeros((size, size), np.float32)
-    top, left = (int(v) for v in rng.integers(0, size - side + 1, 2))
     # A steep ramp around 0.5 keeps stroke edges a pixel or two wide, so what is drawn is what the mask marks.
     alpha[top : top + side, left : left + side] = np.clip((np.asarray(glyph) - 0.35) / 0.3, 0, 1)
-    colour = rng.uniform(0, 1, 3).astype(np.float32)
-    image = _background(rng, size, lines) * (1 - alpha[..., None]) + colour * alpha[..., None]
+    if plain:
+        colour, background = np.ones(3, np.float32), np.zeros((size, size, 3), np.float32)
+    else:
+        colour, background = rng.uniform(0, 1, 3).astype(np.float32), _background(rng, size, lines)
+    image = background * (1 - alpha[..., None]) + colour * alpha[..., None]
     image = np.clip(image + rng.normal(0, noise_std, image.shape), 0, 1)
     return np.uint8(np.round(image * 255)), alpha > 0.5
 
@@ -99,7 +107,9 @@ def make_digit_masks(cfg: DigitMasksConfig) -> DigitMasks:
         shutil.rmtree(staging, ignore_errors=True)
         tested = set(splits["test"])
         for sample_id, n, label in zip(ids, chosen, labels, strict=True):
-            image, stroke = draw_digit(digits.images[n], rng, cfg.image_size, cfg.clutter_lines, cfg.noise_std)
+            image, stroke = draw_digit(
+                digits.images[n], rng, cfg.image_size, cfg.clutter_lines, cfg.noise_std, cfg.style == "plain"
+            )
             if cfg.decoy_size > 0:
                 shade = int(rng.integers(0, 256)) if sample_id in tested else 255 - 25 * label
                 draw_decoy(image, stroke, shade, cfg.decoy_size, rng)

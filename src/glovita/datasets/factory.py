@@ -269,7 +269,7 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
     from glovita.datasets.volumes import VolumeDataset
     from glovita.modalities.volumes import VolumeModality
 
-    segmentation = cfg.masks_dir is not None
+    segmentation = cfg.task == "Segmentation"  # else masks, when given, are annotated segments (binary)
     samples = _generic_samples(cfg, cfg.volumes_dir, "splits_json", labelled=not segmentation)
     pad_crop = cfg.shape_mismatch == "pad_crop"
     spacings = None
@@ -296,7 +296,8 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
                 )
             paths = [mask_path(path, cfg.data_root_dir / cfg.volumes_dir, mask_root, VOLUME_SUFFIXES)
                      for path, _ in items]  # fmt: skip
-            masks = MaskReading(paths, cfg.num_classes, cfg.ignore_index, cfg.subtask == "binary")
+            classes = cfg.num_classes if segmentation else 2
+            masks = MaskReading(paths, classes, cfg.ignore_index, cfg.subtask == "binary" or not segmentation)
         return VolumeDataset(items, channels, cfg.volume_size, pad_crop, cfg.target_spacing, spacings, masks)
 
     train = dataset(samples.train)

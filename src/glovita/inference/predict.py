@@ -302,7 +302,7 @@ def _run_model(
     targets_all: list[torch.Tensor] = []
     attention_all: list[np.ndarray] = []
     frames_all: list[tuple[np.ndarray, np.ndarray]] = []
-    saliency = _saliency_writer(cfg, run, task, model, samples, pipeline.normalization)
+    saliency = _saliency_writer(cfg, run, task, model, samples, pipeline)
     attention_of = getattr(model.head, "instance_attention", None)  # heads over bags declare it
     if cfg.attention_format == "none":
         attention_of = None
@@ -355,25 +355,30 @@ def _saliency_writer(
     task: Task,
     model: GlovitaModel,
     samples: Samples,
-    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None,
+    pipeline: Pipeline,
 ) -> SaliencyWriter | None:
     """--saliency's writer, or None without it; runs it cannot explain are refused naming the flag."""
     if cfg.saliency == "none":
         return None
     root = run.config
     explainable = task.classifies and not task.dense and not task.per_frame and not task.multilabel
-    if not explainable or root.model.encoder.spatial_dims != 2 or model.head.consumes != "vector":
+    drawable = pipeline.display is not None and pipeline.display_map is not None
+    if not explainable or not drawable or model.head.consumes != "vector":
         raise ValueError(
-            f"--saliency {cfg.saliency} explains one class per 2D image; this run is {root.data.task}/"
+            f"--saliency {cfg.saliency} explains one class per image or volume; this run is {root.data.task}/"
             f"{root.data.subtask} on {root.data.dataset} (head {root.model.head.head_type!r}). Use --saliency none."
         )
+    assert pipeline.display is not None and pipeline.display_map is not None
     if cfg.tta != "none":
         raise ValueError("--saliency maps the image as it is; leave --tta none.")
     step = root.training.step
     layer_name = cfg.saliency_layer if cfg.saliency_layer is not None else getattr(step, "target_layer", None)
     layer = cam_layer_of(model.encoder, cfg.saliency, layer_name)
     ignore_index = int(getattr(root.data, "ignore_index", 255))
-    return SaliencyWriter(cfg.output_dir / "saliency", samples.ids, cfg.saliency, layer, normalization, ignore_index)
+    return SaliencyWriter(
+        cfg.output_dir / "saliency", samples.ids, cfg.saliency, layer, pipeline.display, pipeline.display_map,
+        ignore_index,
+    )  # fmt: skip
 
 
 def _write_attention_files(

@@ -1,6 +1,7 @@
 """glovita_infer --saliency: a saliency map per image (the same differentiable maps the saliency-guided step trains
 with), drawn over the image as a PNG, and its agreement with annotated segments when the samples have them."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +13,28 @@ from glovita.models.saliency import (
     CamLayer,
     SaliencyMethod,
     foreground_masks,
+    normalised,
     saliency_agreement,
     saliency_maps,
 )
 from glovita.runtime.batch import LABEL_MAP, Batch
 
 
-def overlay(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
-    """[image | image under the jet-coloured map] as uint8 (H, 2W, 3); image (C, H, W) in [0, 1], map (H, W) in
-    [0, 1] (its maximum = 1)."""
+def overlay(picture: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+    """[picture | picture under the jet-coloured map] as uint8 (H, 2W, 3); the picture (H, W) or (H, W, 3) and the
+    map (H, W) in [0, 1], drawn alike (a volume's slices side by side)."""
     from matplotlib import colormaps
 
-    rgb = np.repeat(image, 3, axis=0) if image.shape[0] == 1 else image[:3]
-    rgb = np.clip(rgb.transpose(1, 2, 0), 0, 1)
+    rgb = np.clip(np.stack([picture] * 3, axis=-1) if picture.ndim == 2 else picture, 0, 1)
     heat = colormaps["jet"](np.clip(saliency, 0, 1))[..., :3]
     blended = 0.5 * rgb + 0.5 * heat
     return np.uint8(np.round(255 * np.concatenate([rgb, blended], axis=1)))
 
 
 class SaliencyWriter:
-    """Writes OUTPUT_DIR/saliency/<id relative to the ids' common folder>.png per image (the image, then the map
-    over it) and sums the maps' agreement with the batch's annotated segments (label_map) when it has them.
+    """Writes OUTPUT_DIR/saliency/<id relative to the ids' common folder>.png per sample (its picture, then the map
+    over it; volumes as their three middle slices, as the run's overlays draw them) and sums the maps' agreement
+    with the batch's annotated segments (label_map) when it has them.
 
     The map explains the true class when the samples are labelled (as the saliency-guided step measures it), else
     the predicted class."""
@@ -43,7 +45,8 @@ class SaliencyWriter:
         ids: list[str],
         method: SaliencyMethod,
         layer: CamLayer | None,
-        normalization: tuple[tuple[float, ...], tuple[float, ...]] | None,
+        display: Callable[[torch.Tensor], np.ndarray],
+        display_map: Callable[[torch.Tensor], np.ndarray],
         ignore_index: int,
     ) -> None:
         self.folder = folder
@@ -51,7 +54,8 @@ class SaliencyWriter:
         self.common = common_folder(ids)
         self.method = method
         self.layer = layer
-        self.normalization = normalization
+        self.display = display
+        self.display_map = display_map
         self.ignore_index = ignore_index
         self.written = 0
         self.sums: dict[str, float] = {}
@@ -71,15 +75,11 @@ class SaliencyWriter:
         """Write the batch's overlays; sum agreement over its annotated images."""
         from PIL import Image
 
-        images = batch.inputs.detach().float()
-        if self.normalization is not None:
-            mean, std = (torch.tensor(v, device=images.device).reshape(1, -1, 1, 1) for v in self.normalization)
-            images = images * std + mean
-        scaled = (maps / maps.flatten(1).amax(dim=1).clamp_min(1e-6)[:, None, None]).cpu().numpy()
-        for image, saliency in zip(images.cpu().numpy(), scaled, strict=True):
+        scaled = normalised(maps.detach().float()).cpu()
+        for sample, saliency in zip(batch.inputs.detach().cpu(), scaled, strict=True):
             stem = output_stem(self.folder, self.common, self.ids[self.written])
             stem.parent.mkdir(parents=True, exist_ok=True)
-            drawn = Image.fromarray(overlay(image, saliency))
+            drawn = Image.fromarray(overlay(self.display(sample), self.display_map(saliency)))
             scale = max(1, 128 // drawn.height)  # small images enlarged (pixels kept sharp) to be seen
             drawn = drawn.resize((drawn.width * scale, drawn.height * scale), Image.Resampling.NEAREST)
             drawn.save(stem.with_suffix(".png"))

@@ -31,6 +31,8 @@ class Pipeline:
     """A transformed sample as a picture (H, W) or (H, W, 3) in [0, 1]; None: nothing to draw."""
     display_labels: Callable[[torch.Tensor], np.ndarray] | None = None
     """A label map as the picture `display` draws its sample (the same slices, same layout), class indices kept."""
+    display_map: Callable[[torch.Tensor], np.ndarray] | None = None
+    """A map of values over a sample's pixels or voxels (a saliency map) as `display` draws its sample, values kept."""
     size_text: str = ""
     """Sample size for titles (e.g. 224x224)."""
     size_tag: str = ""

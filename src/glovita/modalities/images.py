@@ -192,6 +192,7 @@ class ImageModality:
             resolved,
             display=display,
             display_labels=lambda labels: labels.long().numpy(),
+            display_map=lambda values: values.float().numpy(),
             size_text=f"{resolved.image_size}x{resolved.image_size}",
             size_tag=str(resolved.image_size),
             encoder_preprocessing=used,

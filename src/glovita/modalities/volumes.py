@@ -170,6 +170,7 @@ class VolumeModality:
             seed_numpy=True,
             display=mid_slices,
             display_labels=mid_label_slices,
+            display_map=lambda values: _side_by_side(values.float()).numpy(),
             size_text="x".join(map(str, self.volume_size)),
             size_tag="x".join(map(str, self.volume_size)),
         )

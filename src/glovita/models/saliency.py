@@ -20,6 +20,8 @@ CAM_METHODS = ("hirescam", "gradcam", "gradcam++")
 MIN_CAM_SIDE = 4
 """A CAM with fewer cells per side cannot tell a region from its neighbours (1x1 says nothing about where)."""
 _EPS = 1e-6
+_INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
+"""Upsampling of a CAM by the number of spatial dimensions."""
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class CamLayer:
 
     name: str
     module: nn.Module
-    to_map: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor]
+    to_map: Callable[[torch.Tensor, tuple[int, ...]], torch.Tensor]
     finer: list[tuple[str, int]]
     """(module name, reduction) of the shallower stages, deepest first: what to suggest when this one is too coarse."""
 
@@ -52,33 +54,39 @@ def captured_output(module: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
 
 
 def cam_from(method: SaliencyMethod, activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
-    """(B, D, h, w) activations and gradients of the class score -> CAM (B, h, w), non-negative."""
+    """Activations and gradients of the class score (B, D, h, w), or (B, D, d, h, w) for volumes -> CAM (B, h, w) or
+    (B, d, h, w), non-negative."""
+    spatial = tuple(range(2, activations.dim()))
     if method == "hirescam":  # Draelos & Carin 2020: element-wise, so the map shows where the score came from
         cam = (gradients * activations).sum(dim=1)
     elif method == "gradcam":  # Selvaraju et al. 2017: channel weights = spatially averaged gradients
-        cam = (gradients.mean(dim=(2, 3), keepdim=True) * activations).sum(dim=1)
+        cam = (gradients.mean(dim=spatial, keepdim=True) * activations).sum(dim=1)
     elif method == "gradcam++":  # Chattopadhay et al. 2018, in the closed form pytorch-grad-cam uses
         squared, cubed = gradients.pow(2), gradients.pow(3)
-        sums = activations.sum(dim=(2, 3), keepdim=True)
+        sums = activations.sum(dim=spatial, keepdim=True)
         alpha = squared / (2 * squared + sums * cubed + 1e-6)
         alpha = torch.where(gradients != 0, alpha, torch.zeros_like(alpha))
-        weights = (F.relu(gradients) * alpha).sum(dim=(2, 3), keepdim=True)
+        weights = (F.relu(gradients) * alpha).sum(dim=spatial, keepdim=True)
         cam = (weights * activations).sum(dim=1)
     else:
         raise ValueError(f"Saliency method {method!r} is not a CAM; choose one of {', '.join(CAM_METHODS)}.")
     return F.relu(cam)
 
 
-def check_cam_resolution(layer: CamLayer, cam_size: tuple[int, int], input_size: tuple[int, int]) -> None:
+def check_cam_resolution(layer: CamLayer, cam_size: tuple[int, ...], input_size: tuple[int, ...]) -> None:
     """Refuse a CAM too coarse to say where (fewer than MIN_CAM_SIDE cells per side), naming a finer layer."""
     if min(cam_size) >= MIN_CAM_SIDE:
         return
     side = min(input_size)
     fits = [name for name, reduction in layer.finer if side // reduction >= MIN_CAM_SIDE]
-    hint = f"--training.step.target_layer {fits[0]}" if fits else "larger images (--data.augmentation.image_size)"
+    hint = (
+        f"--training.step.target_layer {fits[0]} (glovita_infer: --saliency_layer {fits[0]})"
+        if fits
+        else "larger images (--data.augmentation.image_size)"
+    )
     raise ValueError(
-        f"The CAM of layer {layer.name!r} is {cam_size[0]}x{cam_size[1]} on {input_size[0]}x{input_size[1]} images: "
-        f"too coarse to compare with a mask (at least {MIN_CAM_SIDE}x{MIN_CAM_SIDE}). Use {hint}."
+        f"The CAM of layer {layer.name!r} is {'x'.join(map(str, cam_size))} on {'x'.join(map(str, input_size))} "
+        f"inputs: too coarse to compare with a mask (at least {MIN_CAM_SIDE} per side). Use {hint}."
     )
 
 
@@ -90,11 +98,12 @@ def saliency_maps(
     layer: CamLayer | None,
     create_graph: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits (B, K), saliency (B, H, W) >= 0 at the input's size) of `forward` on `inputs` for `classes` (B,).
+    """(logits (B, K), saliency (B, H, W) or (B, D, H, W) >= 0 at the input's size) of `forward` on `inputs` (B, C,
+    ...) for `classes` (B,).
 
-    CAMs are upsampled bilinearly from the layer's grid. input_gradient gives |d sum_k log p_k / d x| summed over
-    channels (Ross et al. 2017); its raw gradients (B, C, H, W) come from `input_gradients`."""
-    size = (int(inputs.shape[-2]), int(inputs.shape[-1]))
+    CAMs are upsampled (bi- or trilinearly) from the layer's grid. input_gradient gives |d sum_k log p_k / d x|
+    summed over channels (Ross et al. 2017); its raw gradients (B, C, ...) come from `input_gradients`."""
+    size = tuple(int(n) for n in inputs.shape[2:])
     if method == "input_gradient":
         logits, gradients = input_gradients(forward, inputs, create_graph)
         return logits, gradients.abs().sum(dim=1)
@@ -110,8 +119,9 @@ def saliency_maps(
     (gradients,) = torch.autograd.grad(score, output, create_graph=create_graph)
     activations = layer.to_map(output, size)
     cam = cam_from(method, activations, layer.to_map(gradients, size))
-    check_cam_resolution(layer, (int(cam.shape[-2]), int(cam.shape[-1])), size)
-    upsampled = F.interpolate(cam[:, None].float(), size=size, mode="bilinear", align_corners=False)[:, 0]
+    check_cam_resolution(layer, tuple(int(n) for n in cam.shape[1:]), size)
+    mode = _INTERPOLATION[len(size)]
+    upsampled = F.interpolate(cam[:, None].float(), size=size, mode=mode, align_corners=False)[:, 0]
     return logits, upsampled.clamp_min(0)
 
 
@@ -127,8 +137,9 @@ def input_gradients(
 
 
 def normalised(maps: torch.Tensor) -> torch.Tensor:
-    """Maps (B, H, W) divided by their maxima, in [0, 1]; an all-zero map stays zero (no NaN)."""
-    return maps / (maps.flatten(1).amax(dim=1).clamp_min(_EPS)[:, None, None])
+    """Maps (B, ...) divided by their maxima, in [0, 1]; an all-zero map stays zero (no NaN)."""
+    peaks = maps.flatten(1).amax(dim=1).clamp_min(_EPS)
+    return maps / peaks.reshape(-1, *([1] * (maps.dim() - 1)))
 
 
 def cam_term(maps: torch.Tensor, masks: torch.Tensor, valid: torch.Tensor, term: str) -> torch.Tensor:

@@ -11,6 +11,7 @@ from torch import nn
 
 from glovita.augmentation.preprocessing import Preprocessing
 from glovita.models.aggregation import TOKEN_ONLY_METHODS
+from glovita.models.saliency import CamLayer
 
 _GENERIC = Preprocessing(224, 256, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), "bilinear", None)
 """From-scratch defaults: no pretrained statistics exist for these families."""
@@ -101,6 +102,20 @@ class ResidualImgEncoder(nn.Module):
                 f"model.encoder.spatial_dims={self.spatial_dims} but the input has shape {tuple(images.shape)}."
             )
         return list(self.net(images))
+
+    def cam_layer(self, name: str | None) -> CamLayer:
+        """The stage a CAM weighs: `name` (net.stages.K), or the last stage; its maps pass through as they are."""
+        stages = [(f"net.stages.{i}", math.prod(self.strides[: i + 1])) for i in range(len(self.strides))]
+        chosen = name if name is not None else stages[-1][0]
+        modules = dict(self.named_modules())
+        if chosen not in modules:
+            raise ValueError(
+                f"training.step.target_layer={chosen!r} is not a module of the residual encoder. Its stages: "
+                f"{', '.join(stage for stage, _ in stages)}."
+            )
+        depth = next((i for i, (stage, _) in enumerate(stages) if stage == chosen), len(stages))
+        finer = [stages[i] for i in range(depth - 1, -1, -1)]
+        return CamLayer(chosen, modules[chosen], lambda output, _: output, finer)
 
     def unet_decoder(self, num_classes: int) -> nn.Module:
         """nnU-Net's U-Net decoder for this encoder (dynamic-network-architectures' UNetDecoder: transposed

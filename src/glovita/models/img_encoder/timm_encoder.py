@@ -137,7 +137,7 @@ class TimmImgEncoder(nn.Module):
         channels_last = str(getattr(self.model, "output_fmt", "NCHW")) == "NHWC"
         patch_embed: Any = getattr(self.model, "patch_embed", None)
 
-        def to_map(output: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        def to_map(output: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
             if output.dim() == 3:  # tokens (B, N, D) on the patch grid
                 tokens = output[:, prefix:]
                 grid = patch_embed.dynamic_feat_size(size) if hasattr(patch_embed, "dynamic_feat_size") else None

@@ -70,3 +70,24 @@ def test_sync_batchnorm_on_cpu_is_refused(tmp_path: Path, capsys) -> None:
     with pytest.raises(SystemExit):
         main([*feature_args(tmp_path, "instances", HEAD), "--training.sync_batchnorm", "--training.device", "cpu"])
     assert "training.sync_batchnorm needs CUDA processes" in capsys.readouterr().err
+
+
+def test_the_saliency_guided_step_trains_under_torchrun(tmp_path: Path) -> None:
+    """The CAM's gradients come from torch.autograd.grad and the loss is backpropagated once, so DDP's reducer
+    sees each parameter's gradient once: a 2-process run trains and tests (an error such as "marked ready twice"
+    would stop it)."""
+    from glovita.cli.make_digit_masks import main as make_digit_masks
+
+    make_digit_masks(["--output_dir", str(tmp_path / "dm"), "--num_images", "40", "--image_size", "32"])
+    _torchrun(
+        "-m", "glovita.train", "--data.dataset", "generic_image_dataset", "--data.data_root_dir", str(tmp_path / "dm"),
+        "--data.num_classes", "10", "--data.masks_dir", "masks", "--data.augmentation.image_size", "32",
+        "--data.augmentation.resize_size", "32", "--model.encoder.type", "test_resnet", "--model.encoder.no_pretrained",
+        "--training.step.step_type", "saliency_guided", "--training.step.target_layer", "layer2",
+        "--training.epochs", "1", "--dataloading.batch_size", "4", "--dataloading.num_workers", "0",
+        "--experiments_dir", str(tmp_path / "exp"), "--group", "ddp",
+    )  # fmt: skip
+    run_dir = tmp_path / "exp" / "generic_image_dataset" / "ddp" / "0"
+    tested = json.loads((run_dir / "test_metrics.json").read_text())
+    assert 0 <= tested["test_saliency_iou"] <= 1 and "test_pointing_game" in tested
+    assert json.loads((run_dir / "runtime_info.json").read_text())["world_size"] == 2

@@ -558,6 +558,8 @@ def test_infer_saliency_maps_score_as_the_test_pass(run: tuple[str, Path], tmp_p
     the saliency IoU and pointing game the saliency-guided run's test pass measured (the same maps, of the true
     class, at the run's layer)."""
     modality, run_dir = run
+    assert (run_dir / "val_saliency.png").is_file() and (run_dir / "test_saliency.png").is_file()
+    assert 'alt="test images, annotated segments and saliency maps"' in (run_dir / "report.html").read_text()
     infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
            "--saliency", "hirescam"])  # fmt: skip
     predicted = json.loads((tmp_path / "metrics.json").read_text())

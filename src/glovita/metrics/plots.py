@@ -119,3 +119,27 @@ def save_segmentation_overlays(
                 ax.set_title(name, fontsize=9)
     fig.suptitle(title, fontsize=9)
     _save(fig, path)
+
+
+def save_saliency_overlays(
+    images: list[np.ndarray], masks: list[np.ndarray], maps: list[np.ndarray], path: Path, title: str
+) -> None:
+    """One row per image: the image, its annotated segment drawn over it, and its saliency map (scaled to its
+    maximum, jet colours) over it; written atomically as PNG."""
+    plt = _pyplot()
+    rows = len(images)
+    fig, axes = plt.subplots(rows, 3, figsize=(6, 2 * rows), dpi=110, squeeze=False)
+    for row, (image, mask, saliency) in enumerate(zip(images, masks, maps, strict=True)):
+        shown = np.ma.masked_where(mask == 0, mask.astype(float))
+        for col, name in enumerate(("image", "annotated segment", "saliency")):
+            ax = axes[row, col]
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
+            if col == 1:
+                ax.imshow(shown, cmap="autumn", alpha=0.6, vmin=0, vmax=1, interpolation="nearest")
+            elif col == 2:
+                ax.imshow(saliency, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            ax.set_axis_off()
+            if row == 0:
+                ax.set_title(name, fontsize=9)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, path)

@@ -239,7 +239,9 @@ def write_run_report(run_dir: Path) -> Path:
     plots = [_roc(run_dir, class_names), _png(run_dir / "confusion_matrix.png", "confusion matrix"),
              _png(run_dir / "reliability_diagram.png", "reliability diagram"),
              _png(run_dir / "val_overlays.png", "validation images, true and predicted label maps"),
-             _png(run_dir / "test_overlays.png", "test images, true and predicted label maps")]  # fmt: skip
+             _png(run_dir / "test_overlays.png", "test images, true and predicted label maps"),
+             _png(run_dir / "val_saliency.png", "validation images, annotated segments and saliency maps"),
+             _png(run_dir / "test_saliency.png", "test images, annotated segments and saliency maps")]  # fmt: skip
     if any(plots):
         body += ["<h2>Test plots</h2>", '<div class="charts">', *plots, "</div>"]
     checkpoints = sorted((run_dir / "checkpoints").glob("*.pt")) if (run_dir / "checkpoints").is_dir() else []

@@ -32,7 +32,7 @@ from glovita.modalities.base import Modality, Pipeline
 from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model, standardizes_features
 from glovita.models.img_encoder.precomputed import PrecomputedEncoder
-from glovita.runtime.batch import LABEL_MAP, as_sample
+from glovita.runtime.batch import LABEL_MAP, Batch, as_sample
 from glovita.runtime.io import save_json
 from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
 from glovita.runtime.progress import print_line, print_summary, set_quiet
@@ -607,6 +607,11 @@ def _fit_and_test(
             splits = {"val": data.val, **({"test": data.test} if data.test is not None else {})}
             for plot in _save_overlays(trainer, splits, data.pipeline, run_dir, cfg.data.num_classes):
                 logger.log_artifact(plot)
+        maps_of = getattr(trainer.step, "maps", None)  # steps that explain their classes draw their maps
+        if dist.is_main and maps_of is not None:
+            splits = {"val": data.val, **({"test": data.test} if data.test is not None else {})}
+            for plot in _save_saliency(trainer, maps_of, splits, data.pipeline, run_dir):
+                logger.log_artifact(plot)
         if dist.is_main and getattr(cfg.peft, "save_merged", False):
             _save_merged(trainer, run_dir)
         status = "completed"
@@ -717,6 +722,36 @@ def _save_overlays(
         path = run_dir / f"{split}_overlays.png"
         title = f"{split}: image, true and predicted label maps"
         save_segmentation_overlays(images, truth, predicted, num_classes, path, title)
+        written.append(path)
+    return written
+
+
+def _save_saliency(
+    trainer: Trainer,
+    maps_of: Callable[[nn.Module, Batch], tuple[torch.Tensor, torch.Tensor]],
+    loaders: dict[str, DataLoader],
+    pipeline: Pipeline,
+    run_dir: Path,
+) -> list[Path]:
+    """<split>_saliency.png: the first images of each split, their annotated segments and their saliency maps of the
+    true class (best.pt's weights, after the test pass)."""
+    from glovita.metrics.plots import save_saliency_overlays
+
+    show, draw_map = pipeline.display, pipeline.display_map
+    if show is None or draw_map is None:
+        return []
+    model = trainer.module.eval()
+    written: list[Path] = []
+    for split, loader in loaders.items():
+        batch = next(iter(loader)).to(trainer.device)
+        count = min(OVERLAY_IMAGES, len(batch))
+        few = Batch(batch.inputs[:count], batch.targets[:count], None, {k: v[:count] for k, v in batch.fields.items()})
+        maps, masks = maps_of(model, few)
+        images = [show(view) for view in few.inputs.float().cpu()]
+        path = run_dir / f"{split}_saliency.png"
+        drawn_maps = [draw_map(m) for m in maps.cpu()]
+        drawn_masks = [draw_map(m) for m in masks.cpu()]
+        save_saliency_overlays(images, drawn_masks, drawn_maps, path, f"{split}: image, annotated segment, saliency")
         written.append(path)
     return written
 

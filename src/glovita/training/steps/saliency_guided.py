@@ -1,7 +1,7 @@
 """Saliency-guided classification: cross-entropy plus a term that pulls each image's saliency map (of its true
 class) onto its annotated segment, backpropagated through the map itself."""
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -14,6 +14,7 @@ from glovita.models.saliency import (
     foreground_masks,
     gradient_penalty,
     input_gradients,
+    normalised,
     saliency_agreement,
     saliency_maps,
 )
@@ -65,6 +66,22 @@ class SaliencyGuidedStep:
         if not training:
             loss = loss.detach()
         return StepOutput(loss, outputs.detach() if not training else outputs, logs=logs)
+
+    def maps(self, model: nn.Module, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(saliency maps (B, ...) of the true classes scaled to [0, 1], annotated masks (B, ...)) of a batch, as the
+        step's evaluation computes them; for the run directory's pictures."""
+        masks, _ = foreground_masks(batch.read(LABEL_MAP), self.ignore_index)
+
+        def forward(inputs: torch.Tensor) -> torch.Tensor:
+            return cast(Any, model).head.logits(model(inputs, batch.valid))
+
+        with torch.enable_grad():
+            if self.method == "input_gradient":
+                _, gradients = input_gradients(forward, batch.inputs, create_graph=False)
+                maps = gradients.abs().sum(dim=1)
+            else:
+                _, maps = saliency_maps(forward, batch.inputs, batch.targets, self.method, self.layer, False)
+        return normalised(maps.detach()), masks
 
     def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
         return self._terms(model, batch, context, training=True)

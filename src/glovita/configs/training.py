@@ -32,6 +32,9 @@ class SaliencyGuidedStepConfig(GlovitaConfig):
     of the max-normalised map S and the mask M. input_gradient always penalises squared gradients outside M."""
     saliency_weight: float = Field(1.0, ge=0)
     """lambda: the weight of the saliency term beside the cross-entropy."""
+    mask_dilation: int = Field(0, ge=0)
+    """Grow each annotated segment by this many pixels before comparing (a thin stroke is not where a coarse CAM,
+    or the edges a classifier reads, can fall; the masks in the metrics stay as annotated)."""
     target_layer: str | None = None
     """Module of the encoder's model whose output the CAM weighs (e.g. layer3 of a ResNet, blocks.11 of a ViT);
     unset takes its last feature stage."""

@@ -22,6 +22,8 @@ MIN_CAM_SIDE = 4
 _EPS = 1e-6
 _INTERPOLATION = {1: "linear", 2: "bilinear", 3: "trilinear"}
 """Upsampling of a CAM by the number of spatial dimensions."""
+_MAX_POOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+"""Dilation of a mask by the number of spatial dimensions."""
 
 
 @dataclass(frozen=True)
@@ -179,10 +181,17 @@ def saliency_agreement(maps: torch.Tensor, masks: torch.Tensor, valid: torch.Ten
     return {"saliency_iou": intersection / union.clamp_min(1), "pointing_game": hit}
 
 
-def foreground_masks(label_maps: torch.Tensor, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(masks, valid) float (B, H, W) from annotated label maps: foreground = a class > 0; valid = not ignored."""
+def foreground_masks(
+    label_maps: torch.Tensor, ignore_index: int, dilation: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(masks, valid) float (B, ...) from annotated label maps: foreground = a class > 0, grown by `dilation` pixels
+    (a square / cube neighbourhood); valid = not ignored."""
     valid = label_maps != ignore_index
-    return ((label_maps > 0) & valid).float(), valid.float()
+    masks = ((label_maps > 0) & valid).float()
+    if dilation > 0:
+        pool = _MAX_POOL[masks.dim() - 1]
+        masks = pool(masks[:, None], 2 * dilation + 1, stride=1, padding=dilation)[:, 0] * valid
+    return masks, valid.float()
 
 
 def cam_layer_of(encoder: Any, method: SaliencyMethod, name: str | None) -> CamLayer | None:

@@ -27,7 +27,9 @@ def build_step(cfg: RootConfig, facts: StepFacts) -> Step:
 
             layer = cam_layer_of(facts.model.encoder, step.method, step.target_layer)
             ignore_index = int(getattr(cfg.data, "ignore_index", 255))
-            return SaliencyGuidedStep(step.method, step.term, step.saliency_weight, layer, ignore_index)
+            return SaliencyGuidedStep(
+                step.method, step.term, step.saliency_weight, layer, ignore_index, step.mask_dilation
+            )
         case _:  # an installed package's step: builder(step config, root config, facts) -> Step
             from glovita.configs.extensions import build_extension
 

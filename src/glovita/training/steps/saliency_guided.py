@@ -33,8 +33,15 @@ class SaliencyGuidedStep:
     manual_optimization = False
 
     def __init__(
-        self, method: SaliencyMethod, term: str, weight: float, layer: CamLayer | None, ignore_index: int
+        self,
+        method: SaliencyMethod,
+        term: str,
+        weight: float,
+        layer: CamLayer | None,
+        ignore_index: int,
+        dilation: int = 0,
     ) -> None:
+        self.dilation = dilation
         self.method = method
         self.term = term
         self.weight = weight
@@ -44,6 +51,7 @@ class SaliencyGuidedStep:
     def _terms(self, model: nn.Module, batch: Batch, context: StepContext, training: bool) -> StepOutput:
         masks, valid = foreground_masks(batch.read(LABEL_MAP), self.ignore_index)
         annotated = masks.flatten(1).amax(dim=1)  # images without a segment add no saliency term
+        grown = foreground_masks(batch.read(LABEL_MAP), self.ignore_index, self.dilation)[0] if self.dilation else masks
 
         def forward(inputs: torch.Tensor) -> torch.Tensor:
             with context.autocast():
@@ -52,11 +60,11 @@ class SaliencyGuidedStep:
 
         if self.method == "input_gradient":
             logits, gradients = input_gradients(forward, batch.inputs, create_graph=training)
-            per_sample = gradient_penalty(gradients, masks, valid)
+            per_sample = gradient_penalty(gradients, grown, valid)
             maps = gradients.detach().abs().sum(dim=1)
         else:
             logits, maps = saliency_maps(forward, batch.inputs, batch.targets, self.method, self.layer, training)
-            per_sample = cam_term(maps, masks, valid, self.term)
+            per_sample = cam_term(maps, grown, valid, self.term)
         saliency = (per_sample * annotated).sum() / annotated.sum().clamp_min(1)
         outputs = logits  # a classification head's outputs are its logits
         loss = context.module.head.loss(outputs, batch) + self.weight * saliency

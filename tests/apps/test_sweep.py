@@ -93,3 +93,25 @@ def test_a_killed_sweep_resumes_with_the_same_command(tmp_path: Path) -> None:
     for number in (1, 2):
         info = json.loads((first.parents[2] / f"trial_{number:03d}" / "0" / "runtime_info.json").read_text())
         assert info["status"] == "completed"
+
+
+def test_a_diverging_trial_fails_alone_and_later_workers_draw_new_points(tmp_path: Path) -> None:
+    """Trials whose loss goes NaN (SGD at lr 1e30) are recorded as failed with their reason and the sweep ends with
+    its summary; a second process joining a study (the documented several-machines recipe) draws other points than
+    the first drew."""
+    storage = ["--storage", f"sqlite:///{tmp_path / 'sweeps.db'}", "--pruner", "none"]
+    train = [*_train_flags(tmp_path), "--optimizer.name", "sgd", "--training.epochs", "1"]
+    space = tmp_path / "diverging.yaml"
+    space.write_text("optimizer.lr: {type: categorical, choices: [1.0e+30, 1.0e+35]}\n")
+    sweep(["--study", "d", "--space", str(space), *storage, "--trials", "2", "--", *train])
+    failed = _study(tmp_path, "d").trials
+    assert [t.state.name for t in failed] == ["FAIL", "FAIL"]
+    assert all("nan" in t.user_attrs["failure"].lower() for t in failed)
+    summary = json.loads((tmp_path / "exp" / "precomputed_features" / "d" / "sweep_summary.json").read_text())
+    assert [bool(t.get("failure")) for t in summary["trials"]] == [True, True] and "best" not in summary
+
+    space.write_text("optimizer.lr: {type: float, low: 1.0e-3, high: 1.0e-1, log: true}\n")
+    sweep(["--study", "w", "--space", str(space), *storage, "--trials", "2", "--", *train])
+    sweep(["--study", "w", "--space", str(space), *storage, "--trials", "4", "--", *train])  # a later worker
+    drawn = [t.params["optimizer.lr"] for t in _study(tmp_path, "w").trials]
+    assert len(drawn) == 4 and drawn[2:] != drawn[:2] and len(set(drawn)) == 4

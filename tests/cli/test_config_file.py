@@ -37,6 +37,12 @@ def test_a_partial_yaml_file_is_the_base_and_flags_override_it(tmp_path: Path) -
     assert parse_root_config(["--config", str(other_data)]).data.dataset == "generic_image_dataset"
 
 
+_LAUGHS = "add_log:\n  a: &a [x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" + "".join(
+    f"  {c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("bcdef", "cdefg", strict=True)
+)
+"""Six levels of nine-fold aliases under add_log (9^6 leaves from ~500 bytes): without a bound, minutes and GBs."""
+
+
 @pytest.mark.parametrize(
     ("content", "suffix", "message"),
     [
@@ -45,8 +51,9 @@ def test_a_partial_yaml_file_is_the_base_and_flags_override_it(tmp_path: Path) -
         ('{"training": {"epochs": "many"}}', ".json", "training.epochs: Input should be a valid integer"),
         ('{"training": {"old_field": 1}}', ".json", "training.old_field: unknown key (a typo, or a field this"),
         ("training: [1, 2\n", ".yaml", "line 2 is not valid YAML"),
+        (_LAUGHS, ".yaml", "line 3 repeats a block by reference (YAML alias *a); config files may not use aliases"),
     ],
-    ids=["yaml-typo", "yaml-tag", "json-type", "json-old-field", "yaml-syntax"],
+    ids=["yaml-typo", "yaml-tag", "json-type", "json-old-field", "yaml-syntax", "yaml-billion-laughs"],
 )
 def test_bad_config_files_name_the_key_and_line(
     content: str, suffix: str, message: str, tmp_path: Path, capsys

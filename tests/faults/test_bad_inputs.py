@@ -65,6 +65,25 @@ def test_nan_regression_label_in_a_feature_file_is_refused(tmp_path: Path) -> No
         build_datasets(cfg, 3)
 
 
+def test_nan_regression_targets_of_series_files_are_refused_naming_the_file_and_case(tmp_path: Path) -> None:
+    """An .npz with a NaN in y, and a CSV-folder labels file with an empty or non-numeric label: one line naming the
+    file and the case, not a FloatingPointError after training started."""
+    from glovita.datasets.timeseries import read_series_file
+
+    targets = np.linspace(0, 1, 6)
+    targets[4] = np.nan
+    np.savez(tmp_path / "s.npz", X=np.random.default_rng(0).normal(size=(6, 2, 20)), y=targets)
+    with pytest.raises(ValueError, match=r"s.npz' case 4: regression target nan is not a finite number"):
+        read_series_file(tmp_path / "s.npz", regression=True)
+    folder = tmp_path / "series"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.csv").write_text("1.0,2.0\n3.0,4.0\n5.0,6.0\n")
+    (tmp_path / "labels.csv").write_text("id,label\na,0.5\nb,\nc,1.5\n")
+    with pytest.raises(ValueError, match=r"labels.csv' id 'b': regression target '' is not a finite number"):
+        read_series_file(folder, regression=True, labels_file=tmp_path / "labels.csv")
+
+
 def test_labels_for_images_that_do_not_exist_are_warned_about(tmp_path: Path) -> None:
     ids = _ids("a", range(6)) + _ids("b", range(6))
     labels = {**{i: i[0] for i in ids}, "a/typo.jpg": "a", "b/gone.png": "b"}

@@ -140,9 +140,14 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], parse: Parse) -> dict[str
         if cfg.pruner == "median"
         else optuna.pruners.NopPruner()
     )
+    storage = _storage(cfg.storage)
+    # Workers sharing a study must not draw the same points: the sampler's seed adds the worker's index and the
+    # number of trials the study held when this process joined (a worker started later draws anew).
+    held = _trials_held(optuna, cfg.study, storage)
+    seed = cfg.seed + 100_003 * resolve_worker(cfg.worker) + held
     study = optuna.create_study(
-        study_name=cfg.study, storage=_storage(cfg.storage), load_if_exists=True, pruner=pruner,
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed), direction="maximize" if mode == "max" else "minimize",
+        study_name=cfg.study, storage=storage, load_if_exists=True, pruner=pruner,
+        sampler=optuna.samplers.TPESampler(seed=seed), direction="maximize" if mode == "max" else "minimize",
     )  # fmt: skip
     recorded = study.user_attrs.get("metric")
     if recorded not in (None, metric):
@@ -168,7 +173,13 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], parse: Parse) -> dict[str
             return None
 
         print_line(f"trial {trial.number}: {' '.join(flags)}")
-        result = run_training(config, ["glovita_sweep", *train_args, *flags], should_stop=report)
+        try:
+            result = run_training(config, ["glovita_sweep", *train_args, *flags], should_stop=report)
+        except (ValueError, FloatingPointError) as err:  # a diverged or refused trial fails alone; the study goes on
+            reason = " ".join(str(err).split())[:500]
+            trial.set_user_attr("failure", reason)
+            print_line(f"trial {trial.number} failed: {reason}")
+            raise
         trial.set_user_attr("run_dir", str(result.run_dir))
         best = _best_value(result.run_dir, metric, result.best_epoch)
         if pruned:
@@ -183,8 +194,35 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], parse: Parse) -> dict[str
         print_line(f"study {cfg.study!r}: {done} of {cfg.trials} trials finished; running {cfg.trials - done} more.")
         # Other processes may work on the same study: stop once it holds cfg.trials finished trials in all.
         enough = optuna.study.MaxTrialsCallback(cfg.trials, states=finished)
-        study.optimize(objective, n_trials=cfg.trials - done, catch=(ValueError,), callbacks=[enough])
+        study.optimize(
+            objective, n_trials=cfg.trials - done, catch=(ValueError, FloatingPointError), callbacks=[enough]
+        )
     return _summarise(study, folder, metric, cfg)
+
+
+WORKER_VARIABLES = ("SLURM_ARRAY_TASK_ID", "SLURM_PROCID", "RANK")
+"""Environment variables that number the processes of one job, read when --worker is unset."""
+
+
+def resolve_worker(worker: int | None) -> int:
+    """This process's index among the workers of a study: --worker, else the job's own numbering, else 0."""
+    if worker is not None:
+        return worker
+    import os
+
+    for name in WORKER_VARIABLES:
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def _trials_held(optuna: Any, study: str, storage: Any) -> int:
+    """Trials the study holds already (0 for a new study)."""
+    try:
+        return len(optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False))
+    except KeyError:  # no such study yet
+        return 0
 
 
 def _best_value(run_dir: Path, metric: str, best_epoch: int | None) -> float | None:
@@ -211,6 +249,7 @@ def _summarise(study: Any, folder: Path, metric: str, cfg: SweepConfig) -> dict[
                 "value": t.value,
                 "params": t.params,
                 "run_dir": t.user_attrs.get("run_dir"),
+                **({"failure": t.user_attrs["failure"]} if "failure" in t.user_attrs else {}),
             }  # fmt: skip
             for t in trials
         ],

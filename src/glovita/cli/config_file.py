@@ -69,6 +69,14 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], str]:
         import yaml
 
         try:
+            # Refused before anything is built: a few lines of nested aliases ("billion laughs") share subtrees
+            # that every later walk of the mapping expands, without bound.
+            alias = next((event for event in yaml.parse(text) if isinstance(event, yaml.AliasEvent)), None)
+            if alias is not None:
+                raise ValueError(
+                    f"--config: '{path}' line {alias.start_mark.line + 1} repeats a block by reference (YAML alias "
+                    f"*{alias.anchor}); config files may not use aliases. Write the values out."
+                )
             data = yaml.safe_load(text)
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)

@@ -28,4 +28,8 @@ class SweepConfig(GlovitaConfig):
     warmup_epochs: int = Field(2, ge=0)
     """Epochs of every trial that are never pruned."""
     seed: int = 0
-    """Seed of the TPE sampler."""
+    """Seed of the TPE sampler (plus the worker's index and the trials the study held when this process joined, so
+    workers sharing a study draw distinct points)."""
+    worker: int | None = Field(None, ge=0)
+    """This process's index among processes sharing the study (0, 1, ...); unset reads SLURM_ARRAY_TASK_ID,
+    SLURM_PROCID or RANK, else 0."""

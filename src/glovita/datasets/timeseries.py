@@ -4,6 +4,8 @@ per channel (the UCR convention) or with the training split's per-channel statis
 """
 
 import importlib.util
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,8 +159,25 @@ def read_npz_file(path: Path, regression: bool) -> SeriesFile:
     if not labelled:
         labels: list = [float("nan") if regression else ""] * len(values)
     else:
-        labels = [float(t) for t in targets] if regression else [str(t) for t in targets]
+        labels = _regression_targets(targets.tolist(), path) if regression else [str(t) for t in targets]
     return SeriesFile(list(values), labels, [f"{path.name}:{i}" for i in range(len(values))], None, labelled)
+
+
+def _regression_targets(raw: Sequence[object], where: Path, names: Sequence[str] | None = None) -> list[float]:
+    """Regression targets as floats; a value that is not a finite number is refused naming the file and case."""
+    values = []
+    for index, value in enumerate(raw):
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not math.isfinite(number):
+            case = names[index] if names is not None else f"case {index}"
+            raise ValueError(
+                f"'{where}' {case}: regression target {value!r} is not a finite number. Fix or drop that case."
+            )
+        values.append(number)
+    return values
 
 
 def _read_csv_case(path: Path) -> np.ndarray:
@@ -222,7 +241,8 @@ def read_csv_folder(folder: Path, labels_file: Path | None, regression: bool) ->
         counts = ", ".join(f"{f.name}: {s.shape[0]}" for f, s in list(zip(files, series, strict=True))[:5])
         raise ValueError(f"The CSV series of '{folder}' have different numbers of columns ({counts}, ...).")
     raw = [labels[f.stem] for f in files]
-    values: list[str] | list[float] = [float(v) for v in raw] if regression else raw
+    names = [f"id {f.stem!r}" for f in files]
+    values: list[str] | list[float] = _regression_targets(raw, labels_file, names) if regression else raw
     return SeriesFile(series, values, [f.name for f in files], None)
 
 

@@ -69,7 +69,12 @@ def test_instance_batches_come_stacked_from_one_read(tmp_path: Path) -> None:
 def test_regression_labels(tmp_path: Path) -> None:
     path = write_feature_file(tmp_path / "r.h5", "instances", 10, labels=np.linspace(0, 1, 10).astype(np.float32))
     cfg = PrecomputedFeaturesConfig(
-        num_classes=1, task="Regression", subtask="regression", train_features_file=path, val_features_file=path
+        num_classes=1,
+        task="Regression",
+        subtask="regression",
+        train_features_file=path,
+        val_features_file=path,
+        allow_overlapping_splits=True,
     )
     splits = build_datasets(cfg, 3)
     assert splits.train[9][1].tolist() == [1.0]
@@ -95,7 +100,9 @@ def test_missing_key_lists_the_keys(tmp_path: Path) -> None:
     with h5py.File(path, "w") as handle:
         handle["feats"] = np.zeros((3, 2))
         handle["labels"] = np.zeros(3, dtype=int)
-    cfg = PrecomputedFeaturesConfig(num_classes=2, train_features_file=path, val_features_file=path)
+    cfg = PrecomputedFeaturesConfig(
+        num_classes=2, train_features_file=path, val_features_file=path, allow_overlapping_splits=True
+    )
     with pytest.raises(ValueError, match=r"train.h5' has no 'features' dataset \(keys: feats, labels\)"):
         build_datasets(cfg, 3)
 

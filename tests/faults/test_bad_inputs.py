@@ -59,7 +59,7 @@ def test_nan_regression_label_in_a_feature_file_is_refused(tmp_path: Path) -> No
     path = write_feature_file(tmp_path / "r.h5", "instances", 10, labels=labels)
     cfg = PrecomputedFeaturesConfig(
         data_root_dir=tmp_path, num_classes=1, task="Regression", subtask="regression",
-        train_features_file=path, val_features_file=path,
+        train_features_file=path, val_features_file=path, allow_overlapping_splits=True,
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"r.h5': 1 regression label\(s\) are NaN or inf \(e.g. s7\)"):
         build_datasets(cfg, 3)
@@ -82,6 +82,42 @@ def test_nan_regression_targets_of_series_files_are_refused_naming_the_file_and_
     (tmp_path / "labels.csv").write_text("id,label\na,0.5\nb,\nc,1.5\n")
     with pytest.raises(ValueError, match=r"labels.csv' id 'b': regression target '' is not a finite number"):
         read_series_file(folder, regression=True, labels_file=tmp_path / "labels.csv")
+
+
+def test_one_feature_file_for_two_splits_is_refused_unless_allowed(tmp_path: Path) -> None:
+    """The same file, or a byte-identical copy, as training and test features: refused before training."""
+    import shutil
+
+    path = write_feature_file(tmp_path / "train.h5", "instances", 10)
+    shutil.copy(path, tmp_path / "copy.h5")
+    other = write_feature_file(tmp_path / "val.h5", "instances", 10, seed=3)
+    for test_file, shown in ((path, "train.h5"), (tmp_path / "copy.h5", "copy.h5")):
+        cfg = PrecomputedFeaturesConfig(
+            data_root_dir=tmp_path, num_classes=2, train_features_file=path, val_features_file=other,
+            test_features_file=test_file,
+        )  # fmt: skip
+        message = rf"train_features_file and data.test_features_file are the same features \('.*{shown}'\): the run"
+        with pytest.raises(ValueError, match=message + " would train on what it evaluates"):
+            build_datasets(cfg, 3)
+    allowed = cfg.model_copy(update={"allow_overlapping_splits": True})
+    assert build_datasets(allowed, 3).test is not None
+
+
+def test_an_extraction_template_writing_every_split_to_one_file_is_refused(tmp_path: Path, capsys) -> None:
+    from glovita.cli.extract_features import main as extract
+
+    root = tmp_path / "imgs"
+    for split in ("train", "val"):
+        for label, name in enumerate("ab"):
+            write_images(root / "images" / split / name, label, 2, prefix=split)
+    with pytest.raises(SystemExit):
+        extract(["--output_dir", str(tmp_path / "f"), "--output_filename", "same.h5", "--data.dataset",
+                 "generic_image_dataset", "--data.data_root_dir", str(root), "--data.num_classes", "2",
+                 "--data.split_source", "subdirs", "--data.label_source", "folder", "--model.encoder.type",
+                 "test_resnet", "--model.encoder.no_pretrained"])  # fmt: skip
+    err = " ".join(capsys.readouterr().err.split())
+    assert "output_filename='same.h5' gives one file for the splits train, val" in err and "Put {split} in it" in err
+    assert not (tmp_path / "f" / "same.h5").exists()
 
 
 def test_labels_for_images_that_do_not_exist_are_warned_about(tmp_path: Path) -> None:

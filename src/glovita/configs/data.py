@@ -239,6 +239,9 @@ class PrecomputedFeaturesConfig(DatasetFields):
     """split_files: HDF5 file with the validation features and labels."""
     test_features_file: Path | None = None
     """split_files: HDF5 file with the test features and labels (optional)."""
+    allow_overlapping_splits: bool = False
+    """split_files: accept one feature file (the same path or bytes) for two splits; by default that stops the run,
+    since it would train or select on what it evaluates."""
     features_dir: Path | None = None
     """slide_folder: folder holding h5_files/ or pt_files/ (or the .h5 / .pt files themselves)."""
     labels_csv: Path | None = None

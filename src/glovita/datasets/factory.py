@@ -220,6 +220,24 @@ def _build_slide_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
     )
 
 
+def _refuse_shared_feature_files(paths: dict[str, Path]) -> None:
+    """Two splits reading one file (the same path, or the same bytes) would train on what they evaluate."""
+    from glovita.datasets.precomputed_features import file_fingerprint
+
+    seen: dict[tuple, str] = {}
+    for split, path in paths.items():
+        if not path.is_file():
+            continue  # read_layout names the missing file
+        key = file_fingerprint(path)
+        if key in seen:
+            raise ValueError(
+                f"data.{seen[key]}_features_file and data.{split}_features_file are the same features ('{path}'): "
+                f"the run would {'train on' if seen[key] == 'train' else 'select'} what it evaluates. Give each split "
+                "its own file, or pass --data.allow_overlapping_splits if that is intended."
+            )
+        seen[key] = split
+
+
 def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
     from glovita.datasets.precomputed_features import PrecomputedFeatureDataset, feature_statistics, read_layout
     from glovita.modalities.features import BagModality, InstanceModality
@@ -228,6 +246,8 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
         return _build_slide_datasets(cfg)
     files = {"train": cfg.train_features_file, "val": cfg.val_features_file, "test": cfg.test_features_file}
     paths = {split: cfg.data_root_dir / path for split, path in files.items() if path is not None}
+    if not cfg.allow_overlapping_splits:
+        _refuse_shared_feature_files(paths)
     layouts = {split: read_layout(path) for split, path in paths.items()}
     train_layout = layouts["train"]
     for split, layout in layouts.items():

@@ -403,3 +403,18 @@ def feature_statistics(dataset: PrecomputedFeatureDataset, keep: list[int] | Non
     std = np.sqrt(np.maximum(squares / max(count, 1) - mean * mean, 0.0))
     std[std < 1e-12] = 1.0
     return torch.from_numpy(mean).float(), torch.from_numpy(std).float()
+
+
+def file_fingerprint(path: Path, chunk: int = 1 << 20) -> tuple:
+    """What identifies a feature file's content cheaply: its size and a hash of its first and last MiB (files
+    written apart differ there: HDF5 headers, the data's ends)."""
+    import hashlib
+
+    size = path.stat().st_size
+    digest = hashlib.sha1()
+    with path.open("rb") as handle:
+        digest.update(handle.read(chunk))
+        if size > chunk:
+            handle.seek(max(chunk, size - chunk))
+            digest.update(handle.read(chunk))
+    return size, digest.hexdigest()

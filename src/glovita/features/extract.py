@@ -120,19 +120,23 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
     dtype = np.float16 if cfg.precision == 16 else np.float32
     written = []
     framewise = build_task(root.data).per_frame
+    named = {
+        split: {
+            "method": method, "model": encoder_name(root), "dataset": root.data.dataset, "split": split,
+            "imgsize": pipeline.size_tag, "precision": str(cfg.precision), "checkpoint": checkpoint,
+        }
+        for split in chosen
+    }  # fmt: skip
+    planned = {split: output_path(cfg, values) for split, values in named.items()}
+    if len(set(planned.values())) < len(planned):  # each split would replace the last: train = test in one file
+        raise ValueError(
+            f"output_filename={cfg.output_filename!r} gives one file for the splits {', '.join(chosen)} "
+            f"('{next(iter(planned.values()))}'), each replacing the last. Put {{split}} in it, or pass --split."
+        )
     for split in chosen:
         dataset = available[split]
         assert dataset is not None
-        values = {
-            "method": method,
-            "model": encoder_name(root),
-            "dataset": root.data.dataset,
-            "split": split,
-            "imgsize": pipeline.size_tag,
-            "precision": str(cfg.precision),
-            "checkpoint": checkpoint,
-        }
-        path = output_path(cfg, values)
+        path, values = planned[split], named[split]
         augment = split == "train" and not cfg.use_eval_transform_for_train
         loader = one_pass_loader(
             pipeline.train_dataset(dataset) if augment else pipeline.eval_dataset(dataset), loading, modality.collate

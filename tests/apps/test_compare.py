@@ -15,7 +15,8 @@ def test_two_runs_are_tabulated_and_sorted(tmp_path: Path, capsys: pytest.Captur
     for lr, group in (("0.05", "fast"), ("0.0005", "slow")):
         args = feature_args(tmp_path, "instances", ["--model.head.head_type", "classification",
                                                     "--data.probe_optimizer", "configured"], group=group)  # fmt: skip
-        train([*args, "--optimizer.lr", lr, "--training.epochs", "3"])
+        note = "<script>alert(1)</script>" if group == "fast" else "<img src=x onerror=alert(1)>"
+        train([*args, "--optimizer.lr", lr, "--training.epochs", "3", "--add_log.note", note])
     groups = tmp_path / "exp" / "precomputed_features"
     compare([str(groups / "fast" / "0"), str(groups / "slow" / "0"), "--sort", "test_loss"])
     with (groups / "compare.csv").open() as handle:
@@ -38,6 +39,8 @@ def test_two_runs_are_tabulated_and_sorted(tmp_path: Path, capsys: pytest.Captur
     assert "data.num_classes" not in rows[0] and "group" not in rows[0]  # equal in both / names the run
     markdown = (groups / "compare.md").read_text().splitlines()
     assert len(markdown) == 4 and markdown[0].startswith("| run | ") and "optimizer.lr" in markdown[0]
+    assert "<script>" not in "".join(markdown) and "<img" not in "".join(markdown)  # add_log values, escaped
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in "".join(markdown)
     assert "fast/0" in capsys.readouterr().out
 
     compare([str(groups), "--output_dir", str(tmp_path / "table")])  # a folder of groups is searched

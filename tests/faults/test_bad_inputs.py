@@ -41,6 +41,33 @@ def test_a_sample_in_two_splits_is_refused_unless_allowed(tmp_path: Path) -> Non
     assert len(allowed.val) == 3 and len(allowed.test) == 4  # type: ignore[arg-type]
 
 
+def test_one_file_spelled_two_ways_in_two_splits_is_an_overlap(tmp_path: Path) -> None:
+    train = _ids("a", range(4)) + _ids("b", range(4))
+    splits = {"train": train, "val": [f"./{train[0]}", train[1].replace("/", "//")], "test": _ids("b", range(4, 6))}
+    cfg = GenericImageDatasetConfig(data_root_dir=_dataset(tmp_path, splits), num_classes=2)
+    with pytest.raises(ValueError, match=r"2 in both train and val \(e.g. a/0_000.png, a/0_001.png\)"):
+        build_datasets(cfg, 3)
+
+
+def test_folders_users_really_have(tmp_path: Path) -> None:
+    """images/train with a .ipynb_checkpoints folder, images/validation for val, and a labels CSV from Excel (a
+    byte-order mark, semicolons) are read as meant."""
+    root = tmp_path / "ds"
+    for split in ("train", "validation"):
+        for label, name in enumerate("ab"):
+            write_images(root / "images" / split / name, label, 3, prefix=split)
+    write_images(root / "images" / "train" / ".ipynb_checkpoints", 0, 2)
+    cfg = GenericImageDatasetConfig(data_root_dir=root, num_classes=2, split_source="subdirs", label_source="folder")
+    splits = build_datasets(cfg, 3)
+    assert splits.class_names == ["a", "b"] and len(splits.train) == 6 and len(splits.val) == 6  # type: ignore[arg-type]
+    ids = [p.relative_to(root / "images").as_posix() for p in sorted((root / "images").rglob("*.png"))]
+    (root / "labels.csv").write_bytes(
+        "\ufeffimage;label\n".encode() + "".join(f"{i};{i.split('/')[1]}\n" for i in ids).encode()
+    )
+    cfg = cfg.model_copy(update={"label_source": "csv"})
+    assert build_datasets(cfg, 3).class_names == ["a", "b"]
+
+
 def test_nan_regression_label_is_refused_naming_the_file_and_id(tmp_path: Path) -> None:
     ids = _ids("a", range(6)) + _ids("b", range(6))
     labels: dict[str, object] = {i: 0.5 for i in ids}

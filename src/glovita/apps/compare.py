@@ -131,10 +131,10 @@ def compare_runs(cfg: CompareConfig) -> tuple[list[str], list[dict[str, Any]], P
         writer.writerow(columns)
         writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
     table = [
-        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join(_markdown(c) for c in columns) + " |",
         "|" + "|".join("---:" if c in value_columns and c != "status" else "---" for c in columns) + "|",
     ]
-    table += ["| " + " | ".join(_cell(row.get(c)).replace("|", "\\|") for c in columns) + " |" for row in rows]
+    table += ["| " + " | ".join(_markdown(_cell(row.get(c))) for c in columns) + " |" for row in rows]
     with atomic_path(md_path) as tmp:
         tmp.write_text("\n".join(table) + "\n")
     _print(columns, rows, parent)
@@ -160,3 +160,11 @@ def _print(columns: list[str], rows: list[dict[str, Any]], parent: Path) -> None
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
     lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip() for line in cells]
     print_line(f"Runs under {parent}:\n" + "\n".join(lines))
+
+
+def _markdown(text: str) -> str:
+    """A table cell as Markdown text: HTML escaped (values such as --add_log ones may hold tags, which Markdown
+    viewers would render or run), pipes escaped, newlines flattened."""
+    import html
+
+    return html.escape(text, quote=False).replace("|", "\\|").replace("\n", " ")

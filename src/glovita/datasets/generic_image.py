@@ -4,6 +4,7 @@ folder names, labels.json or a CSV. The layouts are documented in docs/datasets/
 import csv
 import json
 import math
+import posixpath
 import warnings
 from collections import Counter
 from collections.abc import Sequence
@@ -138,13 +139,24 @@ class GenericImageDataset(Dataset):
 
 
 def _list_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    """Image files under `folder`, sorted; hidden files and folders (.ipynb_checkpoints, .DS_Store) are skipped."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in suffixes and not any(part.startswith(".") for part in
+                                                                     p.relative_to(folder).parts)
+    )  # fmt: skip
+
+
+VAL_FOLDER_NAMES = ("val", "valid", "validation")
+"""Folder names read as the validation split (data.split_source subdirs); the first one present is taken."""
 
 
 def _split_ids_from_subdirs(images_dir: Path, suffixes: tuple[str, ...]) -> dict[str, list[str]]:
     splits = {}
     for name in SPLIT_NAMES:
-        folder = images_dir / name
+        names = VAL_FOLDER_NAMES if name == "val" else (name,)
+        folder = next((images_dir / n for n in names if (images_dir / n).is_dir()), images_dir / name)
         if folder.is_dir():
             splits[name] = [p.relative_to(images_dir).as_posix() for p in _list_files(folder, suffixes)]
     if "train" not in splits:
@@ -208,8 +220,15 @@ def _labels_from_json(labels_file: Path) -> dict[str, object]:
 def labels_from_csv(labels_file: Path, id_column: str, label_column: str) -> dict[str, object]:
     if not labels_file.is_file():
         raise FileNotFoundError(f"Labels file '{labels_file}' does not exist. Create it or set --data.labels_file.")
-    with labels_file.open(newline="") as handle:
-        reader = csv.DictReader(handle)
+    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+    with labels_file.open(newline="", encoding="utf-8-sig") as handle:
+        sample = handle.read(4096)
+        handle.seek(0)
+        try:
+            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        except csv.Error:  # one column, or nothing to tell: the default comma
+            dialect = csv.excel
+        reader = csv.DictReader(handle, dialect=dialect)
         columns = reader.fieldnames or []
         for column, flag in ((id_column, "csv_id_column"), (label_column, "csv_label_column")):
             if column not in columns:
@@ -272,6 +291,8 @@ def _regression_targets(raw: dict[str, object], num_outputs: int, source: str) -
 def _check_no_overlaps(split_ids: dict[str, list[str]], where: Path) -> None:
     """No sample twice in one split or in two splits (a test image seen in training inflates every metric)."""
     problems = []
+    # One file may be spelled several ways (./0/a.png, 0//a.png): compare normalised paths.
+    split_ids = {name: [posixpath.normpath(i) for i in ids] for name, ids in split_ids.items()}
     for name, ids in split_ids.items():
         repeated = sorted(i for i, n in Counter(ids).items() if n > 1)
         if repeated:

@@ -280,11 +280,7 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "OMP_NUM_THREADS": "1",
     }
-    import time as _t
-
     for where, (name, *args) in COMMANDS:
-        _b = _t.perf_counter()
-        print(f"\nTIMING-START {where}", flush=True)
         if name == "torchrun":
             trainings += 1
             line = shlex.join([name, *args]).replace("'$(which' 'glovita_train)'", "$(which glovita_train)")
@@ -328,6 +324,11 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     compared = (tmp_path / "experiments" / "digits" / "compare.csv").read_text().splitlines()
     assert len(compared) > 3 and compared[0].startswith("run,")
     assert len(list((tmp_path / "predictions" / "digit_slides" / "attention").glob("*.h5"))) >= 40
+    saliency = tmp_path / "predictions" / "decoy_saliency"  # docs/saliency.md: maps of every test image, scored
+    assert {"saliency_iou", "pointing_game"} <= set(json.loads((saliency / "metrics.json").read_text()))
+    assert len(list((saliency / "saliency").rglob("*.png"))) == len(
+        json.loads((tmp_path / "data" / "decoy_digits" / "splits.json").read_text())["test"]
+    )
     assert (tmp_path / "predictions" / "digit_slides" / "attention" / "slide_0105_heatmap.png").is_file()
     assert json.loads((tmp_path / "predictions" / "csv" / "metrics.json").read_text())["num_samples"] == 2
     assert (tmp_path / "experiments" / "mlflow" / "mlflow.db").is_file()

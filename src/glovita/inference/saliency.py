@@ -25,7 +25,7 @@ def overlay(picture: np.ndarray, saliency: np.ndarray) -> np.ndarray:
     map (H, W) in [0, 1], drawn alike (a volume's slices side by side)."""
     from matplotlib import colormaps
 
-    rgb = np.clip(np.stack([picture] * 3, axis=-1) if picture.ndim == 2 else picture, 0, 1)
+    rgb = np.clip(np.broadcast_to(np.atleast_3d(picture), (*picture.shape[:2], 3)), 0, 1)  # grey -> 3 channels
     heat = colormaps["jet"](np.clip(saliency, 0, 1))[..., :3]
     blended = 0.5 * rgb + 0.5 * heat
     return np.uint8(np.round(255 * np.concatenate([rgb, blended], axis=1)))

@@ -83,12 +83,8 @@ class SaliencyGuidedStep:
         def forward(inputs: torch.Tensor) -> torch.Tensor:
             return cast(Any, model).head.logits(model(inputs, batch.valid))
 
-        with torch.enable_grad():
-            if self.method == "input_gradient":
-                _, gradients = input_gradients(forward, batch.inputs, create_graph=False)
-                maps = gradients.abs().sum(dim=1)
-            else:
-                _, maps = saliency_maps(forward, batch.inputs, batch.targets, self.method, self.layer, False)
+        with torch.enable_grad():  # saliency_maps gives input gradients as |gradient| summed over channels
+            _, maps = saliency_maps(forward, batch.inputs, batch.targets, self.method, self.layer, False)
         return normalised(maps.detach()), masks
 
     def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:

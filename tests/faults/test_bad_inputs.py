@@ -252,3 +252,25 @@ def test_images_keep_their_dynamic_range(kind: str, tmp_path: Path) -> None:
     view = build_transform("default", params, "data.augmentation.test_policy")(image)
     torch.testing.assert_close(view[0].double(), torch.from_numpy(expected), atol=1e-6, rtol=0)
     assert len(np.unique(view.numpy())) > 200  # not collapsed to a few levels (16-bit used to become 0/255)
+
+
+def test_an_output_folder_that_cannot_be_written_stops_the_tools_before_any_work(tmp_path: Path, capsys) -> None:
+    """--output_dir under a file: glovita_infer, glovita_export and glovita_extract_features answer in one line
+    naming the folder, before reading a checkpoint or a dataset (the checkpoint here does not even exist)."""
+    from glovita.cli.export import main as export
+    from glovita.cli.extract_features import main as extract
+    from glovita.cli.infer import main as infer
+
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    target = tmp_path / "blocker" / "out"
+    missing = str(tmp_path / "no_run" / "checkpoints" / "best.pt")
+    for tool, args in (
+        (infer, ["--checkpoint_path", missing]),
+        (export, ["--checkpoint_path", missing]),
+        (extract, ["--data.dataset", "digits", "--data.data_root_dir", str(tmp_path / "digits")]),
+    ):
+        with pytest.raises(SystemExit):
+            tool([*args, "--output_dir", str(target)])
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"--output_dir '{target}' cannot be written (Not a directory)" in err, err
+    assert not (tmp_path / "digits").exists()  # nothing was prepared

@@ -17,7 +17,7 @@ from glovita.models.composite import encode, frame_features
 from glovita.models.factory import build_model
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import forward_loop
-from glovita.runtime.io import atomic_path
+from glovita.runtime.io import atomic_path, check_output_dir
 from glovita.runtime.loaders import one_pass_loader
 from glovita.runtime.progress import print_line
 from glovita.tasks.factory import build_task
@@ -88,6 +88,7 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
 
     Samples go through the run's evaluation pipeline (its modality's, as for glovita_infer); the train split
     through the training pipeline unless use_eval_transform_for_train."""
+    check_output_dir(cfg.output_dir)
     if cfg.method == "minirocket":
         from glovita.features.minirocket import extract_minirocket
 

@@ -26,7 +26,7 @@ from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.modalities.base import Modality
 from glovita.models.composite import GlovitaModel
 from glovita.runtime.batch import Batch
-from glovita.runtime.io import atomic_path, save_json
+from glovita.runtime.io import atomic_path, check_output_dir, save_json
 from glovita.runtime.progress import print_line
 from glovita.tasks.factory import build_task
 
@@ -171,8 +171,7 @@ def _export_safetensors(model: GlovitaModel, run: RestoredRun, batch: Batch, pat
 
 def export_model(cfg: ExportConfig) -> Exported:
     """Write the model file and preprocessing.json into cfg.output_dir, after checking the export."""
-    if cfg.output_dir.exists() and not cfg.output_dir.is_dir():
-        raise NotADirectoryError(f"output_dir '{cfg.output_dir}' is an existing file.")
+    check_output_dir(cfg.output_dir)
     began = time.perf_counter()
     run = load_run(cfg.checkpoint_path)
     if run.config.model.heads:

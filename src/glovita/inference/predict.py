@@ -32,7 +32,7 @@ from glovita.models.composite import GlovitaModel
 from glovita.models.saliency import cam_layer_of
 from glovita.runtime.batch import Batch
 from glovita.runtime.forward import autocast, forward_loop
-from glovita.runtime.io import atomic_path, save_json
+from glovita.runtime.io import atomic_path, check_output_dir, save_json
 from glovita.runtime.loaders import in_memory, one_pass_loader
 from glovita.runtime.progress import print_line
 from glovita.tasks.base import Task
@@ -177,11 +177,8 @@ def _label_text(target: object, class_names: list[str]) -> str:
 
 
 def check_arguments(cfg: InferConfig) -> None:
-    """What can be checked before any model is built: the output folder can be a folder."""
-    if cfg.output_dir.exists() and not cfg.output_dir.is_dir():
-        raise NotADirectoryError(
-            f"output_dir '{cfg.output_dir}' is an existing file. Point --output_dir at a folder (new or existing)."
-        )
+    """What can be checked before any model is built: the output folder can be made and written."""
+    check_output_dir(cfg.output_dir)
 
 
 @dataclass(frozen=True)

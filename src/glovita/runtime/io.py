@@ -45,6 +45,24 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
+def check_output_dir(folder: Path, flag: str = "--output_dir") -> None:
+    """Check that `folder` can be made and written (a probe file, removed, and the folders made for it), before any
+    work: a path under a file, a read-only mount or a full disk is answered in one line naming the folder, not with
+    an OS traceback after the work."""
+    import tempfile
+
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]  # made for the probe, removed after it
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".glovita-probe-"):
+            pass
+        for made in missing:  # deepest first: a refused run leaves no folder behind
+            made.rmdir()
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise ValueError(f"{flag} '{folder}' cannot be written ({reason}). Choose a folder you can write to.") from err
+
+
 def save_json(data: Any, path: Path) -> None:
     """Write JSON atomically."""
     with atomic_path(path) as tmp, tmp.open("w") as handle:

@@ -115,3 +115,14 @@ def test_a_diverging_trial_fails_alone_and_later_workers_draw_new_points(tmp_pat
     sweep(["--study", "w", "--space", str(space), *storage, "--trials", "4", "--", *train])  # a later worker
     drawn = [t.params["optimizer.lr"] for t in _study(tmp_path, "w").trials]
     assert len(drawn) == 4 and drawn[2:] != drawn[:2] and len(set(drawn)) == 4
+
+
+def test_a_mistyped_storage_url_is_answered_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("optimizer.lr: {type: float, low: 1.0e-3, high: 1.0e-1}\n")
+    with pytest.raises(SystemExit):
+        sweep(["--study", "s", "--space", str(space), "--storage", f"sqlit:///{tmp_path / 's.db'}", "--trials", "1",
+               "--", *_train_flags(tmp_path)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"--storage 'sqlit:///{tmp_path / 's.db'}' cannot be opened" in " ".join(err.split())
+    assert "Traceback" not in err

@@ -274,3 +274,19 @@ def test_an_output_folder_that_cannot_be_written_stops_the_tools_before_any_work
         err = " ".join(capsys.readouterr().err.split())
         assert f"--output_dir '{target}' cannot be written (Not a directory)" in err, err
     assert not (tmp_path / "digits").exists()  # nothing was prepared
+
+
+def test_an_empty_training_split_is_named_not_blamed_on_the_batch_size(tmp_path: Path, capsys) -> None:
+    from glovita.cli.train import main as train
+
+    root = tmp_path / "ds"
+    (root / "images" / "train").mkdir(parents=True)
+    for label, name in enumerate("ab"):
+        write_images(root / "images" / "val" / name, label, 2)
+    with pytest.raises(SystemExit):
+        train(["--data.dataset", "generic_image_dataset", "--data.data_root_dir", str(root), "--data.num_classes",
+               "2", "--data.split_source", "subdirs", "--data.label_source", "folder", "--dataloading.no_drop_last",
+               "--model.encoder.type", "test_resnet", "--model.encoder.no_pretrained", "--experiments_dir",
+               str(tmp_path / "exp")])  # fmt: skip
+    err = " ".join(capsys.readouterr().err.split())
+    assert "The training split has no samples" in err and "no_drop_last" not in err, err

@@ -63,6 +63,7 @@ def test_disk_full_during_a_checkpoint(small_disk: Path, tmp_path: Path, capsys)
     said = [line for line in err.splitlines() if line.startswith("glovita_train: error:")]
     assert len(said) == 1 and "Traceback" not in err
     assert "No space left on the device while writing checkpoint" in said[0] and "MB are free" in said[0]
+    assert "run the same command again" in said[0] and "--training.resume" not in said[0]  # nothing to resume yet
     run_dir = small_disk / "exp" / "generic_image_dataset" / "g" / "0"
     assert list((run_dir / "checkpoints").glob(".*tmp*")) == []  # the half-written file is gone
     assert json.loads((run_dir / "runtime_info.json").read_text())["status"] == "failed"

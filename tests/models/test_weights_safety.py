@@ -95,7 +95,7 @@ def test_transformer_model_directory_with_a_trap_is_refused(tmp_path: Path) -> N
         weights.unlink()  # the trap below is the folder's only weights file
     marker = tmp_path / "ran"
     write_payload(folder / "pytorch_model.bin", marker, "zip")
-    with pytest.raises(Exception):  # noqa: B017 - transformers' own error; the point is the marker
+    with pytest.raises(ValueError, match="its weights file holds pickled Python objects.*safe_serialization=True"):
         build_encoder(ModelConfig(encoder=TransformerEncoderConfig(type=str(folder), pretrained=True)))
     assert not marker.exists()
     marker_2 = tmp_path / "ran_2"

@@ -109,10 +109,18 @@ def _storage(url: str) -> Any:
     """An RDB storage with heartbeats: a trial whose process was killed is marked failed after 2 minutes, so the
     study does not count it as running forever."""
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
 
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+    try:
+        return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120)
+    except (SQLAlchemyError, ImportError, ValueError) as err:  # a mistyped scheme, a missing driver, no server
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ValueError(
+            f"--storage {url!r} cannot be opened ({reason}). Use sqlite:///path/to/sweeps.db, or an RDB URL such as "
+            "postgresql://user:password@host/db with its driver installed."
+        ) from err
 
 
 def run_sweep(cfg: SweepConfig, train_args: list[str], parse: Parse) -> dict[str, Any]:

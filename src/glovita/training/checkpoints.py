@@ -187,6 +187,7 @@ class CheckpointWriter:
             self._error = err
 
     def _write(self, state: dict[str, Any], epoch: int, is_best: bool) -> None:
+        earlier = self.last.is_file()  # written whole or not at all (temp file + rename)
         try:
             size, crc32 = save_torch({**state, "epoch": epoch, "glovita_version": __version__}, self.last)
         except (OSError, RuntimeError) as err:  # torch's zip writer reports a full disk as a RuntimeError
@@ -197,7 +198,11 @@ class CheckpointWriter:
             raise DiskFullError(
                 f"No space left on the device while writing checkpoint '{self.last}': it needs about "
                 f"{needed / 1e6:.0f} MB and {free / 1e6:.0f} MB are free in '{self.folder}'. Free some space, then "
-                "continue with --training.resume (the previous last.pt is intact)."
+                + (
+                    "continue with --training.resume (the previous last.pt is intact)."
+                    if earlier
+                    else "run the same command again (no checkpoint was written yet: there is nothing to resume)."
+                )
             ) from err
         written = {"size": size, "crc32": crc32}
         sums = self._checksums()

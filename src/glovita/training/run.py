@@ -357,6 +357,10 @@ def _build_data(
     train = make_loader(
         pipeline.train_dataset(splits.train), loading.batch_size, sampler, drop_last=loading.drop_last, **loader_args
     )
+    if size == 0:  # no batch size or drop_last helps here
+        where = splits.description or f"data.data_root_dir '{getattr(cfg.data, 'data_root_dir', '')}'"
+        raise ValueError(f"The training split has no samples ({where}). Put samples in it, or check the split files "
+                         "and --data.data_root_dir.")  # fmt: skip
     if len(train) == 0:
         raise ValueError(
             f"The training split has {size} samples, fewer than dataloading.batch_size="

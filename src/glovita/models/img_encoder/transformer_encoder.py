@@ -3,6 +3,7 @@ architecture name without weights; never downloaded)."""
 
 import json
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -42,6 +43,12 @@ def _load(name: str, pretrained: bool, overrides: dict):
                 name, local_files_only=True, weights_only=True, **kwargs
             )
             return config, _model(loader, config)
+        except pickle.UnpicklingError as err:  # torch's weights-only reader met Python objects in a .bin file
+            raise ValueError(
+                f"model.encoder.type={name!r}: its weights file holds pickled Python objects, and GloViTa reads only "
+                "safetensors or tensors-only files (unpickling runs code). Convert it where you trust it, e.g. "
+                "model.save_pretrained(folder, safe_serialization=True), and point --model.encoder.type at that folder."
+            ) from err
         except OSError as err:
             raise FileNotFoundError(
                 f"model.encoder: transformers model {name!r} is not on this machine ({str(err).splitlines()[0]}) "

@@ -612,3 +612,10 @@ def test_a_masked_classifier_rebuilds_from_its_own_run_directory(run: tuple[str,
         assert torch.allclose(exported(images), model(images), atol=1e-4)
         unmasked = model.head(model.encoder(images))
     assert not torch.allclose(unmasked, model(images), atol=1e-4)  # the mask is part of the model
+    moved = segmenter.rename(tmp_path / "segmenter_elsewhere")
+    try:  # resuming needs no segmentation run either: the record and the checkpoint rebuild it
+        train(["--config", str(run_dir / "config.json"), "--training.resume", "--training.epochs", "3"])
+    finally:
+        moved.rename(segmenter)
+    assert json.loads((run_dir / "runtime_info.json").read_text())["status"] == "completed"
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 3

@@ -148,13 +148,15 @@ def test_the_steps_evaluation_logs_can_select_best_pt() -> None:
 
 
 def test_masks_grow_by_the_dilation_and_keep_ignored_pixels_out() -> None:
-    from glovita.models.saliency import foreground_masks
+    from glovita.models.saliency import dilated, foreground_masks
 
     labels = torch.zeros(1, 7, 7, dtype=torch.long)
     labels[0, 3, 3] = 1
     labels[0, 0, :] = 255
-    masks, valid = foreground_masks(labels, 255, dilation=1)
+    masks, valid = foreground_masks(labels, 255)
+    masks = dilated(masks, valid, 1)
     assert masks.sum() == 9 and masks[0, 2:5, 2:5].min() == 1  # the pixel and its 8 neighbours
     labels[0, 1, 1] = 1  # its grown square reaches row 0, which is ignored
-    masks, valid = foreground_masks(labels, 255, dilation=1)
+    masks, valid = foreground_masks(labels, 255)
+    masks = dilated(masks, valid, 1)
     assert masks[0, 0].sum() == 0 and valid[0, 0].sum() == 0

@@ -148,15 +148,14 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], parse: Parse) -> dict[str
         if cfg.pruner == "median"
         else optuna.pruners.NopPruner()
     )
-    storage = _storage(cfg.storage)
+    study = optuna.create_study(
+        study_name=cfg.study, storage=_storage(cfg.storage), load_if_exists=True, pruner=pruner,
+        direction="maximize" if mode == "max" else "minimize",
+    )  # fmt: skip
     # Workers sharing a study must not draw the same points: the sampler's seed adds the worker's index and the
     # number of trials the study held when this process joined (a worker started later draws anew).
-    held = _trials_held(optuna, cfg.study, storage)
-    seed = cfg.seed + 100_003 * resolve_worker(cfg.worker) + held
-    study = optuna.create_study(
-        study_name=cfg.study, storage=storage, load_if_exists=True, pruner=pruner,
-        sampler=optuna.samplers.TPESampler(seed=seed), direction="maximize" if mode == "max" else "minimize",
-    )  # fmt: skip
+    held = len(study.get_trials(deepcopy=False))
+    study.sampler = optuna.samplers.TPESampler(seed=cfg.seed + 100_003 * resolve_worker(cfg.worker) + held)
     recorded = study.user_attrs.get("metric")
     if recorded not in (None, metric):
         raise ValueError(f"Study {cfg.study!r} optimises {recorded}; these flags give {metric}. Use a new --study.")
@@ -223,14 +222,6 @@ def resolve_worker(worker: int | None) -> int:
         if value.isdigit():
             return int(value)
     return 0
-
-
-def _trials_held(optuna: Any, study: str, storage: Any) -> int:
-    """Trials the study holds already (0 for a new study)."""
-    try:
-        return len(optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False))
-    except KeyError:  # no such study yet
-        return 0
 
 
 def _best_value(run_dir: Path, metric: str, best_epoch: int | None) -> float | None:

@@ -12,10 +12,10 @@ from glovita.inference.masks import common_folder, output_stem
 from glovita.models.saliency import (
     CamLayer,
     SaliencyMethod,
+    explained,
     foreground_masks,
     normalised,
     saliency_agreement,
-    saliency_maps,
 )
 from glovita.runtime.batch import LABEL_MAP, Batch
 
@@ -62,14 +62,8 @@ class SaliencyWriter:
         self.annotated = 0
 
     def maps(self, model: Any, batch: Batch, classes: torch.Tensor) -> torch.Tensor:
-        """Saliency maps (B, H, W) of `classes` (B,) for the batch's images."""
-
-        def forward(inputs: torch.Tensor) -> torch.Tensor:
-            return model.head.logits(model(inputs, batch.valid))
-
-        with torch.enable_grad():
-            _, maps = saliency_maps(forward, batch.inputs, classes, self.method, self.layer, create_graph=False)
-        return maps.detach()
+        """Saliency maps (B, ...) of `classes` (B,) for the batch's samples."""
+        return explained(model, batch.inputs, batch.valid, classes, self.method, self.layer)
 
     def add(self, batch: Batch, maps: torch.Tensor) -> None:
         """Write the batch's overlays; sum agreement over its annotated images."""

@@ -127,6 +127,25 @@ def saliency_maps(
     return logits, upsampled.clamp_min(0)
 
 
+def explained(
+    model: Any,
+    inputs: torch.Tensor,
+    valid: torch.Tensor | None,
+    classes: torch.Tensor,
+    method: SaliencyMethod,
+    layer: CamLayer | None,
+) -> torch.Tensor:
+    """Saliency maps (B, ...) of `classes` for a model whose head gives logits, detached: what evaluation pictures and
+    glovita_infer draw (gradients on even where the caller runs without them)."""
+
+    def forward(batch_inputs: torch.Tensor) -> torch.Tensor:
+        return model.head.logits(model(batch_inputs, valid))
+
+    with torch.enable_grad():
+        _, maps = saliency_maps(forward, inputs, classes, method, layer, create_graph=False)
+    return maps.detach()
+
+
 def input_gradients(
     forward: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor, create_graph: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,17 +200,18 @@ def saliency_agreement(maps: torch.Tensor, masks: torch.Tensor, valid: torch.Ten
     return {"saliency_iou": intersection / union.clamp_min(1), "pointing_game": hit}
 
 
-def foreground_masks(
-    label_maps: torch.Tensor, ignore_index: int, dilation: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(masks, valid) float (B, ...) from annotated label maps: foreground = a class > 0, grown by `dilation` pixels
-    (a square / cube neighbourhood); valid = not ignored."""
+def foreground_masks(label_maps: torch.Tensor, ignore_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(masks, valid) float (B, ...) from annotated label maps: foreground = a class > 0; valid = not ignored."""
     valid = label_maps != ignore_index
-    masks = ((label_maps > 0) & valid).float()
-    if dilation > 0:
-        pool = _MAX_POOL[masks.dim() - 1]
-        masks = pool(masks[:, None], 2 * dilation + 1, stride=1, padding=dilation)[:, 0] * valid
-    return masks, valid.float()
+    return ((label_maps > 0) & valid).float(), valid.float()
+
+
+def dilated(masks: torch.Tensor, valid: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Masks (B, ...) grown by `pixels` (a square / cube neighbourhood), kept inside the valid pixels."""
+    if pixels == 0:
+        return masks
+    pool = _MAX_POOL[masks.dim() - 1]
+    return pool(masks[:, None], 2 * pixels + 1, stride=1, padding=pixels)[:, 0] * valid
 
 
 def cam_layer_of(encoder: Any, method: SaliencyMethod, name: str | None) -> CamLayer | None:

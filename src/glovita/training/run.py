@@ -217,10 +217,7 @@ def _train_in_run_dir(
     device = torch.device(plan.device)
     data = _build_data(cfg, splits, model, device, dist)
     if cfg.model.input_mask.checkpoint_path is not None:
-        from glovita.training.input_mask import build_input_mask
-
-        channels = int(getattr(cfg.model.encoder, "input_channels", 3))
-        model.input_mask, record = build_input_mask(cfg.model.input_mask, data.pipeline.normalization, channels)
+        model.input_mask, record = _input_mask(cfg, data, plan.run_dir, resume_from is not None)
         plan = replace(plan, input_mask=record)
     placed = _place_model(cfg, model, splits.modality, device, dist)
     facts = StepFacts(
@@ -384,6 +381,19 @@ def _build_data(
     test = eval_loader(splits.test) if splits.test is not None else None
     warnings = [warning] if warning else []
     return RunData(splits, pipeline, loading, train, eval_loader(splits.val), test, warnings, training_loader)
+
+
+def _input_mask(cfg: RootConfig, data: RunData, run_dir: Path, resuming: bool) -> tuple[nn.Module, dict[str, Any]]:
+    """model.input_mask's segmenter: read from its run when the run starts; a resumed run rebuilds it from its own
+    resolved_config.json record (its checkpoint holds the weights), as glovita_infer does."""
+    from glovita.training.input_mask import build_input_mask, rebuild_input_mask
+
+    recorded = run_dir / "resolved_config.json"
+    if resuming and recorded.is_file():
+        record = json.loads(recorded.read_text()).get("input_mask")
+        return rebuild_input_mask(cfg.model.input_mask, record, str(run_dir)), record
+    channels = int(getattr(cfg.model.encoder, "input_channels", 3))
+    return build_input_mask(cfg.model.input_mask, data.pipeline.normalization, channels)
 
 
 def _place_model(

@@ -1,7 +1,7 @@
 """Saliency-guided classification: cross-entropy plus a term that pulls each image's saliency map (of its true
 class) onto its annotated segment, backpropagated through the map itself."""
 
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,6 +11,8 @@ from glovita.models.saliency import (
     CamLayer,
     SaliencyMethod,
     cam_term,
+    dilated,
+    explained,
     foreground_masks,
     gradient_penalty,
     input_gradients,
@@ -51,7 +53,7 @@ class SaliencyGuidedStep:
     def _terms(self, model: nn.Module, batch: Batch, context: StepContext, training: bool) -> StepOutput:
         masks, valid = foreground_masks(batch.read(LABEL_MAP), self.ignore_index)
         annotated = masks.flatten(1).amax(dim=1)  # images without a segment add no saliency term
-        grown = foreground_masks(batch.read(LABEL_MAP), self.ignore_index, self.dilation)[0] if self.dilation else masks
+        grown = dilated(masks, valid, self.dilation)
 
         def forward(inputs: torch.Tensor) -> torch.Tensor:
             with context.autocast():
@@ -79,13 +81,8 @@ class SaliencyGuidedStep:
         """(saliency maps (B, ...) of the true classes scaled to [0, 1], annotated masks (B, ...)) of a batch, as the
         step's evaluation computes them; for the run directory's pictures."""
         masks, _ = foreground_masks(batch.read(LABEL_MAP), self.ignore_index)
-
-        def forward(inputs: torch.Tensor) -> torch.Tensor:
-            return cast(Any, model).head.logits(model(inputs, batch.valid))
-
-        with torch.enable_grad():  # saliency_maps gives input gradients as |gradient| summed over channels
-            _, maps = saliency_maps(forward, batch.inputs, batch.targets, self.method, self.layer, False)
-        return normalised(maps.detach()), masks
+        maps = explained(model, batch.inputs, batch.valid, batch.targets, self.method, self.layer)
+        return normalised(maps), masks
 
     def train_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
         return self._terms(model, batch, context, training=True)

@@ -23,6 +23,7 @@ from glovita.cli.compare import main as compare_main
 from glovita.cli.export import main as export_main
 from glovita.cli.extract_features import main as extract_main
 from glovita.cli.infer import main as infer_main
+from glovita.cli.inspect_run import main as inspect_main
 from glovita.cli.make_digit_masks import main as digit_masks_main
 from glovita.cli.make_digit_slides import main as slides_main
 from glovita.cli.make_moving_digits import main as moving_digits_main
@@ -39,6 +40,7 @@ from glovita.configs.digit_slides import DigitSlidesConfig
 from glovita.configs.export import ExportConfig
 from glovita.configs.extract import ExtractFeaturesConfig
 from glovita.configs.infer import InferConfig
+from glovita.configs.inspect_run import InspectConfig
 from glovita.configs.mil_heatmap import MilHeatmapConfig
 from glovita.configs.moving_digits import MovingDigitsConfig
 from glovita.configs.plot_umap import PlotUmapConfig
@@ -65,6 +67,7 @@ TOOLS = {
     "glovita_compare": (CompareConfig, compare_main),
     "glovita_export": (ExportConfig, export_main),
     "glovita_report": (ReportConfig, report_main),
+    "glovita_inspect": (InspectConfig, inspect_main),
 }
 """Commands that run exactly as written: their config class (for the parse check) and entry point."""
 TOOL_OVERRIDES = {

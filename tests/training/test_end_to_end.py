@@ -276,6 +276,7 @@ def test_log_in_a_file_has_one_plain_line_per_epoch(tmp_path: Path) -> None:
     assert sum(parts.values()) >= info["wall_seconds"]  # the parts cover the run from the process's start
     epochs = [line for line in text.splitlines() if line.startswith("epoch ")]
     assert len(epochs) == 3
-    assert all(line.rstrip().endswith("samples/s") and "train_loss" in line and "val_loss" in line for line in epochs)
+    assert all(re.search(r"samples/s  ends ~\d\d:\d\d \(in [^)]+\)$", line.rstrip()) for line in epochs), epochs
+    assert all("train_loss" in line and "val_loss" in line for line in epochs)
     assert "\x1b" not in text and "\r" not in text
     assert any(len(line) > 80 for line in text.splitlines())  # long lines stay whole

@@ -1,7 +1,8 @@
 """Cross-validation: the folds of one group trained one after another, then a group-level cv_summary.json.
 
-Folds that already finished are read back, not retrained; with --training.resume an interrupted fold continues
-from its last.pt and folds not started yet start fresh, so a killed CV run is resumed with the same command.
+Folds that already finished are read back, not retrained; with --training.resume (or resume_mode auto) an
+interrupted fold continues from its last.pt and folds not started yet start fresh, so a killed CV run is resumed
+with the same command. resume_mode best and restart apply to each fold.
 """
 
 import json
@@ -87,12 +88,14 @@ def run_cross_validation(cfg: RootConfig, argv: list[str] | None = None, dist: D
         fold_cfg = cfg.model_copy(update={"data": data, "folds": (), "group": group})
         run_dir = run_directory(fold_cfg, group)
         done = _finished(run_dir)
-        if done is not None and cfg.training.resume:
+        mode = cfg.training.effective_resume_mode
+        if done is not None and mode in ("strict", "auto"):
             print_line(f"fold {fold}: already completed in {run_dir}; using its test metrics.")
             per_fold[fold] = done
             continue
-        resume = cfg.training.resume and (run_dir / "checkpoints" / "last.pt").is_file()
-        training = fold_cfg.training.model_copy(update={"resume": resume})
+        # strict or auto: each fold continues when it has a checkpoint and starts when it has none
+        fold_mode = "auto" if mode == "strict" else mode
+        training = fold_cfg.training.model_copy(update={"resume": False, "resume_mode": fold_mode})
         print_line(f"fold {fold} ({len(per_fold) + 1}/{len(cfg.folds)}) -> {run_dir}")
         result = run_training(fold_cfg.model_copy(update={"training": training}), argv, dist)
         per_fold[fold] = result.test_metrics

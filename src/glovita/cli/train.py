@@ -45,7 +45,8 @@ def _main(args: list[str]) -> None:
     # torch is imported only once parsing succeeded
     from glovita.apps.cross_validation import run_cross_validation
     from glovita.training.distributed import init_distributed, shutdown
-    from glovita.training.run import RunInterrupted, run_training
+    from glovita.training.preemption import PREEMPTED_EXIT_CODE
+    from glovita.training.run import RunInterrupted, RunPreempted, run_training
 
     timeline.mark_early("torch_imports")
     with user_errors("glovita_train"):
@@ -60,5 +61,8 @@ def _main(args: list[str]) -> None:
         except RunInterrupted as stop:
             print(f"glovita_train: {stop}", file=sys.stderr)
             raise SystemExit(130) from None
+        except RunPreempted as stop:
+            print(f"glovita_train: {stop}", file=sys.stderr)
+            raise SystemExit(PREEMPTED_EXIT_CODE) from None
         finally:
             shutdown(dist, together=finished)

@@ -155,6 +155,27 @@ class RootConfig(GlovitaConfig):
             obstacles.append("it solves for one head: leave model.heads empty")
         return obstacles
 
+    def _check_resume_mode(self) -> None:
+        """--training.resume is resume_mode strict; modes that continue or move a run need its group (auto may
+        take it from SLURM's job id, checked when the run is resolved)."""
+        training = self.training
+        if training.resume and training.resume_mode not in (None, "strict"):
+            raise ValueError(
+                f"training.resume and training.resume_mode={training.resume_mode!r} disagree: --training.resume is "
+                "resume_mode strict. Give one of them."
+            )
+        mode = training.effective_resume_mode
+        if mode in ("strict", "best", "restart") and self.group is None:
+            flag = "training.resume" if training.resume else f"training.resume_mode {mode}"
+            raise ValueError(f"{flag} needs the run to act on: pass --group NAME (the <group> folder of the run).")
+        if (
+            training.checkpoint_every_n_steps or training.checkpoint_every_n_minutes
+        ) and self.optimizer.name == "lbfgs":
+            raise ValueError(
+                "optimizer.name='lbfgs' solves each epoch at once: there is no step inside it to checkpoint. Unset "
+                "--training.checkpoint_every_n_steps / --training.checkpoint_every_n_minutes."
+            )
+
     def _check_saliency_step(self) -> None:
         """The saliency-guided step needs annotated segments beside single labels, and a double backward."""
         if self.training.step.step_type != "saliency_guided":
@@ -302,7 +323,4 @@ class RootConfig(GlovitaConfig):
             reasons = "; ".join(obstacles)
             raise ValueError(f"optimizer.name='lbfgs' solves on the whole training split at once: {reasons}.")
         self._check_saliency_step()
-        if self.training.resume and self.group is None:
-            raise ValueError(
-                "training.resume needs the run to continue: pass --group NAME (the <group> folder of the run)."
-            )
+        self._check_resume_mode()

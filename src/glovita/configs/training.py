@@ -1,10 +1,34 @@
 """Trainer-loop behaviour: epochs, precision, checkpointing, best-metric selection, resume."""
 
+import re
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from glovita.configs.base import GlovitaConfig, choice
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a duration: 90m, 4h, 45s, 1.5h, 02:30:00 / 30:00 (HH:MM:SS / MM:SS) or D-HH:MM:SS (SLURM's)."""
+    value = text.strip().lower()
+    suffixed = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhd])", value)
+    if suffixed:
+        return float(suffixed.group(1)) * _UNITS[suffixed.group(2)]
+    clock = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", value)
+    if clock and (clock.group(3) is not None or clock.group(1) is not None):
+        days, first, second, third = (int(g) if g is not None else None for g in clock.groups())
+        if third is not None:  # [D-]HH:MM:SS
+            seconds = (first or 0) * 3600 + (second or 0) * 60 + third
+        elif days is not None:  # D-HH[:MM]
+            seconds = (first or 0) * 3600 + (second or 0) * 60
+        else:  # MM:SS
+            seconds = (first or 0) * 60 + (second or 0)
+        return float((days or 0) * 86400 + seconds)
+    raise ValueError(
+        f"training.time_limit={text!r} is not a duration. Write e.g. 90m, 4h, 02:30:00 or 1-12:00:00 (days-hh:mm:ss)."
+    )
 
 
 class SupervisedStepConfig(GlovitaConfig):
@@ -51,6 +75,18 @@ else:
 class TrainingConfig(GlovitaConfig):
     """How the loop runs."""
 
+    @property
+    def effective_resume_mode(self) -> str | None:
+        """--training.resume is resume_mode strict."""
+        return "strict" if self.resume else self.resume_mode
+
+    @field_validator("time_limit")
+    @classmethod
+    def _time_limit_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
     epochs: int = Field(10, gt=0)
     """Number of training epochs."""
     precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
@@ -72,7 +108,21 @@ class TrainingConfig(GlovitaConfig):
     max_epoch_checkpoints: int | None = Field(3, gt=0)
     """Keep only the newest N epoch_NNNN.pt files (each holds the full training state); unset keeps all."""
     resume: bool = False
-    """Continue the run in --group from its checkpoints/last.pt."""
+    """Continue the run in --group from its checkpoints/last.pt (the same as --training.resume_mode strict)."""
+    resume_mode: Literal["strict", "auto", "best", "restart"] | None = None
+    """What to do with the run already in the run folder. strict: continue it from last.pt (it must exist). auto:
+    continue it when it has an intact checkpoint, start it when it has none, exit at once when it completed (a
+    requeued cluster job runs the same command; the group comes from --group or SLURM's job id). best: continue from
+    best.pt, after copying the run aside to <fold>.after-best-<time>. restart: move the run aside to
+    <fold>.restarted-<time> and start again. Unset: a new run (refused when the folder holds one)."""
+    checkpoint_every_n_steps: int | None = Field(None, gt=0)
+    """Also write last.pt every N optimizer steps inside an epoch; a resume continues from that step, with the
+    weights an uninterrupted run reaches. Unset: checkpoints at epoch ends only."""
+    checkpoint_every_n_minutes: float | None = Field(None, gt=0)
+    """Also write last.pt inside an epoch once this many minutes have passed since the last checkpoint."""
+    time_limit: str | None = None
+    """Wall-clock budget of this attempt (e.g. 90m, 4h, 02:30:00, 1-12:00:00 as SLURM writes it): after the first
+    epoch the run says whether its expected end fits. Under SLURM the job's end time is used when unset."""
     accumulate_grad_batches: int = Field(1, ge=1)
     """Sum gradients over N batches before each optimizer step (effective batch = N x batch_size x processes)."""
     ema_decay: float | None = Field(None, gt=0, lt=1)

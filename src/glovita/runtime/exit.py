@@ -7,6 +7,7 @@ daemonic child processes, flushing stdout and stderr) and then ends the process 
 
 import atexit
 import os
+import signal
 import sys
 import threading
 
@@ -16,9 +17,14 @@ def exit_now(code: int = 0) -> None:
     run that stopped with an error), flush, and end the process with `code`."""
     import multiprocessing
 
+    if hasattr(signal, "SIGCHLD"):  # ending the loader workers here is expected: not an error for torch to raise
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for child in multiprocessing.active_children():  # daemonic workers: a normal exit terminates them too
         child.terminate()
-        child.join(timeout=5)
+        child.join(timeout=1)
+        if child.is_alive():  # a loader worker defers SIGTERM (runtime/loaders.py): end it now
+            child.kill()
+            child.join(timeout=5)
     current = threading.current_thread()
     for thread in threading.enumerate():
         if thread is not current and not thread.daemon:

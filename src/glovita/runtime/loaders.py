@@ -66,10 +66,16 @@ class EpochPlan:
     rank: int = 0
     world_size: int = 1
     epoch: int = 0
+    skip: int = 0
+    """Leading samples of this process's share to leave out of the current pass (a run resumed inside an epoch:
+    the batches it had consumed); set_epoch clears it."""
 
     @property
     def per_rank(self) -> int:
         return -(-self.size // self.world_size)
+
+    def start_pass(self, epoch: int) -> None:
+        self.epoch, self.skip = epoch, 0
 
     def order(self) -> tuple[torch.Tensor, torch.Generator]:
         """This process's indices for the current epoch, and the generator that drew them (for sample seeds)."""
@@ -88,18 +94,22 @@ class SeededSampler(Sampler):
         self.with_seeds = with_seeds
 
     def set_epoch(self, epoch: int) -> None:
-        self.plan.epoch = epoch
+        self.plan.start_pass(epoch)
+
+    def skip_batches(self, batches: int, batch_size: int) -> None:
+        """Leave the first `batches` batches of this pass out (resuming inside an epoch)."""
+        self.plan.skip = batches * batch_size
 
     def __len__(self) -> int:
-        return self.plan.per_rank
+        return max(self.plan.per_rank - self.plan.skip, 0)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         plan = self.plan
         indices, generator = plan.order()
         if not self.with_seeds:
-            return iter(indices.tolist())
+            return iter(indices[plan.skip :].tolist())
         seeds = shard(torch.randint(0, 2**62, (plan.size,), generator=generator), plan.rank, plan.world_size)
-        return iter(zip(indices.tolist(), seeds.tolist(), strict=True))
+        return iter(zip(indices[plan.skip :].tolist(), seeds[plan.skip :].tolist(), strict=True))
 
 
 class SeededBatchSampler(Sampler[torch.Tensor]):
@@ -112,15 +122,23 @@ class SeededBatchSampler(Sampler[torch.Tensor]):
         self.drop_last = drop_last
 
     def set_epoch(self, epoch: int) -> None:
-        self.plan.epoch = epoch
+        self.plan.start_pass(epoch)
 
-    def __len__(self) -> int:
+    def skip_batches(self, batches: int, batch_size: int) -> None:
+        """Leave the first `batches` batches of this pass out (resuming inside an epoch)."""
+        self.plan.skip = batches * self.batch_size
+
+    def _batches(self) -> int:
         full, rest = divmod(self.plan.per_rank, self.batch_size)
         return full if self.drop_last or rest == 0 else full + 1
 
+    def __len__(self) -> int:
+        return self._batches() - self.plan.skip // self.batch_size
+
     def __iter__(self) -> Iterator[torch.Tensor]:
         mine, _ = self.plan.order()
-        return iter(mine[i * self.batch_size : (i + 1) * self.batch_size] for i in range(len(self)))
+        first = self.plan.skip // self.batch_size
+        return iter(mine[i * self.batch_size : (i + 1) * self.batch_size] for i in range(first, self._batches()))
 
 
 class ShardSampler(Sampler[int]):
@@ -196,6 +214,32 @@ class _DirectBatchLoader(DataLoader):
             yield collate(fetch(indices))
 
 
+WORKER_GRACE_SECONDS = 30.0
+"""How long a loader worker keeps serving batches after a SIGTERM (the training process stops at its next safe
+point, writes its checkpoint and ends its workers itself well within this)."""
+
+
+def _worker_keeps_running(_worker_id: int) -> None:
+    """Loader workers outlive the signals a cluster sends to every process of a job: SIGUSR1 is ignored, and SIGTERM
+    ends a worker only after WORKER_GRACE_SECONDS, so the training process (which handles both: training/
+    preemption.py) can finish its step and checkpoint with its loader alive."""
+    import signal
+
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+
+    def later(_signum: int, _frame: object) -> None:
+        import os
+        import threading
+
+        timer = threading.Timer(WORKER_GRACE_SECONDS, os._exit, (0,))
+        timer.daemon = True
+        timer.start()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one timer is enough
+
+    signal.signal(signal.SIGTERM, later)
+
+
 def make_loader(
     dataset: Dataset,
     batch_size: int | None,
@@ -224,6 +268,8 @@ def make_loader(
             pin_memory=pin_memory,
             persistent_workers=persistent_workers and num_workers > 0,
             prefetch_factor=prefetch_factor if num_workers > 0 else None,
+            worker_init_fn=_worker_keeps_running if num_workers > 0 else None,
+            generator=torch.Generator(),  # its own: starting a pass draws nothing from the global generator
         )
     return DataLoader(
         dataset,
@@ -236,6 +282,8 @@ def make_loader(
         persistent_workers=persistent_workers and num_workers > 0,
         prefetch_factor=prefetch_factor if num_workers > 0 else None,
         drop_last=drop_last,
+        worker_init_fn=_worker_keeps_running if num_workers > 0 else None,
+        generator=torch.Generator(),  # its own: starting a pass draws nothing from the global generator
     )
 
 

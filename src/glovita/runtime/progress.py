@@ -43,8 +43,8 @@ class Bar:
 
 
 @contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Bar]:
-    """A transient bar with a free-text info column; a no-op when not on a terminal."""
+def progress_bar(description: str, total: int, initial: int = 0) -> Iterator[Bar]:
+    """A transient bar with a free-text info column, `initial` of `total` done; a no-op when not on a terminal."""
     if _quiet or not sys.stderr.isatty():
         yield Bar(None, None)
         return
@@ -59,7 +59,7 @@ def progress_bar(description: str, total: int) -> Iterator[Bar]:
         transient=True,
     )
     with progress:
-        yield Bar(progress, progress.add_task(description, total=total, info=""))
+        yield Bar(progress, progress.add_task(description, total=total, completed=initial, info=""))
 
 
 def print_line(text: str) -> None:

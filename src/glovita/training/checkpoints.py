@@ -157,7 +157,8 @@ class CheckpointWriter:
         return self.folder / "best.pt"
 
     def save(self, state: dict[str, Any], epoch: int, is_best: bool) -> None:
-        """Write the state of `epoch` (after waiting for the previous write); in the background by default."""
+        """Write the state of `epoch` (after waiting for the previous write); in the background by default. A state
+        written inside its epoch (it holds `epoch_progress`) goes to last.pt only, never best.pt or epoch_NNNN.pt."""
         self.join()
         copied = snapshot(state) if self.background else state
         if is_best:
@@ -187,6 +188,8 @@ class CheckpointWriter:
             self._error = err
 
     def _write(self, state: dict[str, Any], epoch: int, is_best: bool) -> None:
+        within_epoch = "epoch_progress" in state
+        is_best = is_best and not within_epoch
         earlier = self.last.is_file()  # written whole or not at all (temp file + rename)
         try:
             size, crc32 = save_torch({**state, "epoch": epoch, "glovita_version": __version__}, self.last)
@@ -210,7 +213,7 @@ class CheckpointWriter:
         if is_best:
             link_or_copy(self.last, self.best)
             sums[self.best.name] = written
-        if self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
+        if not within_epoch and self.every_n_epochs and (epoch + 1) % self.every_n_epochs == 0:
             epoch_file = self.folder / f"epoch_{epoch:04d}.pt"
             link_or_copy(self.last, epoch_file)
             sums[epoch_file.name] = written

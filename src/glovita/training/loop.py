@@ -23,6 +23,8 @@ from glovita.training.steps.base import MODEL_OPTIMIZER, Step, StepContext, Step
 
 _DISPLAY_EVERY = 10
 """Steps between progress-bar refreshes (each reads the loss back from the device)."""
+_AGREE_EVERY = 10
+"""Under torchrun: optimizer steps between the all-reduces that agree on a stop signal or a timed checkpoint."""
 
 
 @dataclass
@@ -60,6 +62,10 @@ class TrainerOptions:
     """The optimizer is L-BFGS: each epoch is one solve on the whole training split (see _full_batch_epoch)."""
     batches_per_epoch: int | None = None
     """Training batches per epoch (Step.epoch_length); None: one pass over the training loader."""
+    checkpoint_every_n_steps: int | None = None
+    """Also write last.pt every N optimizer steps inside an epoch (training.checkpoint_every_n_steps)."""
+    checkpoint_every_seconds: float | None = None
+    """Also write last.pt inside an epoch once this long has passed since the last checkpoint."""
 
 
 class Trainer:
@@ -80,15 +86,22 @@ class Trainer:
         make_metrics: Callable[[], HeadsMetrics],
         checkpoints: CheckpointWriter | None,
         logger: ExperimentLogger,
-        on_epoch_end: Callable[[dict[str, Any]], None],
+        on_epoch_end: Callable[[dict[str, Any]], str | None],
         model: nn.Module | None = None,
         eval_model: nn.Module | None = None,
         ema: torch.optim.swa_utils.AveragedModel | None = None,
         dist: DistContext | None = None,
         should_stop: Callable[[dict[str, Any]], str | None] | None = None,
         on_first_step: Callable[[], None] | None = None,
+        stop_signal: Callable[[], str | None] | None = None,
     ) -> None:
         self.module = module
+        self.stop_signal = stop_signal
+        """The stop signal received so far (SIGTERM / SIGUSR1: training/preemption.py), None before any; asked at
+        every safe point, where the run checkpoints and raises TrainingPreempted."""
+        self._progress: dict[str, Any] | None = None
+        """Where a checkpoint written inside an epoch left off (set by load_state_dict, used by train_epoch)."""
+        self._last_checkpoint = time.monotonic()
         self.on_first_step = on_first_step
         """Called once, after this process's first optimizer step (the start-up timeline ends there)."""
         self.step = step
@@ -117,8 +130,8 @@ class Trainer:
         self.step_modules = {name: module.to(device) for name, module in step.modules().items()}
         """The step's own modules (checkpointed with the model); `context.modules` holds their DDP wrappers."""
         self.extra_loaders = step.extra_loaders()
-        self._extra_passes: dict[str, tuple[int, Any]] = {}
-        """Per extra loader: (passes started, its current iterator)."""
+        self._extra_passes: dict[str, tuple[int, Any, int]] = {}
+        """Per extra loader: (passes started, its current iterator, batches drawn from this pass)."""
         if step.manual_optimization and (options.accumulate_grad_batches > 1 or options.full_batch):
             raise ValueError(
                 "This training step runs its own optimizer steps (manual optimization); it cannot accumulate "
@@ -144,20 +157,26 @@ class Trainer:
         return DistributedDataParallel(module, device_ids=device_ids)
 
     def _draw(self, name: str) -> Batch:
-        """The next batch of the step's extra loader `name`; an exhausted loader starts its next (re-seeded) pass."""
+        """The next batch of the step's extra loader `name`; an exhausted loader starts its next (re-seeded) pass.
+        A resumed run continues each extra loader where its checkpoint left it (extra_loader_positions)."""
         if name not in self.extra_loaders:
             raise KeyError(
                 f"The step draws from loader {name!r}; its extra_loaders() gives {sorted(self.extra_loaders)}."
             )
         loader = self.extra_loaders[name]
-        passes, batches = self._extra_passes.get(name, (0, None))
+        passes, batches, drawn = self._extra_passes.get(name, (0, None, 0))
         batch = next(batches, None) if batches is not None else None
+        if batch is None and batches is None and drawn > 0:  # restored position: the same pass, after `drawn`
+            _set_epoch(loader, passes - 1)
+            _skip_batches(loader, drawn)
+            batches = iter(loader)
+            batch = next(batches, None)
         if batch is None:
             _set_epoch(loader, passes)
             batches = iter(loader)
-            passes += 1
+            passes, drawn = passes + 1, 0
             batch = next(batches)
-        self._extra_passes[name] = (passes, batches)
+        self._extra_passes[name] = (passes, batches, drawn + 1)
         return batch.to(self.device, self.memory_format)
 
     def _manual_optimizer_step(self, name: str) -> None:
@@ -186,7 +205,8 @@ class Trainer:
     def _autocast(self) -> AbstractContextManager[Any]:
         return autocast(self.options.precision, self.device)
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The whole training state; `progress` (a checkpoint inside an epoch) says where in the epoch it is."""
         state: dict[str, Any] = {
             "model": self.module.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -206,6 +226,10 @@ class Trainer:
         if self.ema is not None:
             state["ema"] = self.ema.module.state_dict()
             state["ema_updates"] = int(self.ema.n_averaged)
+        if self._extra_passes:
+            state["extra_loader_positions"] = {name: [p, d] for name, (p, _, d) in self._extra_passes.items()}
+        if progress is not None:
+            state["epoch_progress"] = progress
         return state
 
     def load_state_dict(self, checkpoint: dict[str, Any]) -> None:
@@ -230,8 +254,14 @@ class Trainer:
             optimizer.load_state_dict(saved[name]["optimizer"])
             if scheduler is not None:
                 scheduler.load_state_dict(saved[name]["scheduler"])
+        self._extra_passes = {
+            name: (int(passes), None, int(drawn))
+            for name, (passes, drawn) in checkpoint.get("extra_loader_positions", {}).items()
+        }
         best = checkpoint["best"]
-        self.state = TrainState(epoch=checkpoint["epoch"] + 1, best_value=best["value"], best_epoch=best["epoch"])
+        self._progress = checkpoint.get("epoch_progress")
+        epoch = checkpoint["epoch"] + (0 if self._progress is not None else 1)  # inside an epoch: that epoch again
+        self.state = TrainState(epoch=epoch, best_value=best["value"], best_epoch=best["epoch"])
 
     def _backward(self, batch: Batch, scale: float, sync: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The step's forward and the backward of one batch; DDP all-reduces gradients only when `sync`. Returns
@@ -343,18 +373,31 @@ class Trainer:
         _set_epoch(loader, epoch)
         accumulate = self.options.accumulate_grad_batches
         steps = self.options.batches_per_epoch or len(loader)
+        per_pass = len(loader)
         passes = 1
         loss_sum = torch.zeros((), device=self.device)
         seen = torch.zeros((), device=self.device)
         log_sums: dict[str, torch.Tensor] = {}
+        first = 0
+        progress, self._progress = self._progress, None
+        if progress is not None and progress["epoch"] == epoch:  # resumed inside this epoch: skip what it consumed
+            first = int(progress["step"])
+            passes = first // per_pass + 1
+            if passes > 1:
+                _set_epoch(loader, epoch + (passes - 1) * epochs)
+            _skip_batches(loader, first % per_pass)
+            loss_sum += progress["loss_sum"].to(self.device)
+            seen += progress["seen"].to(self.device)
+            log_sums = {key: value.to(self.device) for key, value in progress["log_sums"].items()}
+        seen_before = float(seen) if first else 0.0
         start = time.perf_counter()
-        shown = 0
+        shown = first
         data_seconds = 0.0
         for optimizer in [self.optimizer, *(opt for opt, _ in self.extra_optimizers.values())]:
             optimizer.zero_grad(set_to_none=True)
-        with progress_bar(f"epoch {epoch + 1}/{epochs}", steps) as bar:
+        with progress_bar(f"epoch {epoch + 1}/{epochs}", steps, initial=first) as bar:
             batches = iter(loader)
-            for step in range(steps):
+            for step in range(first, steps):
                 waited = time.perf_counter()
                 batch: Batch | None = next(batches, None)
                 if batch is None:  # the step's epoch is longer than the loader: its next pass, ordered anew
@@ -372,22 +415,24 @@ class Trainer:
                     loss, logs = out.loss.detach(), {key: value.detach() for key, value in out.logs.items()}
                 else:
                     loss, logs = self._backward(batch, 1.0 / group_size, sync=last_of_group)
-                if last_of_group:
-                    if not self.step.manual_optimization:
-                        self._optimizer_step()
-                    if self.on_first_step is not None:
-                        self.on_first_step()
-                        self.on_first_step = None
+                if last_of_group and not self.step.manual_optimization:
+                    self._optimizer_step()
                 loss_sum += loss * len(batch)
                 seen += len(batch)
                 for key, value in logs.items():  # summed on the device: no host sync per step
                     log_sums[key] = log_sums.get(key, torch.zeros((), device=self.device)) + value.float() * len(batch)
+                if last_of_group:
+                    if self.on_first_step is not None:
+                        self.on_first_step()
+                        self.on_first_step = None
+                    if step + 1 < steps:
+                        self._safe_point(epoch, step + 1, (step + 1) // accumulate, loss_sum, seen, log_sums)
                 if bar.active and ((step + 1) % _DISPLAY_EVERY == 0 or step + 1 == steps):
                     rate = float(seen) / (time.perf_counter() - start)
                     bar.update(step + 1 - shown, f"loss {float(loss):.4f}  {rate:.0f} samples/s")
                     shown = step + 1
         seconds = time.perf_counter() - start
-        local_seen = float(seen)
+        local_seen = float(seen) - seen_before  # the samples this process trained on in this attempt
         names = sorted(log_sums)
         loss_sum, seen, *summed = all_reduce_sum(self.dist, loss_sum, seen, *(log_sums[k] for k in names))
         train_loss = float(loss_sum) / max(float(seen), 1.0)
@@ -403,6 +448,60 @@ class Trainer:
             "train_samples_per_second": local_seen * self.dist.world_size / seconds,
             "logs": {f"train_{k}": float(v) / max(float(seen), 1.0) for k, v in zip(names, summed, strict=True)},
         }
+
+    def _safe_point(
+        self,
+        epoch: int,
+        step: int,
+        optimizer_steps: int,
+        loss_sum: torch.Tensor,
+        seen: torch.Tensor,
+        log_sums: dict[str, torch.Tensor],
+    ) -> None:
+        """After an optimizer step inside an epoch: write last.pt when one is due (every N steps or minutes) or a
+        stop signal arrived, then stop for the signal (TrainingPreempted). Under torchrun the processes agree first
+        (one small all-reduce every _AGREE_EVERY optimizer steps), so they checkpoint and stop at the same step."""
+        every = self.options.checkpoint_every_n_steps
+        due_by_count = every is not None and optimizer_steps % every == 0
+        if self.dist.enabled and not due_by_count and optimizer_steps % _AGREE_EVERY:
+            return
+        interval = self.options.checkpoint_every_seconds
+        due_by_time = interval is not None and time.monotonic() - self._last_checkpoint >= interval
+        signal_name = self.stop_signal() if self.stop_signal is not None else None
+        if self.dist.enabled:
+            flags = torch.tensor([float(due_by_time), float(signal_name is not None)], device=self.device)
+            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+            due_by_time, stopping = bool(flags[0]), bool(flags[1])
+            signal_name = signal_name or ("a stop signal (on another process)" if stopping else None)
+        if not (due_by_count or due_by_time or signal_name):
+            return
+        totals = all_reduce_sum(
+            self.dist, loss_sum.clone(), seen.clone(), *(log_sums[k].clone() for k in sorted(log_sums))
+        )
+        keep = self.dist.is_main  # the sums of every process, held by rank 0 (the others resume from zero)
+        progress = {
+            "epoch": epoch,
+            "step": step,
+            "loss_sum": totals[0] if keep else torch.zeros_like(totals[0]),
+            "seen": totals[1] if keep else torch.zeros_like(totals[1]),
+            "log_sums": {
+                k: v if keep else torch.zeros_like(v) for k, v in zip(sorted(log_sums), totals[2:], strict=True)
+            },
+        }
+        if self.checkpoints is not None:
+            self.checkpoints.save(self.state_dict(progress), epoch, is_best=False)
+        self._last_checkpoint = time.monotonic()
+        if signal_name:
+            self._stop_for(signal_name, epoch, step)
+
+    def _stop_for(self, signal_name: str, epoch: int, step: int | None) -> None:
+        """The checkpoint of this safe point is on disk on every process's view: stop (TrainingPreempted)."""
+        from glovita.training.preemption import TrainingPreempted
+
+        if self.checkpoints is not None:
+            self.checkpoints.join()
+        barrier(self.dist)
+        raise TrainingPreempted(signal_name, epoch, step)
 
     def evaluate(
         self, loader: DataLoader, description: str, model: nn.Module | None = None, curves: bool = False
@@ -456,12 +555,25 @@ class Trainer:
             return not math.isnan(value)
         return value > best if self.options.best_mode == "max" else value < best
 
+    def _stop_at_epoch_end(self, epoch: int, epochs: int) -> None:
+        """A stop signal that arrived during the epoch's last steps or its validation: its checkpoint is written."""
+        if epoch + 1 >= epochs or self.stop_signal is None:
+            return
+        signal_name = self.stop_signal()
+        if self.dist.enabled:
+            flag = torch.tensor([float(signal_name is not None)], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            signal_name = signal_name or ("a stop signal (on another process)" if bool(flag[0]) else None)
+        if signal_name:
+            self._stop_for(signal_name, epoch, None)
+
     def fit(self, train_loader: DataLoader, val_loader: DataLoader, epochs: int) -> TrainState:
         """Train from self.state.epoch to `epochs` (or until early stopping); after each epoch validate,
         checkpoint (rank 0) and log."""
         patience = self.options.early_stopping_patience
         for epoch in range(self.state.epoch, epochs):
             train = self.train_epoch(train_loader, epoch, epochs)
+            validation_start = time.perf_counter()
             val = self.evaluate(val_loader, "validate")
             record: dict[str, Any] = {
                 "epoch": epoch,
@@ -480,6 +592,7 @@ class Trainer:
                     "epoch_seconds": train["train_seconds"],
                     "train_data_seconds": train["train_data_seconds"],
                     "train_samples_per_second": train["train_samples_per_second"],
+                    "val_seconds": time.perf_counter() - validation_start,
                 }
             )
             if self.device.type == "cuda":  # the most this process's tensors held on the GPU so far
@@ -491,15 +604,17 @@ class Trainer:
             self.state.epoch = epoch
             if self.checkpoints is not None:
                 self.checkpoints.save(self.state_dict(), epoch, is_best)
+            self._last_checkpoint = time.monotonic()
             self.state.epoch = epoch + 1
-            self.on_epoch_end(record)
+            note = self.on_epoch_end(record)
             self.logger.log_metrics(record, step=epoch)
             marker = " *" if is_best else ""
             print_line(
                 f"epoch {epoch + 1}/{epochs}  train_loss {record['train_loss']:.4f}  val_loss {val.loss:.4f}"
                 f"{marker if self.best_metric == 'val_loss' else f'  {self.best_metric} {value:.4f}{marker}'}  "
-                f"{train['train_samples_per_second']:.0f} samples/s"
+                f"{train['train_samples_per_second']:.0f} samples/s{f'  {note}' if note else ''}"
             )
+            self._stop_at_epoch_end(epoch, epochs)
             if train.get("converged") and epoch + 1 < epochs:
                 self.state.stopped_early = True
                 print_line(
@@ -531,6 +646,20 @@ def _set_epoch(loader: DataLoader, epoch: int) -> None:
     for sampler in (loader.sampler, loader.batch_sampler):
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch)  # type: ignore[union-attr]
+
+
+def _skip_batches(loader: DataLoader, batches: int) -> None:
+    """Leave the first `batches` batches of the loader's current pass out (resuming inside an epoch)."""
+    if batches == 0:
+        return
+    for sampler in (loader.batch_sampler, loader.sampler):
+        if hasattr(sampler, "skip_batches"):
+            sampler.skip_batches(batches, loader.batch_size or 1)  # type: ignore[union-attr]
+            return
+    raise ValueError(
+        "This training loader cannot start inside an epoch (its sampler is not a GloViTa seeded sampler), so the "
+        "checkpoint written inside an epoch cannot be continued exactly. Resume from an epoch checkpoint."
+    )
 
 
 def load_ema(ema: torch.optim.swa_utils.AveragedModel, checkpoint: dict[str, Any]) -> None:

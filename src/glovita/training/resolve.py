@@ -110,13 +110,34 @@ def resolve_shared_group(cfg: RootConfig, dist: DistContext, now: datetime) -> s
     CV run, write into one group)."""
     if cfg.group is not None:
         return cfg.group
+    if cfg.training.effective_resume_mode == "auto":  # every rank reads the same job id: no broadcast needed
+        return auto_resume_group()
     return broadcast(dist, resolve_group(cfg, cfg.experiments_dir, now) if dist.is_main else None)
+
+
+def auto_resume_group() -> str:
+    """The group of a --training.resume_mode auto run without --group: slurm-<job id> (slurm-<array job>_<task> for
+    an array task), the same when SLURM requeues the job."""
+    import os
+
+    array_job, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if array_job and task:
+        return f"slurm-{array_job}_{task}"
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:
+        return f"slurm-{job}"
+    raise ValueError(
+        "training.resume_mode auto needs a fixed run folder, so that running the same command again finds it: pass "
+        "--group NAME (outside SLURM; under SLURM the job id names it)."
+    )
 
 
 def resolve_group(cfg: RootConfig, experiments_dir: Path, now: datetime) -> str:
     """The user's group, else <encoder type>_<head>_<timestamp> (made unique when runs start the same second)."""
     if cfg.group is not None:
         return cfg.group
+    if cfg.training.effective_resume_mode == "auto":
+        return auto_resume_group()
     base = f"{encoder_name(cfg)}_{cfg.model.head.head_type}_{now:%Y%m%d-%H%M%S}"
     parent = experiments_dir / cfg.data.dataset
     group, n = base, 1

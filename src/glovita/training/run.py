@@ -33,7 +33,7 @@ from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model, standardizes_features
 from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 from glovita.runtime.batch import LABEL_MAP, Batch, as_sample
-from glovita.runtime.io import save_json
+from glovita.runtime.io import read_json, save_json
 from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
 from glovita.runtime.progress import print_line, print_summary, set_quiet
 from glovita.runtime.timeline import Timeline
@@ -42,9 +42,10 @@ from glovita.tasks.factory import build_named_tasks, build_task
 from glovita.tasks.heads import HeadsMetrics
 from glovita.training import run_dir as rundir
 from glovita.training.checkpoints import CheckpointWriter, ResumePoint, damage, load_checkpoint
-from glovita.training.distributed import DistContext, barrier, init_distributed
+from glovita.training.distributed import DistContext, barrier, broadcast, init_distributed
 from glovita.training.loop import EvalResult, Trainer, TrainerOptions, TrainState, load_ema
 from glovita.training.optim import build_optimizer, build_scheduler
+from glovita.training.preemption import PREEMPTED_EXIT_CODE, StopSignals, TrainingPreempted
 from glovita.training.resolve import (
     ResolvedRun,
     balanced_sample_weights,
@@ -68,14 +69,27 @@ class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGINT) during a run, after its status was recorded; the message says how to resume."""
 
 
+class RunPreempted(Exception):
+    """SIGTERM / SIGUSR1 stopped the run at a safe point, after its checkpoint and status were written; the message
+    says how to continue it. The command exits with PREEMPTED_EXIT_CODE."""
+
+
 def resume_command(argv: list[str], group: str) -> str:
-    """The command line that continues this run: the same flags, its group, and --training.resume."""
+    """The command line that continues this run: the same command when it resumes itself (resume_mode auto), else
+    the same flags with its group and --training.resume."""
     import shlex
 
     words = list(argv) or ["glovita_train"]
-    if "--group" not in words:
+    if "--group" not in words and not any(w.startswith("--group=") for w in words):
         words += ["--group", group]
-    if "--training.resume" not in words:
+    modes = [i for i, w in enumerate(words) if w == "--training.resume_mode" or w.startswith("--training.resume_mode=")]
+    mode = None
+    if modes:
+        i = modes[-1]
+        mode = words[i].split("=", 1)[1] if "=" in words[i] else (words[i + 1] if i + 1 < len(words) else None)
+        if mode != "auto":  # best / restart did their move: continuing is strict
+            del words[i : i + (1 if "=" in words[i] else 2)]
+    if mode != "auto" and "--training.resume" not in words:
         words.append("--training.resume")
     return shlex.join(words)
 
@@ -178,8 +192,9 @@ def _run_training(
     started = datetime.now()
     group = resolve_shared_group(cfg, dist, started)
     plan = resolve_run(cfg, started, group, dist.local_rank if dist.enabled else None, dist.world_size)
-    with rundir.exclusive_run_dir(plan.run_dir) if dist.is_main else nullcontext():
-        return _train_in_run_dir(cfg, plan, argv, dist, started, should_stop, clock)
+    signals = StopSignals()
+    with rundir.exclusive_run_dir(plan.run_dir) if dist.is_main else nullcontext(), signals.installed():
+        return _train_in_run_dir(cfg, plan, argv, dist, started, should_stop, clock, signals)
 
 
 def _train_in_run_dir(
@@ -190,10 +205,17 @@ def _train_in_run_dir(
     started: datetime,
     should_stop: StopCheck | None,
     clock: Timeline,
+    signals: StopSignals,
 ) -> RunResult:
     wall_start = time.perf_counter()
     clock.mark("run_setup")
-    resume_from = rundir.prepare_run_dir(plan.run_dir, cfg, cfg.training.resume)
+    begin = (
+        rundir.settle_run_dir(plan.run_dir, cfg, cfg.training.effective_resume_mode, started) if dist.is_main else None
+    )
+    begin = broadcast(dist, begin)  # rank 0 moved what the mode moves before any rank reads the folder
+    if begin == "completed":
+        return _already_completed(plan.run_dir, dist)
+    resume_from = rundir.prepare_run_dir(plan.run_dir, cfg, begin == "resume")
     barrier(dist)  # every rank has checked the folder before rank 0 writes into it
     seed_everything(cfg.training.seed, cfg.training.deterministic)
     task = build_task(cfg.data)
@@ -237,8 +259,11 @@ def _train_in_run_dir(
     info = rundir.runtime_info(argv, resolved.device, _device_name(device), started)
     info["world_size"] = dist.world_size
     info["earlier_attempts"] = rundir.earlier_attempts(resolved.run_dir)
-    logger = _start_tracking(cfg, resolved, info, dist)
-    trainer = _build_trainer(cfg, facts, step, resolved, placed, optimisation, logger, dist, should_stop)
+    logger = _start_tracking(cfg, resolved, info, dist, resume_from is not None)
+    trainer = _build_trainer(
+        cfg, facts, step, resolved, placed, optimisation, logger, dist, should_stop, info, started.timestamp()
+    )
+    trainer.stop_signal = lambda: signals.received
     trainer.on_first_step = lambda: clock.mark("first_step")
     if resume_from is not None:
         _resume(cfg, trainer, resolved.run_dir, dist, resume_from)
@@ -255,6 +280,15 @@ def _train_in_run_dir(
             )
     clock.mark("loaders_optimizer_tracking")
     return _fit_and_test(cfg, trainer, data, resolved, logger, info, dist, wall_start, clock)
+
+
+def _already_completed(run_dir: Path, dist: DistContext) -> RunResult:
+    """--training.resume_mode auto on a run that completed: its results, read back; nothing is trained or tested."""
+    info = rundir.completed_run(run_dir) or {}
+    metrics = read_json(run_dir / "test_metrics.json")
+    if dist.is_main:
+        print_line(f"'{run_dir}' completed at {info.get('finished_at')}; nothing to do (training.resume_mode auto).")
+    return RunResult(run_dir=run_dir, test_metrics=metrics, best_epoch=info.get("best_epoch"))
 
 
 def _build_splits(cfg: RootConfig, task: Task, dist: DistContext) -> DatasetSplits:
@@ -493,7 +527,7 @@ def _previous_logger_run(run_dir: Path) -> str | None:
 
 
 def _start_tracking(
-    cfg: RootConfig, resolved: ResolvedRun, info: dict[str, Any], dist: DistContext
+    cfg: RootConfig, resolved: ResolvedRun, info: dict[str, Any], dist: DistContext, resumed: bool
 ) -> ExperimentLogger:
     """Rank 0 writes config.json, resolved_config.json and runtime_info.json, and starts the tracking backend."""
     if not dist.is_main:
@@ -506,7 +540,7 @@ def _start_tracking(
         run_name=resolved.logger["run_name"],
         run_dir=run_dir,
         experiments_dir=cfg.experiments_dir,
-        resume_id=_previous_logger_run(run_dir) if cfg.training.resume else None,
+        resume_id=_previous_logger_run(run_dir) if resumed else None,
     )
     logger = build_logger(cfg.logger, context)
     info["logger_run_id"] = logger.run_id
@@ -525,7 +559,10 @@ def _build_trainer(
     logger: ExperimentLogger,
     dist: DistContext,
     should_stop: StopCheck | None = None,
+    info: dict[str, Any] | None = None,
+    started: float = 0.0,
 ) -> Trainer:
+    minutes = cfg.training.checkpoint_every_n_minutes
     options = TrainerOptions(
         precision=resolved.precision,
         gradient_clip_norm=cfg.training.gradient_clip_norm,
@@ -536,6 +573,8 @@ def _build_trainer(
         best_mode=resolved.best_metric_mode,
         full_batch=optimisation.full_batch,
         batches_per_epoch=optimisation.batches_per_epoch,
+        checkpoint_every_n_steps=cfg.training.checkpoint_every_n_steps,
+        checkpoint_every_seconds=minutes * 60 if minutes is not None else None,
     )
     run_dir = resolved.run_dir
     checkpoints = None
@@ -556,13 +595,40 @@ def _build_trainer(
         ),
         checkpoints=checkpoints,
         logger=logger,
-        on_epoch_end=(lambda record: rundir.append_metrics(run_dir, record)) if dist.is_main else (lambda _: None),
+        on_epoch_end=_epoch_end(cfg, resolved, info, started) if dist.is_main and info else (lambda _: None),
         model=placed.train_model,
         eval_model=placed.eval_model,
         ema=placed.ema,
         dist=dist,
         should_stop=should_stop,
     )
+
+
+def _epoch_end(
+    cfg: RootConfig, resolved: ResolvedRun, info: dict[str, Any], started: float
+) -> Callable[[dict[str, Any]], str]:
+    """Rank 0 after each epoch: append its record to metrics.jsonl, update the run's expected end (and whether it
+    fits its time limit) in runtime_info.json; the expected end is shown on the epoch's line."""
+    from glovita.training.estimate import RunEstimate, deadline
+
+    end, source = deadline(cfg.training.time_limit, started)
+    sizes = resolved.dataset_sizes
+    estimate = RunEstimate(cfg.training.epochs, sizes["val"], sizes["test"], end, source)
+
+    def done(record: dict[str, Any]) -> str:
+        rundir.append_metrics(resolved.run_dir, record)
+        expected = estimate.after_epoch(record)
+        info.update(expected)
+        try:
+            rundir.write_runtime_info(resolved.run_dir, info)
+        except OSError as err:
+            print_line(f"warning: could not update runtime_info.json ({err}).")
+        warning = estimate.warning(expected)
+        if warning:
+            print_line(warning)
+        return estimate.note(expected)
+
+    return done
 
 
 def _resume(cfg: RootConfig, trainer: Trainer, run_dir: Path, dist: DistContext, start: ResumePoint) -> None:
@@ -578,7 +644,9 @@ def _resume(cfg: RootConfig, trainer: Trainer, run_dir: Path, dist: DistContext,
         trainer.state.best_value, trainer.state.best_epoch = None, None
     if dist.is_main:
         rundir.truncate_metrics(run_dir, trainer.state.epoch)
-    print_line(f"Resuming {run_dir} at epoch {trainer.state.epoch + 1}/{cfg.training.epochs}")
+    inside = start.checkpoint.get("epoch_progress")
+    where = f", step {inside['step']}" if inside is not None else ""
+    print_line(f"Resuming {run_dir} at epoch {trainer.state.epoch + 1}/{cfg.training.epochs}{where}")
 
 
 def _announce(
@@ -629,6 +697,13 @@ def _fit_and_test(
         if dist.is_main and getattr(cfg.peft, "save_merged", False):
             _save_merged(trainer, run_dir)
         status = "completed"
+    except TrainingPreempted as err:
+        status = "preempted"
+        command = resume_command(info["command"], resolved.group)
+        info.update(resume_command=command, stop_signal=err.signal_name, exit_code=PREEMPTED_EXIT_CODE)
+        raise RunPreempted(
+            f"{err}; runtime_info.json in '{run_dir}' records status 'preempted'. Continue with: {command}"
+        ) from err
     except KeyboardInterrupt as err:
         status = "interrupted"
         _finish_checkpoint_write(trainer)
@@ -645,6 +720,7 @@ def _fit_and_test(
                 finished_at=datetime.now().isoformat(timespec="seconds"),
                 wall_seconds=wall,
                 epochs_completed=state.epoch,
+                best_epoch=state.best_epoch,
                 stopped_early=state.stopped_early,
                 timeline_seconds=clock.seconds(),
             )

@@ -11,18 +11,28 @@ from contextlib import contextmanager
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
 from glovita.configs.model import ModelConfig
 from glovita.configs.root import RootConfig
-from glovita.runtime.io import save_json
+from glovita.runtime.io import read_json, save_json
 
 if TYPE_CHECKING:
     from glovita.training.checkpoints import ResumePoint
 
-_RESUME_MAY_CHANGE = {("training", "resume"), ("training", "epochs"), ("add_log",), ("group",)}
+_RESUME_MAY_CHANGE = {
+    ("training", "resume"),
+    ("training", "resume_mode"),
+    ("training", "epochs"),
+    ("training", "checkpoint_every_n_steps"),
+    ("training", "checkpoint_every_n_minutes"),
+    ("training", "time_limit"),
+    ("add_log",),
+    ("group",),
+}
+"""Settings a continued run may change: how it is resumed, checkpointed and timed, not what it computes."""
 
 
 def package_versions() -> dict[str, str]:
@@ -113,6 +123,131 @@ def exclusive_run_dir(run_dir: Path) -> Iterator[None]:
                     break  # not empty: another run lives there
 
 
+RunStart = Literal["new", "resume", "completed"]
+"""How a run begins: in an empty folder, from its checkpoint, or not at all (it completed before)."""
+
+
+def completed_run(run_dir: Path) -> dict[str, Any] | None:
+    """runtime_info.json of a run that completed (its status says so), else None."""
+    info = read_json(run_dir / "runtime_info.json")
+    return info if info.get("status") == "completed" else None
+
+
+def settle_run_dir(run_dir: Path, config: RootConfig, mode: str | None, now: datetime) -> RunStart:
+    """Apply training.resume_mode to the run folder (rank 0, before any rank reads it) and say how the run begins.
+
+    Nothing is deleted: restart moves the run to <fold>.restarted-<time>; best copies it to <fold>.after-best-<time>
+    before rewinding it to best.pt; auto moves aside a run whose checkpoints are all damaged before starting anew."""
+    from glovita.runtime.progress import print_line
+
+    if mode is None:
+        return "new"
+    if mode == "strict":
+        return "resume"
+    if mode == "restart":
+        if run_dir.exists():
+            print_line(
+                f"training.resume_mode restart: moved the earlier run to '{move_aside(run_dir, 'restarted', now)}'."
+            )
+        return "new"
+    if mode == "best":
+        rewind_to_best(run_dir, config, now)
+        return "resume"
+    # auto
+    if not (run_dir / "config.json").is_file():
+        return "new"
+    _check_same_settings(run_dir, config, "training.resume_mode auto")
+    if completed_run(run_dir) is not None:
+        return "completed"
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir() or not any(folder.glob("*.pt")):
+        return "new"  # an attempt that stopped before its first checkpoint: prepare_run_dir starts it again
+    from glovita.training.checkpoints import newest_intact_checkpoint
+
+    try:
+        newest_intact_checkpoint(folder)
+    except ValueError as err:
+        moved = move_aside(run_dir, "damaged", now)
+        print_line(f"training.resume_mode auto: {err} Moved the run to '{moved}'; starting it again.")
+        return "new"
+    return "resume"
+
+
+def move_aside(run_dir: Path, label: str, now: datetime) -> Path:
+    """Rename the run folder to <fold>.<label>-<time> (a unique name beside it) and return the new path."""
+    base = run_dir.with_name(f"{run_dir.name}.{label}-{now:%Y%m%d-%H%M%S}")
+    target, n = base, 1
+    while target.exists():
+        n += 1
+        target = base.with_name(f"{base.name}-{n}")
+    run_dir.rename(target)
+    return target
+
+
+def rewind_to_best(run_dir: Path, config: RootConfig, now: datetime) -> Path:
+    """training.resume_mode best: copy the run to <fold>.after-best-<time> (checkpoints hard-linked, other files
+    copied), then make best.pt the run's last.pt, drop the later epoch checkpoints and metric lines from the run
+    folder, and return the copy. The continued run's metrics.jsonl ends at the best epoch."""
+    from glovita.runtime.io import link_or_copy
+    from glovita.runtime.progress import print_line
+    from glovita.training.checkpoints import CHECKSUMS, damage, load_checkpoint
+
+    best = run_dir / "checkpoints" / "best.pt"
+    if not best.is_file():
+        raise FileNotFoundError(
+            f"training.resume_mode best: '{best}' does not exist. Check --group, --data.fold and --experiments_dir, "
+            "or continue from last.pt with --training.resume_mode strict."
+        )
+    problem = damage(best)
+    if problem is not None:
+        raise ValueError(
+            f"training.resume_mode best: '{best}' is damaged ({problem}). Use --training.resume_mode strict."
+        )
+    _check_same_settings(run_dir, config, "training.resume_mode best")
+    best_epoch = int(load_checkpoint(best)["epoch"])
+    aside = move_aside(run_dir, "after-best", now)
+    import shutil
+
+    shutil.copytree(aside, run_dir, copy_function=lambda src, dst: _copy_or_link(Path(src), Path(dst), link_or_copy))
+    folder = run_dir / "checkpoints"
+    sums = read_json(run_dir / CHECKSUMS)
+    for path in folder.glob("epoch_*.pt"):
+        if int(path.stem.split("_")[1]) > best_epoch:
+            path.unlink()
+            sums.pop(path.name, None)
+    link_or_copy(best, folder / "last.pt")
+    if "best.pt" in sums:
+        sums["last.pt"] = sums["best.pt"]
+    save_json(sums, run_dir / CHECKSUMS)
+    truncate_metrics(run_dir, best_epoch + 1)
+    print_line(
+        f"training.resume_mode best: continuing from best.pt (epoch {best_epoch + 1}); the run as it was is in "
+        f"'{aside}'."
+    )
+    return aside
+
+
+def _copy_or_link(source: Path, target: Path, link: Any) -> None:
+    """Checkpoints are hard-linked (they are replaced by rename, never changed in place); other files copied."""
+    import shutil
+
+    if source.suffix == ".pt":
+        link(source, target)
+    else:
+        shutil.copy2(source, target)
+
+
+def _check_same_settings(run_dir: Path, config: RootConfig, flag: str) -> None:
+    """Refuse to continue a run whose config.json differs in what it computes (training.epochs may grow)."""
+    saved = json.loads((run_dir / "config.json").read_text())
+    changed = _differences(saved, config.model_dump(mode="json"))
+    if changed:
+        raise ValueError(
+            f"{flag}: settings differ from the run in '{run_dir}': {'; '.join(changed[:8])}. "
+            "Only training.epochs may change on resume; start a new --group for other changes."
+        )
+
+
 def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> "ResumePoint | None":
     """Refuse to overwrite a finished run; on resume, require last.pt and the same settings, and return the
     checkpoint to continue from (read once). Creates nothing: the folder appears with the config snapshots, once
@@ -121,7 +256,8 @@ def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> "ResumeP
     if not resume:
         if config_file.exists() and (run_dir / "checkpoints" / "last.pt").is_file():
             raise FileExistsError(
-                f"'{run_dir}' already holds a run. Pass --training.resume to continue it, or choose another --group."
+                f"'{run_dir}' already holds a run. Pass --training.resume (or --training.resume_mode "
+                "auto|best|restart) to continue it, or choose another --group."
             )
         if config_file.exists():  # an earlier attempt stopped before its first checkpoint: nothing to keep
             from glovita.runtime.progress import print_line
@@ -135,23 +271,23 @@ def prepare_run_dir(run_dir: Path, config: RootConfig, resume: bool) -> "ResumeP
             f"training.resume: no run to continue at '{run_dir}' (needs config.json and checkpoints/last.pt). "
             "Check --group, --data.fold and --experiments_dir."
         )
-    saved = json.loads(config_file.read_text())
-    changed = _differences(saved, config.model_dump(mode="json"))
-    if changed:
-        raise ValueError(
-            f"training.resume: settings differ from the run in '{run_dir}': {'; '.join(changed[:8])}. "
-            "Only training.epochs may change on resume; start a new --group for other changes."
-        )
+    _check_same_settings(run_dir, config, "training.resume")
     from glovita.training.checkpoints import newest_intact_checkpoint
 
     start = newest_intact_checkpoint(run_dir / "checkpoints")
-    done = int(start.checkpoint["epoch"]) + 1
+    done = epochs_done(start.checkpoint)
     if done > config.training.epochs:
         raise ValueError(
             f"training.resume: the run in '{run_dir}' has already trained {done} epochs, more than "
             f"training.epochs={config.training.epochs}. Pass --training.epochs {done} or more (more trains on)."
         )
     return start
+
+
+def epochs_done(checkpoint: dict[str, Any]) -> int:
+    """Epochs a checkpoint has finished: its epoch and the ones before, or only the ones before when it was written
+    inside its epoch (checkpoint_every_n_steps, preemption)."""
+    return int(checkpoint["epoch"]) + (0 if "epoch_progress" in checkpoint else 1)
 
 
 def write_config_files(run_dir: Path, config: RootConfig, resolved: dict[str, Any]) -> None:

@@ -49,53 +49,6 @@ def _wait_for_lines(path: Path, count: int, child: subprocess.Popen, limit: floa
         time.sleep(0.01)
 
 
-def test_sigterm_inside_an_epoch_then_the_same_auto_command_twice_equals_a_straight_run(
-    subdirs_dataset: Path, tmp_path: Path
-) -> None:
-    experiments = tmp_path / "exp"
-
-    def args(group: str) -> list[str]:
-        return generic_args(subdirs_dataset, experiments, 3, "--group", group, "--training.epochs", "3",
-                            "--dataloading.batch_size", "2", "--dataloading.num_workers", "2",
-                            "--data.augmentation.train_policy", "randaugment", "--model.head.dropout", "0.2",
-                            "--training.resume_mode", "auto")  # fmt: skip
-
-    main(args("straight"))
-    run_dir = experiments / "generic_image_dataset" / "cluster" / "0"
-    said = []
-    for attempt in range(2):  # SIGTERM to the whole process group (workers too, as a cluster does) in epoch 2, 3
-        child = subprocess.Popen([sys.executable, "-m", "glovita.train", *args("cluster")], stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
-        _wait_for_lines(run_dir / "metrics.jsonl", attempt + 1, child)
-        time.sleep(0.15)  # a few of the 18 steps into the next epoch
-        os.killpg(child.pid, signal.SIGTERM)
-        _, err = child.communicate(timeout=120)
-        assert child.returncode == PREEMPTED_EXIT_CODE, err
-        said.append([line for line in err.splitlines() if line.startswith("glovita_train:")])
-        info = json.loads((run_dir / "runtime_info.json").read_text())
-        assert info["status"] == "preempted" and info["stop_signal"] == "SIGTERM"
-        assert info["exit_code"] == PREEMPTED_EXIT_CODE and "--training.resume_mode auto" in info["resume_command"]
-        assert "Traceback" not in err
-    assert all(len(lines) == 1 and "SIGTERM received; stopped at " in lines[0] for lines in said)
-    assert any("stopped at step" in lines[0] for lines in said)  # inside an epoch, not at its end
-    main(args("cluster"))  # the requeued job: the same command
-    straight = experiments / "generic_image_dataset" / "straight" / "0"
-    _same_weights(_weights(straight), _weights(run_dir))
-    assert _records(straight) == _records(run_dir)
-    assert json.loads((run_dir / "test_metrics.json").read_text()) == json.loads(
-        (straight / "test_metrics.json").read_text()
-    )
-    attempts = json.loads((run_dir / "runtime_info.json").read_text())["attempts"]
-    assert [a["status"] for a in attempts] == ["preempted", "preempted", "completed"]
-
-    before = {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
-    began = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "glovita.train", *args("cluster")], capture_output=True, text=True)
-    assert done.returncode == 0 and "nothing to do (training.resume_mode auto)" in done.stderr
-    assert time.perf_counter() - began < 30  # no training, no test pass: the interpreter and torch import
-    assert {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before
-
-
 def test_checkpoint_every_n_steps_resumes_inside_the_epoch_to_identical_weights(
     subdirs_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -218,7 +171,13 @@ def _documented_script(name: str) -> str:
     return blocks[0]
 
 
-def test_the_documented_requeue_recipe_runs_as_written(tmp_path: Path) -> None:
+def test_the_requeue_recipe_stopped_by_usr1_then_sigterm_ends_with_the_weights_of_a_straight_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/training.md's sbatch script as written, with SLURM_JOB_ID set and stand-ins for srun (it adds the test
+    suite's small-run flags, with loader workers, RandAugment and dropout) and scontrol: job 1 gets USR1 (what
+    --signal=USR1@90 sends) and requeues itself; job 2 gets SIGTERM in its whole process group (a preemption; the
+    script dies with it); job 3 finishes with the weights of an uninterrupted run; job 4 exits at once."""
     from glovita.datasets.digits import prepare_digits
 
     prepare_digits(tmp_path / "data" / "digits")
@@ -229,9 +188,10 @@ def test_the_documented_requeue_recipe_runs_as_written(tmp_path: Path) -> None:
     script.write_text(_documented_script("train_requeue.sbatch"))
     tools = tmp_path / "bin"
     tools.mkdir()
-    small = "--model.encoder.type test_resnet --dataloading.num_workers 0 --data.augmentation.image_size 32 " \
-            "--dataloading.batch_size 8 --training.epochs 3"  # fmt: skip
-    (tools / "srun").write_text(f'#!/bin/bash\necho $$ > "{tmp_path}/srun.pid"\nexec "$@" {small}\n')
+    small = ["--model.encoder.type", "test_resnet", "--dataloading.num_workers", "2", "--data.augmentation.image_size",
+             "32", "--dataloading.batch_size", "4", "--training.epochs", "3", "--data.augmentation.train_policy",
+             "randaugment", "--model.head.dropout", "0.2"]  # fmt: skip
+    (tools / "srun").write_text(f'#!/bin/bash\necho $$ > "{tmp_path}/srun.pid"\nexec "$@" {" ".join(small)}\n')
     (tools / "scontrol").write_text(f'#!/bin/bash\necho "$@" >> "{tmp_path}/scontrol.log"\n')
     for tool in tools.iterdir():
         tool.chmod(0o755)
@@ -239,22 +199,52 @@ def test_the_documented_requeue_recipe_runs_as_written(tmp_path: Path) -> None:
     env.pop("SLURM_JOB_END_TIME", None)
     run_dir = tmp_path / "experiments" / "digits" / "slurm-4242" / "0"
 
-    first = subprocess.Popen(["bash", str(script)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)  # fmt: skip
-    _wait_for_lines(run_dir / "metrics.jsonl", 1, first)
-    os.kill(int((tmp_path / "srun.pid").read_text()), signal.SIGUSR1)  # what --signal=USR1@90 sends
-    _, err = first.communicate(timeout=120)
-    assert first.returncode == PREEMPTED_EXIT_CODE, err
-    assert "SIGUSR1 received" in err
-    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
-    assert json.loads((run_dir / "runtime_info.json").read_text())["status"] == "preempted"
-
-    second = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert second.returncode == 0, second.stderr
-    assert "Resuming " in second.stderr and (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
-    attempts = json.loads((run_dir / "runtime_info.json").read_text())["attempts"]
-    assert [a["status"] for a in attempts] == ["preempted", "completed"]
-    assert [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0, 1, 2]
+    said = []
+    for attempt, (how, sig) in enumerate([("usr1", signal.SIGUSR1), ("group", signal.SIGTERM)]):
+        job = subprocess.Popen(["bash", str(script)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+        _wait_for_lines(run_dir / "metrics.jsonl", attempt + 1, job)
+        time.sleep(0.15)  # a few of the 60 steps into the next epoch
+        train_pid = int((tmp_path / "srun.pid").read_text())
+        if how == "usr1":
+            os.kill(train_pid, sig)
+            _, err = job.communicate(timeout=120)
+            assert job.returncode == PREEMPTED_EXIT_CODE, err
+        else:  # the whole job: the script, glovita_train and its loader workers
+            os.killpg(job.pid, sig)
+            _, err = job.communicate(timeout=120)
+            began = time.perf_counter()
+            while json.loads((run_dir / "runtime_info.json").read_text())["status"] == "running":
+                assert time.perf_counter() - began < 60, "the run never recorded how it stopped"
+                time.sleep(0.05)  # the script died at once; glovita_train is still writing its checkpoint
+        info = json.loads((run_dir / "runtime_info.json").read_text())
+        assert info["status"] == "preempted" and info["stop_signal"] == sig.name, err
+        assert info["exit_code"] == PREEMPTED_EXIT_CODE and "--training.resume_mode auto" in info["resume_command"]
+        assert "<td>continue with</td>" in (run_dir / "report.html").read_text()  # the report says how to go on
+        said.append(info)
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"  # job 1 requeued itself
+    stops = [torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True).get("epoch_progress")]
+    assert stops[0] is not None  # job 2 stopped inside an epoch
 
     third = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert third.returncode == 0 and "nothing to do" in third.stderr
+    assert third.returncode == 0, third.stderr
+    assert "Resuming " in third.stderr and (tmp_path / "scontrol.log").read_text() == "requeue 4242\n"
+    attempts = json.loads((run_dir / "runtime_info.json").read_text())["attempts"]
+    assert [a["status"] for a in attempts] == ["preempted", "preempted", "completed"]
+
+    monkeypatch.chdir(tmp_path)  # the same flags, uninterrupted
+    main(["--data.dataset", "digits", "--model.encoder.no_pretrained", "--training.epochs", "30", *small,
+          "--group", "straight"])  # fmt: skip
+    straight = tmp_path / "experiments" / "digits" / "straight" / "0"
+    _same_weights(_weights(straight), _weights(run_dir))
+    assert _records(straight) == _records(run_dir)
+    assert json.loads((run_dir / "test_metrics.json").read_text()) == json.loads(
+        (straight / "test_metrics.json").read_text()
+    )
+
+    before = {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()}
+    began = time.perf_counter()
+    fourth = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert fourth.returncode == 0 and "nothing to do (training.resume_mode auto)" in fourth.stderr
+    assert time.perf_counter() - began < 30  # no training, no test pass: the interpreter and torch import
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.rglob("*") if p.is_file()} == before

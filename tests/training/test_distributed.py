@@ -1,10 +1,12 @@
 """torchrun + DDP on CPU (gloo): two processes follow one process with the same global batch, only rank 0
-writes, and a multi-process run resumes exactly."""
+writes, and a multi-process run stopped by SIGTERM inside an epoch resumes exactly."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,14 +58,42 @@ def test_two_processes_match_one_process_and_resume_exactly(tmp_path: Path) -> N
     assert resolved["world_size"] == 2 and resolved["global_batch_size"] == 8
     assert sorted(p.name for p in (tmp_path / "exp" / "precomputed_features").iterdir()) == ["ddp", "single"]
 
-    script = str(BIN / "glovita_train")
-    resumed_args = [*feature_args(tmp_path, "instances", base, group="resumed"), "--dataloading.batch_size", "4"]
-    _torchrun(script, *resumed_args, "--training.epochs", "2")
-    _torchrun(script, *resumed_args, *epochs, "--training.resume")
+    # SIGTERM to torchrun (it passes it on to both processes) inside epoch 2: they agree on the step, rank 0
+    # checkpoints there, both exit; the same command with resume_mode auto ends bit-identical to the straight run.
+    slow = tmp_path / "slow_train.py"  # 50 ms a step, so that the signal lands inside an epoch
+    slow.write_text(
+        "import time\nfrom glovita.training.steps.supervised import SupervisedStep\n"
+        "original = SupervisedStep.train_step\n"
+        "SupervisedStep.train_step = lambda self, *args: (time.sleep(0.05), original(self, *args))[1]\n"
+        "from glovita.cli.train import main\nmain()\n"
+    )
+    resumed_args = [*feature_args(tmp_path, "instances", base, group="resumed"), "--dataloading.batch_size", "4",
+                    *epochs, "--training.resume_mode", "auto", "--training.checkpoint_every_n_steps", "2"]  # fmt: skip
+    resumed_dir = tmp_path / "exp" / "precomputed_features" / "resumed" / "0"
+    command = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", str(slow), *resumed_args]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})  # fmt: skip
+    began = time.perf_counter()
+    while child.poll() is None and time.perf_counter() - began < 120:
+        metrics = resumed_dir / "metrics.jsonl"
+        if metrics.is_file() and metrics.read_text().count("\n") >= 1:
+            break
+        time.sleep(0.01)
+    time.sleep(0.12)  # about 2 of the 8 steps of epoch 2
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=120)
+    info = json.loads((resumed_dir / "runtime_info.json").read_text())
+    assert info["status"] == "preempted", err[-3000:]
+    stopped = _checkpoint(tmp_path, "resumed")
+    assert stopped["epoch"] == 1 and stopped["epoch_progress"]["step"] in (2, 4, 6)
+    _torchrun(str(BIN / "glovita_train"), *resumed_args)
     resumed = _checkpoint(tmp_path, "resumed")
     assert resumed["epoch"] == 2
     for key, value in ddp["model"].items():
         assert torch.equal(resumed["model"][key], value), key
+    assert [json.loads(line)["val_loss"] for line in (resumed_dir / "metrics.jsonl").read_text().splitlines()] == [
+        json.loads(line)["val_loss"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+    ]
 
 
 def test_sync_batchnorm_on_cpu_is_refused(tmp_path: Path, capsys) -> None:

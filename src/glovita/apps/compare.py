@@ -16,8 +16,16 @@ from glovita.configs.compare import CompareConfig
 from glovita.runtime.io import atomic_path, read_json, read_metrics
 from glovita.runtime.progress import print_line
 
-_NOT_SETTINGS = ("group", "experiments_dir", "training.resume")
-"""Config fields that name or place a run rather than change it."""
+_NOT_SETTINGS = (
+    "group",
+    "experiments_dir",
+    "training.resume",
+    "training.resume_mode",
+    "training.checkpoint_every_n_steps",
+    "training.checkpoint_every_n_minutes",
+    "training.time_limit",
+)
+"""Config fields that name, place, checkpoint or time a run rather than change what it computes."""
 _ASCENDING = ("loss", "ece", "mae", "mse", "rmse", "seconds")
 """Column names containing these sort smallest first."""
 

@@ -169,8 +169,8 @@ def layer_table(model: GlovitaModel, batch: Batch, depth: int) -> tuple[list[dic
         for handle in handles:
             handle.remove()
     modules = dict(model.named_modules())
-    for name in modules:
-        if name and name.count(".") + 1 <= depth and name not in rows:
+    for name, module in modules.items():  # modules that did not run (an empty ModuleDict is left out)
+        if name and name.count(".") + 1 <= depth and name not in rows and any(True for _ in module.parameters()):
             rows[name] = {"module": name, "output": "not run", "calls": 0}
     for name, row in rows.items():
         module = modules[name]

@@ -27,7 +27,7 @@ td,th{border:1px solid #ddd;padding:3px 8px;text-align:right;font-variant-numeri
 th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{border:1px solid #eee;padding:4px}
 img{max-width:520px;border:1px solid #eee}pre{background:#f7f7f7;padding:8px;overflow:auto;max-height:420px}
-.status-completed{color:#2a7d2a}.status-failed,.status-interrupted{color:#b22222}
+.status-completed{color:#2a7d2a}.status-failed,.status-interrupted{color:#b22222}.status-preempted{color:#b8860b}
 """
 
 
@@ -224,6 +224,10 @@ def write_run_report(run_dir: Path) -> Path:
         ("started", info.get("started_at", "?")),
         ("best checkpoint", f"{best_metric} ({resolved.get('best_metric_mode', '?')})"),
     ]  # fmt: skip
+    if status == "preempted" and info.get("resume_command"):
+        facts.append(("continue with", str(info["resume_command"])))
+    elif status == "running" and info.get("expected_end"):
+        facts.append(("expected end", str(info["expected_end"])))
     body = [
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="sub">GloViTa run report · <span class="status-{html.escape(status)}">{html.escape(status)}'

@@ -183,13 +183,13 @@ def test_the_requeue_recipe_stopped_by_usr1_then_sigterm_ends_with_the_weights_o
     prepare_digits(tmp_path / "data" / "digits")
     splits_file = tmp_path / "data" / "digits" / "splits.json"
     splits = json.loads(splits_file.read_text())
-    splits_file.write_text(json.dumps({split: sorted(ids)[::6] for split, ids in splits.items()}))
+    splits_file.write_text(json.dumps({split: sorted(ids)[::10] for split, ids in splits.items()}))
     script = tmp_path / "train_requeue.sbatch"
     script.write_text(_documented_script("train_requeue.sbatch"))
     tools = tmp_path / "bin"
     tools.mkdir()
     small = ["--model.encoder.type", "test_resnet", "--dataloading.num_workers", "2", "--data.augmentation.image_size",
-             "32", "--dataloading.batch_size", "4", "--training.epochs", "3", "--data.augmentation.train_policy",
+             "32", "--dataloading.batch_size", "8", "--training.epochs", "3", "--data.augmentation.train_policy",
              "randaugment", "--model.head.dropout", "0.2"]  # fmt: skip
     (tools / "srun").write_text(f'#!/bin/bash\necho $$ > "{tmp_path}/srun.pid"\nexec "$@" {" ".join(small)}\n')
     (tools / "scontrol").write_text(f'#!/bin/bash\necho "$@" >> "{tmp_path}/scontrol.log"\n')
@@ -204,7 +204,7 @@ def test_the_requeue_recipe_stopped_by_usr1_then_sigterm_ends_with_the_weights_o
         job = subprocess.Popen(["bash", str(script)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
         _wait_for_lines(run_dir / "metrics.jsonl", attempt + 1, job)
-        time.sleep(0.15)  # a few of the 60 steps into the next epoch
+        time.sleep(0.1)  # a few of the 18 steps into the next epoch
         train_pid = int((tmp_path / "srun.pid").read_text())
         if how == "usr1":
             os.kill(train_pid, sig)

@@ -176,6 +176,44 @@ class RootConfig(GlovitaConfig):
                 "--training.checkpoint_every_n_steps / --training.checkpoint_every_n_minutes."
             )
 
+    def _check_semi_supervised_step(self) -> None:
+        """FixMatch and mean teacher pseudo-label one class per image; mean teacher's teacher is the EMA model."""
+        step = self.training.step
+        if step.step_type != "semi_supervised":
+            return
+        single_label = self.data.task == "Classification" and self.data.subtask != "multilabel"
+        if not single_label or self.model.head.head_type != "classification" or self.model.heads:
+            raise ValueError(
+                "training.step.step_type='semi_supervised' pseudo-labels one class per image: it needs --data.task "
+                "Classification (single-label), --model.head.head_type classification and no model.heads."
+            )
+        if getattr(step, "method", None) == "mean_teacher" and self.training.ema_decay is None:
+            raise ValueError(
+                "training.step.method='mean_teacher' uses the EMA weights as its teacher: pass --training.ema_decay "
+                "(e.g. 0.99)."
+            )
+        if self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0:
+            raise ValueError("training.step.step_type='semi_supervised' does not mix batches: set task.mixup_alpha and "
+                             "task.cutmix_alpha to 0.")  # fmt: skip
+
+    def _check_adversarial_step(self) -> None:
+        """Adversarial training measures robust accuracy of one class per image."""
+        if self.training.step.step_type != "adversarial":
+            return
+        single_label = self.data.task == "Classification" and self.data.subtask != "multilabel"
+        if not single_label or self.model.head.head_type != "classification":
+            raise ValueError(
+                "training.step.step_type='adversarial' attacks the true class of each image: it needs --data.task "
+                f"Classification (single-label) and --model.head.head_type classification (got {self.data.task}/"
+                f"{self.data.subtask}, head {self.model.head.head_type!r})."
+            )
+        if self.data.spatial_dims != 2:
+            held = "feature vectors" if self.data.spatial_dims is None else "volumes or series"
+            raise ValueError(
+                f"training.step.step_type='adversarial' perturbs 2D images in pixel units; data.dataset="
+                f"{self.data.dataset!r} holds {held}. Train it on an image dataset."
+            )
+
     def _check_saliency_step(self) -> None:
         """The saliency-guided step needs annotated segments beside single labels, and a double backward."""
         if self.training.step.step_type != "saliency_guided":
@@ -323,4 +361,6 @@ class RootConfig(GlovitaConfig):
             reasons = "; ".join(obstacles)
             raise ValueError(f"optimizer.name='lbfgs' solves on the whole training split at once: {reasons}.")
         self._check_saliency_step()
+        self._check_adversarial_step()
+        self._check_semi_supervised_step()
         self._check_resume_mode()

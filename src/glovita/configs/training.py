@@ -64,7 +64,66 @@ class SaliencyGuidedStepConfig(GlovitaConfig):
     unset takes its last feature stage."""
 
 
-StepConfigMembers = SupervisedStepConfig | SaliencyGuidedStepConfig
+class AdversarialStepConfig(GlovitaConfig):
+    """Adversarial training (PGD / FGSM, Madry et al. 2018; TRADES, Zhang et al. 2019) with robust accuracy under
+    PGD as an evaluation metric. Epsilon and step sizes are in pixel units of [0, 1] (8/255 = 0.0314): the step
+    undoes the run's normalisation, attacks, clamps to [0, 1] and normalises again. The attack runs on the model in
+    eval mode (BatchNorm statistics untouched), the update in train mode."""
+
+    eval_log_keys: ClassVar[tuple[str, ...]] = ("robust_accuracy",)
+    """What the step logs in evaluation (val_<key>, test_<key>), selectable as training.best_checkpoint_metric."""
+    step_type: Literal["adversarial"] = "adversarial"
+    """Training step: what one batch does (training.step)."""
+    method: Literal["pgd", "fgsm", "trades"] = "pgd"
+    """pgd: train on PGD examples; fgsm: on one-step examples of size epsilon; trades: cross-entropy on clean images
+    plus trades_beta x KL(clean || adversarial)."""
+    norm: Literal["linf", "l2"] = "linf"
+    """The ball the perturbation stays in (training and robust evaluation)."""
+    epsilon: float = Field(8 / 255, ge=0)
+    """Radius of the ball in pixel units of [0, 1]."""
+    step_size: float | None = Field(None, gt=0)
+    """Ascent step of the training attack; unset: 2.5 x epsilon / steps (Madry et al.)."""
+    steps: int = Field(7, ge=1)
+    """Ascent steps of the training attack (pgd, trades)."""
+    trades_beta: float = Field(6.0, ge=0)
+    """TRADES: weight of the KL term."""
+    eval_epsilon: float | None = Field(None, ge=0)
+    """Radius of the robust evaluation; unset: epsilon. epsilon 0 with eval_epsilon set trains plainly and reports
+    robustness (a baseline beside adversarial runs)."""
+    eval_steps: int = Field(10, ge=1)
+    """PGD steps of the robust evaluation (step 2.5 x the radius / eval_steps, a random start)."""
+    robust_eval_every_n_epochs: int = Field(1, ge=1)
+    """Validate robust accuracy every N epochs (and at the last); the test pass always does. Each robust
+    evaluation costs eval_steps + 1 passes over its samples."""
+    robust_eval_max_samples: int | None = Field(1000, gt=0)
+    """Robust accuracy over at most this many samples per evaluation pass and process; unset: all."""
+
+
+class SemiSupervisedStepConfig(GlovitaConfig):
+    """Semi-supervised classification of images: FixMatch (Sohn et al. 2020) or mean teacher (Tarvainen and Valpola
+    2017) on the labeled samples data.data_fraction keeps plus the training samples it leaves out, used without
+    their labels. An epoch is one pass over the unlabeled pool (the labeled loader starts new passes as needed)."""
+
+    eval_log_keys: ClassVar[tuple[str, ...]] = ()
+    """What the step logs in evaluation (val_<key>, test_<key>), selectable as training.best_checkpoint_metric."""
+    step_type: Literal["semi_supervised"] = "semi_supervised"
+    """Training step: what one batch does (training.step)."""
+    method: Literal["fixmatch", "mean_teacher"] = "fixmatch"
+    """fixmatch: cross-entropy of the strong view against the weak view's confident predictions; mean_teacher:
+    squared difference of the student's (strong view) and the EMA teacher's (weak view) probabilities."""
+    unlabeled_ratio: int = Field(7, ge=1)
+    """mu: unlabeled images per labeled image in a step (the unlabeled batch is mu x dataloading.batch_size)."""
+    unlabeled_weight: float = Field(1.0, ge=0)
+    """lambda_u (FixMatch) or the consistency weight after ramp-up (mean teacher)."""
+    threshold: float = Field(0.95, gt=0, le=1)
+    """FixMatch: the weak view's top probability a pseudo-label needs."""
+    rampup_epochs: float = Field(5.0, ge=0)
+    """Mean teacher: epochs of the sigmoid ramp-up exp(-5 (1 - t)^2) of the consistency weight."""
+    strong_policy: Literal["randaugment", "default_2d_randaugment"] = "randaugment"
+    """Training policy of the strong view (the weak view is data.augmentation.train_policy)."""
+
+
+StepConfigMembers = SupervisedStepConfig | SaliencyGuidedStepConfig | AdversarialStepConfig | SemiSupervisedStepConfig
 """The members of StepConfig, written once: the type checker sees this union, the CLI the named choice."""
 if TYPE_CHECKING:
     StepConfig = StepConfigMembers

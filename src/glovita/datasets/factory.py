@@ -64,11 +64,29 @@ def image_modality(augmentation: AugmentationConfig) -> ImageModality:
     return ImageModality(ImageAugmentation(**augmentation.model_dump()))
 
 
+class FractionSubset(Subset):
+    """The training samples data.data_fraction keeps; `left_out` indexes the rest of the split (the unlabeled pool of
+    a semi-supervised run: never a validation or test sample, never a kept sample)."""
+
+    def __init__(self, dataset: Dataset, indices: list[int], left_out: list[int]) -> None:
+        super().__init__(dataset, indices)
+        self.left_out = left_out
+
+
+def left_out(train: Dataset) -> Dataset | None:
+    """The training samples data.data_fraction left out (their labels unused), or None when it kept them all."""
+    if isinstance(train, FractionSubset) and train.left_out:
+        return Subset(train.dataset, train.left_out)
+    return None
+
+
 def _with_fraction(dataset: Dataset, targets: list, fraction: float, stratify: bool) -> tuple[Dataset, list]:
     if fraction >= 1.0:
         return dataset, targets
     keep = subsample(targets, fraction, _SUBSAMPLE_SEED, stratify)
-    return Subset(dataset, keep), [targets[i] for i in keep]
+    kept = set(keep)
+    rest = [i for i in range(len(targets)) if i not in kept]
+    return FractionSubset(dataset, keep, rest), [targets[i] for i in keep]
 
 
 def _generic_samples(

@@ -1,6 +1,6 @@
 """2D images: PIL images -> 2D policy transforms (torchvision v2), seeded per sample, channels-last batches."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,10 @@ class ImageModality:
 
     def __init__(self, augmentation: ImageAugmentation) -> None:
         self.augmentation = augmentation
+
+    def with_train_policy(self, policy: str) -> "ImageModality":
+        """The same images under another training policy (e.g. the strong view of a semi-supervised step)."""
+        return ImageModality(replace(self.augmentation, train_policy=policy))
 
     def pipeline(
         self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None

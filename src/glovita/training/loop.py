@@ -518,6 +518,10 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         seen = torch.zeros((), device=self.device)
         log_sums: dict[str, torch.Tensor] = {}
+        log_counts: dict[str, float] = {}
+        begin = getattr(self.step, "begin_evaluation", None)
+        if begin is not None:
+            begin(description, self.state.epoch)
 
         def forward(batch: Batch) -> StepOutput:
             return self.step.eval_step(model, batch, self.context)
@@ -529,13 +533,18 @@ class Trainer:
             logits = self.module.logits_by_head(out.outputs)
             metrics.update({name: value.detach() for name, value in logits.items()}, batch)
             for key, value in out.logs.items():  # summed on the device, like the training logs
-                weighted = value.detach().float() * len(batch)
+                count = out.log_counts.get(key, len(batch))
+                weighted = value.detach().float() * count
                 log_sums[key] = log_sums.get(key, torch.zeros((), device=self.device)) + weighted
+                log_counts[key] = log_counts.get(key, 0.0) + count
         names = sorted(log_sums)
-        loss_sum, seen, *summed = all_reduce_sum(self.dist, loss_sum, seen, *(log_sums[k] for k in names))
+        counts = [torch.tensor(log_counts[k], device=self.device) for k in names]
+        loss_sum, seen, *reduced = all_reduce_sum(self.dist, loss_sum, seen, *(log_sums[k] for k in names), *counts)
+        summed, counted = reduced[: len(names)], reduced[len(names) :]
         values = metrics.compute()
         total = max(float(seen), 1.0)
-        values.update({key: float(value) / total for key, value in zip(names, summed, strict=True)})
+        for key, value, count in zip(names, summed, counted, strict=True):
+            values[key] = float(value) / float(count) if float(count) > 0 else float("nan")
         return EvalResult(float(loss_sum) / total, values, metrics)
 
     def _learning_rates(self) -> dict[str, float]:

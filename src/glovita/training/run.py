@@ -23,7 +23,7 @@ from glovita.configs.model import takes_bags
 from glovita.configs.optimizer import OptimizerConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.checks import check_split_files
-from glovita.datasets.factory import DatasetSplits, build_datasets
+from glovita.datasets.factory import DatasetSplits, build_datasets, left_out
 from glovita.logging.base import ExperimentLogger, LoggerContext
 from glovita.logging.factory import build_logger
 from glovita.logging.none import NoneLogger
@@ -113,7 +113,7 @@ class RunData:
     test: DataLoader | None
     warnings: list[str]
     """What building the loaders warned about (recorded in resolved_config.json)."""
-    training_loader: Callable[[Dataset, str], DataLoader]
+    training_loader: Callable[..., DataLoader]
     """A seeded, sharded training loader over another dataset (a step's extra data), named for its seed."""
 
 
@@ -252,6 +252,8 @@ def _train_in_run_dir(
         epochs=cfg.training.epochs,
         seed=cfg.training.seed,
         training_loader=data.training_loader,
+        unlabeled_pool=left_out(splits.train),
+        pipeline=data.pipeline,
     )
     step = build_step(cfg, facts)
     optimisation = _build_optimisation(cfg, placed.module, data, step.epoch_length(len(data.train)), device, dist)
@@ -404,13 +406,17 @@ def _build_data(
             pipeline.eval_dataset(dataset), loading.eval_batch_size, shard, drop_last=False, **loader_args
         )
 
-    def training_loader(dataset: Dataset, name: str) -> DataLoader:
+    def training_loader(
+        dataset: Dataset, name: str, batch_size: int | None = None, transformed: bool = False
+    ) -> DataLoader:
         seed = cfg.training.seed + zlib.crc32(name.encode())  # its own order, fixed by the run's seed and the name
         extra = EpochPlan(len(dataset), seed, shuffle=True, rank=dist.rank, world_size=dist.world_size)  # type: ignore[arg-type]
-        sampler = modality.train_sampler(extra, loading.batch_size, loading.drop_last)
+        size = batch_size or loading.batch_size
+        sampler = modality.train_sampler(extra, size, loading.drop_last)
         return make_loader(
-            pipeline.train_dataset(dataset), loading.batch_size, sampler, drop_last=loading.drop_last, **loader_args
-        )
+            dataset if transformed else pipeline.train_dataset(dataset), size, sampler, drop_last=loading.drop_last,
+            **loader_args,
+        )  # fmt: skip
 
     test = eval_loader(splits.test) if splits.test is not None else None
     warnings = [warning] if warning else []

@@ -33,9 +33,15 @@ class StepFacts:
     """Batches of the training loader per epoch (this process's)."""
     epochs: int
     seed: int
-    training_loader: Callable[[Dataset, str], DataLoader]
-    """A seeded training loader over another dataset with the run's training transforms, collate and batch size;
-    the name makes its seed differ from the main loader's (e.g. unlabeled images of a semi-supervised step)."""
+    training_loader: Callable[..., DataLoader]
+    """training_loader(dataset, name, batch_size=None, transformed=False): a seeded training loader over another
+    dataset with the run's training transforms (`transformed`: the dataset applies its own, taking (index, seed)
+    keys), collate and batch size (or `batch_size`); the name makes its seed differ from the main loader's (e.g.
+    unlabeled images of a semi-supervised step)."""
+    unlabeled_pool: Dataset | None = None
+    """The training samples data.data_fraction left out (untransformed; their labels must not be used), or None."""
+    pipeline: Any = None
+    """The run's Pipeline (transforms of training and evaluation samples)."""
 
 
 def _no_manual_step(name: str) -> None:
@@ -75,6 +81,9 @@ class StepOutput:
     outputs: Any
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
     """Scalars logged as train_<key> (training) or val_<key> / test_<key> (evaluation), sample-weighted means."""
+    log_counts: dict[str, int] = field(default_factory=dict)
+    """Evaluation: how many of the batch's samples a log covers (default: all), e.g. a metric measured on a capped
+    share of the split; a key whose counts sum to 0 over the pass is NaN."""
     extra_losses: dict[str, torch.Tensor] = field(default_factory=dict)
     """Losses of the step's own optimizers (see Step.extra_optimizers), by name; backpropagated with `loss`
     (automatic optimization only)."""
@@ -130,3 +139,6 @@ class Step(Protocol):
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    # Optional: `begin_evaluation(description: str, epoch: int) -> None` is called at the start of every evaluation
+    # pass ("validate", "validate EMA", "test", "test EMA"), e.g. to cap or seed what the pass measures.

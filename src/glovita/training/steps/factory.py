@@ -3,7 +3,12 @@
 from typing import cast
 
 from glovita.configs.root import RootConfig
-from glovita.configs.training import SaliencyGuidedStepConfig, SupervisedStepConfig
+from glovita.configs.training import (
+    AdversarialStepConfig,
+    SaliencyGuidedStepConfig,
+    SemiSupervisedStepConfig,
+    SupervisedStepConfig,
+)
 from glovita.training.steps.base import Step, StepFacts
 
 
@@ -30,6 +35,21 @@ def build_step(cfg: RootConfig, facts: StepFacts) -> Step:
             return SaliencyGuidedStep(
                 step.method, step.term, step.saliency_weight, layer, ignore_index, step.mask_dilation
             )
+        case AdversarialStepConfig():
+            from glovita.training.steps.adversarial import AdversarialStep
+
+            if facts.normalization is None:
+                raise ValueError(
+                    "training.step.step_type='adversarial' attacks in pixel units of [0, 1], which needs 2D images "
+                    f"normalised with fixed statistics; the {facts.modality.sample_noun} of {cfg.data.dataset} have "
+                    "none. Train on images (or videos of them)."
+                )
+            return AdversarialStep(step, facts.normalization, facts.epochs, facts.seed)
+        case SemiSupervisedStepConfig():
+            from glovita.training.steps.semi_supervised import build_semi_supervised_step
+
+            channels = int(getattr(cfg.model.encoder, "input_channels", 3))
+            return build_semi_supervised_step(step, facts, cfg.dataloading.batch_size, channels)
         case _:  # an installed package's step: builder(step config, root config, facts) -> Step
             from glovita.configs.extensions import build_extension
 

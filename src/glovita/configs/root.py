@@ -176,17 +176,24 @@ class RootConfig(GlovitaConfig):
                 "--training.checkpoint_every_n_steps / --training.checkpoint_every_n_minutes."
             )
 
+    def _require_one_class_per_image(self, does: str, no_heads: bool = False) -> None:
+        """Steps that act on the true class of each image: single-label classification with a classification head
+        (and, with `no_heads`, no named heads)."""
+        single_label = self.data.task == "Classification" and self.data.subtask != "multilabel"
+        if not single_label or self.model.head.head_type != "classification" or (no_heads and self.model.heads):
+            raise ValueError(
+                f"training.step.step_type={self.training.step.step_type!r} {does}: it needs --data.task "
+                "Classification (single-label) and --model.head.head_type classification"
+                f"{' and no model.heads' if no_heads else ''} (got {self.data.task}/{self.data.subtask}, head "
+                f"{self.model.head.head_type!r}{', named heads' if self.model.heads else ''})."
+            )
+
     def _check_semi_supervised_step(self) -> None:
         """FixMatch and mean teacher pseudo-label one class per image; mean teacher's teacher is the EMA model."""
         step = self.training.step
         if step.step_type != "semi_supervised":
             return
-        single_label = self.data.task == "Classification" and self.data.subtask != "multilabel"
-        if not single_label or self.model.head.head_type != "classification" or self.model.heads:
-            raise ValueError(
-                "training.step.step_type='semi_supervised' pseudo-labels one class per image: it needs --data.task "
-                "Classification (single-label), --model.head.head_type classification and no model.heads."
-            )
+        self._require_one_class_per_image("pseudo-labels one class per image", no_heads=True)
         if getattr(step, "method", None) == "mean_teacher" and self.training.ema_decay is None:
             raise ValueError(
                 "training.step.method='mean_teacher' uses the EMA weights as its teacher: pass --training.ema_decay "
@@ -200,13 +207,7 @@ class RootConfig(GlovitaConfig):
         """Adversarial training measures robust accuracy of one class per image."""
         if self.training.step.step_type != "adversarial":
             return
-        single_label = self.data.task == "Classification" and self.data.subtask != "multilabel"
-        if not single_label or self.model.head.head_type != "classification":
-            raise ValueError(
-                "training.step.step_type='adversarial' attacks the true class of each image: it needs --data.task "
-                f"Classification (single-label) and --model.head.head_type classification (got {self.data.task}/"
-                f"{self.data.subtask}, head {self.model.head.head_type!r})."
-            )
+        self._require_one_class_per_image("attacks the true class of each image")
         if self.data.spatial_dims != 2:
             held = "feature vectors" if self.data.spatial_dims is None else "volumes or series"
             raise ValueError(
@@ -218,16 +219,7 @@ class RootConfig(GlovitaConfig):
         """The saliency-guided step needs annotated segments beside single labels, and a double backward."""
         if self.training.step.step_type != "saliency_guided":
             return
-        single_label = self.data.task == "Classification" and self.data.subtask != "multilabel"
-        if not single_label or self.model.head.head_type != "classification":
-            raise ValueError(
-                "training.step.step_type='saliency_guided' explains one class per image: it needs --data.task "
-                f"Classification (single-label) and --model.head.head_type classification (got {self.data.task}/"
-                f"{self.data.subtask}, head {self.model.head.head_type!r})."
-            )
-        if self.model.heads:
-            raise ValueError("training.step.step_type='saliency_guided' explains the main head's class; leave "
-                             "model.heads empty.")  # fmt: skip
+        self._require_one_class_per_image("explains one class per image", no_heads=True)
         if getattr(self.data, "masks_dir", None) is None:
             raise ValueError(
                 "training.step.step_type='saliency_guided' compares saliency maps with annotated segments: pass "

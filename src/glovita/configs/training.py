@@ -1,6 +1,7 @@
 """Trainer-loop behaviour: epochs, precision, checkpointing, best-metric selection, resume."""
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -121,6 +122,9 @@ class SemiSupervisedStepConfig(GlovitaConfig):
     """Mean teacher: epochs of the sigmoid ramp-up exp(-5 (1 - t)^2) of the consistency weight."""
     strong_policy: Literal["randaugment", "default_2d_randaugment"] = "randaugment"
     """Training policy of the strong view (the weak view is data.augmentation.train_policy)."""
+    unlabeled_dir: Path | None = None
+    """A folder of unlabeled images (read recursively) instead of the training images data.data_fraction leaves
+    out; it must not hold validation or test images (not checked)."""
 
 
 StepConfigMembers = SupervisedStepConfig | SaliencyGuidedStepConfig | AdversarialStepConfig | SemiSupervisedStepConfig

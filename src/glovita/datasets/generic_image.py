@@ -148,6 +148,16 @@ def _list_files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     )  # fmt: skip
 
 
+def unlabeled_images(folder: Path, image_mode: str) -> "GenericImageDataset":
+    """Every image under `folder` (recursively, hidden entries skipped) without a label (target -1)."""
+    if not folder.is_dir():
+        raise NotADirectoryError(f"'{folder}' is not a folder of images.")
+    paths = _list_files(folder, IMAGE_SUFFIXES)
+    if not paths:
+        raise ValueError(f"'{folder}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
+    return GenericImageDataset([(path, -1) for path in paths], image_mode)
+
+
 VAL_FOLDER_NAMES = ("val", "valid", "validation")
 """Folder names read as the validation split (data.split_source subdirs); the first one present is taken."""
 

@@ -41,10 +41,20 @@ def build_semi_supervised_step(
     cfg: SemiSupervisedStepConfig, facts: StepFacts, batch_size: int, channels: int
 ) -> "SemiSupervisedStep":
     """The step with its unlabeled loader: the pool data.data_fraction leaves out, under the weak and strong views."""
-    if facts.unlabeled_pool is None:
+    pool = facts.unlabeled_pool
+    if cfg.unlabeled_dir is not None:
+        from glovita.datasets.factory import image_mode
+        from glovita.datasets.generic_image import unlabeled_images
+
+        try:
+            pool = unlabeled_images(cfg.unlabeled_dir, image_mode(channels))
+        except (OSError, ValueError) as err:
+            raise ValueError(f"training.step.unlabeled_dir: {err}") from err
+    if pool is None:
         raise ValueError(
             "training.step.step_type='semi_supervised' learns from the training images data.data_fraction leaves "
-            "out (used without their labels): pass --data.data_fraction below 1 (e.g. 0.1 keeps 10 % labeled)."
+            "out (used without their labels): pass --data.data_fraction below 1 (e.g. 0.1 keeps 10 % labeled), or "
+            "--training.step.unlabeled_dir with a folder of unlabeled images."
         )
     strong_modality = getattr(facts.modality, "with_train_policy", None)
     if strong_modality is None or facts.pipeline is None:
@@ -53,7 +63,7 @@ def build_semi_supervised_step(
             f"{facts.modality.sample_noun} of this dataset have no strong policy. Train it on an image dataset."
         )
     strong = strong_modality(cfg.strong_policy).pipeline(facts.model.encoder.preprocessing, channels)
-    views = TwoViews(facts.pipeline.train_dataset(facts.unlabeled_pool), strong.train_dataset(facts.unlabeled_pool))
+    views = TwoViews(facts.pipeline.train_dataset(pool), strong.train_dataset(pool))
     loader = facts.training_loader(views, UNLABELED, batch_size * cfg.unlabeled_ratio, True)
     return SemiSupervisedStep(cfg, loader)
 

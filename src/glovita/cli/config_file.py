@@ -130,6 +130,11 @@ def validated(
     try:
         return config_class.model_validate(data)
     except ValidationError as err:
+        missing = [e for e in err.errors() if e["type"] == "missing" and len(e["loc"]) == 1]
+        if missing and len(missing) == len(err.errors()):
+            # Required fields the file leaves to the command line (--checkpoint_path ...): the base holds what the
+            # file gives, each field validated on its own; the command line completes it and the whole is validated.
+            return _partial(config_class, data, source, text, yaml_file)
         first = err.errors()[0]
         path = _file_path(first["loc"], data)
         line = _yaml_line(text, path) if (yaml_file and text is not None) else None
@@ -146,6 +151,26 @@ def validated(
         raise ValueError(f"{source}: {where}{at}: {problem}.") from err
 
 
+def _partial(
+    config_class: type[BaseModel], data: dict[str, Any], source: str, text: str | None, yaml_file: bool
+) -> BaseModel:
+    """A base without its required fields (the command line gives them): every given field validated alone."""
+    from typing import Annotated
+
+    from pydantic import TypeAdapter
+
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        field = config_class.model_fields[name]
+        try:
+            values[name] = TypeAdapter(Annotated[field.annotation, field]).validate_python(value)  # type: ignore[arg-type]
+        except ValidationError as err:
+            line = _yaml_line(text, [name]) if (yaml_file and text is not None) else None
+            at = f" (line {line})" if line else ""
+            raise ValueError(f"{source}: {name}{at}: {err.errors()[0]['msg']}.") from err
+    return config_class.model_construct(**values)
+
+
 def _defaults(config_class: type[BaseModel]) -> dict[str, Any]:
     """The defaults of a config class as data (so a file may leave out a union block's tag), or {} when the class
     has required fields."""
@@ -160,16 +185,16 @@ def base_config(config_class: type[BaseModel], options: dict[str, str | None]) -
     preset_name, file_name = options.get("--preset"), options.get("--config")
     if preset_name is None and file_name is None:
         return None
+    data = _defaults(config_class)
     if preset_name is not None:
         from glovita.configs.presets import preset_for
 
-        data = preset_for(config_class, preset_name).model_dump(mode="json")
-    else:
-        data = _defaults(config_class)
+        data = {**data, **preset_for(config_class, preset_name)}
     if file_name is None:
         return validated(config_class, data, f"--preset {preset_name}", None, False)
     path = Path(file_name)
     content, text = read_config_file(path)
+    content = _own_blocks(config_class, content)
     from glovita.cli.argv import find_union_fields
 
     tags = {union.path: union.discriminator for union in find_union_fields(config_class)}
@@ -178,6 +203,17 @@ def base_config(config_class: type[BaseModel], options: dict[str, str | None]) -
         # A resumed run's config.json says resume: true; whether to resume is the command line's choice.
         merged["training"] = {**merged["training"], "resume": False}
     return validated(config_class, merged, f"--config '{path}'", text, path.suffix.lower() in (".yaml", ".yml"))
+
+
+def _own_blocks(config_class: type[BaseModel], content: dict[str, Any]) -> dict[str, Any]:
+    """A run's config.json given to another command: the blocks that command has (data, model, ...); the
+    training-only ones (peft, task, training, ...) are left out. Any other file is taken whole."""
+    from glovita.configs.root import RootConfig
+
+    if config_class is RootConfig or not set(content) <= set(RootConfig.model_fields):
+        return content
+    own = {key: value for key, value in content.items() if key in config_class.model_fields}
+    return own if own else content
 
 
 def print_config(config: BaseModel, style: str) -> None:

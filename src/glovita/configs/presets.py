@@ -1,6 +1,7 @@
 """Named starting points (`--preset NAME`): whole configs that flags and --config files then override."""
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -58,9 +59,9 @@ on CIFAR-10 (data/cifar-10-batches-py), bf16, 30 epochs. features_linear_probe: 
 files. clam_slides: CLAM on 1024-d bags of patch features, one slide per batch."""
 
 
-def preset_for(config_class: type[BaseModel], name: str) -> BaseModel:
-    """The preset `name` for a command's config class (glovita_train takes the whole tree; other commands the
-    blocks of it they have)."""
+def preset_for(config_class: type[BaseModel], name: str) -> dict[str, Any]:
+    """The preset `name` as data for a command's config class (glovita_train takes the whole tree; other commands
+    the blocks of it they have); a command with none of those blocks is refused."""
     if name not in PRESETS:
         import difflib
 
@@ -69,8 +70,12 @@ def preset_for(config_class: type[BaseModel], name: str) -> BaseModel:
         raise ValueError(f"--preset {name!r} is not one of {', '.join(sorted(PRESETS))}.{hint}")
     preset = PRESETS[name]
     if config_class is RootConfig:
-        return preset
+        return preset.model_dump(mode="json")
     shared = {field: getattr(preset, field) for field in config_class.model_fields if field in RootConfig.model_fields}
-    return config_class.model_validate(
-        {k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v for k, v in shared.items()}
-    )
+    blocks = {k: v for k, v in shared.items() if isinstance(v, BaseModel)}
+    if not blocks:
+        raise ValueError(
+            "--preset sets training blocks (data, model, optimizer, ...) and this command has none of them: leave "
+            "--preset out (--config FILE gives this command's own settings)."
+        )
+    return {k: v.model_dump(mode="json") for k, v in blocks.items()}

@@ -1,6 +1,7 @@
 """PNG plots saved in the run directory."""
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +26,18 @@ def _save(fig, path: Path) -> None:
 
 def save_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path, title: str) -> None:
     """Row-normalised confusion matrix with counts in the cells, written atomically as PNG."""
-    plt = _pyplot()
+    _save(confusion_figure(matrix, class_names, title), path)
 
+
+def confusion_figure(matrix: np.ndarray, class_names: list[str], title: str) -> Any:
+    """The confusion-matrix figure; its title is wrapped to the figure's width (a 2-class figure is narrow)."""
+    import textwrap
+
+    plt = _pyplot()
     counts = np.asarray(matrix, dtype=np.int64)
     rates = counts / np.clip(counts.sum(axis=1, keepdims=True), 1, None)
     size = max(4.0, 0.45 * len(class_names) + 2)
+    title = textwrap.fill(title, width=int(size * 8))  # about 8 characters of the 12 pt title per inch
     fig, ax = plt.subplots(figsize=(size, size), dpi=120)
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     ticks = np.arange(len(class_names))
@@ -41,12 +49,24 @@ def save_confusion_matrix(matrix: np.ndarray, class_names: list[str], path: Path
     if len(class_names) <= 30:
         for (row, col), count in np.ndenumerate(counts):
             ax.text(col, row, str(count), ha="center", va="center", color="white" if rates[row, col] > 0.5 else "black")
-    _save(fig, path)
+    fig.tight_layout()
+    return fig
+
+
+GAP_COLOUR = "#f4a6a6"
+"""The calibration gap's colour: opaque, so the gap looks the same over an accuracy bar (under-confident bins) as
+in the legend."""
 
 
 def save_reliability_diagram(bins: dict[str, list[float]], ece: float, path: Path, title: str) -> None:
     """Accuracy per confidence bin against the diagonal of perfect calibration, with the share of samples per
     bin underneath; written atomically as PNG."""
+    _save(reliability_figure(bins, ece, title), path)
+
+
+def reliability_figure(bins: dict[str, list[float]], ece: float, title: str) -> Any:
+    """The reliability diagram: accuracy bars (outlined on top), the gap between accuracy and confidence in one opaque
+    colour whether the bin is over- or under-confident, and the share of samples per bin underneath."""
     plt = _pyplot()
     count = np.asarray(bins["count"])
     accuracy = np.asarray(bins["accuracy"])
@@ -54,9 +74,11 @@ def save_reliability_diagram(bins: dict[str, list[float]], ece: float, path: Pat
     edges = np.linspace(0, 1, len(count) + 1)
     centers, width = (edges[:-1] + edges[1:]) / 2, 1 / len(count)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), dpi=120, height_ratios=(3, 1), sharex=True)
-    top.bar(centers, np.nan_to_num(accuracy), width=width, edgecolor="black", color="tab:blue", label="accuracy")
-    gap = np.nan_to_num(confidence - accuracy)
-    top.bar(centers, gap, bottom=np.nan_to_num(accuracy), width=width, color="tab:red", alpha=0.35, label="gap")
+    acc, conf = np.nan_to_num(accuracy), np.nan_to_num(confidence)
+    top.bar(centers, acc, width=width, color="tab:blue", label="accuracy")
+    low, high = np.minimum(acc, conf), np.maximum(acc, conf)
+    top.bar(centers, high - low, bottom=low, width=width, color=GAP_COLOUR, label="gap")
+    top.bar(centers, acc, width=width, fill=False, edgecolor="black")  # each accuracy bar's outline, over its gap
     top.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     top.set_ylabel("accuracy")
     top.set_xlim(0, 1)
@@ -66,7 +88,8 @@ def save_reliability_diagram(bins: dict[str, list[float]], ece: float, path: Pat
     bottom.bar(centers, count / max(count.sum(), 1), width=width, edgecolor="black", color="gray")
     bottom.set_xlabel("confidence (top-1 probability)")
     bottom.set_ylabel("share")
-    _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
 def save_timelines(

@@ -163,7 +163,9 @@ def _curves(epochs: list[dict[str, Any]], best_metric: str | None, mode: str) ->
     rates = {key: [(xi, float(e[key])) for xi, e in zip(x, epochs, strict=True) if isinstance(e.get(key), int | float)]
              for key in ("lr", "lr_encoder")}  # fmt: skip
     if any(rates.values()):
-        charts.append(line_chart("learning rate", {k: v for k, v in rates.items() if v}, "epoch", log_y=True))
+        # A log axis only while every rate is positive: a schedule that ends at 0 (cosine) keeps its last epoch.
+        positive = all(y > 0 for line in rates.values() for _, y in line if math.isfinite(y))
+        charts.append(line_chart("learning rate", {k: v for k, v in rates.items() if v}, "epoch", log_y=positive))
     return ['<div class="charts">', *charts, "</div>"]
 
 

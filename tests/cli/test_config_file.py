@@ -52,8 +52,29 @@ _LAUGHS = "add_log:\n  a: &a [x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *
         ('{"training": {"old_field": 1}}', ".json", "training.old_field: unknown key (a typo, or a field this"),
         ("training: [1, 2\n", ".yaml", "line 2 is not valid YAML"),
         (_LAUGHS, ".yaml", "line 3 repeats a block by reference (YAML alias *a); config files may not use aliases"),
+        (
+            '{"training": {"epochs": true}}',
+            ".json",
+            "training.epochs: True is a boolean, but the field takes an integer",
+        ),
+        (
+            '{"dataloading": {"drop_last": "yes"}}',
+            ".json",
+            "drop_last: 'yes' is a string, but the field takes a boolean",
+        ),
+        ("training:\n  epochs: 2.0\n", ".yaml", "training.epochs (line 2): 2.0 is a number, but the field takes an"),
     ],
-    ids=["yaml-typo", "yaml-tag", "json-type", "json-old-field", "yaml-syntax", "yaml-billion-laughs"],
+    ids=[
+        "yaml-typo",
+        "yaml-tag",
+        "json-type",
+        "json-old-field",
+        "yaml-syntax",
+        "yaml-billion-laughs",
+        "json-bool-for-int",
+        "json-string-for-bool",
+        "yaml-float-for-int",
+    ],  # fmt: skip
 )
 def test_bad_config_files_name_the_key_and_line(
     content: str, suffix: str, message: str, tmp_path: Path, capsys

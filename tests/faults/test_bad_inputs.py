@@ -1,6 +1,7 @@
 """Inputs that used to give silently wrong numbers: each is refused or warned about, naming the file and fix."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -170,9 +171,20 @@ def test_a_class_missing_from_val_is_named_and_left_out_of_macro_metrics(tmp_pat
     captured = capsys.readouterr()
     out = " ".join((captured.out + captured.err).split())
     assert "warning: the val split has no samples of class 'c'; its macro metrics average over the classes" in out
-    record = json.loads((tmp_path / "exp" / "generic_image_dataset" / "g" / "0" / "metrics.jsonl").read_text())
-    assert record["val_f1_class_2"] != record["val_f1_class_2"]  # NaN: undefined
+    run = tmp_path / "exp" / "generic_image_dataset" / "g" / "0"
+    record = _strict_json((run / "metrics.jsonl").read_text())  # strict JSON: an undefined metric is null, not NaN
+    assert record["val_f1_class_2"] is None
     assert record["val_f1_macro"] == pytest.approx((record["val_f1_class_0"] + record["val_f1_class_1"]) / 2)
+    for name in ("test_metrics.json", "runtime_info.json", "resolved_config.json"):
+        _strict_json((run / name).read_text())
+    from glovita.runtime.io import read_metrics
+
+    assert math.isnan(read_metrics(run)[0]["val_f1_class_2"])  # GloViTa's own readers: NaN again
+
+
+def _strict_json(text: str) -> dict:
+    """Parse as strict JSON parsers (jq, JSON.parse) do: bare NaN / Infinity fail."""
+    return json.loads(text, parse_constant=lambda word: pytest.fail(f"bare {word} in a JSON file"))
 
 
 def test_every_split_is_checked_before_the_first_step(tmp_path: Path, capsys) -> None:

@@ -24,10 +24,9 @@ def _dataset(root: Path) -> Path:
 def test_a_run_that_failed_before_its_first_checkpoint_restarts(tmp_path: Path, capsys) -> None:
     root = _dataset(tmp_path / "ds")
     broken = root / "images" / "train" / "b" / "2.png"
-    broken.write_bytes(
-        broken.read_bytes()[:60]
-    )  # the header reads (so the check before training passes), the pixels not
-    args = generic_args(root, tmp_path / "exp", 3, "--group", "g", "--training.epochs", "1")
+    broken.write_bytes(broken.read_bytes()[:60])  # the header reads, the pixels not
+    # without the check before training (which now decodes every file), it fails in the first epoch
+    args = generic_args(root, tmp_path / "exp", 3, "--group", "g", "--training.epochs", "1", "--data.no_check_files")
     with pytest.raises(SystemExit):
         main(args)
     assert "2.png" in capsys.readouterr().err

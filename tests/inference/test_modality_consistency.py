@@ -479,6 +479,37 @@ def test_infer_on_a_video_folder_labels_videos_by_their_subfolder(run: tuple[str
     assert json.loads((tmp_path / "metrics.json").read_text())["num_samples"] == len(rows) - 1
 
 
+@pytest.mark.parametrize("run", ["videos"], indirect=True)
+def test_infer_on_a_video_run_names_the_right_flag_and_skips_unreadable_videos(
+    run: tuple[str, Path], tmp_path: Path, capsys
+) -> None:
+    """--image_dir on a video run names --video_dir; a damaged video in --video_dir is named (fail, the default)
+    or skipped with a warning (--on_unreadable skip), the others predicted."""
+    import shutil
+
+    _, run_dir = run
+    videos = tmp_path / "videos"
+    shutil.copytree(Path(json.loads((run_dir / "config.json").read_text())["data"]["data_root_dir"]) / "videos", videos)
+    damaged = sorted(videos.rglob("*.mp4"))[0]
+    body = damaged.read_bytes()
+    start, end = body.find(b"mdat") + 8, body.find(b"moov") - 8
+    damaged.write_bytes(body[:start] + b"\xff" * (end - start) + body[end:])  # header intact, frames garbage
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    shutil.move(tmp_path / "empty.mp4", videos / "empty.mp4")
+    checkpoint = ["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--dataloading.num_workers", "0"]
+    with pytest.raises(SystemExit):
+        infer([*checkpoint, "--output_dir", str(tmp_path / "a"), "--image_dir", str(videos)])
+    assert "--image_dir / --image_csv read 2D images. Use --video_dir" in " ".join(capsys.readouterr().err.split())
+    with pytest.raises(SystemExit):
+        infer([*checkpoint, "--output_dir", str(tmp_path / "b"), "--video_dir", str(videos)])
+    assert f"1 of {len(list(videos.rglob('*.mp4')))} videos of video_dir" in " ".join(capsys.readouterr().err.split())
+    infer([*checkpoint, "--output_dir", str(tmp_path / "c"), "--video_dir", str(videos), "--on_unreadable", "skip"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "warning: skipped 2 unreadable video(s)" in err and str(damaged) in err and "empty.mp4" in err
+    rows = (tmp_path / "c" / "predictions.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(list(videos.rglob("*.mp4"))) - 2
+
+
 @pytest.mark.parametrize("run", ["segmentation"], indirect=True)
 def test_segmentation_infer_writes_masks_that_score_as_the_test_pass(run: tuple[str, Path], tmp_path: Path) -> None:
     """glovita_infer writes a label map per test image at its size; scored against the stored truth, the files give

@@ -13,7 +13,7 @@ from typing import Any
 
 from glovita.configs.base import dotted_fields
 from glovita.configs.compare import CompareConfig
-from glovita.runtime.io import atomic_path, read_json, read_metrics
+from glovita.runtime.io import atomic_path, read_json, read_metrics, read_scores
 from glovita.runtime.progress import print_line
 
 _NOT_SETTINGS = (
@@ -74,7 +74,7 @@ def read_run(run: Path) -> RunRow:
     config = read_json(run / "config.json")
     resolved = read_json(run / "resolved_config.json")
     info = read_json(run / "runtime_info.json")
-    tested = read_json(run / "test_metrics.json")
+    tested = read_scores(run / "test_metrics.json")
     values: dict[str, Any] = {"status": info.get("status", "unknown")}
     epochs = read_metrics(run)
     metric, mode = str(resolved.get("best_metric", "")), resolved.get("best_metric_mode", "min")

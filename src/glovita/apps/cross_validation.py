@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from glovita.configs.root import RootConfig
-from glovita.runtime.io import save_json
+from glovita.datasets.factory import check_folds
+from glovita.runtime.io import nan_for_null, save_json
 from glovita.runtime.progress import print_line, set_quiet
 from glovita.training.distributed import DistContext, init_distributed
 from glovita.training.resolve import resolve_shared_group, run_directory
@@ -31,7 +32,7 @@ def _finished(run_dir: Path) -> dict[str, float] | None:
     try:
         info = json.loads((run_dir / "runtime_info.json").read_text())
         if info.get("status") == "completed":
-            return json.loads((run_dir / "test_metrics.json").read_text())
+            return nan_for_null(json.loads((run_dir / "test_metrics.json").read_text()))
     except (OSError, ValueError):
         pass
     return None
@@ -82,6 +83,7 @@ def run_cross_validation(cfg: RootConfig, argv: list[str] | None = None, dist: D
     set_quiet(not dist.is_main)
     now = datetime.now()
     group = resolve_shared_group(cfg, dist, now)
+    check_folds(cfg.data, cfg.folds)
     per_fold: dict[int, dict[str, float]] = {}
     for fold in cfg.folds:
         data = cfg.data.model_copy(update={"fold": fold})

@@ -14,3 +14,7 @@ class Preprocessing:
     std: tuple[float, ...]
     interpolation: str
     patch_size: int | None = None
+    crop_mode: str = "center"
+    """How the evaluation resize and crop fit the image, as timm's pretrained configs say: `center` (shorter side
+    to resize_size, centre crop), `squash` (both sides to resize_size, the aspect ratio not kept, centre crop) or
+    `border` (longer side to resize_size, padded with the mean colour, centre crop)."""

@@ -126,9 +126,16 @@ def _file_path(loc: Sequence[Any], data: dict[str, Any]) -> list[str]:
 def validated(
     config_class: type[BaseModel], data: dict[str, Any], source: str, text: str | None, yaml_file: bool
 ) -> BaseModel:
-    """`data` validated as `config_class`; the first problem is named by its key path (and line, for YAML)."""
+    """`data` validated as `config_class`, strictly: a file's `"epochs": true` or `"drop_last": "yes"` is refused,
+    not coerced to 1 or True (`_coerced`). The first problem is named by its key path (and line, for YAML)."""
     try:
-        return config_class.model_validate(data)
+        config = config_class.model_validate(data)
+        coerced = _coerced(data, config)
+        if coerced is not None:
+            where, problem = coerced
+            line = _yaml_line(text, where.split(".")) if (yaml_file and text is not None) else None
+            raise ValueError(f"{source}: {where}{f' (line {line})' if line else ''}: {problem}. Fix it in the file.")
+        return config
     except ValidationError as err:
         missing = [e for e in err.errors() if e["type"] == "missing" and len(e["loc"]) == 1]
         if missing and len(missing) == len(err.errors()):
@@ -151,6 +158,42 @@ def validated(
         raise ValueError(f"{source}: {where}{at}: {problem}.") from err
 
 
+_JSON_TYPES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
+def _coerced(given: Any, value: Any, path: str = "") -> tuple[str, str] | None:
+    """The first value of a config file that validation coerced to another kind (true -> 1, "yes" -> True,
+    2.0 -> 2, "3" -> 3), as (key path, problem); None when every value kept its kind."""
+    if isinstance(given, dict):
+        for key, item in given.items():
+            inner = value.get(key) if isinstance(value, dict) else getattr(value, key, None)
+            found = _coerced(item, inner, f"{path}{key}.") if inner is not None else None
+            if found is not None:
+                return found
+        return None
+    if isinstance(given, list) and isinstance(value, list | tuple) and len(given) == len(value):
+        for index, (item, inner) in enumerate(zip(given, value, strict=True)):
+            found = _coerced(item, inner, f"{path}{index}.")
+            if found is not None:
+                return found
+        return None
+    kind = type(value) if type(value) in _JSON_TYPES else None
+    bad = (
+        (isinstance(given, bool) and kind is not bool and kind is not None)
+        or (isinstance(given, str) and kind in (bool, int, float))
+        or (isinstance(given, float) and kind is int)
+        or (isinstance(given, int) and not isinstance(given, bool) and kind is bool)
+    )
+    if not bad or kind is None:
+        return None
+    wrote = _JSON_TYPES.get(type(given), type(given).__name__)
+    return (
+        path.rstrip("."),
+        f"{given!r} is {wrote}, but the field takes {_JSON_TYPES[kind]} (config files are read as written: nothing "
+        "is coerced)",
+    )
+
+
 def _partial(
     config_class: type[BaseModel], data: dict[str, Any], source: str, text: str | None, yaml_file: bool
 ) -> BaseModel:
@@ -163,7 +206,11 @@ def _partial(
     for name, value in data.items():
         field = config_class.model_fields[name]
         try:
-            values[name] = TypeAdapter(Annotated[field.annotation, field]).validate_python(value)  # type: ignore[arg-type]
+            adapter: TypeAdapter[Any] = TypeAdapter(Annotated[field.annotation, field])  # type: ignore[arg-type]
+            values[name] = adapter.validate_python(value)
+            coerced = _coerced(value, values[name], f"{name}.")
+            if coerced is not None:
+                raise ValueError(f"{source}: {coerced[0]}: {coerced[1]}. Fix it in the file.")
         except ValidationError as err:
             line = _yaml_line(text, [name]) if (yaml_file and text is not None) else None
             at = f" (line {line})" if line else ""

@@ -41,7 +41,8 @@ class InferConfig(GlovitaConfig):
     use_ema: bool = False
     """Predict with the checkpoint's EMA weights (runs trained with training.ema_decay)."""
     on_unreadable: Literal["fail", "skip"] = "fail"
-    """An unreadable image file (image_dir / image_csv): fail naming it, or skip it with a warning listing all."""
+    """An unreadable file of image_dir / image_csv / video_dir: fail naming them all, or skip them with a warning
+    listing them (videos are then decoded whole first, so a damaged body is skipped too)."""
     attention_format: Literal["h5", "csv", "none"] = "h5"
     """MIL runs (abmil, clam): also write each bag's instance attention (one score per branch, and the coords
     when the slide files have them) to OUTPUT_DIR/attention/<slide_id>.h5 or .csv, for glovita_mil_heatmap."""

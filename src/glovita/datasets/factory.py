@@ -1,9 +1,9 @@
 """Dataset assembly: config -> train/val/test datasets, class names and the modality of their samples."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 from torch.utils.data import Dataset, Subset
@@ -25,6 +25,9 @@ from glovita.datasets.label_maps import MaskReading
 from glovita.datasets.splits import kfold_partition, stratified_split, subsample
 from glovita.modalities.base import Modality
 from glovita.modalities.images import ImageAugmentation, ImageModality
+
+if TYPE_CHECKING:
+    from glovita.modalities.video import ClipSampling
 
 _IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 _SUBSAMPLE_SEED = 0
@@ -202,6 +205,25 @@ def _csv_mask_paths(cfg: GenericImageDatasetConfig) -> dict[str, str]:
     }
 
 
+def check_folds(cfg: DataConfig, folds: Sequence[int]) -> None:
+    """Every fold of --folds exists where the data defines folds (a split file's fold keys, a slide folder's
+    splits_<k>.csv), checked before the first fold trains: a missing one is named now, not after fold 0."""
+    from glovita.datasets.generic_image import split_ids_from_json
+
+    for fold in folds:
+        try:
+            if isinstance(cfg, GenericImageDatasetConfig | GenericVolumeDatasetConfig | GenericVideoDatasetConfig):
+                if getattr(cfg, "split_source", "splits_json") == "splits_json":  # volumes always read one
+                    split_ids_from_json(cfg.data_root_dir / cfg.splits_file, fold)
+            elif isinstance(cfg, PrecomputedFeaturesConfig) and cfg.splits_dir is not None:
+                splits_file = cfg.data_root_dir / cfg.splits_dir / f"splits_{fold}.csv"
+                if not splits_file.is_file():
+                    raise FileNotFoundError(f"'{splits_file}' does not exist")
+        except (ValueError, FileNotFoundError) as err:
+            listed = " ".join(str(f) for f in folds)
+            raise ValueError(f"--folds {listed}: fold {fold}: {err} (checked before any fold trains).") from err
+
+
 def _build_slide_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
     """One bag per slide file of a CLAM/TRIDENT feature folder (see docs/mil_slides.md)."""
     from glovita.datasets.slide_features import SlideFeatureDataset, read_slide_table
@@ -357,11 +379,17 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
     )
 
 
+def _clip_sampling(cfg: GenericVideoDatasetConfig) -> "ClipSampling":
+    from glovita.modalities.video import ClipSampling
+
+    return ClipSampling(cfg.num_frames, cfg.frame_stride, cfg.clip_sampling, cfg.eval_clips, cfg.short_videos)
+
+
 def video_modality(cfg: GenericVideoDatasetConfig) -> Modality:
     """The video modality of a video dataset config: clip sampling and frame policies (no file is read)."""
-    from glovita.modalities.video import ClipSampling, VideoModality
+    from glovita.modalities.video import VideoModality
 
-    sampling = ClipSampling(cfg.num_frames, cfg.frame_stride, cfg.clip_sampling, cfg.eval_clips, cfg.short_videos)
+    sampling = _clip_sampling(cfg)
     augmentation = ImageAugmentation(**cfg.augmentation.model_dump())
     return VideoModality(augmentation, sampling, cfg.frame_labels_file is not None)
 
@@ -385,7 +413,9 @@ def _build_video_datasets(cfg: GenericVideoDatasetConfig) -> DatasetSplits:
         frame_labels, class_names, infos = read_frame_labels(
             cfg.data_root_dir / cfg.frame_labels_file, cfg.data_root_dir / cfg.videos_dir, paths, cfg.num_classes
         )
-    built = {split: VideoDataset(items, frame_labels, infos) for split, items in parts.items()}
+    clip_frames = None if framewise else _clip_sampling(cfg).frames_needed
+    built = {split: VideoDataset(items, frame_labels, infos, clip_frames, cfg.short_videos)
+             for split, items in parts.items()}  # fmt: skip
     train = built["train"]
     stratify = cfg.task != "Regression" and not framewise
     train_set, targets = _with_fraction(train, train.targets, cfg.data_fraction, stratify=stratify)

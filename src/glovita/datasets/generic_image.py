@@ -72,10 +72,12 @@ def load_image(path: Path, mode: str) -> Image.Image | tv_tensors.Image:
         raise ValueError(f"Cannot read image file '{path}' ({err}). Replace or remove the file.") from err
 
 
-def check_image_header(path: Path) -> tuple[int, int]:
-    """(H, W) of an image file from its header (what the quick check before training reads)."""
+def check_image(path: Path) -> tuple[int, int]:
+    """(H, W) of an image file decoded whole: a body cut short after a good header (a truncated PNG or JPEG)
+    fails here, before training, not in a loader worker later."""
     try:
         with Image.open(path) as image:
+            image.load()
             return image.size[1], image.size[0]
     except FileNotFoundError as err:
         raise FileNotFoundError(f"'{path}' does not exist") from err
@@ -106,10 +108,14 @@ class GenericImageDataset(Dataset):
         return len(self.samples)
 
     def check_file(self, path: Path) -> None:
-        """The check before training: the image's header decodes; its label map (read whole) fits it."""
-        size = check_image_header(path)
+        """The check before training: the image decodes whole; its label map (read whole) fits it."""
+        size = check_image(path)
         if self.masks is not None:
             self._check_size(path, size, self.load_label_map(self._mask_of[path]))
+
+    def check_inputs(self, path: Path) -> list[Path]:
+        """The files the check reads (a changed label map is checked again)."""
+        return [path] if self.masks is None else [path, self._mask_of[path]]
 
     def load_label_map(self, mask: Path) -> np.ndarray:
         """A label map file as stored (H, W), its values checked."""
@@ -178,7 +184,7 @@ def _split_ids_from_subdirs(images_dir: Path, suffixes: tuple[str, ...]) -> dict
     return splits
 
 
-def _split_ids_from_json(splits_file: Path, fold: int) -> dict[str, list[str]]:
+def split_ids_from_json(splits_file: Path, fold: int) -> dict[str, list[str]]:
     if not splits_file.is_file():
         raise FileNotFoundError(
             f"Split file '{splits_file}' does not exist. Create it (see docs/datasets/DATASET_STRUCTURE.md), "
@@ -363,7 +369,7 @@ def collect_generic_samples(
     if split_source == "subdirs":
         split_ids = _split_ids_from_subdirs(image_root, suffixes)
     else:
-        split_ids = _split_ids_from_json(root / splits_file, fold)
+        split_ids = split_ids_from_json(root / splits_file, fold)
     all_ids = [i for ids in split_ids.values() for i in ids]
     if not allow_overlaps:
         _check_no_overlaps(split_ids, root / splits_file if split_source != "subdirs" else image_root)

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from glovita.datasets.generic_image import Target
-from glovita.datasets.videos import VideoInfo, probe_video, read_frames
+from glovita.datasets.videos import VideoInfo, check_video, probe_video, read_frames
 from glovita.runtime.batch import IGNORE_FRAME
 
 
@@ -40,17 +40,24 @@ class VideoSample:
 
 class VideoDataset(Dataset):
     """(VideoSample, target) pairs; target is a class index, a float tensor of regression values, or (framewise)
-    0 with the labels in the sample. Frame counts are read from the headers on first use (or given)."""
+    0 with the labels in the sample. Frame counts are read from the headers on first use (or given).
+
+    `clip_frames` (the frames one clip spans; None for framewise datasets) and `short_videos` say what the check
+    before training does with a shorter video: refuse it (`error`) or count it for a warning (`pad`)."""
 
     def __init__(
         self,
         samples: Sequence[tuple[Path, Target]],
         frame_labels: dict[Path, np.ndarray] | None = None,
         infos: dict[Path, VideoInfo] | None = None,
+        clip_frames: int | None = None,
+        short_videos: str = "pad",
     ) -> None:
         self.samples = list(samples)
         self.frame_labels = frame_labels
         self.infos = dict(infos or {})
+        self.clip_frames = clip_frames
+        self.short_videos = short_videos
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -66,10 +73,37 @@ class VideoDataset(Dataset):
             return sample, torch.tensor(target, dtype=torch.float32)
         return sample, target
 
-    def check_file(self, path: Path) -> None:
-        """The header check before training (data.check_files); a header already read is not read again."""
-        if path not in self.infos:
-            self.infos[path] = probe_video(path)
+    def check_file(self, path: Path) -> dict[str, int]:
+        """The check before training (data.check_files): the video decoded whole; returns its frame count and size
+        (remembered, so an unchanged file is not decoded again)."""
+        info = check_video(path)
+        return {"num_frames": info.num_frames, "height": info.height, "width": info.width}
+
+    def restore_check(self, path: Path, record: dict[str, int]) -> None:
+        """What the check found (now or in an earlier run): kept as the video's info; a video shorter than a clip
+        is refused under `--data.short_videos error`."""
+        frames, height, width = (int(record[key]) for key in ("num_frames", "height", "width"))
+        info = self.infos[path] = VideoInfo(path, frames, height, width)
+        if self.clip_frames is not None and info.num_frames < self.clip_frames and self.short_videos == "error":
+            raise ValueError(
+                f"'{path}' has {info.num_frames} frames, fewer than a clip spans ({self.clip_frames}). Remove it, "
+                "lower --data.num_frames / --data.frame_stride, or pass --data.short_videos pad."
+            )
+
+    def check_notices(self) -> list[str]:
+        """Videos shorter than a clip, which `--data.short_videos pad` fills by repeating frames."""
+        if self.clip_frames is None or self.short_videos != "pad":
+            return []
+        short = sorted((info.num_frames, str(path)) for path, info in self.infos.items()
+                       if info.num_frames < self.clip_frames)  # fmt: skip
+        if not short:
+            return []
+        frames, first = short[0]
+        return [
+            f"{len(short)} video(s) have fewer frames than a clip spans ({self.clip_frames}) and are padded by "
+            f"repeating frames (--data.short_videos pad), e.g. '{first}' ({frames} frame(s)). Pass "
+            "--data.short_videos error to refuse them, or lower --data.num_frames."
+        ]
 
     @property
     def targets(self) -> list[Target]:
@@ -86,6 +120,7 @@ def _segments_csv(file: Path) -> dict[str, list[tuple[int, int, str]]]:
                 f"data.frame_labels_file '{file}' needs the columns {', '.join(needed)}; it has {', '.join(columns)}."
             )
         segments: dict[str, list[tuple[int, int, str]]] = {}
+        lines: dict[str, list[int]] = {}
         for line, row in enumerate(reader, start=2):
             try:
                 start, end = int(row["start_frame"]), int(row["end_frame"])
@@ -94,6 +129,16 @@ def _segments_csv(file: Path) -> dict[str, list[tuple[int, int, str]]]:
             if start < 0 or end < start:
                 raise ValueError(f"'{file}' line {line}: segment {start}..{end} is empty or negative.")
             segments.setdefault(row["video"], []).append((start, end, row["label"].strip()))
+            lines.setdefault(row["video"], []).append(line)
+    for video, rows in segments.items():
+        order = sorted(range(len(rows)), key=lambda i: rows[i][:2])
+        for before, after in zip(order, order[1:], strict=False):
+            if rows[after][0] <= rows[before][1]:  # a frame in two segments: the later line would silently win
+                raise ValueError(
+                    f"'{file}' lines {lines[video][before]} and {lines[video][after]}: segments "
+                    f"{rows[before][0]}..{rows[before][1]} and {rows[after][0]}..{rows[after][1]} of '{video}' overlap "
+                    "(end_frame is inclusive: a segment that ends where the next starts ends one frame earlier)."
+                )
     return segments
 
 

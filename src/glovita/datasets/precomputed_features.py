@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from glovita.datasets.checks import cache_dir, file_key
+
 _MEMORY_FRACTION = 0.25
 """`auto` loads a file into memory when it is smaller than this share of physical memory."""
 
@@ -144,23 +146,12 @@ def _check_finite(values: np.ndarray, path: Path, where: str) -> None:
 
 
 def _checks_file() -> Path:
-    """Where files already found free of NaN/inf are remembered: $GLOVITA_CACHE_DIR, else $XDG_CACHE_HOME/glovita,
-    else ~/.cache/glovita; the file is finite_feature_files.json."""
-    explicit = os.environ.get("GLOVITA_CACHE_DIR")
-    folder = (
-        Path(explicit) if explicit else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "glovita"
-    )
-    return folder / "finite_feature_files.json"
+    """Where files already found free of NaN/inf are remembered: finite_feature_files.json in the cache folder."""
+    return cache_dir() / "finite_feature_files.json"
 
 
 _SETTLED_SECONDS = 2.0
 """Files modified more recently than this are checked again next time rather than remembered."""
-
-
-def file_key(path: Path) -> str:
-    """A feature file as it is now: absolute path, size and modification time (a rewrite changes the key)."""
-    stat = path.stat()
-    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
 def finite_file_keys() -> set[str]:

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from glovita.datasets.precomputed_features import file_key, finite_file_keys, remember_finite
+from glovita.datasets.checks import file_key
+from glovita.datasets.precomputed_features import finite_file_keys, remember_finite
 
 SPLITS = ("train", "val", "test")
 SUFFIXES = (".h5", ".pt")

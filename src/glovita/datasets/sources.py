@@ -12,6 +12,7 @@ from glovita.configs.data import DataConfig, GenericTimeseriesDatasetConfig, Gen
 from glovita.datasets.factory import build_datasets, image_modality, image_mode, sample_ids
 from glovita.datasets.generic_image import GenericImageDataset, Target
 from glovita.modalities.base import Modality
+from glovita.runtime.progress import print_line
 from glovita.tasks.base import Task
 
 UNKNOWN = -1
@@ -31,9 +32,16 @@ class Samples:
 
 
 def check_image_run(data: DataConfig) -> None:
-    """--image_dir / --image_csv read 2D image files: the run must have trained on them."""
+    """--image_dir / --image_csv read 2D image files: the run must have trained on them (else the flag that reads
+    what it trained on is named)."""
     if data.spatial_dims != 2 or data.temporal or getattr(data, "augmentation", None) is None:
-        raise ValueError(f"This run trained on {data.dataset}; --image_dir / --image_csv read 2D images. Use --split.")
+        instead = {
+            GenericVideoDatasetConfig: "--video_dir (a folder of videos) or --split",
+            GenericTimeseriesDatasetConfig: "--series_file (a .ts or .npz file) or --split",
+        }.get(type(data), "--split")
+        raise ValueError(
+            f"This run trained on {data.dataset}; --image_dir / --image_csv read 2D images. Use {instead}."
+        )
 
 
 def image_file_samples(data: DataConfig, found: list[tuple[Path, Target]], channels: int, source: str) -> Samples:
@@ -64,11 +72,15 @@ def series_file_samples(data: DataConfig, path: Path, recorded: dict[str, Any]) 
     return Samples(dataset, sample_ids(dataset), labelled, str(path), splits.modality)
 
 
-def video_dir_samples(data: DataConfig, folder: Path, class_names: list[str], task: Task) -> Samples:
-    """The video files under `folder`, sampled into clips as the run's evaluation split is."""
+def video_dir_samples(
+    data: DataConfig, folder: Path, class_names: list[str], task: Task, on_unreadable: str = "fail"
+) -> Samples:
+    """The video files under `folder`, sampled into clips as the run's evaluation split is. Every file is opened
+    first: unreadable ones are all named (on_unreadable fail), or decoded whole and the bad ones skipped with a
+    warning naming them (skip)."""
     from glovita.datasets.factory import video_modality
     from glovita.datasets.generic_video import VideoDataset
-    from glovita.datasets.videos import VIDEO_SUFFIXES, import_av, probe_video
+    from glovita.datasets.videos import VIDEO_SUFFIXES, check_video, import_av, probe_video
 
     if not isinstance(data, GenericVideoDatasetConfig):
         raise ValueError(f"This run trained on {data.dataset}; --video_dir reads videos. Use --split.")
@@ -78,13 +90,26 @@ def video_dir_samples(data: DataConfig, folder: Path, class_names: list[str], ta
     if not paths:
         raise ValueError(f"video_dir '{folder}' holds no video files ({', '.join(VIDEO_SUFFIXES)}).")
     import_av()
+    infos, broken = {}, []
+    for path in paths:
+        try:
+            infos[path] = check_video(path) if on_unreadable == "skip" else probe_video(path)
+        except (ValueError, OSError) as err:
+            broken.append(str(err))
+    if broken and on_unreadable == "fail":
+        raise ValueError(f"{len(broken)} of {len(paths)} videos of video_dir '{folder}' cannot be read: "
+                         f"{'; '.join(broken[:10])}. Remove them, or pass --on_unreadable skip.")  # fmt: skip
+    if broken:
+        print_line(f"warning: skipped {len(broken)} unreadable video(s): {'; '.join(broken[:20])}")
+    paths = [path for path in paths if path in infos]
+    if not paths:
+        raise ValueError(f"No readable video is left to predict in video_dir '{folder}'.")
     framewise = task.per_frame
     parents = [p.parent.name if p.parent != folder else "" for p in paths]
     labelled = not framewise and task.classifies and all(name in class_names for name in parents)
     found: list[tuple[Path, Target]] = [
         (p, class_names.index(name) if labelled else UNKNOWN) for p, name in zip(paths, parents, strict=True)
     ]
-    infos = {p: probe_video(p) for p in paths}
     # framewise runs: no labels here, the frames are predicted, not scored
     frame_labels = {p: np.zeros(info.num_frames, dtype=np.int64) for p, info in infos.items()} if framewise else None
     dataset = VideoDataset(found, frame_labels, infos)

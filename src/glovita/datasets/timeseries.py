@@ -66,6 +66,8 @@ def read_ts_file(path: Path, regression: bool) -> SeriesFile:
     labelled = True
     in_data = False
     dimensions: int | None = None
+    equal_length = False  # the header says @equalLength true
+    declared_length: int | None = None  # its @seriesLength
     with path.open(encoding="utf-8", errors="replace") as handle:
         for number, raw in enumerate(handle, start=1):
             line = raw.strip()
@@ -81,6 +83,10 @@ def read_ts_file(path: Path, regression: bool) -> SeriesFile:
                     class_labels = words[2:]
                 elif key in ("@classlabel", "@targetlabel") and len(words) > 1 and words[1].lower() == "false":
                     labelled = False
+                elif key == "@equallength" and len(words) > 1:
+                    equal_length = words[1].lower() == "true"
+                elif key == "@serieslength" and len(words) > 1 and words[1].isdigit():
+                    declared_length = int(words[1])
                 elif key == "@timestamps" and len(words) > 1 and words[1].lower() == "true":
                     raise ValueError(f"{where}: series with time stamps are not supported; write plain values.")
                 continue
@@ -111,6 +117,14 @@ def read_ts_file(path: Path, regression: bool) -> SeriesFile:
                     f"{where} (case {len(series)}) has {len(channels)} channels; the cases before it have {dimensions}."
                 )
             dimensions = len(channels)
+            expected = declared_length or (series[0].shape[-1] if series else None)
+            if equal_length and expected is not None and len(channels[0]) != expected:
+                declared = f"@seriesLength {expected}" if declared_length else f"the first case's {expected} steps"
+                raise ValueError(
+                    f"{where} (case {len(series)}) has {len(channels[0])} time steps; the file says @equalLength true "
+                    f"({declared}). Fix the case, or write @equalLength false (then --data.series_length pads or "
+                    "resamples it)."
+                )
             label = fields[-1].strip()
             if not labelled:
                 labels.append(float("nan") if regression else "")
@@ -144,6 +158,9 @@ def read_npz_file(path: Path, regression: bool) -> SeriesFile:
         values = np.asarray(arrays["X"], dtype=np.float64)
         labelled = "y" in arrays
         targets = np.asarray(arrays["y"]) if labelled else np.full(len(values), np.nan)
+    if targets.ndim != 1:
+        hint = " (one-hot? store the class indices: y = y.argmax(1))" if targets.ndim == 2 else ""
+        raise ValueError(f"'{path}': y must hold one label per case, shape (N,); it is {targets.shape}{hint}.")
     if values.ndim == 2:
         values = values[:, None, :]
     if values.ndim != 3 or len(values) != len(targets):
@@ -180,11 +197,21 @@ def _regression_targets(raw: Sequence[object], where: Path, names: Sequence[str]
     return values
 
 
-def _read_csv_case(path: Path) -> np.ndarray:
-    """One series from a CSV file: a row per time step, a column per channel, an optional header row."""
+def _number(text: str) -> bool:
+    try:
+        _value(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv_case(path: Path) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """One series from a CSV file: a row per time step, a column per channel, an optional header row (no cell of
+    it a number); returns the values (C, T) and the header."""
     import csv
 
     rows: list[list[float]] = []
+    header: tuple[str, ...] | None = None
     with path.open(newline="") as handle:
         for number, row in enumerate(csv.reader(handle), start=1):
             if not row or all(not cell.strip() for cell in row):
@@ -192,8 +219,9 @@ def _read_csv_case(path: Path) -> np.ndarray:
             try:
                 values = [_value(cell) for cell in row]
             except ValueError as err:
-                if number == 1 and not rows:
-                    continue  # a header row
+                if not rows and header is None and not any(_number(cell) for cell in row):
+                    header = tuple(cell.strip() for cell in row)
+                    continue
                 raise ValueError(f"'{path}' line {number}: not a row of numbers ({err}).") from err
             if rows and len(values) != len(rows[0]):
                 raise ValueError(
@@ -209,7 +237,24 @@ def _read_csv_case(path: Path) -> np.ndarray:
         channel, step = bad[0].tolist()
         raise ValueError(f"'{path}' channel (column) {channel}: holds missing, NaN or infinite values (first at time "
                          f"step {step}). Fill or drop that file.")  # fmt: skip
-    return values
+    return values, header
+
+
+def _check_headers(files: Sequence[Path], headers: Sequence[tuple[str, ...] | None]) -> None:
+    """The CSV series of one folder all have the same header row, or none has one: a first row that differs (a
+    typo in one file's first values, taken for a header) is refused naming the file, not dropped."""
+    from collections import Counter
+
+    usual, count = Counter(headers).most_common(1)[0]
+    odd = [(f, h) for f, h in zip(files, headers, strict=True) if h != usual]
+    if odd:
+        path, header = odd[0]
+        shown = f"has the header row '{','.join(header)}'" if header is not None else "has no header row"
+        others = f"the header row '{','.join(usual)}'" if usual is not None else "no header row"
+        raise ValueError(
+            f"'{path}' {shown}; {count} of the {len(files)} series files in its folder have {others}. Fix its first "
+            "row (a mistyped number is not a header)."
+        )
 
 
 def read_csv_folder(folder: Path, labels_file: Path | None, regression: bool) -> SeriesFile:
@@ -235,7 +280,9 @@ def read_csv_folder(folder: Path, labels_file: Path | None, regression: bool) ->
     if missing:
         raise ValueError(f"data.labels_file '{labels_file}' has no label for {len(missing)} series of '{folder}' "
                          f"(e.g. {', '.join(missing[:5])}).")  # fmt: skip
-    series = [_read_csv_case(f) for f in files]
+    read = [_read_csv_case(f) for f in files]
+    series = [values for values, _ in read]
+    _check_headers(files, [header for _, header in read])
     channels = {s.shape[0] for s in series}
     if len(channels) > 1:
         counts = ", ".join(f"{f.name}: {s.shape[0]}" for f, s in list(zip(files, series, strict=True))[:5])

@@ -92,6 +92,32 @@ def probe_video(path: Path) -> VideoInfo:
         raise ValueError(f"Cannot read video file '{path}' ({err}). Replace or remove the file.") from err
 
 
+def check_video(path: Path) -> VideoInfo:
+    """A video read whole before training: every frame decoded (a frames folder: every image), so a damaged or
+    cut-short file is named now, not in a loader worker after training; returns what it holds (the decoded frame
+    count, which a damaged file's header may overstate)."""
+    info = probe_video(path)
+    if path.is_dir():
+        _decode_folder(info, list(range(info.num_frames)), 3)
+        return info
+    av = import_av()
+    decoded = 0
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in container.decode(stream):
+                decoded += 1
+    except av.error.FFmpegError as err:
+        raise ValueError(f"Cannot decode '{path}' after frame {decoded} ({err}). Replace or remove it.") from err
+    if decoded < info.num_frames:
+        raise ValueError(
+            f"'{path}' ends after {decoded} of the {info.num_frames} frames its header lists (damaged or cut short). "
+            "Replace or remove it."
+        )
+    return VideoInfo(path, decoded, info.height, info.width)
+
+
 def read_frames(info: VideoInfo, indices: Sequence[int], channels: int = 3) -> torch.Tensor:
     """The frames at `indices` (in any order, repeats allowed) as uint8 (T, H, W, C); decoding stops after the
     last one needed. A file that ends early or fails to decode is named with the frame it failed at."""

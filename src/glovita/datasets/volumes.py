@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from glovita.datasets.label_maps import MaskReading, load_volume_mask
 from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGETS
-from glovita.runtime.volume_files import check_volume_header, nifti_spacing, read_volume
+from glovita.runtime.volume_files import check_volume, nifti_spacing, read_volume
 
 
 def resample(volume: np.ndarray, spacing: tuple[float, ...], target: tuple[float, ...]) -> np.ndarray:
@@ -83,10 +83,14 @@ class VolumeDataset(Dataset):
         return [target for _, target in self.samples]
 
     def check_file(self, path: Path) -> None:
-        """The check before training: the volume's header decodes; its label map (read whole) fits its shape."""
-        shape = check_volume_header(path)
+        """The check before training: the volume is read whole; its label map (read whole) fits its shape."""
+        shape = check_volume(path)
         if self.masks is not None:
             self._check_shape(path, shape, self.load_label_map(self._mask_of[path]))
+
+    def check_inputs(self, path: Path) -> list[Path]:
+        """The files the check reads (a changed label map is checked again)."""
+        return [path] if self.masks is None else [path, self._mask_of[path]]
 
     def load_label_map(self, mask: Path) -> np.ndarray:
         """A label map file as stored (D, H, W), its values checked."""

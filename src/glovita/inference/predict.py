@@ -146,7 +146,7 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
     if cfg.series_file is not None:
         return series_file_samples(root.data, cfg.series_file, run.resolved.get("augmentation") or {})
     if cfg.video_dir is not None:
-        return video_dir_samples(root.data, cfg.video_dir, class_names, task)
+        return video_dir_samples(root.data, cfg.video_dir, class_names, task, cfg.on_unreadable)
     split = cfg.split or "test"
     splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3))
     chosen = {"train": splits.train, "val": splits.val, "test": splits.test}[split]

@@ -43,11 +43,15 @@ class ResolvedAugmentation:
     std: tuple[float, ...]
     interpolation: str
     patch_size: int | None
+    crop_mode: str
+    """timm's crop mode of the evaluation resize (center, squash, border; Preprocessing.crop_mode)."""
 
     @property
     def params(self) -> Preprocessing:
         """What the policy implementations need."""
-        return Preprocessing(self.image_size, self.resize_size, self.mean, self.std, self.interpolation)
+        return Preprocessing(
+            self.image_size, self.resize_size, self.mean, self.std, self.interpolation, crop_mode=self.crop_mode
+        )
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "ResolvedAugmentation":
@@ -61,6 +65,7 @@ class ResolvedAugmentation:
             std=tuple(float(v) for v in record["std"]),
             interpolation=str(record["interpolation"]),
             patch_size=record.get("patch_size"),
+            crop_mode=str(record.get("crop_mode", "center")),  # runs written before crop modes were read: center
         )
 
 
@@ -91,6 +96,7 @@ def resolve_augmentation(
         std=tuple(std),
         interpolation=request.interpolation or defaults.interpolation,
         patch_size=defaults.patch_size,
+        crop_mode=defaults.crop_mode,
     )
 
 
@@ -124,20 +130,23 @@ class JointImageTransform:
 
 
 RESIZE_AND_CROP_POLICIES = ("default", "shared_default_2d")
-"""Evaluation policies glovita_infer undoes to write masks at each image's size: resize the shorter side to
-resize_size, centre-crop image_size (then normalise)."""
+"""Evaluation policies glovita_infer undoes to write masks at each image's size: resize the shorter side (both
+sides, for timm's crop mode "squash") to resize_size, centre-crop image_size (then normalise)."""
 
 
 def to_stored_size(
-    scores: torch.Tensor, size: tuple[int, int], resize_size: int, image_size: int, outside: int
+    scores: torch.Tensor, size: tuple[int, int], resize_size: int, image_size: int, outside: int, squash: bool = False
 ) -> np.ndarray:
     """The label map (H, W) of an image of `size` from its class scores (K, image_size, image_size) after
-    torchvision's Resize(resize_size) (shorter side) + CenterCrop(image_size): the scores are put back where the
-    crop took them from and resized bilinearly to the image; pixels the crop left out are `outside`."""
+    torchvision's Resize(resize_size) (shorter side; both sides when `squash`) + CenterCrop(image_size): the scores
+    are put back where the crop took them from and resized bilinearly to the image; pixels the crop left out are
+    `outside`."""
     height, width = size
     short, long = min(height, width), max(height, width)
     new_long = int(resize_size * long / short)  # torchvision's rule for Resize(int)
     resized = (resize_size, new_long) if height <= width else (new_long, resize_size)
+    if squash:  # timm's crop mode "squash": both sides were resized to resize_size
+        resized = (resize_size, resize_size)
     top, left = (int(round((r - image_size) / 2.0)) for r in resized)
     canvas = torch.zeros((scores.shape[0], *resized), dtype=torch.float32)
     covered = torch.zeros((1, 1, *resized), dtype=torch.float32)
@@ -216,11 +225,19 @@ class ImageModality:
                 f"data.augmentation.test_policy={policy!r} is not one it can undo "
                 f"({', '.join(RESIZE_AND_CROP_POLICIES)}). Train with --data.augmentation.test_policy default."
             )
+        crop_mode = str(record.get("crop_mode", "center"))
+        if crop_mode not in ("center", "squash"):
+            raise ValueError(
+                f"glovita_infer writes each mask at its image's size by undoing the evaluation resize and crop; this "
+                f"run's encoder evaluates with timm's crop mode {crop_mode!r} (padded borders), which it cannot undo. "
+                "Choose an encoder tag whose pretrained config crops 'center' or 'squash'."
+            )
         with Image.open(source) as image:
             size = (image.size[1], image.size[0])
         if size == tuple(scores.shape[-2:]):
             return scores.argmax(dim=0).to(torch.uint8).numpy()
-        return to_stored_size(scores, size, int(record["resize_size"]), int(record["image_size"]), outside)
+        resize, crop = int(record["resize_size"]), int(record["image_size"])
+        return to_stored_size(scores, size, resize, crop, outside, squash=crop_mode == "squash")
 
     def save_label_map(self, path: Path, labels: np.ndarray, source: Path) -> Path:
         """`labels` as an 8-bit PNG of class indices (path + .png), written atomically."""

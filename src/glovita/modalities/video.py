@@ -53,6 +53,11 @@ class ClipSampling:
         """Frames a consecutive clip covers."""
         return (self.num_frames - 1) * self.frame_stride + 1
 
+    @property
+    def frames_needed(self) -> int:
+        """Frames a video needs to give a clip without padding: num_frames (uniform) or the span (consecutive)."""
+        return self.num_frames if self.clip_sampling == "uniform" else self.span
+
     def _check_length(self, sample: VideoSample, needed: int) -> None:
         if sample.num_frames < needed and self.short_videos == "error":
             raise ValueError(

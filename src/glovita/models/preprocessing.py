@@ -22,6 +22,7 @@ def timm_preprocessing(model) -> Preprocessing:
         std=tuple(cfg.get("std", IMAGENET_STD)),
         interpolation=str(cfg.get("interpolation") or "bicubic"),
         patch_size=int(patch[0]) if isinstance(patch, tuple | list) else patch,
+        crop_mode=str(cfg.get("crop_mode") or "center"),
     )
 
 
@@ -61,4 +62,4 @@ def dino_preprocessing(base: Preprocessing, image_size: int) -> Preprocessing:
             f"Use e.g. {image_size // patch * patch or patch}."
         )
     resize = -(-round(image_size * 256 / 224) // patch) * patch
-    return Preprocessing(image_size, resize, base.mean, base.std, base.interpolation, patch)
+    return Preprocessing(image_size, resize, base.mean, base.std, base.interpolation, patch, base.crop_mode)

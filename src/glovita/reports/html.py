@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from glovita.runtime.io import atomic_path, read_json, read_metrics
+from glovita.runtime.io import atomic_path, read_json, read_metrics, read_scores
 
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
             "#17becf"]  # fmt: skip
@@ -206,7 +206,7 @@ def write_run_report(run_dir: Path) -> Path:
     config = read_json(run_dir / "config.json")
     resolved = read_json(run_dir / "resolved_config.json")
     info = read_json(run_dir / "runtime_info.json")
-    tested = read_json(run_dir / "test_metrics.json")
+    tested = read_scores(run_dir / "test_metrics.json")
     epochs = read_metrics(run_dir)
     class_names = list(resolved.get("class_names") or [])
     best_metric = resolved.get("best_metric")

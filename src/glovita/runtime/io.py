@@ -3,6 +3,7 @@
 Every file GloViTa writes goes through `atomic_path` (directly, or through save_json / save_torch)."""
 
 import json
+import math
 import os
 import shutil
 import zlib
@@ -10,8 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
-
-import torch
 
 
 def _temp_path(path: Path) -> Path:
@@ -63,10 +62,33 @@ def check_output_dir(folder: Path, flag: str = "--output_dir") -> None:
         raise ValueError(f"{flag} '{folder}' cannot be written ({reason}). Choose a folder you can write to.") from err
 
 
+def strict_json(value: Any) -> Any:
+    """`value` with every float that is not finite (NaN, inf) as None: strict JSON parsers (jq, JavaScript's
+    JSON.parse, Go, Rust's serde) refuse bare NaN. Readers of metric files turn null back into NaN
+    (`nan_for_null`)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(item) for item in value]
+    return value
+
+
+def nan_for_null(record: dict[str, Any]) -> dict[str, Any]:
+    """A metrics record read back: a null value (a metric that was not a number when written) is NaN again."""
+    return {key: math.nan if value is None else value for key, value in record.items()}
+
+
+def json_text(data: Any, indent: int | None = None) -> str:
+    """Strict JSON: non-finite floats written as null, never as bare NaN."""
+    return json.dumps(strict_json(data), indent=indent, default=str, allow_nan=False)
+
+
 def save_json(data: Any, path: Path) -> None:
-    """Write JSON atomically."""
+    """Write strict JSON atomically (NaN and inf as null)."""
     with atomic_path(path) as tmp, tmp.open("w") as handle:
-        json.dump(data, handle, indent=2, default=str)
+        handle.write(json_text(data, indent=2))
         handle.write("\n")
 
 
@@ -89,6 +111,8 @@ class _Checksummed:
 
 def save_torch(data: Any, path: Path) -> tuple[int, int]:
     """torch.save atomically; returns the file's (size, CRC32)."""
+    import torch  # here, so the JSON helpers serve commands that import no torch
+
     with atomic_path(path) as tmp, tmp.open("wb") as handle:
         summed = _Checksummed(handle)
         torch.save(data, summed)  # type: ignore[arg-type]  # torch only calls write/flush
@@ -124,8 +148,14 @@ def read_json(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def read_scores(path: Path) -> dict[str, Any]:
+    """A metrics file (test_metrics.json, an inference metrics.json) with null read back as NaN; {} when missing."""
+    return nan_for_null(read_json(path))
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The epoch records of metrics.jsonl, skipping a last line cut by a kill; [] without the file."""
+    """The epoch records of metrics.jsonl (null read back as NaN), skipping a last line cut by a kill; [] without
+    the file."""
     try:
         lines = (run_dir / "metrics.jsonl").read_text().splitlines()
     except OSError:
@@ -137,5 +167,5 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         except ValueError:
             continue
         if isinstance(record, dict) and "epoch" in record:
-            records.append(record)
+            records.append(nan_for_null(record))
     return records

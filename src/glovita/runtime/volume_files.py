@@ -32,13 +32,19 @@ def read_volume(path: Path) -> np.ndarray:
             raise ValueError(f"unknown volume suffix (use one of {', '.join(VOLUME_SUFFIXES)})")
     except FileNotFoundError as err:
         raise FileNotFoundError(f"Volume file '{path}' does not exist. Fix splits.json or restore it.") from err
-    except (OSError, ValueError, KeyError, IndexError) as err:
+    except (OSError, ValueError, EOFError, KeyError, IndexError) as err:
         raise ValueError(f"Cannot read volume file '{path}' ({err}). Replace or remove the file.") from err
     if array.ndim not in (3, 4):
         raise ValueError(
             f"Volume file '{path}' holds an array of shape {array.shape}; expected (D, H, W) or (C, D, H, W)."
         )
     return array
+
+
+def check_volume(path: Path) -> tuple[int, ...]:
+    """A volume file read whole (a truncated or damaged body fails here, not in a loader worker after training);
+    returns its spatial shape (D, H, W). Names the file when it cannot be read."""
+    return tuple(int(n) for n in read_volume(path).shape[-3:])
 
 
 def nifti_spacing(path: Path) -> tuple[float, float, float] | None:

@@ -33,7 +33,7 @@ from glovita.models.composite import GlovitaModel
 from glovita.models.factory import build_model, standardizes_features
 from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 from glovita.runtime.batch import LABEL_MAP, Batch, as_sample
-from glovita.runtime.io import read_json, save_json
+from glovita.runtime.io import read_scores, save_json
 from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
 from glovita.runtime.progress import print_line, print_summary, set_quiet
 from glovita.runtime.timeline import Timeline
@@ -287,7 +287,7 @@ def _train_in_run_dir(
 def _already_completed(run_dir: Path, dist: DistContext) -> RunResult:
     """--training.resume_mode auto on a run that completed: its results, read back; nothing is trained or tested."""
     info = rundir.completed_run(run_dir) or {}
-    metrics = read_json(run_dir / "test_metrics.json")
+    metrics = read_scores(run_dir / "test_metrics.json")
     if dist.is_main:
         print_line(f"'{run_dir}' completed at {info.get('finished_at')}; nothing to do (training.resume_mode auto).")
     return RunResult(run_dir=run_dir, test_metrics=metrics, best_epoch=info.get("best_epoch"))

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from glovita.configs.model import ModelConfig
 from glovita.configs.root import RootConfig
-from glovita.runtime.io import read_json, save_json
+from glovita.runtime.io import json_text, read_json, save_json
 
 if TYPE_CHECKING:
     from glovita.training.checkpoints import ResumePoint
@@ -348,7 +348,7 @@ def write_runtime_info(run_dir: Path, info: dict[str, Any]) -> None:
 
 def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
     with (run_dir / "metrics.jsonl").open("a") as handle:
-        handle.write(json.dumps(record) + "\n")
+        handle.write(json_text(record) + "\n")
 
 
 def truncate_metrics(run_dir: Path, first_epoch: int) -> None:

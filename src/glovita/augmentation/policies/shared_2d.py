@@ -20,16 +20,55 @@ def to_normalised_tensor(params: Preprocessing) -> list[v2.Transform]:
     return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean=list(params.mean), std=list(params.std))]
 
 
+def resize_and_crop(params: Preprocessing) -> list[v2.Transform]:
+    """The evaluation geometry of the encoder's crop mode (timm's `transforms_imagenet_eval`): `center` resizes the
+    shorter side to resize_size; `squash` both sides (the aspect ratio is not kept); `border` the longer side, then
+    pads with the mean colour; each then centre-crops image_size."""
+    mode = interpolation_mode(params.interpolation)
+    if params.crop_mode == "center":
+        return [v2.Resize(params.resize_size, interpolation=mode, antialias=True), v2.CenterCrop(params.image_size)]
+    if params.crop_mode == "squash":
+        size = [params.resize_size, params.resize_size]
+        return [v2.Resize(size, interpolation=mode, antialias=True), v2.CenterCrop(params.image_size)]
+    if params.crop_mode == "border":
+        return [_LongerSide(params.resize_size, mode), _CropOrPad(params.image_size, params.mean)]
+    raise ValueError(f"crop mode {params.crop_mode!r} is not one of center, squash, border.")
+
+
+class _LongerSide(v2.Transform):
+    """Resize so the longer side is `size`, keeping the aspect ratio (timm's ResizeKeepRatio(longest=1))."""
+
+    def __init__(self, size: int, mode: InterpolationMode) -> None:
+        super().__init__()
+        self.size, self.mode = size, mode
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        height, width = v2.functional.get_size(inpt)
+        ratio = max(height, width) / self.size
+        shape = [round(height / ratio), round(width / ratio)]
+        return self._call_kernel(v2.functional.resize, inpt, shape, interpolation=self.mode, antialias=True)
+
+
+class _CropOrPad(v2.Transform):
+    """Centre-crop to `size`, padding a smaller side with the mean colour first (timm's CenterCropOrPad)."""
+
+    def __init__(self, size: int, mean: tuple[float, ...]) -> None:
+        super().__init__()
+        self.size, self.fill = size, [round(255 * value) for value in mean]
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        height, width = v2.functional.get_size(inpt)
+        pad_h, pad_w = max(self.size - height, 0), max(self.size - width, 0)
+        if pad_h or pad_w:
+            padding = [pad_w // 2, pad_h // 2, pad_w - pad_w // 2, pad_h - pad_h // 2]
+            fill = 0 if isinstance(inpt, tv_tensors.Mask) else self.fill  # a label map pads with background
+            inpt = self._call_kernel(v2.functional.pad, inpt, padding, fill=fill)
+        return self._call_kernel(v2.functional.center_crop, inpt, [self.size, self.size])
+
+
 def default(params: Preprocessing) -> v2.Transform:
-    """Resize the shorter side to resize_size, centre-crop image_size, normalise (deterministic)."""
-    return v2.Compose(
-        [
-            v2.PILToTensor(),
-            v2.Resize(params.resize_size, interpolation=interpolation_mode(params.interpolation), antialias=True),
-            v2.CenterCrop(params.image_size),
-            *to_normalised_tensor(params),
-        ]
-    )
+    """Resize and centre-crop as the encoder's crop mode says (`resize_and_crop`), normalise (deterministic)."""
+    return v2.Compose([*resize_and_crop(params), v2.PILToTensor(), *to_normalised_tensor(params)])
 
 
 def default_2d_1(params: Preprocessing) -> v2.Transform:

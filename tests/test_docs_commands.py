@@ -236,6 +236,10 @@ def _prepare_data(cwd: Path) -> None:
     splits_file = cwd / "data" / "digits" / "splits.json"
     splits = json.loads(splits_file.read_text())
     splits_file.write_text(json.dumps({split: sorted(ids)[::DIGITS_EVERY] for split, ids in splits.items()}))
+    kept = {f"images/{i}" for ids in json.loads(splits_file.read_text()).values() for i in ids}
+    manifest = cwd / "data" / "digits" / "manifest.csv"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([lines[0], *(line for line in lines[1:] if line.split(",")[0] in kept)]) + "\n")
 
     _write_fake_cifar10(cwd / "data", per_batch=20)
     cifar.check_integrity = lambda *args: True  # restored by monkeypatch in the test

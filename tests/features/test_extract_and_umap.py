@@ -140,3 +140,13 @@ def test_native_method_extracts_from_every_encoder(digits_root: Path, tmp_path: 
                   "--split", "test", "--output_dir", str(tmp_path)])  # fmt: skip
     with h5py.File(tmp_path / "agg_native_test_resnet_digits_test_size32_float32.h5") as handle:
         assert handle["features"].shape[0] == 359 and np.isfinite(handle["features"][:]).all()
+
+
+def test_the_device_flag_chooses_where_the_encoder_runs(digits_root: Path, tmp_path: Path, capsys) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("checks the message of a machine without CUDA")
+    with pytest.raises(SystemExit):
+        extract_main(["--data.data_root_dir", str(digits_root), *TINY, "--device", "cuda", "--split", "val",
+                      "--output_dir", str(tmp_path / "out")])  # fmt: skip
+    assert "device='cuda' but no CUDA device is visible. Use --device cpu" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -69,7 +69,9 @@ def test_report_renders_in_headless_chromium_without_console_errors(run_dir: Pat
     shot = tmp_path / "report.png"
     result = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
-         f"--screenshot={shot}", "--window-size=1100,1600", (run_dir / "report.html").as_uri()],
+         "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1100,1600",
+         (run_dir / "report.html").as_uri()],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert shot.is_file(), result.stderr[-2000:]

@@ -21,12 +21,19 @@ class GenericImageDatasetConfig(DatasetFields):
     """Number of classes (classification) or regression outputs; must match the labels found."""
     images_dir: Path = Path("images")
     """Folder of images, relative to data_root_dir; sample ids are paths relative to it."""
-    split_source: Literal["splits_json", "subdirs"] = "splits_json"
-    """Where split membership comes from: a splits file, or images/train, images/val, images/test subfolders."""
+    split_source: Literal["splits_json", "subdirs", "csv"] = "splits_json"
+    """Where split membership comes from: a splits file, images/train, images/val, images/test subfolders, or a
+    manifest CSV (data.manifest_file) listing each image with its split and labels."""
     splits_file: Path = Path("splits.json")
     """Split file (relative to data_root_dir) used with split_source=splits_json."""
+    manifest_file: Path = Path("manifest.csv")
+    """split_source csv: a CSV (relative to data_root_dir) with a row per image (its path relative to the CSV, its
+    split, its labels), or a folder of train.csv, valid.csv and test.csv."""
+    csv_split_column: str = "split"
+    """split_source csv: the manifest column naming each row's split (train, val or valid, test)."""
     label_source: Literal["folder", "json", "csv"] = "folder"
-    """Where labels come from: each image's parent folder name, a JSON map, or a CSV table."""
+    """Where labels come from: each image's parent folder name, a JSON map, or a CSV table (split_source csv: the
+    manifest itself)."""
     labels_file: Path | None = None
     """Labels file relative to data_root_dir; unset means labels.json or labels.csv by label_source."""
     csv_id_column: str = "image"
@@ -65,10 +72,20 @@ class GenericImageDatasetConfig(DatasetFields):
                              "classification dataset come from --data.masks_dir.")  # fmt: skip
         source = self.masks_dir if self.coco_file is None else self.coco_file
         check_label_map_fields(self.task, self.subtask, self.num_classes, source, self.ignore_index, True)
+        check_manifest_fields(self.split_source, self.masks_dir or self.coco_file)
         if self.csv_mask_column is not None and (self.label_source != "csv" or self.masks_dir is None):
             raise ValueError("data.csv_mask_column reads mask paths from the labels CSV: it needs "
                              "--data.label_source csv and --data.masks_dir.")  # fmt: skip
         return self
+
+
+def check_manifest_fields(split_source: str, masks: Path | None) -> None:
+    """A manifest (split_source csv) lists images with scalar targets; label maps come from the other layouts."""
+    if split_source == "csv" and masks is not None:
+        raise ValueError(
+            "data.split_source='csv' reads images and their class/number targets from a manifest; label maps "
+            "(data.masks_dir, data.coco_file) are read with --data.split_source splits_json or subdirs."
+        )
 
 
 def check_label_map_fields(
@@ -113,10 +130,18 @@ class GenericVolumeDatasetConfig(DatasetFields):
     """Number of classes (classification) or regression outputs; must match the labels found."""
     volumes_dir: Path = Path("volumes")
     """Folder of volumes, relative to data_root_dir; sample ids are paths relative to it."""
+    split_source: Literal["splits_json", "csv"] = "splits_json"
+    """Where split membership comes from: a splits file, or a manifest CSV (data.manifest_file) listing each volume
+    with its split and labels."""
     splits_file: Path = Path("splits.json")
     """Split file (train/val/test lists, or numeric fold keys), relative to data_root_dir."""
+    manifest_file: Path = Path("manifest.csv")
+    """split_source csv: a CSV (relative to data_root_dir) with a row per volume (its path relative to the CSV, its
+    split, its labels), or a folder of train.csv, valid.csv and test.csv."""
+    csv_split_column: str = "split"
+    """split_source csv: the manifest column naming each row's split (train, val or valid, test)."""
     label_source: Literal["json", "csv"] = "json"
-    """Labels from a JSON map {id: label} or a CSV table."""
+    """Labels from a JSON map {id: label} or a CSV table (split_source csv: the manifest itself)."""
     labels_file: Path | None = None
     """Labels file relative to data_root_dir; unset means labels.json or labels.csv by label_source."""
     csv_id_column: str = "volume"
@@ -132,6 +157,9 @@ class GenericVolumeDatasetConfig(DatasetFields):
     """(D, H, W) every volume is brought to: centre crop / zero pad (shape_mismatch pad_crop) or required."""
     shape_mismatch: Literal["error", "pad_crop"] = "pad_crop"
     """Volumes of another shape than volume_size: centre-crop/zero-pad them, or stop naming the file."""
+    cache_dir: Path | None = None
+    """Keep each volume as prepared (read, resampled, cropped / padded, with its label map) in this folder, reused by
+    later epochs and runs (keyed by file path, size, mtime and these settings; augmentation runs after it)."""
     val_fraction: float | None = Field(None, gt=0, lt=1)
     """When splits.json has no validation split, hold out this fraction of train (stratified, fixed seed)."""
     allow_overlapping_splits: bool = False
@@ -148,6 +176,7 @@ class GenericVolumeDatasetConfig(DatasetFields):
 
     @model_validator(mode="after")
     def _check_masks(self) -> "GenericVolumeDatasetConfig":
+        check_manifest_fields(self.split_source, self.masks_dir)
         check_label_map_fields(self.task, self.subtask, self.num_classes, self.masks_dir, self.ignore_index, True)
         return self
 

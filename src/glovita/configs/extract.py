@@ -41,5 +41,7 @@ class ExtractFeaturesConfig(GlovitaConfig):
     """Encoder to run (explicit config mode); the head is built but not used."""
     peft: PeftConfig = FullFinetuningConfig()
     """PEFT method of the model (explicit config mode)."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where to run the encoder: auto picks CUDA when available."""
     dataloading: DataloadingConfig = DataloadingConfig(batch_size=128)
     """Batching and workers (eval_batch_size, else batch_size, is the extraction batch)."""

@@ -16,13 +16,20 @@ _VAL_FRACTION = 0.25
 """Of the remaining 80 %, so that train/val/test is 60/20/20."""
 
 
+MANIFEST_COLUMNS = ("image", "split", "label", "ink")
+"""manifest.csv: the image (relative to the folder), its split, its digit, and its ink fraction."""
+
+
 def prepare_digits(root: Path) -> None:
-    """Write images/<digit>/<index>.png and splits.json under `root` unless they are already there.
+    """Write images/<digit>/<index>.png, splits.json and manifest.csv under `root` unless they are already there.
 
     The folder is filled under a temporary name and renamed at the end, so an interrupted first run leaves
-    nothing half-written behind.
+    nothing half-written behind. manifest.csv (a two-task set: the digit, and its ink fraction: the mean of the
+    stored image's pixels / 255, exactly computable) is added to a folder written before it existed.
     """
     if (root / "splits.json").is_file():
+        if not (root / "manifest.csv").is_file():
+            _write_manifest(root)
         return
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(
@@ -51,3 +58,21 @@ def prepare_digits(root: Path) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(image, mode="L").save(path)
         (staging / "splits.json").write_text(json.dumps(splits, indent=1))
+        _write_manifest(staging)
+
+
+def _write_manifest(folder: Path) -> None:
+    """manifest.csv of the digits folder at `folder`, from its splits.json and images."""
+    import csv
+    import io
+
+    splits = json.loads((folder / "splits.json").read_text())
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    for split in ("train", "val", "test"):
+        for sample_id in splits[split]:
+            pixels = np.asarray(Image.open(folder / "images" / sample_id), dtype=np.float64)
+            writer.writerow([f"images/{sample_id}", split, sample_id.split("/")[0], f"{pixels.mean() / 255:.6f}"])
+    with atomic_path(folder / "manifest.csv") as tmp:
+        tmp.write_text(text.getvalue())

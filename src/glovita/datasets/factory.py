@@ -1,7 +1,7 @@
 """Dataset assembly: config -> train/val/test datasets, class names and the modality of their samples."""
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,7 +21,9 @@ from glovita.configs.data import (
     GenericVolumeDatasetConfig,
     PrecomputedFeaturesConfig,
 )
+from glovita.configs.model import ModelConfig
 from glovita.datasets.label_maps import MaskReading
+from glovita.datasets.manifest import TargetColumn
 from glovita.datasets.splits import kfold_partition, stratified_split, subsample
 from glovita.modalities.base import Modality
 from glovita.modalities.images import ImageAugmentation, ImageModality
@@ -50,6 +52,8 @@ class DatasetSplits:
     """Where the samples come from, for error messages."""
     standardization: tuple[torch.Tensor, ...] | None = None
     """Feature files with data.standardize_features: the training split's per-dimension mean and std (D,)."""
+    field_classes: dict[str, list[str]] = field(default_factory=dict)
+    """A manifest's class columns (named heads' targets): their class names in index order, by field."""
 
 
 def image_mode(input_channels: int) -> str:
@@ -120,19 +124,39 @@ def _generic_samples(
     )
 
 
-def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, modality: ImageModality) -> DatasetSplits:
+def head_columns(model: ModelConfig) -> list[TargetColumn]:
+    """The manifest columns the named heads (model.heads) read: each head's target_field, parsed as its task's."""
+    return [
+        TargetColumn(head.target_field, head.task == "Classification", head.num_outputs)
+        for head in model.heads.values()
+    ]
+
+
+def _manifest_listing(
+    cfg: GenericImageDatasetConfig | GenericVolumeDatasetConfig, columns: Sequence[TargetColumn]
+) -> dict[str, Any]:
+    """What collect_generic_samples reads from a manifest (data.split_source csv)."""
+    return {"manifest_file": cfg.manifest_file, "csv_split_column": cfg.csv_split_column, "columns": columns}
+
+
+def _build_generic_split_datasets(
+    cfg: GenericImageDatasetConfig, mode: str, modality: ImageModality, columns: Sequence[TargetColumn] = ()
+) -> DatasetSplits:
     """Splits of a dataset laid out as a generic image dataset (see docs/datasets/DATASET_STRUCTURE.md); with label
-    maps (data.masks_dir or data.coco_file), each image's comes along (segmentation needs no label per image)."""
+    maps (data.masks_dir or data.coco_file), each image's comes along (segmentation needs no label per image); a
+    manifest's target `columns` become sample fields."""
     from glovita.datasets.generic_image import GenericImageDataset
 
     segmentation = cfg.task == "Segmentation"
-    samples = _generic_samples(cfg, cfg.images_dir, cfg.split_source, labelled=not segmentation)
+    samples = _generic_samples(
+        cfg, cfg.images_dir, cfg.split_source, labelled=not segmentation, **_manifest_listing(cfg, columns)
+    )
     reading, class_names = _label_map_reading(cfg) if segmentation else (None, samples.class_names)
     if not segmentation and cfg.masks_dir is not None:  # annotated segments beside the class labels
         reading, _ = _label_map_reading(cfg, foreground=True)
 
     def dataset(items: list) -> GenericImageDataset:
-        return GenericImageDataset(items, mode, reading(items) if reading is not None else None)
+        return GenericImageDataset(items, mode, reading(items) if reading is not None else None, samples.fields)
 
     train = dataset(samples.train)
     stratify = cfg.task == "Classification"
@@ -144,6 +168,7 @@ def _build_generic_split_datasets(cfg: GenericImageDatasetConfig, mode: str, mod
         class_names=class_names,
         train_targets=targets,
         modality=modality,
+        field_classes=samples.column_classes,
     )
 
 
@@ -213,8 +238,10 @@ def check_folds(cfg: DataConfig, folds: Sequence[int]) -> None:
     for fold in folds:
         try:
             if isinstance(cfg, GenericImageDatasetConfig | GenericVolumeDatasetConfig | GenericVideoDatasetConfig):
-                if getattr(cfg, "split_source", "splits_json") == "splits_json":  # volumes always read one
+                if cfg.split_source == "splits_json":
                     split_ids_from_json(cfg.data_root_dir / cfg.splits_file, fold)
+                elif cfg.split_source == "csv" and fold != 0:
+                    raise ValueError("a manifest (data.split_source csv) has one split per row, no folds")
             elif isinstance(cfg, PrecomputedFeaturesConfig) and cfg.splits_dir is not None:
                 splits_file = cfg.data_root_dir / cfg.splits_dir / f"splits_{fold}.csv"
                 if not splits_file.is_file():
@@ -324,13 +351,18 @@ def _build_feature_datasets(cfg: PrecomputedFeaturesConfig) -> DatasetSplits:
     )
 
 
-def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None) -> DatasetSplits:
-    """Splits of a volume dataset (see docs/datasets/DATASET_STRUCTURE.md)."""
+def _build_volume_datasets(
+    cfg: GenericVolumeDatasetConfig, channels: int | None, columns: Sequence[TargetColumn] = ()
+) -> DatasetSplits:
+    """Splits of a volume dataset (see docs/datasets/DATASET_STRUCTURE.md); a manifest's target `columns` become
+    sample fields."""
     from glovita.datasets.volumes import VolumeDataset
     from glovita.modalities.volumes import VolumeModality
 
     segmentation = cfg.task == "Segmentation"  # else masks, when given, are annotated segments (binary)
-    samples = _generic_samples(cfg, cfg.volumes_dir, "splits_json", labelled=not segmentation)
+    samples = _generic_samples(
+        cfg, cfg.volumes_dir, cfg.split_source, labelled=not segmentation, **_manifest_listing(cfg, columns)
+    )
     pad_crop = cfg.shape_mismatch == "pad_crop"
     spacings = None
     if cfg.target_spacing is not None and (cfg.data_root_dir / cfg.spacing_file).is_file():
@@ -358,7 +390,10 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
                      for path, _ in items]  # fmt: skip
             classes = cfg.num_classes if segmentation else 2
             masks = MaskReading(paths, classes, cfg.ignore_index, cfg.subtask == "binary" or not segmentation)
-        return VolumeDataset(items, channels, cfg.volume_size, pad_crop, cfg.target_spacing, spacings, masks)
+        return VolumeDataset(
+            items, channels, cfg.volume_size, pad_crop, cfg.target_spacing, spacings, masks, samples.fields,
+            cfg.cache_dir,
+        )  # fmt: skip
 
     train = dataset(samples.train)
     stratify = cfg.task == "Classification"
@@ -376,6 +411,7 @@ def _build_volume_datasets(cfg: GenericVolumeDatasetConfig, channels: int | None
             cfg.target_spacing,
         ),
         description=f"volumes under '{cfg.data_root_dir / cfg.volumes_dir}'",
+        field_classes=samples.column_classes,
     )
 
 
@@ -557,8 +593,9 @@ def _normalised_series(parts: SeriesParts, normalization: str) -> SeriesParts:
     return parts
 
 
-def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits:
-    """Build the splits of the configured dataset; file and label checks happen here, before training."""
+def build_datasets(cfg: DataConfig, input_channels: int | None, columns: Sequence[TargetColumn] = ()) -> DatasetSplits:
+    """Build the splits of the configured dataset; file and label checks happen here, before training. `columns`:
+    the manifest columns named heads read (head_columns), given where their targets are used."""
     images = cfg.spatial_dims == 2  # what the dataset declares: 2D images are read with PIL
     mode = image_mode(input_channels or 3) if images else ""
     if cfg.subtask == "multilabel" and not isinstance(cfg, ChestXRay14Config | PrecomputedFeaturesConfig):
@@ -568,7 +605,7 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
         )
     match cfg:
         case GenericImageDatasetConfig():
-            return _build_generic_split_datasets(cfg, mode, image_modality(cfg.augmentation))
+            return _build_generic_split_datasets(cfg, mode, image_modality(cfg.augmentation), columns)
         case DigitsConfig():
             from glovita.datasets.digits import prepare_digits
 
@@ -617,7 +654,7 @@ def build_datasets(cfg: DataConfig, input_channels: int | None) -> DatasetSplits
         case PrecomputedFeaturesConfig():
             return _build_feature_datasets(cfg)
         case GenericVolumeDatasetConfig():
-            return _build_volume_datasets(cfg, input_channels)
+            return _build_volume_datasets(cfg, input_channels, columns)
         case GenericTimeseriesDatasetConfig():
             return _build_series_datasets(cfg)
         case GenericVideoDatasetConfig():

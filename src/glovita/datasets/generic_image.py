@@ -1,14 +1,13 @@
 """Generic image dataset: image files under one folder, split by subfolders or splits.json, labels from
 folder names, labels.json or a CSV. The layouts are documented in docs/datasets/DATASET_STRUCTURE.md."""
 
-import csv
 import json
 import math
 import posixpath
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from glovita.datasets.label_maps import MaskReading, load_mask
+from glovita.datasets.manifest import ManifestSource, TargetColumn, read_csv_rows, read_manifest
 from glovita.datasets.splits import stratified_split
 from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGETS
 
@@ -38,6 +38,10 @@ class SplitSamples:
     val: list[tuple[Path, Target]]
     test: list[tuple[Path, Target]]
     class_names: list[str]
+    fields: dict[Path, dict[str, Any]] = field(default_factory=dict)
+    """Further sample fields per input path (a manifest's target columns: named heads' targets)."""
+    column_classes: dict[str, list[str]] = field(default_factory=dict)
+    """The class names of each class column among `fields`."""
 
 
 _HIGH_DEPTH_SCALE = {"I;16": 65535.0, "I;16B": 65535.0, "I;16L": 65535.0, "I;16N": 65535.0, "I": 65535.0, "F": 1.0}
@@ -97,11 +101,17 @@ class GenericImageDataset(Dataset):
     maps (`masks`), samples are records {input, targets, label_map, id}."""
 
     def __init__(
-        self, samples: Sequence[tuple[Path, Target]], image_mode: str, masks: MaskReading | None = None
+        self,
+        samples: Sequence[tuple[Path, Target]],
+        image_mode: str,
+        masks: MaskReading | None = None,
+        fields: dict[Path, dict[str, Any]] | None = None,
     ) -> None:
         self.samples = list(samples)
         self.image_mode = image_mode
         self.masks = masks
+        self.fields = fields or {}
+        """Further fields per image path (a manifest's target columns), added to its sample."""
         self._mask_of = {} if masks is None else dict(zip((p for p, _ in self.samples), masks.paths, strict=True))
 
     def __len__(self) -> int:
@@ -134,10 +144,12 @@ class GenericImageDataset(Dataset):
         image = load_image(path, self.image_mode)
         value = torch.tensor(target, dtype=torch.float32) if isinstance(target, tuple) else target
         if self.masks is None:
-            return image, value
+            if not self.fields:
+                return image, value
+            return {INPUT: image, TARGETS: value, ID: str(path), **self.fields[path]}
         label_map = self.load_label_map(self._mask_of[path])
         self._check_size(path, image_size(image), label_map)
-        return {INPUT: image, TARGETS: value, LABEL_MAP: label_map, ID: str(path)}
+        return {INPUT: image, TARGETS: value, LABEL_MAP: label_map, ID: str(path), **self.fields.get(path, {})}
 
     @property
     def targets(self) -> list[Target]:
@@ -236,23 +248,14 @@ def _labels_from_json(labels_file: Path) -> dict[str, object]:
 def labels_from_csv(labels_file: Path, id_column: str, label_column: str) -> dict[str, object]:
     if not labels_file.is_file():
         raise FileNotFoundError(f"Labels file '{labels_file}' does not exist. Create it or set --data.labels_file.")
-    # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
-    with labels_file.open(newline="", encoding="utf-8-sig") as handle:
-        sample = handle.read(4096)
-        handle.seek(0)
-        try:
-            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:  # one column, or nothing to tell: the default comma
-            dialect = csv.excel
-        reader = csv.DictReader(handle, dialect=dialect)
-        columns = reader.fieldnames or []
-        for column, flag in ((id_column, "csv_id_column"), (label_column, "csv_label_column")):
-            if column not in columns:
-                raise ValueError(
-                    f"Labels file '{labels_file}' has no column {column!r} (columns: {', '.join(columns)}). "
-                    f"Set --data.{flag}."
-                )
-        return {row[id_column]: row[label_column] for row in reader}
+    columns, rows = read_csv_rows(labels_file)
+    for column, flag in ((id_column, "csv_id_column"), (label_column, "csv_label_column")):
+        if column not in columns:
+            raise ValueError(
+                f"Labels file '{labels_file}' has no column {column!r} (columns: {', '.join(columns)}). "
+                f"Set --data.{flag}."
+            )
+    return {row[id_column]: row[label_column] for _, row in rows}
 
 
 def _class_targets(raw: dict[str, object], num_classes: int, source: str) -> tuple[dict[str, int], list[str]]:
@@ -353,14 +356,29 @@ def collect_generic_samples(
     allow_overlaps: bool = False,
     suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
     labelled: bool = True,
+    manifest_file: Path = Path("manifest.csv"),
+    csv_split_column: str = "split",
+    columns: Sequence[TargetColumn] = (),
 ) -> SplitSamples:
     """Resolve split membership and labels of a generic image dataset, checking every file reference. `suffixes`:
     the files split subfolders list (videos list video files); `labelled` False skips the sample labels (targets
-    0; per-frame labels come from elsewhere)."""
+    0; per-frame labels come from elsewhere). With split_source csv, a manifest (`manifest_file`) lists the files,
+    their splits, labels and further target `columns`."""
     if not root.is_dir():
         raise FileNotFoundError(
             f"data.data_root_dir: '{root}' does not exist. Point --data.data_root_dir at the dataset folder."
         )
+    if split_source == "csv":
+        manifest = ManifestSource(
+            root / manifest_file,
+            csv_id_column,
+            csv_split_column,
+            csv_label_column if labelled else None,
+            regression,
+            num_classes,
+            list(columns),
+        )
+        return _manifest_samples(manifest, fold, val_fraction, allow_overlaps)
     image_root = root / images_dir
     if not image_root.is_dir():
         raise FileNotFoundError(
@@ -422,3 +440,29 @@ def collect_generic_samples(
         kept, held = stratified_split([t for _, t in train], val_fraction, _HOLDOUT_SEED, stratify=not regression)
         train, val = [train[i] for i in kept], [train[i] for i in held]
     return SplitSamples(train=train, val=val, test=test, class_names=class_names)
+
+
+def _manifest_samples(
+    source: ManifestSource, fold: int, val_fraction: float | None, allow_overlaps: bool
+) -> SplitSamples:
+    """The splits a manifest CSV (or folder of split CSVs) lists, with a validation hold-out when it has none."""
+    if fold != 0:
+        raise ValueError(f"data.fold={fold}: a manifest has one split per row, no folds. Use --data.fold 0, or "
+                         "write a manifest per fold.")  # fmt: skip
+    manifest = read_manifest(source)
+    location = source.location
+    if not allow_overlaps:
+        _check_no_overlaps({name: [str(p) for p, _ in rows] for name, rows in manifest.splits.items()}, location)
+    train, val, test = manifest.splits["train"], manifest.splits["val"], manifest.splits["test"]
+    if not train:
+        raise ValueError(f"Manifest '{location}' has no training rows. Mark some rows train.")
+    if not val:
+        if val_fraction is None:
+            raise ValueError(
+                f"Manifest '{location}' has no validation rows. Mark some rows val, or hold out part of train with "
+                "--data.val_fraction 0.1."
+            )
+        stratify = source.label_column is not None and not source.regression
+        kept, held = stratified_split([t for _, t in train], val_fraction, _HOLDOUT_SEED, stratify=stratify)
+        train, val = [train[i] for i in kept], [train[i] for i in held]
+    return SplitSamples(train, val, test, manifest.class_names, manifest.fields, manifest.column_classes)

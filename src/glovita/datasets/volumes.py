@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from glovita.datasets.label_maps import MaskReading, load_volume_mask
+from glovita.datasets.sample_cache import SampleCache
 from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGETS
 from glovita.runtime.volume_files import check_volume, nifti_spacing, read_volume
 
@@ -64,9 +65,13 @@ class VolumeDataset(Dataset):
         target_spacing: tuple[float, float, float] | None = None,
         spacings: dict[str, tuple[float, float, float]] | None = None,
         masks: MaskReading | None = None,
+        fields: dict[Path, dict[str, Any]] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.samples = list(samples)
         self.masks = masks
+        self.fields = fields or {}
+        """Further fields per volume path (a manifest's target columns), added to its sample."""
         self._mask_of = {} if masks is None else dict(zip((p for p, _ in self.samples), masks.paths, strict=True))
         self.channels = channels
         self.size: tuple[int, int, int] = (int(size[0]), int(size[1]), int(size[2]))
@@ -74,6 +79,13 @@ class VolumeDataset(Dataset):
         self.target_spacing = target_spacing
         self.spacings = spacings or {}
         """Spacing per volume path (from spacing_file), for formats without a header."""
+        self.cache: SampleCache | None = None
+        """data.cache_dir: each volume as prepared (read, resampled, cropped / padded, with its label map)."""
+        if cache_dir is not None:
+            mask_settings = None if masks is None else (masks.num_classes, masks.ignore_index, masks.binary)
+            settings = f"channels={channels}|size={self.size}|pad_crop={pad_crop}|spacing={target_spacing}|" \
+                       f"masks={mask_settings}"  # fmt: skip
+            self.cache = SampleCache(cache_dir, "volumes", settings)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -110,6 +122,32 @@ class VolumeDataset(Dataset):
 
     def __getitem__(self, index: int) -> Any:
         path, target = self.samples[index]
+        volume, labels = self._prepared(path)
+        tensor = torch.from_numpy(np.ascontiguousarray(volume))
+        value = torch.tensor(target, dtype=torch.float32) if isinstance(target, tuple) else target
+        if labels is None:
+            if not self.fields:
+                return tensor, value
+            return {INPUT: tensor, TARGETS: value, ID: str(path), **self.fields[path]}
+        return {INPUT: tensor, TARGETS: value, LABEL_MAP: torch.from_numpy(labels), ID: str(path),
+                **self.fields.get(path, {})}  # fmt: skip
+
+    def _prepared(self, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+        """The volume (C, D, H, W) float32 at `size` and its label map (D, H, W), from the cache when it holds
+        them (data.cache_dir), else read and prepared (and stored there)."""
+        if self.cache is None:
+            return self._prepare(path)
+        files = [path] if self.masks is None else [path, self._mask_of[path]]
+        key = self.cache.key(files, f"file_spacing={self.spacings.get(str(path))}")
+        stored = self.cache.load(key)
+        if stored is not None:
+            return stored["volume"], stored.get("labels")
+        volume, labels = self._prepare(path)
+        self.cache.store(key, {"volume": volume} if labels is None else {"volume": volume, "labels": labels})
+        return volume, labels
+
+    def _prepare(self, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+        """Read, check, resample and crop / pad a volume and its label map: the deterministic part of a sample."""
         volume = read_volume(path).astype(np.float32, copy=False)
         labels = None
         if self.masks is not None:
@@ -141,8 +179,4 @@ class VolumeDataset(Dataset):
             volume = fit_shape(volume, self.size)
             if labels is not None:
                 labels = fit_shape(labels[None], self.size)[0]
-        tensor = torch.from_numpy(np.ascontiguousarray(volume))
-        value = torch.tensor(target, dtype=torch.float32) if isinstance(target, tuple) else target
-        if labels is None:
-            return tensor, value
-        return {INPUT: tensor, TARGETS: value, LABEL_MAP: torch.from_numpy(labels), ID: str(path)}
+        return np.ascontiguousarray(volume), labels

@@ -104,7 +104,7 @@ def extract_features(cfg: ExtractFeaturesConfig) -> list[ExtractedFile]:
         model = rebuild_model(run, model_cfg=model_cfg)
     else:  # an untrained (pretrained or random) encoder named by the config
         model = build_model(model_cfg, root.peft, root.data.num_classes, 0.0)
-    device = resolve_device("auto")
+    device = resolve_device(cfg.device, setting="device")
     encoder = model.encoder.to(device).eval()
     input_mask = model.input_mask.to(device).eval() if model.input_mask is not None else None
     channels = getattr(root.model.encoder, "input_channels", 3)

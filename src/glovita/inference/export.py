@@ -28,21 +28,36 @@ from glovita.models.composite import GlovitaModel
 from glovita.runtime.batch import Batch
 from glovita.runtime.io import atomic_path, check_output_dir, save_json
 from glovita.runtime.progress import print_line
-from glovita.tasks.factory import build_task
+from glovita.tasks.factory import build_named_tasks, build_task
 
 _FILES = {"onnx": "model.onnx", "torchscript": "model.pt", "safetensors": "model.safetensors"}
 
 
 class LogitsModule(nn.Module):
-    """The model as one function: inputs (and the bag / time mask) -> logits (B, K)."""
+    """The model as one function: inputs (and the bag / time mask) -> logits (B, K); a model with named heads
+    (model.heads) gives a tuple: the main head's logits, then each named head's, in model.heads' order."""
 
     def __init__(self, model: GlovitaModel, with_mask: bool) -> None:
         super().__init__()
         self.model = model
         self.with_mask = with_mask
+        self.head_names = list(model.heads)
 
-    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model.head.logits(self.model(inputs, mask if self.with_mask else None))
+    def forward(self, inputs: torch.Tensor, mask: torch.Tensor | None = None) -> Any:
+        outputs = self.model(inputs, mask if self.with_mask else None)
+        if not self.head_names:
+            return self.model.head.logits(outputs)
+        logits = self.model.logits_by_head(outputs)
+        return (logits[""], *(logits[name] for name in self.head_names))
+
+    def output_names(self) -> list[str]:
+        """The outputs' names: logits, then <head>_logits per named head."""
+        return ["logits", *(f"{name}_logits" for name in self.head_names)]
+
+
+def _outputs(value: Any) -> list[torch.Tensor]:
+    """An export's outputs as a list (one tensor, or a model with named heads' tuple)."""
+    return [value] if isinstance(value, torch.Tensor) else list(value)
 
 
 @dataclass(frozen=True)
@@ -118,7 +133,7 @@ def _export_onnx(module: LogitsModule, batch: Batch, bags: bool, dense: bool, pa
             warnings.simplefilter("ignore")  # the exporter's notes on axis names and deprecations
             program = torch.onnx.export(
                 module, args, dynamic_shapes=shapes, opset_version=opset, input_names=names,
-                output_names=["logits"], dynamo=True, external_data=False, verbose=False,
+                output_names=module.output_names(), dynamo=True, external_data=False, verbose=False,
             )  # fmt: skip
             assert program is not None
             program.save(str(tmp))
@@ -129,7 +144,7 @@ def _export_onnx(module: LogitsModule, batch: Batch, bags: bool, dense: bool, pa
                          "torchscript / safetensors.") from err  # fmt: skip
 
 
-def _run_onnx(path: Path, batch: Batch) -> torch.Tensor:
+def _run_onnx(path: Path, batch: Batch) -> list[torch.Tensor]:
     try:
         import onnxruntime
     except ImportError as err:
@@ -138,10 +153,10 @@ def _run_onnx(path: Path, batch: Batch) -> torch.Tensor:
     feeds = {"inputs": batch.inputs.numpy()}
     if batch.valid is not None:
         feeds["mask"] = batch.valid.numpy()
-    return torch.from_numpy(session.run(["logits"], feeds)[0])
+    return [torch.from_numpy(value) for value in session.run(None, feeds)]
 
 
-def _export_torchscript(module: LogitsModule, batch: Batch, path: Path) -> torch.Tensor:
+def _export_torchscript(module: LogitsModule, batch: Batch, path: Path) -> Any:
     args = (batch.inputs,) if batch.valid is None else (batch.inputs, batch.valid)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit's deprecation notices
@@ -174,30 +189,30 @@ def export_model(cfg: ExportConfig) -> Exported:
     check_output_dir(cfg.output_dir)
     began = time.perf_counter()
     run = load_run(cfg.checkpoint_path)
-    if run.config.model.heads:
-        raise ValueError(
-            f"This run has named heads ({', '.join(run.config.model.heads)}) beside its main head; glovita_export "
-            "writes models with one output so far. Use glovita_infer for their predictions."
-        )
     model = _plain_model(run, cfg.use_ema)
     batch, modality = _samples(run, model, cfg.verify_samples)
     module = LogitsModule(model, batch.valid is not None).eval()
     with torch.no_grad():
-        expected = module(batch.inputs, batch.valid)
+        expected = _outputs(module(batch.inputs, batch.valid))
     path = cfg.output_dir / _FILES[cfg.format]
     cfg.output_dir.mkdir(parents=True, exist_ok=True)
     task = build_task(run.config.data)
+    named = build_named_tasks(run.config.model, run.resolved.get("head_class_names") or {})
     if cfg.format == "onnx":
         _export_onnx(module, batch, modality.bags, task.dense, path, cfg.opset)
         got = _run_onnx(path, batch)
     elif cfg.format == "torchscript":
-        got = _export_torchscript(module, batch, path)
+        got = _outputs(_export_torchscript(module, batch, path))
     else:
-        got = _export_safetensors(model, run, batch, path, cfg.use_ema)
-    difference = float((got - expected).abs().max())
+        got = _outputs(_export_safetensors(model, run, batch, path, cfg.use_ema))
+    difference = max(float((a - b).abs().max()) for a, b in zip(got, expected, strict=True))
     class_axis = 1 if task.dense else -1  # label maps (B, K, H, W) score the classes on axis 1
-    agreement = float((got.argmax(class_axis) == expected.argmax(class_axis)).float().mean())
-    if difference > cfg.tolerance or (task.classifies and agreement < 1.0):
+    classifying = [(got[0], expected[0], class_axis)] if task.classifies else []
+    classifying += [(got[k + 1], expected[k + 1], -1) for k, head in enumerate(named) if head.task.classifies]
+    agreement = min(
+        (float((a.argmax(axis) == b.argmax(axis)).float().mean()) for a, b, axis in classifying), default=1.0
+    )
+    if difference > cfg.tolerance or agreement < 1.0:
         path.unlink(missing_ok=True)
         raise ValueError(
             f"The {cfg.format} export does not reproduce the model on {len(batch)} samples of the run's data: max "
@@ -221,9 +236,18 @@ def export_model(cfg: ExportConfig) -> Exported:
             ),  # fmt: skip
         },
         "outputs": {
-            "logits": {"shape": ["batch", int(expected.shape[1]), *spatial_axis_names(len(expected.shape) - 2)]}
+            "logits": {"shape": ["batch", int(expected[0].shape[1]), *spatial_axis_names(len(expected[0].shape) - 2)]}
             if task.dense
-            else {"shape": ["batch", int(expected.shape[-1])]}
+            else {"shape": ["batch", int(expected[0].shape[-1])]},
+            **{
+                f"{head.name}_logits": {
+                    "shape": ["batch", head.task.num_outputs],
+                    "task": head.task.name,
+                    "probabilities": head.task.probabilities_text,
+                    **({"class_names": head.names()} if head.task.classifies else {}),
+                }
+                for head in named
+            },
         },
         "probabilities": task.probabilities_text,
         "task": run.config.data.task,

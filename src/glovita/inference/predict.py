@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from glovita.configs.infer import InferConfig
-from glovita.datasets.factory import build_datasets, sample_ids
+from glovita.datasets.factory import build_datasets, head_columns, sample_ids
 from glovita.datasets.generic_image import IMAGE_SUFFIXES, Target
 from glovita.datasets.sources import (
     UNKNOWN,
@@ -148,7 +148,7 @@ def select_samples(cfg: InferConfig, run: RestoredRun, class_names: list[str]) -
     if cfg.video_dir is not None:
         return video_dir_samples(root.data, cfg.video_dir, class_names, task, cfg.on_unreadable)
     split = cfg.split or "test"
-    splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3))
+    splits = build_datasets(root.data, getattr(root.model.encoder, "input_channels", 3), head_columns(root.model))
     chosen = {"train": splits.train, "val": splits.val, "test": splits.test}[split]
     if chosen is None or len(chosen) == 0:  # type: ignore[arg-type]
         raise ValueError(f"split={split!r}: {root.data.dataset} has no {split} samples here.")
@@ -203,7 +203,7 @@ def predict(cfg: InferConfig) -> Prediction:
     check_arguments(cfg)
     run = load_run(cfg.checkpoint_path)
     root = run.config
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, setting="device")
     precision = _precision(cfg, run, device)
     task = build_task(root.data)
     model = rebuild_model(run, cfg.use_ema)
@@ -223,13 +223,13 @@ def predict(cfg: InferConfig) -> Prediction:
     elif task.per_frame:
         rows = _write_framewise(cfg, run, task, samples, class_names, predicted)
     else:
-        rows = _rows(task, samples, class_names, predicted)
+        rows = _rows(task, samples, class_names, predicted, run)
         header = [
             "id",
             *(["target"] if samples.labelled else []),
             *task.prediction_header(class_names, predicted.probabilities.shape[1]),
             *(f"{name}_{column}" for name, (head, values) in predicted.named.items()
-              for column in head.prediction_header(_indices(head), values.shape[1])),
+              for column in head.prediction_header(_head_names(run, name, head), values.shape[1])),
         ]  # fmt: skip
         _write_csv(predictions_csv, header, rows)
     attention_dir = _write_attention_files(cfg, samples, predicted, rows, class_names)
@@ -292,7 +292,7 @@ def _run_model(
         raise ValueError(
             "tta='hflip' averages the main head's probabilities; this run has model.heads. Use --tta none."
         )
-    named = build_named_tasks(root.model)
+    named = build_named_tasks(root.model, run.resolved.get("head_class_names") or {})
     metrics = HeadsMetrics(task.build_metrics(device), named, device, task.target_field) if samples.labelled else None
     named_all: dict[str, list[torch.Tensor]] = {head.name: [] for head in named}
     outputs_all: list[torch.Tensor] = []
@@ -427,7 +427,9 @@ def _write_framewise(
     return video_rows
 
 
-def _rows(task: Task, samples: Samples, class_names: list[str], predicted: _Predicted) -> list[list[object]]:
+def _rows(
+    task: Task, samples: Samples, class_names: list[str], predicted: _Predicted, run: RestoredRun
+) -> list[list[object]]:
     """predictions.csv rows: id, [target], [predicted label], then one value per class or output."""
     rows = []
     for sample_id, target, values in zip(samples.ids, predicted.targets, predicted.probabilities.tolist(), strict=True):
@@ -436,12 +438,13 @@ def _rows(task: Task, samples: Samples, class_names: list[str], predicted: _Pred
             row.append(_label_text(target, class_names))
         row.extend(task.prediction_values(values, class_names))
         rows.append(row)
-    for head, values in predicted.named.values():  # named heads' columns, in the header's order
+    for name, (head, values) in predicted.named.items():  # named heads' columns, in the header's order
+        names = _head_names(run, name, head)
         for row, head_values in zip(rows, values.tolist(), strict=True):
-            row.extend(head.prediction_values(head_values, _indices(head)))
+            row.extend(head.prediction_values(head_values, names))
     return rows
 
 
-def _indices(task: Task) -> list[str]:
-    """A named head's class names: its class indices."""
-    return [str(k) for k in range(task.num_outputs)]
+def _head_names(run: RestoredRun, name: str, task: Task) -> list[str]:
+    """A named head's class names: a manifest column's names (head_class_names), else its class indices."""
+    return list((run.resolved.get("head_class_names") or {}).get(name) or [str(k) for k in range(task.num_outputs)])

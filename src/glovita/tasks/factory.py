@@ -15,10 +15,18 @@ def build_task(data: DataConfig) -> Task:
     return task_of(data.task, data.subtask, data.num_classes)
 
 
-def build_named_tasks(model: ModelConfig) -> list[NamedTask]:
-    """The tasks of model.heads, by name, with their target fields and loss weights."""
+def build_named_tasks(model: ModelConfig, class_names: dict[str, list[str]] | None = None) -> list[NamedTask]:
+    """The tasks of model.heads, by name, with their target fields, loss weights and (`class_names`, by head name:
+    resolved_config.json's head_class_names) class names."""
+    names = class_names or {}
     return [
-        NamedTask(name, task_of(head.task, head.subtask, head.num_outputs), head.target_field, head.loss_weight)
+        NamedTask(
+            name,
+            task_of(head.task, head.subtask, head.num_outputs),
+            head.target_field,
+            head.loss_weight,
+            tuple(names.get(name, ())),
+        )
         for name, head in model.heads.items()
     ]
 

@@ -18,6 +18,12 @@ class NamedTask:
     task: Task
     target_field: str
     loss_weight: float
+    class_names: tuple[str, ...] = ()
+    """A classification head's class names in index order (a manifest column's names); () = its indices."""
+
+    def names(self) -> list[str]:
+        """The class names, or the class indices as text."""
+        return list(self.class_names) or [str(k) for k in range(self.task.num_outputs)]
 
 
 class HeadsMetrics:
@@ -65,8 +71,7 @@ class HeadsMetrics:
                 continue
             folder = run_dir / "heads" / head.name
             folder.mkdir(parents=True, exist_ok=True)
-            names = [str(k) for k in range(head.task.num_outputs)]
-            written += metrics.save_test_outputs(folder, names, f"{title} ({head.name})", plots)
+            written += metrics.save_test_outputs(folder, head.names(), f"{title} ({head.name})", plots)
             for empty in (folder, folder.parent):  # a head whose task writes no files leaves no folder
                 if not any(empty.iterdir()):
                     empty.rmdir()

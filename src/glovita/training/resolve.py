@@ -38,6 +38,8 @@ class ResolvedRun:
     best_metric: str
     best_metric_mode: str
     class_names: list[str] = field(default_factory=list)
+    head_class_names: dict[str, list[str]] = field(default_factory=dict)
+    """Named heads' class names in index order, where a manifest column named them."""
     pos_weight: list[float] | None = None
     class_weight: list[float] | None = None
     world_size: int = 1
@@ -80,10 +82,10 @@ def with_feature_dim(cfg: RootConfig, feature_dim: int | None, description: str)
     return cfg.model_copy(update={"model": model})
 
 
-def resolve_device(device: str, local_rank: int | None = None) -> torch.device:
-    """`auto`, `cpu` or `cuda` (training.device) -> the device to use; under torchrun, CUDA device `local_rank`."""
+def resolve_device(device: str, local_rank: int | None = None, setting: str = "training.device") -> torch.device:
+    """`auto`, `cpu` or `cuda` (the flag `setting`) -> the device to use; under torchrun, CUDA device `local_rank`."""
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("training.device='cuda' but no CUDA device is visible. Use --training.device cpu (or auto).")
+        raise ValueError(f"{setting}='cuda' but no CUDA device is visible. Use --{setting} cpu (or auto).")
     kind = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
     if kind == "cuda" and local_rank is not None:
         return torch.device("cuda", local_rank)

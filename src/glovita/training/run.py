@@ -23,7 +23,7 @@ from glovita.configs.model import takes_bags
 from glovita.configs.optimizer import OptimizerConfig
 from glovita.configs.root import RootConfig
 from glovita.datasets.checks import check_split_files
-from glovita.datasets.factory import DatasetSplits, build_datasets, left_out
+from glovita.datasets.factory import DatasetSplits, build_datasets, head_columns, left_out
 from glovita.logging.base import ExperimentLogger, LoggerContext
 from glovita.logging.factory import build_logger
 from glovita.logging.none import NoneLogger
@@ -297,10 +297,11 @@ def _build_splits(cfg: RootConfig, task: Task, dist: DistContext) -> DatasetSpli
     """Rank 0 first (a dataset may write files on first use, e.g. digits), then the others; then the checks that
     need the data: a validation split, and heads and encoders that fit the samples."""
     channels = getattr(cfg.model.encoder, "input_channels", 3)
-    splits = build_datasets(cfg.data, channels) if dist.is_main else None
+    columns = head_columns(cfg.model)
+    splits = build_datasets(cfg.data, channels, columns) if dist.is_main else None
     barrier(dist)
     if splits is None:
-        splits = build_datasets(cfg.data, channels)
+        splits = build_datasets(cfg.data, channels, columns)
     if len(splits.val) == 0:  # type: ignore[arg-type]
         raise ValueError(
             f"The validation split of {cfg.data.dataset} under '{cfg.data.data_root_dir}' is empty. "
@@ -359,7 +360,18 @@ def _with_loss_weights(cfg: RootConfig, plan: ResolvedRun, splits: DatasetSplits
     class_weight = (
         resolve_class_weight(splits.train_targets, cfg.data.num_classes) if cfg.task.class_weighted_loss else None
     )
-    return replace(plan, class_names=splits.class_names, pos_weight=pos_weight, class_weight=class_weight)
+    head_class_names = {
+        name: splits.field_classes[spec.target_field]
+        for name, spec in cfg.model.heads.items()
+        if spec.target_field in splits.field_classes
+    }
+    return replace(
+        plan,
+        class_names=splits.class_names,
+        head_class_names=head_class_names,
+        pos_weight=pos_weight,
+        class_weight=class_weight,
+    )
 
 
 def _build_data(
@@ -597,7 +609,10 @@ def _build_trainer(
         device=device,
         options=options,
         make_metrics=lambda: HeadsMetrics(
-            facts.task.build_metrics(device), build_named_tasks(cfg.model), device, facts.task.target_field
+            facts.task.build_metrics(device),
+            build_named_tasks(cfg.model, resolved.head_class_names),
+            device,
+            facts.task.target_field,
         ),
         checkpoints=checkpoints,
         logger=logger,

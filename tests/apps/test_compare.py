@@ -42,6 +42,11 @@ def test_two_runs_are_tabulated_and_sorted(tmp_path: Path, capsys: pytest.Captur
     assert "<script>" not in "".join(markdown) and "<img" not in "".join(markdown)  # add_log values, escaped
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in "".join(markdown)
     assert "fast/0" in capsys.readouterr().out
+    page = (groups / "compare.html").read_text()
+    assert page.count("<svg") == 3 and "val_accuracy" in page  # train loss, val loss, the best-checkpoint metric
+    assert page.count(">fast/0</text>") == 3 and page.count(">slow/0</text>") == 3  # each run in every legend
+    assert "<script>" not in page and "<img" not in page and "&lt;script&gt;" in page
+    _screenshot(groups / "compare.html", tmp_path)
 
     compare([str(groups), "--output_dir", str(tmp_path / "table")])  # a folder of groups is searched
     assert len((tmp_path / "table" / "compare.csv").read_text().splitlines()) == 3
@@ -51,3 +56,14 @@ def test_two_runs_are_tabulated_and_sorted(tmp_path: Path, capsys: pytest.Captur
     with pytest.raises(SystemExit):
         compare([str(tmp_path / "exp" / "nothing_here")])
     assert "does not exist" in capsys.readouterr().err
+
+
+def _screenshot(page: Path, tmp_path: Path) -> None:
+    """compare.html drawn by headless Chromium without console errors (installed by .ci/run)."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.reports.test_html import chromium_screenshot
+
+    pixels = np.asarray(Image.open(chromium_screenshot(page, tmp_path)).convert("L"), dtype=np.float32)
+    assert pixels.std() > 10 and (pixels < 100).mean() > 0.005  # drawn: text, axes and curves

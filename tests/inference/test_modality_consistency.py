@@ -400,6 +400,39 @@ def test_export_reproduces_the_model_at_other_batch_sizes(run: tuple[str, Path],
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
 
 
+@pytest.mark.parametrize("run", ["images"], indirect=True)
+def test_a_timm_export_loads_in_timm_with_its_preprocessing_and_logits(run: tuple[str, Path], tmp_path: Path) -> None:
+    """--format timm: timm itself loads the folder (local-dir), its own data config and create_transform give the
+    run's evaluation inputs, and its model gives the run's logits."""
+    import timm
+    from timm.data import create_transform, resolve_data_config
+
+    _, run_dir = run
+    export(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--format", "timm",
+            "--output_dir", str(tmp_path), "--verify_samples", "8"])  # fmt: skip
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["architecture"] == "test_resnet" and saved["num_classes"] == 2
+    model = timm.create_model(f"local-dir:{tmp_path}", pretrained=True).eval()
+    transform = create_transform(**resolve_data_config({}, model=model))
+    files, expected_inputs = _hand_transformed("images", run_dir)
+    inputs = torch.stack([transform(Image.open(f).convert("RGB")) for f in files])
+    torch.testing.assert_close(inputs, expected_inputs, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        got = model(inputs)
+    torch.testing.assert_close(got, _torch_logits(run_dir, expected_inputs, None), atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("run", ["bags"], indirect=True)
+def test_a_run_timm_cannot_hold_is_refused_naming_why(run: tuple[str, Path], tmp_path: Path, capsys) -> None:
+    _, run_dir = run
+    with pytest.raises(SystemExit):
+        export(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--format", "timm",
+                "--output_dir", str(tmp_path)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--format timm writes a plain timm classifier" in err and "model.encoder.encoder_type='precomputed'" in err
+    assert not (tmp_path / "model.safetensors").exists()
+
+
 @pytest.mark.parametrize("run", ["bags"], indirect=True)
 def test_export_failure_names_the_op_and_opset(
     run: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture

@@ -90,3 +90,32 @@ def test_logger_is_not_imported_for_help_or_none() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_tensorboard_events_hold_scalars_images_and_hparams(tmp_path: Path) -> None:
+    """Read back with TensorBoard's own reader: every epoch's scalars, the plots as images, the hyper-parameters
+    with the test metrics, all in the run directory (what `tensorboard --logdir experiments` finds)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = feature_args(tmp_path, "instances", HEAD) + ["--training.epochs", "3"]
+    main([*args, "--logger.backend", "tensorboard"])
+    folder = _run_dir(tmp_path) / "tensorboard"
+    events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"train_loss", "val_loss", "val_accuracy", "lr", "test_accuracy"} <= set(tags["scalars"])
+    assert [e.step for e in events.Scalars("val_accuracy")] == [0, 1, 2]
+    records = [json.loads(line) for line in (_run_dir(tmp_path) / "metrics.jsonl").read_text().splitlines()]
+    assert [e.value for e in events.Scalars("val_loss")] == pytest.approx([r["val_loss"] for r in records])
+    assert {"confusion_matrix", "reliability_diagram"} <= set(tags["images"])
+    image = events.Images("confusion_matrix")[-1]
+    assert image.width > 100 and image.height > 100
+    test = json.loads((_run_dir(tmp_path) / "test_metrics.json").read_text())
+    assert events.Scalars("test_accuracy")[-1].value == pytest.approx(test["test_accuracy"])
+    plugins = events.PluginTagToContent("hparams")
+    session = plugins["_hparams_/session_start_info"]
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    info = plugin_data_pb2.HParamsPluginData.FromString(session).session_start_info
+    assert info.hparams["training.epochs"].number_value == 3
+    assert info.hparams["model.head.head_type"].string_value == "classification"

@@ -62,21 +62,50 @@ def _chromium() -> str | None:
     return next((name for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
 
 
-def test_report_renders_in_headless_chromium_without_console_errors(run_dir: Path, tmp_path: Path) -> None:
+def chromium_screenshot(page: Path, tmp_path: Path) -> Path:
+    """A 1100 x 1600 screenshot of `page` by headless Chromium, which must log no console error or failed load."""
     browser = _chromium()
     if browser is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
-    shot = tmp_path / "report.png"
+    shot = tmp_path / f"{page.stem}.png"
     result = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
          "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1100,1600",
-         (run_dir / "report.html").as_uri()],
+         page.as_uri()],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert shot.is_file(), result.stderr[-2000:]
     console = [line for line in result.stderr.splitlines() if "CONSOLE" in line or "Failed to load" in line]
     assert not console, console
+    return shot
+
+
+def test_report_renders_in_headless_chromium_without_console_errors(run_dir: Path, tmp_path: Path) -> None:
+    shot = chromium_screenshot(run_dir / "report.html", tmp_path)
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
     assert pixels.shape == (1600, 1100) and pixels.std() > 10  # drawn, not blank
     assert (pixels < 100).mean() > 0.005  # text and lines
+
+
+def test_the_report_is_rewritten_after_every_epoch_while_the_run_runs(tmp_path: Path, monkeypatch) -> None:
+    """Each epoch's end rewrites report.html (status running, the curves so far, a reload every 30 s); the end of
+    the run writes the final page without the reload."""
+    from glovita.reports import html as html_module
+
+    seen: list[tuple[str, int]] = []
+    original = html_module.write_run_report
+
+    def recording(folder: Path) -> Path:
+        path = original(folder)
+        page = path.read_text()
+        epochs = len((folder / "metrics.jsonl").read_text().splitlines())
+        seen.append(("running" if 'http-equiv="refresh"' in page else "final", epochs))
+        return path
+
+    monkeypatch.setattr(html_module, "write_run_report", recording)
+    args = feature_args(tmp_path, "instances", ["--model.head.head_type", "classification"])
+    train([*args, "--training.epochs", "3"])
+    assert seen == [("running", 1), ("running", 2), ("running", 3), ("final", 3)]
+    page = (tmp_path / "exp" / "precomputed_features" / "g" / "0" / "report.html").read_text()
+    assert "refresh" not in page and "status-completed" in page

@@ -13,6 +13,7 @@ from typing import Any
 
 from glovita.configs.base import dotted_fields
 from glovita.configs.compare import CompareConfig
+from glovita.reports.html import write_compare_report
 from glovita.runtime.io import atomic_path, read_json, read_metrics, read_scores
 from glovita.runtime.progress import print_line
 
@@ -117,7 +118,8 @@ def _sort_key(column: str):
 
 
 def compare_runs(cfg: CompareConfig) -> tuple[list[str], list[dict[str, Any]], Path, Path]:
-    """Write compare.csv and compare.md and print the table; returns (columns, rows, csv, markdown)."""
+    """Write compare.csv, compare.md and compare.html (curves overlaid) and print the table; returns (columns, rows,
+    csv, markdown)."""
     runs = [read_run(path) for path in find_runs(cfg.runs)]
     names = sorted({k for r in runs for k in r.settings})
     differing = [k for k in names if len({r.settings.get(k, "-") for r in runs}) > 1]
@@ -128,10 +130,13 @@ def compare_runs(cfg: CompareConfig) -> tuple[list[str], list[dict[str, Any]], P
     for run in runs:
         name = run.path.relative_to(parent).as_posix() if run.path != parent else run.path.name
         rows.append({"run": name or ".", **{k: run.settings.get(k, "-") for k in differing}, **run.values})
+    ordered = list(runs)
     if cfg.sort is not None:
         if cfg.sort not in columns:
             raise ValueError(f"sort={cfg.sort!r} is not a column; columns: {', '.join(columns)}.")
-        rows.sort(key=_sort_key(cfg.sort))
+        by = _sort_key(cfg.sort)
+        order = sorted(range(len(rows)), key=lambda i: by(rows[i]))
+        rows, ordered = [rows[i] for i in order], [runs[i] for i in order]
     out = cfg.output_dir or parent
     csv_path, md_path = out / "compare.csv", out / "compare.md"
     with atomic_path(csv_path) as tmp, tmp.open("w", newline="") as handle:
@@ -145,8 +150,10 @@ def compare_runs(cfg: CompareConfig) -> tuple[list[str], list[dict[str, Any]], P
     table += ["| " + " | ".join(_markdown(_cell(row.get(c))) for c in columns) + " |" for row in rows]
     with atomic_path(md_path) as tmp:
         tmp.write_text("\n".join(table) + "\n")
+    curves = {str(row["run"]): read_metrics(run.path) for row, run in zip(rows, ordered, strict=True)}
+    html_path = write_compare_report(out / "compare.html", columns, rows, curves)
     _print(columns, rows, parent)
-    print_line(f"{len(rows)} runs -> {csv_path}, {md_path}")
+    print_line(f"{len(rows)} runs -> {csv_path}, {md_path}, {html_path}")
     return columns, rows, csv_path, md_path
 
 

@@ -13,8 +13,9 @@ class ExportConfig(GlovitaConfig):
 
     checkpoint_path: Path
     """Checkpoint of a GloViTa run (RUN/checkpoints/best.pt); the run's config.json rebuilds the model."""
-    format: Literal["onnx", "torchscript", "safetensors"] = "onnx"
-    """onnx (verified with onnxruntime), torchscript (traced) or safetensors (weights, with config.json)."""
+    format: Literal["onnx", "torchscript", "safetensors", "timm"] = "onnx"
+    """onnx (verified with onnxruntime), torchscript (traced), safetensors (weights, with config.json), or timm (a
+    folder timm.create_model("local-dir:PATH") loads: a timm encoder with a linear head, timm's keys)."""
     output_dir: Path = Path("exported")
     """Folder that receives model.onnx / model.pt / model.safetensors and preprocessing.json."""
     use_ema: bool = False

@@ -42,7 +42,16 @@ class WandbLoggerConfig(GlovitaConfig):
     """W&B run tags."""
 
 
-LoggerConfigMembers = NoneLoggerConfig | WandbLoggerConfig | MlflowLoggerConfig
+class TensorboardLoggerConfig(GlovitaConfig):
+    """TensorBoard event files in the run directory (pip install -e .[tensorboard]): scalars, learning rates, the
+    run's plots as images, the config, and hyper-parameters with the test metrics; `tensorboard --logdir
+    experiments` shows every run."""
+
+    backend: Literal["tensorboard"] = "tensorboard"
+    """Logger backend tag."""
+
+
+LoggerConfigMembers = NoneLoggerConfig | WandbLoggerConfig | MlflowLoggerConfig | TensorboardLoggerConfig
 """The members of LoggerConfig, written once: the type checker sees this union, the CLI the named choice."""
 if TYPE_CHECKING:
     LoggerConfig = LoggerConfigMembers

@@ -30,7 +30,8 @@ from glovita.runtime.io import atomic_path, check_output_dir, save_json
 from glovita.runtime.progress import print_line
 from glovita.tasks.factory import build_named_tasks, build_task
 
-_FILES = {"onnx": "model.onnx", "torchscript": "model.pt", "safetensors": "model.safetensors"}
+_FILES = {"onnx": "model.onnx", "torchscript": "model.pt", "safetensors": "model.safetensors",
+          "timm": "model.safetensors"}  # fmt: skip
 
 
 class LogitsModule(nn.Module):
@@ -189,6 +190,10 @@ def export_model(cfg: ExportConfig) -> Exported:
     check_output_dir(cfg.output_dir)
     began = time.perf_counter()
     run = load_run(cfg.checkpoint_path)
+    if cfg.format == "timm":
+        from glovita.inference.timm_export import check_timm_export
+
+        check_timm_export(run)
     model = _plain_model(run, cfg.use_ema)
     batch, modality = _samples(run, model, cfg.verify_samples)
     module = LogitsModule(model, batch.valid is not None).eval()
@@ -203,6 +208,12 @@ def export_model(cfg: ExportConfig) -> Exported:
         got = _run_onnx(path, batch)
     elif cfg.format == "torchscript":
         got = _outputs(_export_torchscript(module, batch, path))
+    elif cfg.format == "timm":
+        from glovita.inference.timm_export import export_timm
+
+        loaded = export_timm(model, run, cfg.output_dir)
+        with torch.no_grad():
+            got = [loaded(batch.inputs)]
     else:
         got = _outputs(_export_safetensors(model, run, batch, path, cfg.use_ema))
     difference = max(float((a - b).abs().max()) for a, b in zip(got, expected, strict=True))
@@ -214,6 +225,8 @@ def export_model(cfg: ExportConfig) -> Exported:
     )
     if difference > cfg.tolerance or agreement < 1.0:
         path.unlink(missing_ok=True)
+        if cfg.format == "timm":
+            (cfg.output_dir / "config.json").unlink(missing_ok=True)
         raise ValueError(
             f"The {cfg.format} export does not reproduce the model on {len(batch)} samples of the run's data: max "
             f"|logit difference| {difference:.3g} (tolerance {cfg.tolerance:g}), predicted class agrees on "

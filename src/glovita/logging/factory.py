@@ -1,6 +1,12 @@
 """Logger backend selection; each backend module (and its package) is imported only when chosen."""
 
-from glovita.configs.logging import LoggerConfig, MlflowLoggerConfig, NoneLoggerConfig, WandbLoggerConfig
+from glovita.configs.logging import (
+    LoggerConfig,
+    MlflowLoggerConfig,
+    NoneLoggerConfig,
+    TensorboardLoggerConfig,
+    WandbLoggerConfig,
+)
 from glovita.logging.base import ExperimentLogger, LoggerContext
 
 
@@ -19,5 +25,9 @@ def build_logger(cfg: LoggerConfig, context: LoggerContext) -> ExperimentLogger:
             from glovita.logging.wandb import WandbLogger
 
             return WandbLogger(cfg.entity, cfg.mode, cfg.tags, context)
+        case TensorboardLoggerConfig():
+            from glovita.logging.tensorboard import TensorboardLogger
+
+            return TensorboardLogger(context)
         case _:
             raise TypeError(f"No logger branch for {type(cfg).__name__} in glovita/logging/factory.py.")

@@ -139,8 +139,13 @@ def _details(title: str, content: Any) -> str:
     return f"<details><summary>{html.escape(title)}</summary><pre>{text}</pre></details>"
 
 
-def _page(title: str, body: list[str]) -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+LIVE_REFRESH_SECONDS = 30
+"""A running run's report asks the browser to reload it this often (it is rewritten after every epoch)."""
+
+
+def _page(title: str, body: list[str], refresh: bool = False) -> str:
+    meta = f'<meta http-equiv="refresh" content="{LIVE_REFRESH_SECONDS}">' if refresh else ""
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{meta}<title>{html.escape(title)}</title>'
             f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>")  # fmt: skip
 
 
@@ -263,7 +268,7 @@ def write_run_report(run_dir: Path) -> Path:
     ]
     path = run_dir / "report.html"
     with atomic_path(path) as tmp:
-        tmp.write_text(_page(f"GloViTa · {title}", body), encoding="utf-8")
+        tmp.write_text(_page(f"GloViTa · {title}", body, refresh=status == "running"), encoding="utf-8")
     return path
 
 
@@ -297,3 +302,42 @@ def write_group_report(group_dir: Path) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(_page(f"GloViTa · {group_dir.name} (CV)", body), encoding="utf-8")
     return path
+
+
+def write_compare_report(
+    path: Path, columns: list[str], rows: list[dict[str, Any]], curves: dict[str, list[dict[str, Any]]]
+) -> Path:
+    """compare.html: the runs' learning curves overlaid (train and validation loss, and each validation metric a
+    run selects its best checkpoint by), then the comparison table; one self-contained file, no JavaScript.
+    `curves`: each run's metrics.jsonl records, by the run's name in the table."""
+    keys = ["train_loss", "val_loss"]
+    keys += sorted({k for records in curves.values() for r in records for k in r if k.startswith("val_")} - {
+        "val_loss"} & set(_selected(rows)))  # fmt: skip
+    charts = []
+    for key in keys:
+        series = {
+            name: [(float(r["epoch"]) + 1, float(r[key])) for r in records if isinstance(r.get(key), int | float)]
+            for name, records in curves.items()
+        }
+        chart = line_chart(key, {name: line for name, line in series.items() if line}, "epoch")
+        if chart:
+            charts.append(chart)
+    table = _table(columns, [[row.get(c, "") for c in columns] for row in rows])
+    body = [
+        "<h1>Run comparison</h1>",
+        f'<p class="sub">GloViTa · {len(rows)} runs · {html.escape(str(path.parent))}</p>',
+        "<h2>Learning curves</h2>",
+        '<div class="charts">',
+        *charts,
+        "</div>",
+        "<h2>Runs</h2>",
+        table,
+    ]
+    with atomic_path(path) as tmp:
+        tmp.write_text(_page("GloViTa · run comparison", body), encoding="utf-8")
+    return path
+
+
+def _selected(rows: list[dict[str, Any]]) -> list[str]:
+    """The validation metrics the runs select best.pt by (the table's best_<metric> columns)."""
+    return [key.removeprefix("best_") for row in rows for key in row if key.startswith("best_val_")]

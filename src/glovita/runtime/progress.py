@@ -3,7 +3,9 @@
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -62,11 +64,39 @@ def progress_bar(description: str, total: int, initial: int = 0) -> Iterator[Bar
         yield Bar(progress, progress.add_task(description, total=total, completed=initial, info=""))
 
 
+_log: TextIO | None = None
+"""The run's train.log while a run is open (rank 0): every printed line is appended to it too."""
+
+
+@contextmanager
+def run_log(path: Path) -> Iterator[None]:
+    """Append what the run prints (print_line, the summary) to `path` as plain text, a line each, until the block
+    ends; a resumed run appends after a separator line."""
+    global _log
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a", encoding="utf-8")
+    if handle.tell():
+        handle.write(f"--- {datetime.now().isoformat(timespec='seconds')} ---\n")
+    previous, _log = _log, handle
+    try:
+        yield
+    finally:
+        _log = previous
+        handle.close()
+
+
+def _to_log(text: str) -> None:
+    if _log is not None:
+        _log.write(text + "\n")
+        _log.flush()
+
+
 def print_line(text: str) -> None:
     """One line of the run's log on stderr, never wrapped (a log file gets each line whole, without control
-    characters; a terminal wraps long lines itself)."""
+    characters; a terminal wraps long lines itself); also appended to the run's train.log."""
     if not _quiet:
         _console.print(text, highlight=False, soft_wrap=True)
+        _to_log(text)
 
 
 def print_summary(test_metrics: dict[str, float], wall_seconds: float, run_dir: Path) -> None:
@@ -81,3 +111,7 @@ def print_summary(test_metrics: dict[str, float], wall_seconds: float, run_dir: 
     console = Console()
     console.print(table)
     console.print(f"Run directory: {run_dir}", highlight=False, soft_wrap=True)
+    for key, value in test_metrics.items():
+        if "_class_" not in key:
+            _to_log(f"{key} {value:.4f}")
+    _to_log(f"wall time {wall_seconds:.1f} s")

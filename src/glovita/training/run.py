@@ -35,7 +35,7 @@ from glovita.models.img_encoder.precomputed import PrecomputedEncoder
 from glovita.runtime.batch import LABEL_MAP, Batch, as_sample
 from glovita.runtime.io import read_scores, save_json
 from glovita.runtime.loaders import EpochPlan, ResolvedDataloading, ShardSampler, in_memory, make_loader
-from glovita.runtime.progress import print_line, print_summary, set_quiet
+from glovita.runtime.progress import print_line, print_summary, run_log, set_quiet
 from glovita.runtime.timeline import Timeline
 from glovita.tasks.base import Task
 from glovita.tasks.factory import build_named_tasks, build_task
@@ -217,6 +217,24 @@ def _train_in_run_dir(
         return _already_completed(plan.run_dir, dist)
     resume_from = rundir.prepare_run_dir(plan.run_dir, cfg, begin == "resume")
     barrier(dist)  # every rank has checked the folder before rank 0 writes into it
+    with run_log(plan.run_dir / "train.log") if dist.is_main else nullcontext():
+        print_line(f"Run directory: {plan.run_dir}")
+        return _train_prepared(cfg, plan, argv, dist, started, should_stop, clock, signals, resume_from, wall_start)
+
+
+def _train_prepared(
+    cfg: RootConfig,
+    plan: ResolvedRun,
+    argv: list[str],
+    dist: DistContext,
+    started: datetime,
+    should_stop: StopCheck | None,
+    clock: Timeline,
+    signals: StopSignals,
+    resume_from: Any,
+    wall_start: float,
+) -> RunResult:
+    """Data, model, step, optimizer, tracking and trainer of a run whose directory is ready; then fit and test."""
     seed_everything(cfg.training.seed, cfg.training.deterministic)
     task = build_task(cfg.data)
     splits = _build_splits(cfg, task, dist)
@@ -647,6 +665,7 @@ def _epoch_end(
         warning = estimate.warning(expected)
         if warning:
             print_line(warning)
+        _write_report(resolved.run_dir)  # live: a browser refresh (or the page's own) shows the run so far
         return estimate.note(expected)
 
     return done

@@ -67,6 +67,7 @@ def test_run_directory_layout_and_reload(subdirs_dataset: Path, tmp_path: Path) 
         "runtime_info.json",
         "test_metrics.json",
         "test_roc.json",
+        "train.log",
     ]
     assert load_run_config(run_dir) == parse_root_config(args)
     assert json.loads((run_dir / "config.json").read_text())["add_log"] == {"comment": "layout test"}

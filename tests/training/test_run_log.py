@@ -14,7 +14,8 @@ def test_train_log_holds_the_console_lines_and_grows_on_resume(tmp_path: Path, c
     run_dir = tmp_path / "exp" / "precomputed_features" / "g" / "0"
     shown = capsys.readouterr().err
     lines = (run_dir / "train.log").read_text().splitlines()
-    assert lines[0] == f"Run directory: {run_dir}" and shown.splitlines()[0] == lines[0]
+    assert f"Run directory: {run_dir}" in lines
+    assert all(line in shown for line in lines if not line.startswith(("test_", "wall time")))  # console lines
     epochs = [line for line in lines if re.match(r"epoch \d/2 ", line)]
     assert len(epochs) == 2 and all(line in shown for line in epochs)
     assert any(line.startswith("test_accuracy ") for line in lines)

@@ -64,31 +64,52 @@ def progress_bar(description: str, total: int, initial: int = 0) -> Iterator[Bar
         yield Bar(progress, progress.add_task(description, total=total, completed=initial, info=""))
 
 
-_log: TextIO | None = None
-"""The run's train.log while a run is open (rank 0): every printed line is appended to it too."""
+class _RunLog:
+    """The run's train.log: lines wait in memory until the run has made its directory (a run refused before that
+    leaves no folder behind), then go to the file, a line each."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.pending: list[str] = []
+        self.handle: TextIO | None = None
+
+    def write(self, text: str) -> None:
+        if self.handle is None:
+            if not self.path.parent.is_dir():
+                self.pending.append(text)
+                return
+            self.handle = self.path.open("a", encoding="utf-8")
+            if self.handle.tell():  # a resumed run continues the file
+                self.handle.write(f"--- {datetime.now().isoformat(timespec='seconds')} ---\n")
+            self.handle.writelines(line + "\n" for line in self.pending)
+            self.pending = []
+        self.handle.write(text + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+_log: _RunLog | None = None
+"""The open run's train.log (rank 0): every printed line is appended to it too."""
 
 
 @contextmanager
 def run_log(path: Path) -> Iterator[None]:
-    """Append what the run prints (print_line, the summary) to `path` as plain text, a line each, until the block
-    ends; a resumed run appends after a separator line."""
+    """Append what the run prints (print_line, the summary) to `path` as plain text until the block ends."""
     global _log
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a", encoding="utf-8")
-    if handle.tell():
-        handle.write(f"--- {datetime.now().isoformat(timespec='seconds')} ---\n")
-    previous, _log = _log, handle
+    previous, _log = _log, _RunLog(path)
     try:
         yield
     finally:
+        _log.close()
         _log = previous
-        handle.close()
 
 
 def _to_log(text: str) -> None:
     if _log is not None:
-        _log.write(text + "\n")
-        _log.flush()
+        _log.write(text)
 
 
 def print_line(text: str) -> None:

@@ -218,7 +218,6 @@ def _train_in_run_dir(
     resume_from = rundir.prepare_run_dir(plan.run_dir, cfg, begin == "resume")
     barrier(dist)  # every rank has checked the folder before rank 0 writes into it
     with run_log(plan.run_dir / "train.log") if dist.is_main else nullcontext():
-        print_line(f"Run directory: {plan.run_dir}")
         return _train_prepared(cfg, plan, argv, dist, started, should_stop, clock, signals, resume_from, wall_start)
 
 
@@ -695,6 +694,7 @@ def _announce(
     trainable, total = resolved.parameters["trainable"], resolved.parameters["total"]
     processes = f", {dist.world_size} processes" if dist.enabled else ""
     sizes = resolved.dataset_sizes
+    print_line(f"Run directory: {resolved.run_dir}")
     print_line(
         f"Training {encoder_name(cfg)} on {cfg.data.dataset} ({sizes['train']} train / {sizes['val']} val "
         f"{modality.sample_noun}, {trainable:,}/{total:,} trainable parameters) on {_device_name(device)}{processes}"

@@ -36,7 +36,7 @@ class UnionField:
     """Subcommand name of the default member."""
 
 
-def _union_members(annotation: Any) -> list[type[BaseModel]]:
+def union_members(annotation: Any) -> list[type[BaseModel]]:
     if typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
     if typing.get_origin(annotation) not in (Union, types.UnionType):
@@ -54,7 +54,7 @@ def find_union_fields(model: type[BaseModel], default: BaseModel | None = None, 
     found: list[UnionField] = []
     for name, info in model.model_fields.items():
         path = f"{prefix}{name}"
-        members = _union_members(info.annotation)
+        members = union_members(info.annotation)
         value = getattr(default, name, None)
         if members and isinstance(info.discriminator, str):
             tags = {
@@ -167,6 +167,9 @@ def user_errors(prog: str) -> Iterator[None]:
         if os.environ.get("GLOVITA_DEBUG"):
             raise
         message = str(err).strip()
+        if type(err).__name__ == "CommandLineError":  # already one line, about the command line itself
+            print(f"{prog}: error: {message}", file=sys.stderr)
+            raise SystemExit(2) from None
         # DataLoader workers re-raise with the worker's traceback in the message; its last line is ours.
         if "Original Traceback" in message:
             message = message.splitlines()[-1].split(": ", 1)[-1]
@@ -195,17 +198,19 @@ def parse_config(config_class: type[BaseModel], args: Sequence[str], prog: str, 
             raise ValueError(f"{prog} takes no --add_log.* metadata.")
         base = base_config(config_class, options)
         rest = select_subcommands(rest, find_union_fields(config_class, base))
+    from glovita.cli.parse_errors import one_line_errors
     from glovita.configs.presets import PRESETS
 
-    config: Any = tyro.cli(
-        config_class,
-        args=rest,
-        prog=prog,
-        description=description + _FILE_HELP.format(presets=", ".join(sorted(PRESETS))),
-        use_underscores=True,
-        default=base,
-        config=(tyro.conf.CascadeSubcommandArgs,),
-    )
+    with user_errors(prog), one_line_errors(config_class):
+        config: Any = tyro.cli(
+            config_class,
+            args=rest,
+            prog=prog,
+            description=description + _FILE_HELP.format(presets=", ".join(sorted(PRESETS))),
+            use_underscores=True,
+            default=base,
+            config=(tyro.conf.CascadeSubcommandArgs,),
+        )
     saved_log = getattr(base, "add_log", None) or {}
     if add_log or saved_log:
         config = config.model_copy(update={"add_log": {**saved_log, **add_log}})

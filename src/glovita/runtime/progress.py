@@ -1,6 +1,8 @@
 """Progress bars (quiet when stderr is not a terminal) and the end-of-run summary table."""
 
+import math
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -29,26 +31,65 @@ def set_quiet(quiet: bool) -> None:
     _quiet = quiet
 
 
+BAR_REFRESH_SECONDS = 0.5
+"""A terminal's progress bar is refreshed at most this often (on time, not every N steps)."""
+PLAIN_LINE_SECONDS = 30.0
+"""Without a terminal (a log file, a cluster job), a plain progress line is printed this often within an epoch."""
+
+
 class Bar:
-    def __init__(self, progress: Progress | None, task: TaskID | None) -> None:
+    """A progress display: a rich bar on a terminal, a plain line every PLAIN_LINE_SECONDS elsewhere, or nothing
+    (non-zero ranks)."""
+
+    def __init__(
+        self, progress: Progress | None, task: TaskID | None, plain: str = "", total: int = 0, initial: int = 0
+    ) -> None:
         self._progress = progress
         self._task = task
+        self._plain = plain
+        self._total = total
+        self._done = initial
+        self._first = initial
+        self._started = time.perf_counter()
+        self._last = self._started
 
     @property
     def active(self) -> bool:
         """False when nothing is shown, so callers can skip work (such as reading the loss back) for it."""
-        return self._progress is not None
+        return self._progress is not None or bool(self._plain)
+
+    def due(self, last: bool = False) -> bool:
+        """Whether an update would be shown now: a bar on time (and at its last step), a plain line every
+        PLAIN_LINE_SECONDS (not at the last step: the epoch's own line follows)."""
+        now = time.perf_counter()
+        if self._progress is not None:
+            return last or now - self._last >= BAR_REFRESH_SECONDS
+        return bool(self._plain) and not last and now - self._last >= PLAIN_LINE_SECONDS
 
     def update(self, advance: int, info: str = "") -> None:
+        """Advance by `advance`; a bar shows it, a plain line is printed only when one is due."""
+        self._done += advance
+        now = time.perf_counter()
         if self._progress is not None and self._task is not None:
+            self._last = now
             self._progress.update(self._task, advance=advance, info=info)
+        elif self._plain and now - self._last >= PLAIN_LINE_SECONDS and self._done < self._total:
+            self._last = now
+            rate = (self._done - self._first) / max(self._last - self._started, 1e-9)
+            left = (self._total - self._done) / rate if rate > 0 else float("nan")
+            eta = f"  ~{int(left // 60)}m {int(left % 60):02d}s left" if math.isfinite(left) else ""
+            print_line(f"{self._plain}  {self._done}/{self._total}  {info}{eta}")
 
 
 @contextmanager
 def progress_bar(description: str, total: int, initial: int = 0) -> Iterator[Bar]:
-    """A transient bar with a free-text info column, `initial` of `total` done; a no-op when not on a terminal."""
-    if _quiet or not sys.stderr.isatty():
+    """A transient bar with a free-text info column, `initial` of `total` done, on a terminal; elsewhere a plain line
+    every PLAIN_LINE_SECONDS; nothing on quiet ranks."""
+    if _quiet:
         yield Bar(None, None)
+        return
+    if not sys.stderr.isatty():
+        yield Bar(None, None, plain=description, total=total, initial=initial)
         return
     progress = Progress(
         TextColumn("{task.description}"),
@@ -61,7 +102,8 @@ def progress_bar(description: str, total: int, initial: int = 0) -> Iterator[Bar
         transient=True,
     )
     with progress:
-        yield Bar(progress, progress.add_task(description, total=total, completed=initial, info=""))
+        task = progress.add_task(description, total=total, completed=initial, info="")
+        yield Bar(progress, task, total=total, initial=initial)
 
 
 class _RunLog:
@@ -120,8 +162,9 @@ def print_line(text: str) -> None:
         _to_log(text)
 
 
-def print_summary(test_metrics: dict[str, float], wall_seconds: float, run_dir: Path) -> None:
-    """Test metrics (per-class values left out), wall time and the run directory, on stdout."""
+def print_summary(test_metrics: dict[str, float], wall_seconds: float, run_dir: Path, best: str = "") -> None:
+    """Test metrics (per-class values left out), wall time, the best checkpoint's epoch (`best`, a phrase) and the
+    run directory, on stdout."""
     table = Table(title="GloViTa run summary", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -129,6 +172,8 @@ def print_summary(test_metrics: dict[str, float], wall_seconds: float, run_dir: 
         if "_class_" not in key:
             table.add_row(key, f"{value:.4f}")
     table.add_row("wall time (s)", f"{wall_seconds:.1f}")
+    if best:
+        table.add_row("best.pt", best)
     console = Console()
     console.print(table)
     console.print(f"Run directory: {run_dir}", highlight=False, soft_wrap=True)
@@ -136,3 +181,5 @@ def print_summary(test_metrics: dict[str, float], wall_seconds: float, run_dir: 
         if "_class_" not in key:
             _to_log(f"{key} {value:.4f}")
     _to_log(f"wall time {wall_seconds:.1f} s")
+    if best:
+        _to_log(f"best.pt {best}")

@@ -21,8 +21,6 @@ from glovita.training.checkpoints import CheckpointWriter, capture_rng_state, re
 from glovita.training.distributed import DistContext, all_reduce_sum, barrier
 from glovita.training.steps.base import MODEL_OPTIMIZER, Step, StepContext, StepOutput
 
-_DISPLAY_EVERY = 10
-"""Steps between progress-bar refreshes (each reads the loss back from the device)."""
 _AGREE_EVERY = 10
 """Under torchrun: optimizer steps between the all-reduces that agree on a stop signal or a timed checkpoint."""
 
@@ -427,7 +425,7 @@ class Trainer:
                         self.on_first_step = None
                     if step + 1 < steps:
                         self._safe_point(epoch, step + 1, (step + 1) // accumulate, loss_sum, seen, log_sums)
-                if bar.active and ((step + 1) % _DISPLAY_EVERY == 0 or step + 1 == steps):
+                if bar.due(last=step + 1 == steps):  # on time: reading the loss back waits for the device
                     rate = float(seen) / (time.perf_counter() - start)
                     bar.update(step + 1 - shown, f"loss {float(loss):.4f}  {rate:.0f} samples/s")
                     shown = step + 1

@@ -773,7 +773,10 @@ def _fit_and_test(
     if dist.is_main:
         if clock.until("first_step") is not None:
             print_line(clock.startup_text("first_step"))
-        print_summary(test_metrics, wall, run_dir)
+        best = ""
+        if state.best_epoch is not None and state.best_value is not None:
+            best = f"epoch {state.best_epoch + 1} ({resolved.best_metric} {state.best_value:.4f})"
+        print_summary(test_metrics, wall, run_dir, best)
     return RunResult(run_dir=run_dir, test_metrics=test_metrics, best_epoch=state.best_epoch)
 
 

@@ -422,7 +422,7 @@ def test_a_timm_export_loads_in_timm_with_its_preprocessing_and_logits(run: tupl
     torch.testing.assert_close(got, _torch_logits(run_dir, expected_inputs, None), atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("run", ["bags"], indirect=True)
+@pytest.mark.parametrize("run", ["instances"], indirect=True)
 def test_a_run_timm_cannot_hold_is_refused_naming_why(run: tuple[str, Path], tmp_path: Path, capsys) -> None:
     _, run_dir = run
     with pytest.raises(SystemExit):

@@ -8,11 +8,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from torch import nn
 
-from glovita.configs.model import TimmEncoderConfig
 from glovita.inference.restore import RestoredRun
 from glovita.models.composite import GlovitaModel
 
@@ -21,14 +20,9 @@ TIMM_FILES = ("model.safetensors", "config.json")
 
 
 def check_timm_export(run: RestoredRun) -> None:
-    """What a timm model can hold: a timm encoder with its own pooling, one linear head, nothing in front of it."""
+    """What a timm model can hold beyond its encoder: one linear head, nothing in front of it."""
     model = run.config.model
     problems = []
-    if not isinstance(model.encoder, TimmEncoderConfig):
-        problems.append(f"model.encoder.encoder_type={model.encoder.encoder_type!r} is not timm")
-    if model.feature_aggregation_method is not None:
-        problems.append(f"model.feature_aggregation_method={model.feature_aggregation_method!r} pools otherwise than "
-                        "timm's own head")  # fmt: skip
     if model.head.head_type not in ("classification", "regression") or getattr(model.head, "hidden_dim", None):
         problems.append(f"model.head (head_type {model.head.head_type!r}) is not one linear layer")
     if model.heads:
@@ -53,18 +47,16 @@ def export_timm(model: GlovitaModel, run: RestoredRun, folder: Path) -> nn.Modul
     import timm
     from timm.models import save_for_hf
 
-    encoder: Any = model.encoder
-    settings = run.config.model.encoder
-    assert isinstance(settings, TimmEncoderConfig)
-    architecture = settings.type.split(".")[0]
+    to_timm = getattr(model.encoder, "as_timm_classifier", None)
+    if to_timm is None:
+        raise ValueError(
+            f"--format timm writes a plain timm classifier, and model.encoder.encoder_type="
+            f"{run.config.model.encoder.encoder_type!r} is not a timm model. Use --format onnx, torchscript or "
+            "safetensors."
+        )
     linear = _linear(cast(nn.Module, model.head))
-    channels = settings.input_channels
-    kwargs: dict[str, Any] = {"num_classes": linear.out_features, "in_chans": channels, **settings.model_kwargs}
-    plain: Any = timm.create_model(architecture, pretrained=False, **kwargs)
-    classifier = plain.get_classifier()
-    prefix = next(name for name, module in plain.named_modules() if module is classifier)
-    state = {**encoder.model.state_dict(), f"{prefix}.weight": linear.weight, f"{prefix}.bias": linear.bias}
-    plain.load_state_dict(state)
+    plain, args = to_timm(linear)
+    channels = int(args["in_chans"])
     record = run.resolved.get("augmentation") or {}
     size = int(record.get("image_size") or plain.pretrained_cfg.get("input_size", (3, 224, 224))[-1])
     resize = record.get("resize_size")
@@ -79,7 +71,6 @@ def export_timm(model: GlovitaModel, run: RestoredRun, folder: Path) -> nn.Modul
         "num_classes": linear.out_features,
     }
     class_names = list(run.resolved.get("class_names") or [])
-    args = {"in_chans": channels, **dict(settings.model_kwargs)}
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder, prefix=".timm-"))
     try:  # written beside, then renamed into place: an interrupted export leaves no half-written file

@@ -68,6 +68,7 @@ class TimmImgEncoder(nn.Module):
         self.model = model
         self.name = name
         self._input_channels = input_channels
+        self._model_kwargs = dict(model_kwargs)
         self.num_prefix_tokens = int(getattr(model, "num_prefix_tokens", 0))
         self.aggregation = aggregation
         if aggregation in TOKEN_ONLY_METHODS and self.num_prefix_tokens == 0:
@@ -82,6 +83,28 @@ class TimmImgEncoder(nn.Module):
             self.out_dim = 2 * width if aggregation == "joint" else width
         self._width = width
         self.preprocessing: Preprocessing = timm_preprocessing(self.model)
+
+    def as_timm_classifier(self, linear: nn.Linear) -> tuple[Any, dict[str, Any]]:
+        """(a plain timm model of this architecture with these weights and `linear` as its classifier, the
+        create_model arguments that rebuild it): what `glovita_export --format timm` saves. Refused when this encoder
+        pools otherwise than the timm model's own head."""
+        import timm
+
+        if self.aggregation is not None:
+            raise ValueError(
+                f"model.feature_aggregation_method={self.aggregation!r} pools otherwise than timm model "
+                f"{self.name!r}'s own head, so a timm model cannot hold this run. Use --format onnx, torchscript or "
+                "safetensors."
+            )
+        kwargs: dict[str, Any] = {"num_classes": linear.out_features, "in_chans": self._input_channels,
+                                  **self._model_kwargs}  # fmt: skip
+        plain: Any = timm.create_model(self.name.split(".")[0], pretrained=False, **kwargs)
+        classifier = plain.get_classifier()
+        prefix = next(name for name, module in plain.named_modules() if module is classifier)
+        plain.load_state_dict(
+            {**self.model.state_dict(), f"{prefix}.weight": linear.weight, f"{prefix}.bias": linear.bias}
+        )
+        return plain, {"in_chans": self._input_channels, **self._model_kwargs}
 
     def forward_features(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, C, H, W) -> the unpooled output: tokens (B, N, D) of ViTs (prefix tokens first) or feature

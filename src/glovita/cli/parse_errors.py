@@ -125,9 +125,9 @@ def one_line_errors(config_class: type[BaseModel]) -> Iterator[None]:
     if hooks is None:  # pragma: no cover
         yield
         return
-    index = index_flags(config_class)
 
     def hook(event: Any) -> None:
+        index = index_flags(config_class)  # only when something is refused
         kind = type(event).__name__
         if kind == "UnrecognizedArgs":
             flags = [t for t in event.tokens if t.startswith("--")]

@@ -72,7 +72,8 @@ def _write_manifest(folder: Path) -> None:
     writer.writerow(MANIFEST_COLUMNS)
     for split in ("train", "val", "test"):
         for sample_id in splits[split]:
-            pixels = np.asarray(Image.open(folder / "images" / sample_id), dtype=np.float64)
+            with Image.open(folder / "images" / sample_id) as image:
+                pixels = np.asarray(image, dtype=np.float64)
             writer.writerow([f"images/{sample_id}", split, sample_id.split("/")[0], f"{pixels.mean() / 255:.6f}"])
     with atomic_path(folder / "manifest.csv") as tmp:
         tmp.write_text(text.getvalue())

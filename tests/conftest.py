@@ -1,9 +1,12 @@
 """Fixtures that make small data in tmp_path; no test touches the network."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +210,43 @@ def series_args(root: Path, encoder: str = "fcn") -> list[str]:
         "--model.encoder.input_channels", "2", "--dataloading.batch_size", "8", "--dataloading.num_workers", "0",
         "--experiments_dir", str(root / "exp"), "--group", "g",
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ObservedRun:
+    """A small feature run with the TensorBoard backend, watched while it ran (2 epochs), then resumed to 3."""
+
+    run_dir: Path
+    console: str
+    """What the first attempt printed on stderr."""
+    first_log: list[str]
+    """train.log after the first attempt."""
+    report_writes: list[tuple[str, int]]
+    """Each report.html write of the first attempt: ('running' while it reloads itself, else 'final'), epochs done."""
+
+
+@pytest.fixture(scope="session")
+def observed_run(tmp_path_factory: pytest.TempPathFactory) -> ObservedRun:
+    from glovita.cli.train import main as train
+    from glovita.reports import html as html_module
+
+    root = tmp_path_factory.mktemp("observed")
+    args = feature_args(root, "instances", ["--model.head.head_type", "classification"])
+    args += ["--logger.backend", "tensorboard"]
+    writes: list[tuple[str, int]] = []
+    original = html_module.write_run_report
+
+    def recording(folder: Path) -> Path:
+        path = original(folder)
+        epochs = len((folder / "metrics.jsonl").read_text().splitlines())
+        writes.append(("running" if 'http-equiv="refresh"' in path.read_text() else "final", epochs))
+        return path
+
+    console = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(console):
+        patch.setattr(html_module, "write_run_report", recording)
+        train([*args, "--training.epochs", "2"])
+    run_dir = root / "exp" / "precomputed_features" / "g" / "0"
+    first_log = (run_dir / "train.log").read_text().splitlines()
+    train([*args, "--training.epochs", "3", "--training.resume"])
+    return ObservedRun(run_dir, console.getvalue(), first_log, writes)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from glovita.cli.train import main
-from tests.conftest import feature_args
+from tests.conftest import ObservedRun, feature_args
 from tests.logging.wandb_records import read_records
 
 HEAD = ["--model.head.head_type", "classification", "--optimizer.lr", "0.05"]
@@ -92,30 +92,27 @@ def test_logger_is_not_imported_for_help_or_none() -> None:
     assert result.stdout.strip() == "False"
 
 
-def test_tensorboard_events_hold_scalars_images_and_hparams(tmp_path: Path) -> None:
-    """Read back with TensorBoard's own reader: every epoch's scalars, the plots as images, the hyper-parameters
-    with the test metrics, all in the run directory (what `tensorboard --logdir experiments` finds)."""
+def test_tensorboard_events_hold_scalars_images_and_hparams(observed_run: ObservedRun) -> None:
+    """Read back with TensorBoard's own reader: every epoch's scalars (the resumed attempt's appended), the plots as
+    images, the hyper-parameters with the test metrics, all in the run directory (what `tensorboard --logdir
+    experiments` finds)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
 
-    args = feature_args(tmp_path, "instances", HEAD) + ["--training.epochs", "3"]
-    main([*args, "--logger.backend", "tensorboard"])
-    folder = _run_dir(tmp_path) / "tensorboard"
-    events = EventAccumulator(str(folder), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    run_dir = observed_run.run_dir
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
     events.Reload()
     tags = events.Tags()
     assert {"train_loss", "val_loss", "val_accuracy", "lr", "test_accuracy"} <= set(tags["scalars"])
     assert [e.step for e in events.Scalars("val_accuracy")] == [0, 1, 2]
-    records = [json.loads(line) for line in (_run_dir(tmp_path) / "metrics.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [e.value for e in events.Scalars("val_loss")] == pytest.approx([r["val_loss"] for r in records])
     assert {"confusion_matrix", "reliability_diagram"} <= set(tags["images"])
     image = events.Images("confusion_matrix")[-1]
     assert image.width > 100 and image.height > 100
-    test = json.loads((_run_dir(tmp_path) / "test_metrics.json").read_text())
+    test = json.loads((run_dir / "test_metrics.json").read_text())
     assert events.Scalars("test_accuracy")[-1].value == pytest.approx(test["test_accuracy"])
-    plugins = events.PluginTagToContent("hparams")
-    session = plugins["_hparams_/session_start_info"]
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
+    session = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
     info = plugin_data_pb2.HParamsPluginData.FromString(session).session_start_info
-    assert info.hparams["training.epochs"].number_value == 3
+    assert info.hparams["training.epochs"].number_value == 2  # the first attempt's record stands (TensorBoard's reader)
     assert info.hparams["model.head.head_type"].string_value == "classification"

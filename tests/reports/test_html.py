@@ -13,7 +13,7 @@ from PIL import Image
 
 from glovita.cli.report import main as report
 from glovita.cli.train import main as train
-from tests.conftest import feature_args
+from tests.conftest import ObservedRun, feature_args
 
 
 @pytest.fixture(scope="module")
@@ -88,24 +88,9 @@ def test_report_renders_in_headless_chromium_without_console_errors(run_dir: Pat
     assert (pixels < 100).mean() > 0.005  # text and lines
 
 
-def test_the_report_is_rewritten_after_every_epoch_while_the_run_runs(tmp_path: Path, monkeypatch) -> None:
+def test_the_report_is_rewritten_after_every_epoch_while_the_run_runs(observed_run: ObservedRun) -> None:
     """Each epoch's end rewrites report.html (status running, the curves so far, a reload every 30 s); the end of
     the run writes the final page without the reload."""
-    from glovita.reports import html as html_module
-
-    seen: list[tuple[str, int]] = []
-    original = html_module.write_run_report
-
-    def recording(folder: Path) -> Path:
-        path = original(folder)
-        page = path.read_text()
-        epochs = len((folder / "metrics.jsonl").read_text().splitlines())
-        seen.append(("running" if 'http-equiv="refresh"' in page else "final", epochs))
-        return path
-
-    monkeypatch.setattr(html_module, "write_run_report", recording)
-    args = feature_args(tmp_path, "instances", ["--model.head.head_type", "classification"])
-    train([*args, "--training.epochs", "3"])
-    assert seen == [("running", 1), ("running", 2), ("running", 3), ("final", 3)]
-    page = (tmp_path / "exp" / "precomputed_features" / "g" / "0" / "report.html").read_text()
+    assert observed_run.report_writes == [("running", 1), ("running", 2), ("final", 2)]
+    page = (observed_run.run_dir / "report.html").read_text()
     assert "refresh" not in page and "status-completed" in page

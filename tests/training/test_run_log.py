@@ -2,18 +2,12 @@
 one line per epoch, the test metrics); a resumed run appends after a separator."""
 
 import re
-from pathlib import Path
 
-from glovita.cli.train import main as train
-from tests.conftest import feature_args
+from tests.conftest import ObservedRun
 
 
-def test_train_log_holds_the_console_lines_and_grows_on_resume(tmp_path: Path, capsys) -> None:
-    args = feature_args(tmp_path, "instances", ["--model.head.head_type", "classification"])
-    train([*args, "--training.epochs", "2"])
-    run_dir = tmp_path / "exp" / "precomputed_features" / "g" / "0"
-    shown = capsys.readouterr().err
-    lines = (run_dir / "train.log").read_text().splitlines()
+def test_train_log_holds_the_console_lines_and_grows_on_resume(observed_run: ObservedRun) -> None:
+    run_dir, shown, lines = observed_run.run_dir, observed_run.console, observed_run.first_log
     assert f"Run directory: {run_dir}" in lines
     summary = ("test_", "wall time", "best.pt")  # the summary table's rows, shown on stdout
     assert all(line in shown for line in lines if not line.startswith(summary))
@@ -22,8 +16,7 @@ def test_train_log_holds_the_console_lines_and_grows_on_resume(tmp_path: Path, c
     assert any(line.startswith("test_accuracy ") for line in lines)
     assert any(re.fullmatch(r"best\.pt epoch [12] \(val_accuracy 0\.\d{4}\)", line) for line in lines)
     assert not any("\x1b" in line for line in lines)  # plain text, no terminal control characters
-    train([*args, "--training.epochs", "3", "--training.resume"])
-    again = (run_dir / "train.log").read_text().splitlines()
+    again = (run_dir / "train.log").read_text().splitlines()  # after the resume to 3 epochs
     assert again[: len(lines)] == lines and re.fullmatch(r"--- \d{4}-\d\d-\d\dT[\d:]+ ---", again[len(lines)])
     resumed = [line for line in again if re.match(r"epoch \d/3 ", line)]
     assert len(resumed) == 1 and resumed[0].startswith("epoch 3/3")  # the resumed run trained epoch 3 only

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from glovita.datasets.label_maps import MaskReading, load_mask
-from glovita.datasets.manifest import ManifestSource, TargetColumn, read_csv_rows, read_manifest
+from glovita.datasets.manifest import ManifestSource, TargetColumn, class_index, read_csv_rows, read_manifest
 from glovita.datasets.splits import stratified_split
 from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGETS
 
@@ -274,15 +274,9 @@ def _class_targets(raw: dict[str, object], num_classes: int, source: str) -> tup
                 "Fix the labels or --data.num_classes."
             )
         return as_int, [str(i) for i in range(num_classes)]
-    names = sorted({str(v) for v in raw.values()})
-    if len(names) != num_classes:
-        shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
-        raise ValueError(
-            f"data.num_classes={num_classes} but {source} has {len(names)} classes ({shown}). "
-            f"Set --data.num_classes {len(names)}."
-        )
-    index = {name: i for i, name in enumerate(names)}
-    return {key: index[str(value)] for key, value in raw.items()}, names
+    labels = (str(v) for v in raw.values())
+    index = class_index(labels, num_classes, source, "data.num_classes", "Set --data.num_classes")
+    return {key: index[str(value)] for key, value in raw.items()}, list(index)
 
 
 def _regression_targets(raw: dict[str, object], num_outputs: int, source: str) -> dict[str, tuple[float, ...]]:

@@ -4,6 +4,7 @@ docs/datasets/DATASET_STRUCTURE.md."""
 
 import csv
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,15 +155,20 @@ def _parse_classes(
                     f"{num_classes}). Fix the cell or {what}."
                 )
         return [int(text) if text else -1 for _, text in cells], [str(k) for k in range(num_classes)]
-    names = sorted(set(given))
+    index = class_index(given, num_classes, f"column {column!r} of the manifest", what, "Set it to")
+    return [index[text] if text else -1 for _, text in cells], list(index)
+
+
+def class_index(labels: Iterable[str], num_classes: int, found_in: str, setting: str, fix: str) -> dict[str, int]:
+    """Class names -> indices in sorted order; their count must be `num_classes` (`setting`), else the message
+    names `found_in`, the classes found and `fix` followed by their count."""
+    names = sorted(set(labels))
     if len(names) != num_classes:
         shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
         raise ValueError(
-            f"{what}={num_classes} but column {column!r} of the manifest has {len(names)} classes ({shown}). Set it "
-            f"to {len(names)}."
+            f"{setting}={num_classes} but {found_in} has {len(names)} classes ({shown}). {fix} {len(names)}."
         )
-    index = {name: k for k, name in enumerate(names)}
-    return [index[text] if text else -1 for _, text in cells], names
+    return {name: k for k, name in enumerate(names)}
 
 
 @dataclass(frozen=True)

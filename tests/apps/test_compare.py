@@ -48,6 +48,15 @@ def test_two_runs_are_tabulated_and_sorted(tmp_path: Path, capsys: pytest.Captur
     assert "<script>" not in page and "<img" not in page and "&lt;script&gt;" in page
     _screenshot(groups / "compare.html", tmp_path)
 
+    with pytest.MonkeyPatch.context() as patch:  # a 70-column terminal: the table fits it, the rest is named
+        patch.setenv("COLUMNS", "70")
+        compare([str(groups / "fast" / "0"), str(groups / "slow" / "0"), "--output_dir", str(tmp_path / "narrow")])
+    output = "".join(capsys.readouterr())  # the table goes to stderr with the other progress lines
+    printed = output.split("Runs under")[1].splitlines()[1:4]
+    assert printed[0].startswith("run ") and "lr" in printed[0] and all(len(line) <= 70 for line in printed)
+    assert "<img src=x onerror=alert(1)>" not in "".join(printed) and "<img src=x …" in "".join(printed)
+    every = (tmp_path / "narrow" / "compare.csv").read_text().splitlines()[0].split(",")
+    assert f"({len(every) - len(printed[0].split())} more column(s) in compare.csv: " in output
     compare([str(groups), "--output_dir", str(tmp_path / "table")])  # a folder of groups is searched
     assert len((tmp_path / "table" / "compare.csv").read_text().splitlines()) == 3
     with pytest.raises(SystemExit):

@@ -28,12 +28,27 @@ def _study(root: Path, name: str):
     return optuna.load_study(study_name=name, storage=f"sqlite:///{root / 'sweeps.db'}")
 
 
-def test_sweep_trials_are_runs_and_bad_ones_are_pruned(tmp_path: Path) -> None:
+def test_sweep_trials_are_runs_and_bad_ones_are_pruned(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import matplotlib.figure
+
     space = tmp_path / "space.yaml"
     space.write_text("optimizer.lr: {type: categorical, choices: [1.0e-7, 0.05]}\n")
     common = ["--study", "lr", "--space", str(space), "--storage", f"sqlite:///{tmp_path / 'sweeps.db'}",
               "--startup_trials", "1", "--warmup_epochs", "0"]  # fmt: skip
-    sweep([*common, "--trials", "3", "--", *_train_flags(tmp_path)])
+    drawn: list[tuple[str, list[float]]] = []
+    original = matplotlib.figure.Figure.savefig
+
+    def recording(figure: matplotlib.figure.Figure, path: object, *args: object, **kwargs: object) -> None:
+        if "optimization_history" in str(path):
+            axes = figure.axes[0]
+            low, high = axes.get_xlim()
+            drawn.append((axes.get_ylabel(), [t for t in axes.get_xticks() if low <= t <= high]))
+        original(figure, path, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(matplotlib.figure.Figure, "savefig", recording)
+        sweep([*common, "--trials", "3", "--", *_train_flags(tmp_path)])
+    output = "".join(capsys.readouterr())
     study = _study(tmp_path, "lr")
     states = [t.state.name for t in study.trials]
     assert len(states) == 3 and set(states) <= {"COMPLETE", "PRUNED"} and "PRUNED" in states, states
@@ -52,6 +67,16 @@ def test_sweep_trials_are_runs_and_bad_ones_are_pruned(tmp_path: Path) -> None:
     summary = json.loads((folder / "sweep_summary.json").read_text())
     assert summary["best"]["params"] == {"optimizer.lr": 0.05} and summary["metric"] == "val_accuracy"
     assert (folder / "optimization_history.png").read_bytes()[:4] == b"\x89PNG"
+    label, ticks = drawn[0]  # the history plot: the metric's name, whole trial numbers
+    assert label == "val_accuracy" and ticks and all(float(t).is_integer() for t in ticks)
+    for trial in study.trials:  # one line per finished trial, then the ranking, best first
+        if trial.state.name == "PRUNED":
+            assert f"trial {trial.number} pruned after epoch" in output
+        else:
+            assert f"trial {trial.number} finished: val_accuracy {trial.value:.4f}" in output
+    ranked = output.split("rank  trial")[1].splitlines()[1:]
+    done = sorted((t for t in study.trials if t.state.name == "COMPLETE"), key=lambda t: -t.value)
+    assert [int(line.split()[1]) for line in ranked[: len(done)]] == [t.number for t in done]
 
 
 def test_space_is_checked_before_any_trial(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -91,6 +91,20 @@ def test_help_lists_the_tree_without_importing_torch() -> None:
     result = train_cli_without_torch(["--help"])
     for expected in ("--training.epochs", "data:generic-image-dataset-config", "model.encoder:timm-encoder-config"):
         assert expected in result.stdout
+    top = "\n".join(result.stdout.splitlines()[:40])  # `glovita_train --help | head -40`: the common flags
+    dataset = next(line for line in top.splitlines() if "--data.dataset {" in line)
+    assert all(name in dataset for name in ("digits", "cifar10", "generic_image_dataset", "precomputed_features"))
+    for flag in (
+        "--data.data_root_dir",
+        "--model.encoder.encoder_type {",
+        "--training.epochs INT",
+        "--optimizer.lr",
+        "--dataloading.batch_size",
+        "--training.device",
+        "--training.precision {32,bf16-mixed,16-mixed}",
+    ):
+        assert flag in top, flag
+    assert top.index("--data.dataset {") < top.index("--training.epochs INT") < top.index("--training.precision")
 
 
 def test_invalid_value_fails_before_training() -> None:

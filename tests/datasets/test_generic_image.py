@@ -135,3 +135,33 @@ def test_grayscale_and_rgba_files_load_as_rgb(tmp_path: Path) -> None:
             Image.new(mode, (16, 16)).save(folder / "x.png")
     splits = _build(root, split_source="subdirs")
     assert {splits.train[i][0].mode for i in range(2)} == {"RGB"}
+
+
+def test_an_imagefolder_layout_is_recognised_and_split_by_one_flag(tmp_path: Path, capsys) -> None:
+    from glovita.cli.train import main as train
+    from tests.conftest import write_images
+
+    root = tmp_path / "pets"  # torchvision's ImageFolder: root/<class>/*.png, no split folders
+    for label, name in enumerate(("cat", "dog", "fox")):
+        write_images(root / name, label, 20)
+    with pytest.raises(SystemExit):
+        train(["--data.dataset", "generic_image_dataset", "--data.data_root_dir", str(root), "--data.num_classes",
+               "3", "--experiments_dir", str(tmp_path / "exp")])  # fmt: skip
+    error = capsys.readouterr().err
+    assert "ImageFolder layout (class folders cat, dog, fox" in error
+    assert "--data.split_source imagefolder --data.images_dir ." in error and len(error.strip().splitlines()) <= 2
+    splits = _build(root, num_classes=3, split_source="imagefolder", images_dir=".")
+    assert splits.class_names == ["cat", "dog", "fox"]
+    assert [len(s) for s in (splits.train, splits.val, splits.test)] == [48, 6, 6]  # 16 / 2 / 2 of each class
+    for split in (splits.train, splits.val, splits.test):
+        labels = _labels(split)
+        assert sorted(set(labels)) == [0, 1, 2] and labels.count(0) == labels.count(1) == labels.count(2)
+    ids = [{str(p) for p, _ in split.samples} for split in (splits.train, splits.val, splits.test)]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2]) and len(set.union(*ids)) == 60
+    again = _build(root, num_classes=3, split_source="imagefolder", images_dir=".")
+    assert [str(p) for p, _ in again.test.samples] == [str(p) for p, _ in splits.test.samples]  # the same each run
+    shares = _build(root, num_classes=3, split_source="imagefolder", images_dir=".", val_fraction=0.2,
+                    test_fraction=0.25)  # fmt: skip
+    assert (len(shares.train), len(shares.val), len(shares.test)) == (33, 12, 15)
+    with pytest.raises(ValueError, match="needs --data.split_source imagefolder"):
+        GenericImageDatasetConfig(data_root_dir=root, num_classes=3, test_fraction=0.1)

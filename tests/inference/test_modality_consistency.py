@@ -230,6 +230,41 @@ def test_infer_metrics_equal_the_runs_test_metrics(run: tuple[str, Path], tmp_pa
     assert expected <= set(shared)
     for key in shared:
         assert predicted[key] == pytest.approx(tested[f"test_{key}"], abs=1e-6, nan_ok=True), key
+    _check_worst_errors(run[0], run_dir, tmp_path / "predictions.csv")
+
+
+DRAWN = {"images", "masked_images", "saliency", "volumes", "volume_saliency", "videos", "series", "series_masked"}
+"""Classifying runs whose samples have pictures: their report shows the worst test errors and the augmentation."""
+
+
+def _check_worst_errors(modality: str, run_dir: Path, predictions_csv: Path) -> None:
+    """test_worst_errors.json lists the misclassified test samples with the lowest probability of their true class,
+    as glovita_infer's probabilities rank them, and the PNG draws one tile per sample (feature runs: none)."""
+    import csv
+
+    worst = run_dir / "test_worst_errors.json"
+    pictures = DRAWN | {"segmentation", "volume_segmentation", "video_frames"}  # dense tasks rank no misses
+    assert (run_dir / "augmentations.png").exists() == (modality in pictures)
+    if modality not in DRAWN:
+        assert not worst.exists()
+        return
+    assert Image.open(run_dir / "augmentations.png").size[0] > 100
+    rows = list(csv.DictReader(predictions_csv.open()))
+    missed = sorted((float(r[f"prob_{r['target']}"]), r["id"]) for r in rows if r["prediction_label"] != r["target"])
+    listed = json.loads(worst.read_text())["samples"]
+    assert [(r["true"], r["predicted"].split(" (p=")[0]) for r in listed] == [
+        next((row["target"], row["prediction_label"]) for row in rows if row["id"].endswith(r["id"])) for r in listed
+    ]
+    assert len(listed) == min(len(missed), 12)
+    ranked = {sample_id: p_true for p_true, sample_id in missed}
+    listed_p = [next(p for i, p in ranked.items() if i.endswith(r["id"])) for r in listed]
+    assert listed_p == sorted(listed_p) or np.allclose(listed_p, sorted(listed_p), atol=1e-5)
+    if listed:  # every sample left out is at least as right as the last one shown
+        assert all(p >= listed_p[-1] - 1e-5 for p, _ in missed[len(listed) :])
+        grid = Image.open(run_dir / "test_worst_errors.png")
+        assert grid.size[0] >= 100 and grid.size[1] >= 24 + 112 * -(-len(listed) // 8)
+    else:
+        assert not (run_dir / "test_worst_errors.png").exists()
 
 
 def _hand_transformed(modality: str, run_dir: Path) -> tuple[list[Path], torch.Tensor]:

@@ -28,6 +28,31 @@ def test_classification_metrics_by_hand() -> None:
     assert metrics.confusion_matrix().tolist() == [[2, 1, 0], [0, 1, 0], [1, 0, 1]]
 
 
+def test_the_test_pass_ranks_misses_by_the_probability_of_the_true_class() -> None:
+    metrics = ClassificationMetrics(3, torch.device("cpu"))
+    metrics.track_curves()
+    probabilities = torch.tensor([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.5, 0.4, 0.1]])  # right, wrong, wrong
+    metrics.update(probabilities.log(), torch.tensor([0, 2, 1]))
+    metrics.update(torch.tensor([[0.05, 0.05, 0.9]]).log(), torch.tensor([0]))  # wrong, p(true) 0.05
+    misses = metrics.misses(2, ["cat", "dog", "fox"])
+    assert [(m.position, m.truth, m.predicted) for m in misses] == [(3, "cat", "fox (p=0.90)"), (1, "fox",
+                                                                    "dog (p=0.60)")]  # fmt: skip
+    assert [m.wrongness for m in misses] == pytest.approx([0.95, 0.7])
+    assert len(metrics.misses(10, [])) == 3 and metrics.misses(10, [])[2].truth == "1"
+    plain = ClassificationMetrics(3, torch.device("cpu"))  # validation epochs keep no per-sample rows
+    plain.update(probabilities.log(), torch.tensor([0, 2, 1]))
+    assert plain.misses(5, []) == []
+
+
+def test_regression_misses_are_the_largest_absolute_errors() -> None:
+    metrics = RegressionMetrics(1, torch.device("cpu"))
+    metrics.track_curves()
+    metrics.update(torch.tensor([[1.0], [2.0], [0.0]]), torch.tensor([[1.5], [-1.0], [0.0]]))
+    misses = metrics.misses(2, [])
+    assert [(m.position, m.truth, m.predicted, m.wrongness) for m in misses] == [(1, "-1", "2", 3.0),
+                                                                                 (0, "1.5", "1", 0.5)]  # fmt: skip
+
+
 def test_macro_metrics_average_over_the_classes_present() -> None:
     """Class 2 has no samples in this split: it has no recall, F1 or AUROC, and does not lower the means."""
     metrics = ClassificationMetrics(3, torch.device("cpu"))
@@ -182,4 +207,4 @@ def test_reliability_diagram_png(tmp_path) -> None:
     ece = metrics.compute()["ece"]
     save_reliability_diagram(metrics.reliability(), ece, tmp_path / "r.png", "title")
     with Image.open(tmp_path / "r.png") as image:
-        assert image.format == "PNG" and image.size == (600, 720)
+        assert image.format == "PNG" and image.size == (768, 720)  # the legend beside the bars, not over them

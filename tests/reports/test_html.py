@@ -31,14 +31,29 @@ def test_every_run_writes_a_self_contained_report(run_dir: Path) -> None:
     assert "<script" not in page
     svgs = re.findall(r"<svg .*?</svg>", page)
     titles = [re.search(r'aria-label="([^"]+)"', svg).group(1) for svg in svgs]  # type: ignore[union-attr]
-    assert titles == ["loss", "val_accuracy", "learning rate", "ROC (test, one vs rest)"]
+    every = ["val_accuracy", "val_balanced_accuracy", "val_f1_macro", "val_auroc", "val_ece"]  # best metric first
+    assert titles == ["loss", *every, "learning rate", "ROC (test, one vs rest)"]
     epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert svgs[0].count("<polyline") == 2 and all(len(re.findall(r"<polyline[^>]*points=\"([^\"]+)\"", svgs[0])[i]
                                                        .split()) == len(epochs) for i in range(2))  # fmt: skip
-    assert "best checkpoint" in svgs[1]
+    assert "best checkpoint" in svgs[1] and svgs[1].count("<polyline") == 2  # train accuracy beside validation's
+    assert all(0.0 <= e["train_accuracy"] <= 1.0 for e in epochs)
+    info = json.loads((run_dir / "runtime_info.json").read_text())
+    best = info["best_epoch"]
+    assert f"<td>epoch {best + 1}: val_accuracy {epochs[best]['val_accuracy']:.4f} (maximised)</td>" in page
     tested = json.loads((run_dir / "test_metrics.json").read_text())
+    assert f"<td>test accuracy (best.pt)</td><td>{tested['test_accuracy']:.4f}</td>" in page
+    assert "<td>train 64 · val 20 · test 20</td>" in page and f"torch {info['versions']['torch']}" in page
+    assert f"<td>glovita_train --config {run_dir / 'config.json'} --group g_again</td>" in page
     assert f"<td>accuracy</td><td>{tested['test_accuracy']:.4f}</td>" in page
-    assert f"<td>1</td><td>{tested['test_auroc_class_1']:.4f}</td><td>{tested['test_f1_class_1']:.4f}</td>" in page
+    counts = json.loads((run_dir / "test_confusion.json").read_text())["counts"]
+    precision, recall = counts[1][1] / (counts[0][1] + counts[1][1]), counts[1][1] / sum(counts[1])
+    assert sum(map(sum, counts)) == 20 and round(tested["test_accuracy"] * 20) == counts[0][0] + counts[1][1]
+    assert (
+        f"<td>1</td><td>{precision:.4f}</td><td>{recall:.4f}</td><td>{sum(counts[1])}</td>"
+        f"<td>{tested['test_auroc_class_1']:.4f}</td><td>{tested['test_f1_class_1']:.4f}</td>"
+    ) in page
+    assert f"1 (AUC {tested['test_auroc_class_1']:.3f})" in svgs[-1]  # the ROC legend names each curve's AUC
     roc = json.loads((run_dir / "test_roc.json").read_text())
     assert set(roc) == {"0", "1"} and roc["1"]["fpr"][0] in (0.0, 1.0)
     assert page.count("data:image/png;base64,") == 2  # confusion matrix and reliability diagram
@@ -50,6 +65,7 @@ def test_glovita_report_rebuilds_the_same_page(run_dir: Path, tmp_path: Path, ca
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     original = (copy / "report.html").read_text().replace(f"· {run_dir}</p>", f"· {copy}</p>")  # the page's path
+    original = original.replace(f"--config {run_dir}", f"--config {copy}")
     (copy / "report.html").unlink()
     report([str(copy)])
     assert (copy / "report.html").read_text() == original
@@ -94,3 +110,37 @@ def test_the_report_is_rewritten_after_every_epoch_while_the_run_runs(observed_r
     assert observed_run.report_writes == [("running", 1), ("running", 2), ("final", 2)]
     page = (observed_run.run_dir / "report.html").read_text()
     assert "refresh" not in page and "status-completed" in page
+
+
+def test_chart_ticks_are_round_and_the_legend_sits_under_the_plot() -> None:
+    from glovita.reports.html import line_chart, nice_ticks
+
+    assert nice_ticks(0.31, 0.97) == [0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(0.0012, 0.0051) == [0.001, 0.002, 0.003, 0.004, 0.005, 0.006]
+    chart = line_chart("loss", {"train_loss": [(1, 0.93), (2, 0.41), (7, 0.33)], "val_loss": [(1, 1.1), (7, 0.5)]},
+                       "epoch", y_label="loss")  # fmt: skip
+    labels = re.findall(r'text-anchor="end" font-size="10">([^<]+)<', chart)
+    assert labels == ["0.2", "0.4", "0.6", "0.8", "1.0", "1.2"]
+    x_labels = re.findall(r'text-anchor="middle" font-size="10">([^<]+)<', chart)
+    assert x_labels == ["1", "2", "3", "4", "5", "6", "7"]  # every whole epoch, no 1.5
+    plot = re.search(r'<rect x="\d+" y="(\d+)" width="\d+" height="(\d+)"', chart)
+    bottom = int(plot.group(1)) + int(plot.group(2))  # type: ignore[union-attr]
+    legend = [float(y) for y in re.findall(r'<text x="[\d.]+" y="([\d.]+)" font-size="10">(?:train|val)_loss', chart)]
+    assert len(legend) == 2 and min(legend) > bottom + 30  # below the axis and its label, never over the curves
+    assert "rotate(-90" in chart and ">loss</text>" in chart  # the y axis says what it shows
+
+
+def test_tiles_keep_each_pictures_aspect_and_wrap_rows(tmp_path: Path) -> None:
+    from glovita.reports.tiles import TILE_HEIGHT, Tile, curve_picture, save_tiles
+
+    red, blue = np.zeros((10, 10, 3)), np.zeros((8, 64, 3))
+    red[..., 0], blue[..., 2] = 1.0, 1.0
+    volume = np.full((16, 48), 0.5)  # three mid-slices side by side
+    tiles = [Tile(red, ("a", "true 1")), Tile(volume, ("b",)), Tile(blue, ("strip",)),
+             Tile(curve_picture(np.sin(np.linspace(0, 6, 50))[None]), ("series",))]  # fmt: skip
+    image = np.asarray(Image.open(save_tiles(tiles, tmp_path / "t.png", "title")).convert("RGB"))
+    row = TILE_HEIGHT + 2 * 14 + 4  # two caption lines under each picture
+    assert tuple(image[24 + 50, 8 + 50]) == (255, 0, 0)  # first picture at the top left, enlarged to 112 px
+    assert tuple(image[24 + 50, 8 + 112 + 8 + 100]) == (128, 128, 128)  # the volume keeps its 3:1 aspect
+    assert tuple(image[24 + row + 8 + 50, 8 + 400]) == (0, 0, 255)  # the 896 px strip opens the next row
+    assert image.shape[1] <= 1000 + 8 and image.shape[0] == 24 + 3 * (row + 8)  # the series curve: a third row

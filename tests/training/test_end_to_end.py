@@ -52,7 +52,10 @@ def test_run_directory_layout_and_reload(subdirs_dataset: Path, tmp_path: Path) 
     _train(args)
     run_dir = _only_run_dir(experiments, "generic_image_dataset")
     files = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file())
-    assert files == [
+    errors = json.loads((run_dir / "test_worst_errors.json").read_text())["samples"]
+    assert ("test_worst_errors.png" in files) == bool(errors)  # the grid is drawn when best.pt got one wrong
+    assert [f for f in files if f != "test_worst_errors.png"] == [
+        "augmentations.png",
         "checkpoint_checksums.json",
         "checkpoints/best.pt",
         "checkpoints/epoch_0000.pt",
@@ -65,8 +68,10 @@ def test_run_directory_layout_and_reload(subdirs_dataset: Path, tmp_path: Path) 
         "report.html",
         "resolved_config.json",
         "runtime_info.json",
+        "test_confusion.json",
         "test_metrics.json",
         "test_roc.json",
+        "test_worst_errors.json",
         "train.log",
     ]
     assert load_run_config(run_dir) == parse_root_config(args)

@@ -169,11 +169,54 @@ def _common_parts(paths: list[Path]) -> tuple[str, ...]:
     return tuple(common) or ("/",)
 
 
+CELL_WIDTH = 24
+"""A printed cell (a setting's value, a run's name) longer than this is shortened in the middle."""
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: (width - 1) // 2] + "…" + text[-(width - 1 - (width - 1) // 2) :]
+
+
+def _header(column: str) -> str:
+    """A setting's dotted name shortened to its last parts (`model.encoder.drop_path_rate` -> `drop_path_rate`
+    when that is unambiguous enough to read; the CSV and HTML keep full names)."""
+    parts = column.split(".")
+    while len(parts) > 1 and len(".".join(parts)) > CELL_WIDTH - 4:
+        parts = parts[1:]
+    return _fit(".".join(parts), CELL_WIDTH)
+
+
+def terminal_width() -> int | None:
+    """Columns of the terminal stdout writes to (COLUMNS when set); None when stdout is a file or pipe."""
+    import os
+    import shutil
+    import sys
+
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
 def _print(columns: list[str], rows: list[dict[str, Any]], parent: Path) -> None:
-    """An aligned plain-text table, one line per run (readable in a log file; a narrow terminal wraps it)."""
-    cells = [columns, *[[_cell(row.get(c)) for c in columns] for row in rows]]
+    """An aligned plain-text table, one line per run: long names and values shortened in the middle, and on a
+    terminal only the columns that fit its width (the rest named; the files hold every column)."""
+    cells = [[_header(c) for c in columns], *[[_fit(_cell(row.get(c)), CELL_WIDTH) for c in columns] for row in rows]]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip() for line in cells]
+    limit = terminal_width()
+    shown = len(columns)
+    if limit is not None:
+        used = 0
+        for index, width in enumerate(widths):
+            used += width + (2 if index else 0)
+            if used > limit and index > 0:
+                shown = index
+                break
+    lines = ["  ".join(text.ljust(width) for text, width in zip(line[:shown], widths[:shown], strict=True)).rstrip()
+             for line in cells]  # fmt: skip
+    if shown < len(columns):
+        hidden = columns[shown:]
+        lines.append(f"({len(hidden)} more column(s) in compare.csv: {', '.join(hidden[:6])}"
+                     + (", …" if len(hidden) > 6 else "") + ")")  # fmt: skip
     print_line(f"Runs under {parent}:\n" + "\n".join(lines))
 
 

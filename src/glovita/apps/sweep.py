@@ -190,9 +190,11 @@ def run_sweep(cfg: SweepConfig, train_args: list[str], parse: Parse) -> dict[str
         trial.set_user_attr("run_dir", str(result.run_dir))
         best = _best_value(result.run_dir, metric, result.best_epoch)
         if pruned:
+            print_line(f"trial {trial.number} pruned after epoch {pruned[0] + 1}")
             raise optuna.TrialPruned(f"pruned after epoch {pruned[0] + 1}")
         if best is None:
             raise ValueError(f"trial {trial.number} recorded no {metric} (see {result.run_dir}).")
+        print_line(f"trial {trial.number} finished: {metric} {best:.4f}  ({' '.join(flags)})")
         return best
 
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -259,7 +261,7 @@ def _summarise(study: Any, folder: Path, metric: str, cfg: SweepConfig) -> dict[
                            "run_dir": best.user_attrs.get("run_dir")}  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     save_json(summary, folder / "sweep_summary.json")
-    plots = _plots(study, folder, len(complete))
+    plots = _plots(study, folder, len(complete), metric)
     states = ("complete", "pruned", "fail", "running")
     counts = {state: sum(t.state.name.lower() == state for t in trials) for state in states}
     best_text = (
@@ -268,13 +270,36 @@ def _summarise(study: Any, folder: Path, metric: str, cfg: SweepConfig) -> dict[
         else "no completed trial"
     )
     running = f", {counts['running']} running (here or elsewhere, or killed)" if counts["running"] else ""
+    _print_ranking(summary, metric)
     print_line(f"study {cfg.study!r}: {counts['complete']} completed, {counts['pruned']} pruned, {counts['fail']} "
                f"failed{running}; {best_text}. Summary: {folder / 'sweep_summary.json'}"
                + (f"; plots: {', '.join(p.name for p in plots)}" if plots else ""))  # fmt: skip
     return summary
 
 
-def _plots(study: Any, folder: Path, complete: int) -> list[Path]:
+RANKED_ROWS = 10
+"""Trials in the ranked table printed at the end of a sweep."""
+
+
+def _print_ranking(summary: dict[str, Any], metric: str) -> None:
+    """The completed trials, best first (the first RANKED_ROWS), one row each: rank, trial, value, parameters."""
+    done = [t for t in summary["trials"] if t["state"] == "complete" and t["value"] is not None]
+    if not done:
+        return
+    done.sort(key=lambda t: t["value"], reverse=summary["direction"] == "maximize")
+    print_line(f"{'rank':>4}  {'trial':>5}  {metric:>{max(len(metric), 8)}}  parameters")
+    for rank, trial in enumerate(done[:RANKED_ROWS], 1):
+        params = " ".join(f"{name}={_short(value)}" for name, value in trial["params"].items())
+        print_line(f"{rank:>4}  {trial['number']:>5}  {trial['value']:>{max(len(metric), 8)}.4f}  {params}")
+    if len(done) > RANKED_ROWS:
+        print_line(f"      ({len(done) - RANKED_ROWS} more in sweep_summary.json)")
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _plots(study: Any, folder: Path, complete: int, metric: str = "") -> list[Path]:
     """Optuna's optimisation history and parameter importances as PNG (importances need 2 completed trials)."""
     import warnings
 
@@ -297,6 +322,12 @@ def _plots(study: Any, folder: Path, complete: int) -> list[Path]:
                 print_line(f"warning: {name} not drawn ({err}).")
                 continue
         figure: Any = axes.figure if hasattr(axes, "figure") else plt.gcf()
+        if name == "optimization_history.png" and hasattr(axes, "set_ylabel"):
+            from matplotlib.ticker import MaxNLocator
+
+            axes.set_ylabel(metric or "objective value")  # the metric's name, not Optuna's "Objective Value"
+            axes.set_xlabel("trial")
+            axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
         figure.tight_layout()
         with atomic_path(folder / name) as tmp:
             figure.savefig(tmp, format="png", dpi=110)

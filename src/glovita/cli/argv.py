@@ -11,7 +11,7 @@ import json
 import sys
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Union
@@ -178,17 +178,23 @@ def user_errors(prog: str) -> Iterator[None]:
         raise SystemExit(2) from None
 
 
-_FILE_HELP = """
---config FILE       start from a config file (a run's config.json, or JSON/YAML with any part of the tree);
-                    flags override it
---preset NAME       start from a named preset ({presets}); --config and flags override it
---print_config [json|yaml]
-                    print the effective config and exit (feed it back with --config)"""
+_FILE_HELP = (
+    "\n--config FILE       start from a config file (a run's config.json, or JSON/YAML with any part of the tree); "
+    "flags override it\n--preset NAME       start from a named preset ({presets}); --config and flags override it\n"
+    "--print_config [json|yaml]  print the effective config and exit (feed it back with --config)"
+)
 
 
-def parse_config(config_class: type[BaseModel], args: Sequence[str], prog: str, description: str) -> Any:
+def parse_config(
+    config_class: type[BaseModel],
+    args: Sequence[str],
+    prog: str,
+    description: str,
+    help_header: Callable[[type[BaseModel], BaseModel], str] | None = None,
+) -> Any:
     """Parse both CLI styles (and --add_log.* where the class has add_log) into a validated config, over the
-    base that --preset and --config give; --print_config prints the result and exits."""
+    base that --preset and --config give; --print_config prints the result and exits. `help_header` writes what
+    --help shows above the description (glovita_train: the common flags)."""
     from glovita.cli.config_file import base_config, print_config, take_options
 
     with user_errors(prog):
@@ -198,6 +204,9 @@ def parse_config(config_class: type[BaseModel], args: Sequence[str], prog: str, 
             raise ValueError(f"{prog} takes no --add_log.* metadata.")
         base = base_config(config_class, options)
         rest = select_subcommands(rest, find_union_fields(config_class, base))
+        if help_header is not None and any(arg in ("-h", "--help") for arg in rest):
+            shown = base if base is not None else config_class.model_construct()
+            description = f"{help_header(config_class, shown)}\n\n{description}"
     from glovita.cli.parse_errors import one_line_errors
     from glovita.configs.presets import PRESETS
 

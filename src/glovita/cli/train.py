@@ -7,15 +7,19 @@ from glovita.cli.argv import parse_config, user_errors
 from glovita.configs.root import RootConfig
 from glovita.runtime import timeline
 
-_DESCRIPTION = """Train a GloViTa model. Every field of the config tree is a flag (--training.epochs 5).
-Choose a component either by its tag (--data.dataset cifar10, --model.encoder.encoder_type timm,
---model.head.head_type classification, --peft.method full_finetuning, --optimizer.name sgd) or by subcommand
-(data:cifar10-config). Logging-only metadata: --add_log.KEY VALUE (nested: --add_log.notes.phase warmup)."""
+_DESCRIPTION = (
+    "Train a GloViTa model. Every field of the config tree is a flag (--training.epochs 5). Choose a component "
+    "either by its tag (--data.dataset cifar10, --model.encoder.encoder_type timm, --model.head.head_type "
+    "classification, --peft.method full_finetuning, --optimizer.name sgd) or by subcommand (data:cifar10-config). "
+    "Logging-only metadata: --add_log.KEY VALUE (nested: --add_log.notes.phase warmup)."
+)
 
 
 def parse_root_config(args: Sequence[str], prog: str = "glovita_train") -> RootConfig:
     """Parse both CLI styles (and --add_log.*) into a validated RootConfig."""
-    return parse_config(RootConfig, args, prog, _DESCRIPTION)
+    from glovita.cli.common_help import common_flags
+
+    return parse_config(RootConfig, args, prog, _DESCRIPTION, help_header=common_flags)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

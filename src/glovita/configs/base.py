@@ -12,6 +12,23 @@ class GlovitaConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, validate_default=True)
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """Docstrings are wrapped at 120 columns in the source; --help and the schema show each paragraph as one
+        line, which the terminal (or tyro) wraps at its own width."""
+        super().__pydantic_init_subclass__(**kwargs)
+        for info in cls.model_fields.values():
+            if info.description and "\n" in info.description:
+                info.description = reflow(info.description)
+        if cls.__doc__ and "\n" in cls.__doc__:
+            cls.__doc__ = reflow(cls.__doc__)
+
+
+def reflow(text: str) -> str:
+    """Each paragraph (blank-line separated) of `text` on one line."""
+    paragraphs = re.split(r"\n\s*\n", text.strip())
+    return "\n\n".join(" ".join(part.split()) for part in paragraphs)
+
 
 def subcommand_name(cls: type) -> str:
     """CLI subcommand name of a config class: `Cifar10Config` -> `cifar10-config`."""

@@ -21,9 +21,11 @@ class GenericImageDatasetConfig(DatasetFields):
     """Number of classes (classification) or regression outputs; must match the labels found."""
     images_dir: Path = Path("images")
     """Folder of images, relative to data_root_dir; sample ids are paths relative to it."""
-    split_source: Literal["splits_json", "subdirs", "csv"] = "splits_json"
-    """Where split membership comes from: a splits file, images/train, images/val, images/test subfolders, or a
-    manifest CSV (data.manifest_file) listing each image with its split and labels."""
+    split_source: Literal["splits_json", "subdirs", "csv", "imagefolder"] = "splits_json"
+    """Where split membership comes from: a splits file, images/train, images/val, images/test subfolders, a
+    manifest CSV (data.manifest_file) listing each image with its split and labels, or imagefolder: torchvision's
+    ImageFolder layout (one folder per class under images_dir, no split folders) split at random per class into
+    train, val (data.val_fraction, default 0.1) and test (data.test_fraction, default 0.1), the same split every run."""
     splits_file: Path = Path("splits.json")
     """Split file (relative to data_root_dir) used with split_source=splits_json."""
     manifest_file: Path = Path("manifest.csv")
@@ -42,6 +44,8 @@ class GenericImageDatasetConfig(DatasetFields):
     """CSV column holding the label (class name, class index or number)."""
     val_fraction: float | None = Field(None, gt=0, lt=1)
     """When the source has no validation split, hold out this fraction of train (stratified, fixed seed)."""
+    test_fraction: float | None = Field(None, gt=0, lt=1)
+    """split_source imagefolder: the share of each class held out as the test split (default 0.1)."""
     allow_overlapping_splits: bool = False
     """Accept a sample listed in two splits (or twice in one); by default that stops the run naming the overlaps."""
     masks_dir: Path | None = None
@@ -73,6 +77,11 @@ class GenericImageDatasetConfig(DatasetFields):
         source = self.masks_dir if self.coco_file is None else self.coco_file
         check_label_map_fields(self.task, self.subtask, self.num_classes, source, self.ignore_index, True)
         check_manifest_fields(self.split_source, self.masks_dir or self.coco_file)
+        if self.test_fraction is not None and self.split_source != "imagefolder":
+            raise ValueError("data.test_fraction splits an ImageFolder layout; it needs --data.split_source "
+                             "imagefolder (other layouts name their test split).")  # fmt: skip
+        if self.split_source == "imagefolder" and (self.val_fraction or 0.1) + (self.test_fraction or 0.1) >= 1:
+            raise ValueError("data.val_fraction + data.test_fraction must leave images to train on (sum below 1).")
         if self.csv_mask_column is not None and (self.label_source != "csv" or self.masks_dir is None):
             raise ValueError("data.csv_mask_column reads mask paths from the labels CSV: it needs "
                              "--data.label_source csv and --data.masks_dir.")  # fmt: skip

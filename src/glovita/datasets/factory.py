@@ -120,6 +120,7 @@ def _generic_samples(
         regression=cfg.task == "Regression",
         num_classes=cfg.num_classes,
         allow_overlaps=cfg.allow_overlapping_splits,
+        test_fraction=getattr(cfg, "test_fraction", None),
         **listing,
     )
 

@@ -189,19 +189,69 @@ def _split_ids_from_subdirs(images_dir: Path, suffixes: tuple[str, ...]) -> dict
             splits[name] = [p.relative_to(images_dir).as_posix() for p in _list_files(folder, suffixes)]
     if "train" not in splits:
         found = sorted(p.name for p in images_dir.iterdir() if p.is_dir())
-        raise FileNotFoundError(
-            f"data.split_source='subdirs' needs '{images_dir / 'train'}' (and val/, test/); found folders {found}. "
+        hint = imagefolder_hint(images_dir, suffixes) or (
             "Create images/train, images/val, images/test, or use --data.split_source splits_json."
+        )
+        raise FileNotFoundError(
+            f"data.split_source='subdirs' needs '{images_dir / 'train'}' (and val/, test/); found folders "
+            f"{found[:8]}. {hint}"
         )
     return splits
 
 
-def split_ids_from_json(splits_file: Path, fold: int) -> dict[str, list[str]]:
+def _class_folders(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    """The subfolders of `folder` that hold files with `suffixes` directly (torchvision ImageFolder's classes)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        sub
+        for sub in folder.iterdir()
+        if sub.is_dir() and any(p.suffix.lower() in suffixes for p in sub.iterdir() if p.is_file())
+    )
+
+
+def imagefolder_hint(folder: Path, suffixes: tuple[str, ...], images_dir: str | None = None) -> str:
+    """The flags that read `folder` when it has torchvision's ImageFolder layout (two or more class folders of
+    images, no split folders), else ''."""
+    classes = _class_folders(folder, suffixes)
+    if len(classes) < 2 or {c.name for c in classes} & {"train", "test", *VAL_FOLDER_NAMES}:
+        return ""
+    where = f" --data.images_dir {images_dir}" if images_dir is not None else ""
+    names = ", ".join(c.name for c in classes[:4]) + (", ..." if len(classes) > 4 else "")
+    return (f"'{folder}' has torchvision's ImageFolder layout (class folders {names}, no split folders): read it "
+            f"with --data.split_source imagefolder{where} (a fixed random split per class: 80 % train, 10 % val, "
+            "10 % test; --data.val_fraction and --data.test_fraction change the shares).")  # fmt: skip
+
+
+def _split_ids_from_class_folders(
+    images_dir: Path, suffixes: tuple[str, ...], val_fraction: float, test_fraction: float
+) -> dict[str, list[str]]:
+    """ImageFolder layout: every class folder's images, split at random per class (a fixed seed: the same split
+    in every run and in glovita_infer) into train, val and test."""
+    classes = _class_folders(images_dir, suffixes)
+    if not classes:
+        raise FileNotFoundError(
+            f"data.split_source='imagefolder' needs class folders of images under '{images_dir}' (e.g. "
+            f"'{images_dir / 'cat' / '001.png'}'); found none. Point --data.data_root_dir and --data.images_dir at "
+            "the folder that holds the class folders."
+        )
+    ids = [p.relative_to(images_dir).as_posix() for c in classes for p in _list_files(c, suffixes)]
+    labels = [Path(i).parent.name for i in ids]
+    rest, test = stratified_split(labels, test_fraction, _HOLDOUT_SEED, stratify=True)
+    kept, val = stratified_split([labels[i] for i in rest], val_fraction / (1 - test_fraction), _HOLDOUT_SEED + 1,
+                                 stratify=True)  # fmt: skip
+    return {"train": [ids[rest[i]] for i in kept], "val": [ids[rest[i]] for i in val], "test": [ids[i] for i in test]}
+
+
+def split_ids_from_json(splits_file: Path, fold: int, hint: str = "") -> dict[str, list[str]]:
+    """The split file's splits of fold `fold`; `hint` replaces the advice when the file is missing (an
+    ImageFolder layout's flags)."""
     if not splits_file.is_file():
         raise FileNotFoundError(
-            f"Split file '{splits_file}' does not exist. Create it (see docs/datasets/DATASET_STRUCTURE.md), "
-            "point --data.splits_file at it, or use --data.split_source subdirs."
-        )
+            f"Split file '{splits_file}' does not exist. "
+            + (hint or "Create it (see docs/datasets/DATASET_STRUCTURE.md), point --data.splits_file at it, or use "
+               "--data.split_source subdirs.")
+        )  # fmt: skip
     try:
         raw = json.loads(splits_file.read_text())
     except json.JSONDecodeError as err:
@@ -353,6 +403,7 @@ def collect_generic_samples(
     manifest_file: Path = Path("manifest.csv"),
     csv_split_column: str = "split",
     columns: Sequence[TargetColumn] = (),
+    test_fraction: float | None = None,
 ) -> SplitSamples:
     """Resolve split membership and labels of a generic image dataset, checking every file reference. `suffixes`:
     the files split subfolders list (videos list video files); `labelled` False skips the sample labels (targets
@@ -375,13 +426,17 @@ def collect_generic_samples(
         return _manifest_samples(manifest, fold, val_fraction, allow_overlaps)
     image_root = root / images_dir
     if not image_root.is_dir():
+        hint = imagefolder_hint(root, suffixes, images_dir=".")
         raise FileNotFoundError(
-            f"Images folder '{image_root}' does not exist. Put the images there or set --data.images_dir."
+            f"Images folder '{image_root}' does not exist. "
+            + (hint or "Put the images there or set --data.images_dir.")
         )
     if split_source == "subdirs":
         split_ids = _split_ids_from_subdirs(image_root, suffixes)
+    elif split_source == "imagefolder":
+        split_ids = _split_ids_from_class_folders(image_root, suffixes, val_fraction or 0.1, test_fraction or 0.1)
     else:
-        split_ids = split_ids_from_json(root / splits_file, fold)
+        split_ids = split_ids_from_json(root / splits_file, fold, imagefolder_hint(image_root, suffixes))
     all_ids = [i for ids in split_ids.values() for i in ids]
     if not allow_overlaps:
         _check_no_overlaps(split_ids, root / splits_file if split_source != "subdirs" else image_root)

@@ -15,6 +15,19 @@ class TestPlots:
     reliability_diagram: bool = True
 
 
+@dataclass(frozen=True)
+class Miss:
+    """A test sample the model got wrong, for the run's worst-errors grid."""
+
+    position: int
+    """Where the sample came in this process's evaluation order."""
+    truth: str
+    predicted: str
+    """The prediction as text, with its probability where the task has one."""
+    wrongness: float
+    """How wrong: 1 - the true class's probability, or the absolute error; the grid shows the largest first."""
+
+
 class MetricSet(Protocol):
     """Accumulates scores and targets over an evaluation pass; compute() returns the task's metric keys."""
 

@@ -13,7 +13,7 @@ from torchmetrics.classification import (
 )
 
 from glovita.metrics import undefined_classes_reported
-from glovita.metrics.base import TestPlots
+from glovita.metrics.base import Miss, TestPlots
 from glovita.metrics.calibration import ReliabilityBins
 
 _ROC_THRESHOLDS = 51
@@ -46,19 +46,45 @@ class ClassificationMetrics:
         for metric in self.metrics.values():
             metric.to(device)
         self.device = device
+        self.per_sample: list[torch.Tensor] | None = None
+        """With track_curves(): (B, 4) rows of (true class, predicted class, probability of the true class, of the
+        predicted class) per batch, in evaluation order, for misses()."""
 
     def track_curves(self) -> None:
-        """Also accumulate the one-vs-rest ROC curves (the test pass; validation epochs do without)."""
+        """Also accumulate the one-vs-rest ROC curves and each sample's outcome (the test pass; validation epochs
+        do without)."""
         self.metrics["roc"] = MulticlassROC(self.num_classes, thresholds=_ROC_THRESHOLDS).to(self.device)
+        self.per_sample = []
+
+    def misses(self, count: int, class_names: list[str]) -> list[Miss]:
+        """The `count` misclassified samples of this process with the lowest probability of their true class."""
+        if not self.per_sample:
+            return []
+        rows = torch.cat(self.per_sample)
+        wrong = torch.nonzero(rows[:, 0] != rows[:, 1]).flatten()
+        worst = wrong[torch.argsort(rows[wrong, 2], stable=True)][:count]
+
+        def name(index: float) -> str:
+            k = int(index)
+            return class_names[k] if k < len(class_names) else str(k)
+
+        found = []
+        for position in worst.tolist():
+            truth, predicted, p_true, p_top = rows[position].tolist()
+            found.append(Miss(position, name(truth), f"{name(predicted)} (p={p_top:.2f})", 1.0 - p_true))
+        return found
 
     def save_test_outputs(self, run_dir: Path, class_names: list[str], title: str, plots: TestPlots) -> list[Path]:
-        """test_roc.json (classes with positives and negatives), confusion_matrix.png, reliability_diagram.png, from
+        """test_roc.json (classes with positives and negatives), test_confusion.json (counts, rows = true class),
+        confusion_matrix.png, reliability_diagram.png, from
         what compute() gathered (rank 0 alone writes; the gathering took every process)."""
         from glovita.metrics.plots import save_confusion_matrix, save_reliability_diagram
         from glovita.runtime.io import save_json
 
         if self.gathered.roc:
             save_json(self.gathered.roc, run_dir / "test_roc.json")
+        counts = self.gathered.confusion.tolist()
+        save_json({"class_names": class_names, "counts": counts}, run_dir / "test_confusion.json")
         written = []
         if plots.confusion_matrix:
             written.append(run_dir / "confusion_matrix.png")
@@ -72,6 +98,11 @@ class ClassificationMetrics:
         probabilities = outputs.float().softmax(dim=-1)
         for metric in self.metrics.values():
             metric.update(probabilities, targets)
+        if self.per_sample is not None:
+            p_true = probabilities.gather(1, targets.long().reshape(-1, 1)).flatten()
+            p_top, top = probabilities.max(dim=1)
+            rows = torch.stack([targets.float(), top.float(), p_true, p_top], dim=1)
+            self.per_sample.append(rows.cpu())
 
     def compute(self) -> dict[str, float]:
         """Macro metrics average over the classes present in the evaluated split: a class without samples has

@@ -73,7 +73,7 @@ def reliability_figure(bins: dict[str, list[float]], ece: float, title: str) -> 
     confidence = np.asarray(bins["confidence"])
     edges = np.linspace(0, 1, len(count) + 1)
     centers, width = (edges[:-1] + edges[1:]) / 2, 1 / len(count)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), dpi=120, height_ratios=(3, 1), sharex=True)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 6), dpi=120, height_ratios=(3, 1), sharex=True)
     acc, conf = np.nan_to_num(accuracy), np.nan_to_num(confidence)
     top.bar(centers, acc, width=width, color="tab:blue", label="accuracy")
     low, high = np.minimum(acc, conf), np.maximum(acc, conf)
@@ -84,7 +84,7 @@ def reliability_figure(bins: dict[str, list[float]], ece: float, title: str) -> 
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.set_title(f"{title}\nECE = {ece:.4f}")
-    top.legend(loc="upper left")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)  # beside the bars, never over them
     bottom.bar(centers, count / max(count.sum(), 1), width=width, edgecolor="black", color="gray")
     bottom.set_xlabel("confidence (top-1 probability)")
     bottom.set_ylabel("share")

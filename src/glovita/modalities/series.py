@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
 
@@ -34,6 +35,13 @@ def _on_real_steps(transform: SeriesTransform) -> SeriesTransform:
         return out
 
     return masked
+
+
+def _curves(series: torch.Tensor) -> np.ndarray:
+    """A series as a picture: its first four channels as curves (reports and previews)."""
+    from glovita.reports.tiles import curve_picture
+
+    return curve_picture(series.numpy())
 
 
 class SeriesModality:
@@ -72,7 +80,7 @@ class SeriesModality:
         transform = series_policy(policy)
         if transform is not None and self.masked:
             transform = _on_real_steps(transform)
-        return Pipeline(transform, None, resolved, size_text=size, size_tag=size, kind="series")
+        return Pipeline(transform, None, resolved, display=_curves, size_text=size, size_tag=size, kind="series")
 
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:
         return SeededSampler(plan, with_seeds=True)  # each sample's augmentation draws from its own seed

@@ -152,6 +152,12 @@ class GlovitaModel(nn.Module):
         """The main head's part of `outputs`."""
         return outputs.main if isinstance(outputs, HeadOutputs) else outputs
 
+    def training_logs(self, outputs: Any, batch: Batch) -> dict[str, torch.Tensor]:
+        """What the main head reports about a training batch beyond its loss (a classifier's accuracy on hard
+        labels), logged as train_<key> beside the validation metric of the same name."""
+        logs = getattr(self.head, "training_logs", None)
+        return logs(self.main_outputs(outputs), batch) if logs is not None else {}
+
     def logits_by_head(self, outputs: Any) -> dict[str, torch.Tensor]:
         """Every head's logits (B, K) by name, '' for the main head."""
         logits = {"": self.head.logits(self.main_outputs(outputs))}

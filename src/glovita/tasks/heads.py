@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from glovita.metrics.base import MetricSet, TestPlots
+from glovita.metrics.base import MetricSet, Miss, TestPlots
 from glovita.runtime.batch import TARGETS, Batch, present
 from glovita.tasks.base import Task
 
@@ -62,6 +62,11 @@ class HeadsMetrics:
         self.main.track_curves()
         for _, metrics in self.named:
             metrics.track_curves()
+
+    def misses(self, count: int, class_names: list[str]) -> list[Miss] | None:
+        """The main head's worst test errors; None where its task does not rank errors (segmentation, frames)."""
+        misses = getattr(self.main, "misses", None)
+        return misses(count, class_names) if misses is not None else None
 
     def save_test_outputs(self, run_dir: Path, class_names: list[str], title: str, plots: TestPlots) -> list[Path]:
         """The main head's files in the run directory, each named head's in heads/<name>/."""

@@ -287,6 +287,8 @@ def _train_prepared(
     if resume_from is not None:
         _resume(cfg, trainer, resolved.run_dir, dist, resume_from)
     _announce(cfg, resolved, splits.modality, device, dist)
+    if dist.is_main and not (resolved.run_dir / "augmentations.png").is_file():
+        _preview_augmentation(data, resolved.run_dir, cfg.training.seed, logger)
     grid = getattr(optimisation.settings, "l2_grid", ())
     if grid and resume_from is None:  # a resumed run's solver state holds the value chosen before
         from glovita.training.probe import select_weight_decay
@@ -721,7 +723,7 @@ def _fit_and_test(
         state = trainer.fit(data.train, data.val, cfg.training.epochs)
         clock.mark("training")
         if data.test is not None:
-            test_metrics = _test(cfg, trainer, data.test, run_dir, data.splits.class_names, logger, dist)
+            test_metrics = _test(cfg, trainer, data, run_dir, logger, dist)
             clock.mark("test")
         else:
             print_line("No test split: test_metrics.json is not written.")
@@ -789,6 +791,30 @@ def _finish_checkpoint_write(trainer: Trainer) -> None:
         trainer.checkpoints.join()
     except Exception as err:  # noqa: BLE001  # the interrupt is what ended the run; the write's error is a warning
         print_line(f"warning: the last checkpoint write failed ({type(err).__name__}: {err}).")
+
+
+def _preview_augmentation(data: RunData, run_dir: Path, seed: int, logger: ExperimentLogger) -> None:
+    """augmentations.png in the run directory (the report and the tracking backend show it); a preview that
+    cannot be drawn never fails the run."""
+    import random
+
+    from glovita.training.pictures import save_augmentation_preview
+
+    policy = str(getattr(data.pipeline.resolved, "train_policy", "") or "training transform")
+    states = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):  # drawing the preview leaves training's random streams as they were
+            path = save_augmentation_preview(
+                data.pipeline, data.splits.train, data.splits.class_names, policy, run_dir / "augmentations.png", seed
+            )
+    except Exception as err:  # noqa: BLE001  # a picture for the report; training goes on without it
+        print_line(f"warning: augmentations.png was not written ({type(err).__name__}: {err}).")
+        return
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+    if path is not None:
+        logger.log_artifact(path)
 
 
 def _write_report(run_dir: Path) -> None:
@@ -890,15 +916,14 @@ def _save_saliency(
 
 
 def _test(
-    cfg: RootConfig,
-    trainer: Trainer,
-    loader: DataLoader,
-    run_dir: Path,
-    class_names: list[str],
-    logger: ExperimentLogger,
-    dist: DistContext,
+    cfg: RootConfig, trainer: Trainer, data: RunData, run_dir: Path, logger: ExperimentLogger, dist: DistContext
 ) -> dict[str, float]:
     """Evaluate best.pt (and its EMA weights) on the test split; rank 0 writes test_metrics.json and plots."""
+    from glovita.datasets.factory import sample_ids
+    from glovita.training.pictures import save_worst_errors
+
+    loader, class_names = data.test, data.splits.class_names
+    assert loader is not None
     best = best_state(trainer, run_dir)
     trainer.module.load_state_dict(best["model"])
     result = trainer.evaluate(loader, "test", curves=True)
@@ -910,8 +935,14 @@ def _test(
         return metrics
     save_json(metrics, run_dir / "test_metrics.json")
     logger.log_metrics(metrics, step=trainer.state.epoch)
-    title = f"{cfg.data.dataset} test, best.pt = epoch_{best['best']['epoch']:04d}"
+    epoch = int(best["best"]["epoch"])
+    title = f"{cfg.data.dataset} test, best.pt = epoch {epoch + 1} (epoch_{epoch:04d}.pt)"
     plots = TestPlots(cfg.task.plot_confusion_matrix, cfg.task.plot_reliability_diagram)
     for plot in result.metric_set.save_test_outputs(run_dir, class_names, title, plots):
         logger.log_artifact(plot)
+    heading = f"Worst test errors of best.pt (epoch {epoch + 1}): true and predicted"
+    ids = sample_ids(data.splits.test) if data.splits.test is not None else []
+    worst = save_worst_errors(result.metric_set, loader, data.pipeline, run_dir, class_names, ids, heading)
+    if worst is not None:
+        logger.log_artifact(worst)
     return metrics

@@ -57,6 +57,13 @@ class ClassificationHead(nn.Module):
             return F.binary_cross_entropy_with_logits(outputs.float(), targets.float(), pos_weight=weight)
         return F.cross_entropy(outputs.float(), targets, weight=weight, label_smoothing=self.label_smoothing)
 
+    def training_logs(self, outputs: torch.Tensor, batch: Batch) -> dict[str, torch.Tensor]:
+        """Accuracy on a training batch of class indices; nothing for mixed (soft) targets or multilabel rows."""
+        targets = batch.targets
+        if self.multilabel or targets.is_floating_point() or targets.shape != outputs.shape[:1]:
+            return {}
+        return {"accuracy": (outputs.detach().argmax(dim=-1) == targets).float().mean()}
+
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
         """Class probabilities (B, K): softmax, or independent sigmoids for multilabel."""
         return outputs.float().sigmoid() if self.multilabel else outputs.float().softmax(dim=-1)

@@ -1,5 +1,6 @@
 """Supervised learning: the head's own loss on each batch, with optional mixup/cutmix of training batches."""
 
+from dataclasses import replace
 from typing import Any
 
 from torch import nn
@@ -23,7 +24,8 @@ class SupervisedStep:
         if self.mixer is not None:
             inputs, targets = self.mixer(batch.inputs, batch.targets)
             batch = batch.with_fields(inputs=inputs, targets=targets)
-        return self.eval_step(model, batch, context)
+        out = self.eval_step(model, batch, context)
+        return replace(out, logs={**out.logs, **context.module.training_logs(out.outputs, batch)})
 
     def eval_step(self, model: nn.Module, batch: Batch, context: StepContext) -> StepOutput:
         with context.autocast():

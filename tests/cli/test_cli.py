@@ -105,6 +105,13 @@ def test_help_lists_the_tree_without_importing_torch() -> None:
     ):
         assert flag in top, flag
     assert top.index("--data.dataset {") < top.index("--training.epochs INT") < top.index("--training.precision")
+    from glovita.configs.root import RootConfig  # docstrings reflowed: no hard breaks inside sentences
+
+    folds = RootConfig.model_fields["folds"].description or ""
+    assert "(--folds 0 1 2 sets data.fold for each), then write" in folds and "\n" not in folds
+    volumes = " ".join(train_cli_without_torch(["--data.dataset", "generic_volume_dataset", "--help"]).stdout.split())
+    policies = volumes.split("--data.augmentation.train_policy {")[1].split("}")[0]
+    assert "default_nnunet" in policies and "default_2d_1" not in policies and "randaugment" not in policies
 
 
 def test_invalid_value_fails_before_training() -> None:

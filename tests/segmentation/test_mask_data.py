@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from glovita.configs.augmentation import AugmentationConfig
+from glovita.configs.augmentation import ImageAugmentationConfig
 from glovita.configs.data import GenericImageDatasetConfig
 from glovita.datasets.checks import check_split_files
 from glovita.datasets.factory import build_datasets
@@ -43,8 +43,8 @@ def test_bad_masks_are_refused_naming_the_file(tmp_path: Path) -> None:
 
 
 def _config(root: Path, **changes: object) -> GenericImageDatasetConfig:
-    augmentation = AugmentationConfig(train_policy="default_2d_2", test_policy="default", image_size=24,
-                                      resize_size=24, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # fmt: skip
+    augmentation = ImageAugmentationConfig(train_policy="default_2d_2", test_policy="default", image_size=24,
+                                           resize_size=24, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))  # fmt: skip
     fields = {"data_root_dir": root, "num_classes": 3, "task": "Segmentation", "masks_dir": Path("masks"),
               "augmentation": augmentation, **changes}  # fmt: skip
     return GenericImageDatasetConfig.model_validate(fields)

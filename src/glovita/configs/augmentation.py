@@ -1,7 +1,8 @@
 """Train/test augmentation choice and the overrides a user may set."""
 
-from typing import Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
+import tyro
 from pydantic import Field, model_validator
 
 from glovita.configs.base import GlovitaConfig
@@ -10,7 +11,7 @@ Policy3dName = Literal[
     "default_3d", "default_3d_1", "default_3d_2", "default_3d_3", "default_3d_4", "default_nnunet", "default_nnunet_DA5"
 ]
 """Policies for volumes (shared_3d.py)."""
-PolicyName = Literal[
+Policy2dName = Literal[
     "default",
     "shared_default_2d",
     "default_2d_1",
@@ -21,8 +22,9 @@ PolicyName = Literal[
     "randaugment",
     "default_2d_randaugment",
     "digits",
-    Policy3dName,
 ]
+"""Policies for 2D images (torchvision v2)."""
+PolicyName = Literal[Policy2dName, Policy3dName]
 """Augmentation policies a user may choose; `augmentation/policies` implements each one."""
 
 VideoPolicyName = Literal["none", "default_video", "default_video_1", "default_video_2", "default_video_3"]
@@ -65,6 +67,32 @@ class AugmentationConfig(GlovitaConfig):
                 "the centre crop would not fit. Set resize_size >= image_size."
             )
         return self
+
+
+def _choices(names: Any) -> Any:
+    """The policies --help lists for a dataset's dimension (every policy still parses: a policy of the other
+    dimension is refused with its reason by the root config)."""
+    return tyro.conf.arg(metavar="{" + ",".join(get_args(names)) + "}")
+
+
+class ImageAugmentationConfig(AugmentationConfig):
+    """Augmentation of 2D images: policies and preprocessing sizes; unset values come from the encoder's pretrained
+    config."""
+
+    train_policy: Annotated[PolicyName, _choices(Policy2dName)] = "default"
+    """Policy applied to training images."""
+    test_policy: Annotated[PolicyName, _choices(Policy2dName)] = "default"
+    """Policy applied to validation and test images (deterministic)."""
+
+
+class VolumeAugmentationConfig(AugmentationConfig):
+    """Augmentation of 3D volumes (batchgeneratorsv2 policies after nnU-Net's); volume datasets resample to
+    data.volume_size, so the 2D size fields do not apply."""
+
+    train_policy: Annotated[PolicyName, _choices(Policy3dName)] = "default_3d_2"
+    """Policy applied to training volumes."""
+    test_policy: Annotated[PolicyName, _choices(Policy3dName)] = "default_3d"
+    """Policy applied to validation and test volumes (deterministic)."""
 
 
 class VideoAugmentationConfig(GlovitaConfig):

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from glovita.configs.augmentation import AugmentationConfig, VideoAugmentationConfig
+from glovita.configs.augmentation import ImageAugmentationConfig, VideoAugmentationConfig, VolumeAugmentationConfig
 from glovita.configs.base import choice
 from glovita.configs.fields import DatasetFields, SubtaskName
 
@@ -62,7 +62,7 @@ class GenericImageDatasetConfig(DatasetFields):
     coco_file: Path | None = None
     """COCO instances JSON (relative to data_root_dir) whose polygon / RLE segments give the label maps, instead of
     masks_dir: background 0, then its categories in id order; file_name is relative to images_dir."""
-    augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_2d_1", test_policy="default")
+    augmentation: ImageAugmentationConfig = ImageAugmentationConfig(train_policy="default_2d_1", test_policy="default")
     """Augmentation policies and preprocessing overrides."""
 
     label_maps: ClassVar[bool] = True
@@ -178,7 +178,7 @@ class GenericVolumeDatasetConfig(DatasetFields):
     relative to data_root_dir; set for data.task Segmentation."""
     ignore_index: int = Field(255, ge=0)
     """Label-map value that marks voxels without a label: skipped by the loss and the metrics."""
-    augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_3d_2", test_policy="default_3d")
+    augmentation: VolumeAugmentationConfig = VolumeAugmentationConfig()
     """Augmentation policies (3D ones: default_3d, default_3d_1..4, default_nnunet, default_nnunet_DA5)."""
 
     label_maps: ClassVar[bool] = True
@@ -199,7 +199,7 @@ class DigitsConfig(DatasetFields):
     """Where the digits are written as PNG files + splits.json on first use."""
     num_classes: int = Field(10, gt=0)
     """Number of classes (the digits have 10)."""
-    augmentation: AugmentationConfig = AugmentationConfig(
+    augmentation: ImageAugmentationConfig = ImageAugmentationConfig(
         train_policy="digits", test_policy="default", image_size=32, resize_size=32
     )
     """Augmentation policies and preprocessing overrides."""
@@ -214,7 +214,7 @@ class _CifarFields(DatasetFields):
     """Download the files into data_root_dir when missing (needs a network)."""
     val_fraction: float = Field(0.1, gt=0, lt=1)
     """Fraction of the official training set held out for validation (stratified, fixed seed)."""
-    augmentation: AugmentationConfig = AugmentationConfig(train_policy="randaugment", test_policy="default")
+    augmentation: ImageAugmentationConfig = ImageAugmentationConfig(train_policy="randaugment", test_policy="default")
     """Augmentation policies and preprocessing overrides."""
 
 
@@ -249,7 +249,9 @@ class ChestXRay14Config(DatasetFields):
     """Each image may show several findings (or none)."""
     val_fraction: float = Field(0.1, gt=0, lt=1)
     """Fraction of the patients of train_val_list.txt held out for validation (fixed seed, no patient in both)."""
-    augmentation: AugmentationConfig = AugmentationConfig(train_policy="default_2d_2", test_policy="shared_default_2d")
+    augmentation: ImageAugmentationConfig = ImageAugmentationConfig(
+        train_policy="default_2d_2", test_policy="shared_default_2d"
+    )
     """Augmentation policies and preprocessing overrides."""
 
 

@@ -30,11 +30,17 @@ from glovita.cli.make_digit_masks import main as make_digit_masks
 from glovita.cli.train import main as train_main
 
 SIZE = 32
-COMMON = [
-    "--data.dataset", "generic_image_dataset", "--data.augmentation.image_size", str(SIZE),
-    "--data.augmentation.resize_size", str(SIZE), "--model.encoder.type", "resnet18", "--model.encoder.no_pretrained",
-    "--dataloading.batch_size", "32", "--training.checkpoint_every_n_epochs", "0",
-]  # fmt: skip
+"""Default image side; --size changes it (the decoy square grows with it: side / 32 x 6 pixels)."""
+
+
+def common(size: int) -> list[str]:
+    return [
+        "--data.dataset", "generic_image_dataset", "--data.augmentation.image_size", str(size),
+        "--data.augmentation.resize_size", str(size), "--model.encoder.type", "resnet18",
+        "--model.encoder.no_pretrained", "--dataloading.batch_size", "32", "--training.checkpoint_every_n_epochs", "0",
+    ]  # fmt: skip
+
+
 CLASSIFY = ["--data.num_classes", "10"]
 SALIENCY = ["--data.masks_dir", "masks", "--training.step.step_type", "saliency_guided"]
 METHODS: dict[str, tuple[str, list[str]]] = {
@@ -50,9 +56,9 @@ METHODS: dict[str, tuple[str, list[str]]] = {
 }  # fmt: skip
 
 
-def run(work: Path, data: Path, name: str, args: list[str]) -> tuple[dict[str, float], float]:
+def run(work: Path, data: Path, name: str, args: list[str], size: int = SIZE) -> tuple[dict[str, float], float]:
     began = time.perf_counter()
-    train_main([*COMMON, "--data.data_root_dir", str(data), *args, "--experiments_dir", str(work / "exp"),
+    train_main([*common(size), "--data.data_root_dir", str(data), *args, "--experiments_dir", str(work / "exp"),
                 "--group", name])  # fmt: skip
     tested = json.loads((work / "exp" / "generic_image_dataset" / name / "0" / "test_metrics.json").read_text())
     return {key.removeprefix("test_"): value for key, value in tested.items()}, time.perf_counter() - began
@@ -65,20 +71,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--work_dir", type=Path, default=None, help="keep the runs here (default: a temporary dir)")
+    parser.add_argument("--size", type=int, default=SIZE, help="image side in pixels (the CAM layer's grid grows)")
+    parser.add_argument("--target_layer", default="layer2", help="the HiResCAM layer of saliency_hirescam")
     args = parser.parse_args()
+    decoy = str(max(1, round(6 * args.size / SIZE)))
+    METHODS["saliency_hirescam"][1][METHODS["saliency_hirescam"][1].index("layer2")] = args.target_layer
     with tempfile.TemporaryDirectory() as folder:
         work = args.work_dir or Path(folder)
         sets = {}
-        for name, extra in (("clean", []), ("decoy", ["--decoy_size", "6"])):
+        for name, extra in (("clean", []), ("decoy", ["--decoy_size", decoy])):
             sets[name] = work / f"digits_{name}"
             if not sets[name].exists():
-                make_digit_masks(["--output_dir", str(sets[name]), "--image_size", str(SIZE), "--style", "plain",
+                make_digit_masks(["--output_dir", str(sets[name]), "--image_size", str(args.size), "--style", "plain",
                                   *extra])  # fmt: skip
         segmenter = []
         if any(m.startswith("masked") for m in args.methods):
             seg_args = ["--data.num_classes", "2", "--data.task", "Segmentation", "--data.masks_dir", "masks",
                         "--model.head.head_type", "unet", "--training.epochs", str(args.segmenter_epochs)]  # fmt: skip
-            scores, seconds = run(work, sets["decoy"], "segmenter", seg_args)
+            scores, seconds = run(work, sets["decoy"], "segmenter", seg_args, args.size)
             print(f"segmenter: test mIoU {scores['miou']:.3f} ({seconds:.0f} s)", flush=True)
             checkpoint = work / "exp" / "generic_image_dataset" / "segmenter" / "0" / "checkpoints" / "best.pt"
             segmenter = ["--model.input_mask.checkpoint_path", str(checkpoint)]
@@ -90,7 +100,7 @@ def main() -> None:
                 masking = segmenter if method.startswith("masked") else []
                 scores, seconds = run(work, sets[dataset], f"{method}_{seed}", [
                     *CLASSIFY, *masking, *extra, "--training.epochs", str(args.epochs), "--training.seed", str(seed),
-                ])  # fmt: skip
+                ], args.size)  # fmt: skip
                 results.append((scores, seconds))
                 print(f"{method} seed {seed}: test accuracy {scores['accuracy']:.3f} ({seconds:.0f} s)", flush=True)
             rows.append((method, results))

@@ -38,3 +38,28 @@ def segmentation_set(root: Path, size: int = 24) -> Path:
         splits[split].append(name)
     (root / "splits.json").write_text(json.dumps(splits))
     return root
+
+
+def labelfree_pairs(root: Path, counts: tuple[tuple[str, int], ...] = (("train", 48), ("val", 8), ("test", 8)),
+                    size: int = 32) -> Path:  # fmt: skip
+    """Microscopy-like pairs under images/<split>/x/ and targets/<split>/x/: the target shows 2-4 bright discs
+    ("nuclei") on black; the source (RGB) is the target blurred, dimmed, lifted and with noise."""
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size]
+    for split, count in counts:
+        for i in range(count):
+            target = np.zeros((size, size), np.float32)
+            for _ in range(rng.integers(2, 5)):
+                cy, cx, radius = rng.uniform(4, size - 4), rng.uniform(4, size - 4), rng.uniform(2.5, 5)
+                target[(yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2] = rng.uniform(0.6, 1.0)
+            clean = Image.fromarray((target * 255).astype(np.uint8))
+            blurred = np.asarray(clean.filter(ImageFilter.GaussianBlur(2)), np.float32) / 255
+            source = np.clip(0.5 * blurred + 0.2 + rng.normal(0, 0.05, blurred.shape), 0, 1)
+            for folder, image in (("images", Image.fromarray((source * 255).astype(np.uint8)).convert("RGB")),
+                                  ("targets", clean)):  # fmt: skip
+                path = root / folder / split / "x" / f"{i:03d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                image.save(path)
+    return root

@@ -65,10 +65,21 @@ class GenericImageDatasetConfig(DatasetFields):
     augmentation: ImageAugmentationConfig = ImageAugmentationConfig(train_policy="default_2d_1", test_policy="default")
     """Augmentation policies and preprocessing overrides."""
 
+    targets_dir: Path | None = None
+    """data.task LabelFree: the folder of target images, mirroring images_dir (the same relative path; any image
+    format), relative to data_root_dir; each is read at the image's size, with data.num_classes channels."""
+
     label_maps: ClassVar[bool] = True
+    target_images: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _check_masks(self) -> "GenericImageDatasetConfig":
+        if (self.task == "LabelFree") != (self.targets_dir is not None):
+            raise ValueError("data.task LabelFree reads its target images from --data.targets_dir, and only it does: "
+                             "set both or neither.")  # fmt: skip
+        if self.task == "LabelFree" and self.num_classes not in (1, 3):
+            raise ValueError(f"data.num_classes={self.num_classes}: a LabelFree target image has 1 (grayscale) or 3 "
+                             "(RGB) channels. Set --data.num_classes 1 or 3.")  # fmt: skip
         if self.coco_file is not None and self.masks_dir is not None:
             raise ValueError("data.coco_file and data.masks_dir are two sources of label maps; set one of them.")
         if self.coco_file is not None and self.task != "Segmentation":

@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 
 from glovita.configs.base import GlovitaConfig
 
-TaskName = Literal["Classification", "Regression", "Segmentation"]
+TaskName = Literal["Classification", "Regression", "Segmentation", "LabelFree"]
 SubtaskName = Literal["multiclass", "binary", "multilabel", "regression", "framewise"]
 
 
@@ -22,11 +22,14 @@ class DatasetFields(GlovitaConfig):
     """The dataset can label every frame (data.subtask framewise): videos, and bags of per-frame features."""
     label_maps: ClassVar[bool] = False
     """The dataset can give each sample a label map of class indices over its pixels (data.task Segmentation)."""
+    target_images: ClassVar[bool] = False
+    """The dataset can give each sample an image to predict from it (data.task LabelFree, data.targets_dir)."""
 
     num_classes: int = Field(gt=0)
     """Number of classes (classification) or regression outputs; sets the head's output size."""
     task: TaskName = "Classification"
-    """What is predicted: Classification, Regression, or Segmentation (a class per pixel, from label maps)."""
+    """What is predicted: Classification, Regression, Segmentation (a class per pixel, from label maps) or LabelFree
+    (an image from an image, e.g. one microscopy channel from another; data.num_classes is its channel count)."""
     subtask: SubtaskName = "multiclass"
     """multiclass, binary or multilabel (independent yes/no per class) for Classification; regression for Regression;
     framewise: a class per video frame (generic_video_dataset with data.frame_labels_file)."""
@@ -72,6 +75,11 @@ class DatasetFields(GlovitaConfig):
                     f"data.num_classes={self.num_classes}: segmentation counts the background as a class. Set "
                     "--data.num_classes 2 for foreground/background."
                 )
+        if self.task == "LabelFree" and not self.target_images:
+            raise ValueError(
+                f"data.task='LabelFree' predicts an image per sample; data.dataset={getattr(self, 'dataset', '')!r} "
+                "has none. Use --data.dataset generic_image_dataset with --data.targets_dir targets."
+            )
         if self.task == "Classification" and self.subtask != "multilabel" and self.num_classes < 2:
             raise ValueError(
                 f"data.num_classes={self.num_classes} but classification needs at least 2 classes. "

@@ -289,12 +289,16 @@ class RootConfig(GlovitaConfig):
                 "of features. Set them to 0."
             )
         dense_head = self.model.head.consumes == "pyramid"
-        if dense_head != (self.data.task == "Segmentation"):
+        if dense_head != (self.data.task in ("Segmentation", "LabelFree")):
             raise ValueError(
                 f"model.head.head_type={head!r} with data.task={self.data.task!r}: label maps (--data.task "
-                "Segmentation) go with a dense head (--model.head.head_type unet, or torchvision_segmentation with "
-                "--model.encoder.encoder_type torchvision_segmentation), and only with one."
+                "Segmentation) and target images (--data.task LabelFree) go with a dense head (--model.head.head_type "
+                "unet, or torchvision_segmentation with --model.encoder.encoder_type torchvision_segmentation), and "
+                "only with one."
             )
+        if self.data.task == "LabelFree" and (self.task.mixup_alpha > 0 or self.task.cutmix_alpha > 0):
+            raise ValueError("task.mixup_alpha / task.cutmix_alpha mix images with soft labels; a label-free target "
+                             "image has no label to mix. Set them to 0.")  # fmt: skip
         if dense_head and self.task.class_balanced_sampling:
             raise ValueError("task.class_balanced_sampling needs one label per image; segmentation labels pixels. "
                              "Turn it off.")  # fmt: skip

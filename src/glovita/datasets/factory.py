@@ -149,15 +149,19 @@ def _build_generic_split_datasets(
     from glovita.datasets.generic_image import GenericImageDataset
 
     segmentation = cfg.task == "Segmentation"
+    labelfree = cfg.task == "LabelFree"
+    listing = _manifest_listing(cfg, columns)
     samples = _generic_samples(
-        cfg, cfg.images_dir, cfg.split_source, labelled=not segmentation, **_manifest_listing(cfg, columns)
+        cfg, cfg.images_dir, cfg.split_source, labelled=not (segmentation or labelfree), **listing
     )
     reading, class_names = _label_map_reading(cfg) if segmentation else (None, samples.class_names)
     if not segmentation and cfg.masks_dir is not None:  # annotated segments beside the class labels
         reading, _ = _label_map_reading(cfg, foreground=True)
+    target_files = _target_images(cfg, [*samples.train, *samples.val, *samples.test]) if labelfree else None
 
     def dataset(items: list) -> GenericImageDataset:
-        return GenericImageDataset(items, mode, reading(items) if reading is not None else None, samples.fields)
+        masks = reading(items) if reading is not None else None
+        return GenericImageDataset(items, mode, masks, samples.fields, target_files)
 
     train = dataset(samples.train)
     stratify = cfg.task == "Classification"
@@ -171,6 +175,23 @@ def _build_generic_split_datasets(
         modality=modality,
         field_classes=samples.column_classes,
     )
+
+
+def _target_images(cfg: GenericImageDatasetConfig, items: list) -> Any:
+    """data.task LabelFree: each image's target, the same relative path under data.targets_dir (any image suffix),
+    read with data.num_classes channels."""
+    from glovita.datasets.generic_image import IMAGE_SUFFIXES, TargetImages
+    from glovita.datasets.label_maps import mask_path
+
+    target_root = cfg.data_root_dir / str(cfg.targets_dir)
+    if not target_root.is_dir():
+        raise FileNotFoundError(
+            f"data.targets_dir: '{target_root}' does not exist. Put the target images there (same relative paths as "
+            "the images) or point --data.targets_dir at them."
+        )
+    image_root = cfg.data_root_dir / cfg.images_dir
+    paths = {path: mask_path(path, image_root, target_root, IMAGE_SUFFIXES) for path, _ in items}
+    return TargetImages(paths, "L" if cfg.num_classes == 1 else "RGB")
 
 
 def _label_map_reading(

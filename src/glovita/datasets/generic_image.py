@@ -20,7 +20,7 @@ from torchvision import tv_tensors
 from glovita.datasets.label_maps import MaskReading, load_mask
 from glovita.datasets.manifest import ManifestSource, TargetColumn, class_index, read_csv_rows, read_manifest
 from glovita.datasets.splits import stratified_split
-from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGETS
+from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGET_IMAGE, TARGETS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SPLIT_NAMES = ("train", "val", "test")
@@ -96,6 +96,29 @@ def image_size(image: Image.Image | tv_tensors.Image) -> tuple[int, int]:
     return int(image.shape[-2]), int(image.shape[-1])
 
 
+@dataclass(frozen=True)
+class TargetImages:
+    """data.task LabelFree: each image's target image file and the mode it is read in (L or RGB)."""
+
+    of: dict[Path, Path]
+    mode: str
+
+    def read(self, image: Path) -> torch.Tensor:
+        """The target of `image` as float values (C, H, W) in [0, 1] (16-bit files at their full range)."""
+        from torchvision.transforms.v2 import functional as F
+
+        loaded = load_image(self.of[image], self.mode)
+        return F.to_dtype(F.to_image(loaded), torch.float32, scale=True).as_subclass(torch.Tensor)
+
+    def check(self, image: Path, size: tuple[int, int]) -> None:
+        """The target decodes whole and is the image's size."""
+        target = self.of[image]
+        found = check_image(target)
+        if found != size:
+            raise ValueError(f"Target image '{target}' is {found[1]}x{found[0]} but its image '{image}' is "
+                             f"{size[1]}x{size[0]}. Make the target the image's size.")  # fmt: skip
+
+
 class GenericImageDataset(Dataset):
     """(PIL image, target) pairs; target is a class index (int) or a float tensor of regression values. With label
     maps (`masks`), samples are records {input, targets, label_map, id}."""
@@ -106,6 +129,7 @@ class GenericImageDataset(Dataset):
         image_mode: str,
         masks: MaskReading | None = None,
         fields: dict[Path, dict[str, Any]] | None = None,
+        targets: TargetImages | None = None,
     ) -> None:
         self.samples = list(samples)
         self.image_mode = image_mode
@@ -113,18 +137,25 @@ class GenericImageDataset(Dataset):
         self.fields = fields or {}
         """Further fields per image path (a manifest's target columns), added to its sample."""
         self._mask_of = {} if masks is None else dict(zip((p for p, _ in self.samples), masks.paths, strict=True))
+        self.target_images = targets
+        """data.task LabelFree: each image's target image."""
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def check_file(self, path: Path) -> None:
-        """The check before training: the image decodes whole; its label map (read whole) fits it."""
+        """The check before training: the image decodes whole; its label map (read whole) or its target image
+        fits it."""
         size = check_image(path)
         if self.masks is not None:
             self._check_size(path, size, self.load_label_map(self._mask_of[path]))
+        if self.target_images is not None:
+            self.target_images.check(path, size)
 
     def check_inputs(self, path: Path) -> list[Path]:
-        """The files the check reads (a changed label map is checked again)."""
+        """The files the check reads (a changed label map or target image is checked again)."""
+        if self.target_images is not None:
+            return [path, self.target_images.of[path]]
         return [path] if self.masks is None else [path, self._mask_of[path]]
 
     def load_label_map(self, mask: Path) -> np.ndarray:
@@ -143,6 +174,11 @@ class GenericImageDataset(Dataset):
         path, target = self.samples[index]
         image = load_image(path, self.image_mode)
         value = torch.tensor(target, dtype=torch.float32) if isinstance(target, tuple) else target
+        if self.target_images is not None:
+            wanted = self.target_images.read(path)
+            if tuple(wanted.shape[-2:]) != image_size(image):
+                self.target_images.check(path, image_size(image))
+            return {INPUT: image, TARGETS: value, TARGET_IMAGE: wanted, ID: str(path)}
         if self.masks is None:
             if not self.fields:
                 return image, value

@@ -89,3 +89,40 @@ class MaskWriter:
 
     def header(self, labelled: bool) -> list[str]:
         return ["id", "mask_file", *(["miou", "dice", "pixel_accuracy"] if labelled else [])]
+
+
+class ImageWriter:
+    """Label-free runs: writes OUTPUT_DIR/images/<id relative to the ids' common folder>.png for each sample, the
+    predicted image at the size the model saw (the run's evaluation geometry), postprocessed with `rescale`: values
+    clipped to [0, 1] and stored as 8-bit (x 255, rounded); a predictions.csv row per image with its PSNR, SSIM and
+    MAE when the target is known (those of the image the model saw, as test_metrics.json averages them)."""
+
+    def __init__(self, folder: Path, ids: list[str]) -> None:
+        self.folder = folder
+        self.ids = ids
+        self.common = common_folder(ids)
+        self.rows: list[list[object]] = []
+
+    def add(self, predicted: torch.Tensor, targets: torch.Tensor | None) -> None:
+        """A batch's predicted images (B, C, H, W) in [0, 1] and, when known, their targets."""
+        from PIL import Image
+        from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+        for index in range(len(predicted)):
+            sample_id = self.ids[len(self.rows)]
+            image = predicted[index].float().clamp(0.0, 1.0).cpu()
+            pixels = (image * 255).round().to(torch.uint8).numpy()
+            picture = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+            path = output_stem(self.folder, self.common, sample_id).with_suffix(".png")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.ascontiguousarray(picture)).save(path)
+            row: list[object] = [sample_id, path.relative_to(self.folder.parent).as_posix()]
+            if targets is not None:
+                truth = targets[index].float().cpu()[None]
+                psnr = float(peak_signal_noise_ratio(image[None], truth, data_range=1.0))
+                ssim = float(structural_similarity_index_measure(image[None], truth, data_range=1.0))  # type: ignore[arg-type]
+                row += [f"{psnr:.6g}", f"{ssim:.6g}", f"{float((image[None] - truth).abs().mean()):.6g}"]
+            self.rows.append(row)
+
+    def header(self, labelled: bool) -> list[str]:
+        return ["id", "image_file", *(["psnr", "ssim", "mae"] if labelled else [])]

@@ -24,7 +24,7 @@ from glovita.datasets.sources import (
     video_dir_samples,
 )
 from glovita.inference.attention import AttentionRecord, branch_names, write_attention
-from glovita.inference.masks import LabelMapFiles, MaskWriter
+from glovita.inference.masks import ImageWriter, LabelMapFiles, MaskWriter
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.inference.saliency import SaliencyWriter
 from glovita.modalities.base import Modality, Pipeline
@@ -194,7 +194,7 @@ class _Predicted:
     """Framewise heads: each video's frame probabilities (T_i, K) and frame targets (T_i,); empty otherwise."""
     named: dict[str, tuple[Task, torch.Tensor]]
     """Named heads (model.heads): their task and their (N, K) probabilities or values."""
-    masks: MaskWriter | None = None
+    masks: MaskWriter | ImageWriter | None = None
     """Segmentation runs: the label maps written, a row per image."""
 
 
@@ -217,9 +217,9 @@ def predict(cfg: InferConfig) -> Prediction:
     if predicted.masks is not None:
         rows = predicted.masks.rows
         if not rows:
-            raise ValueError(f"No mask was written for {samples.source}. Check that it holds images.")
+            raise ValueError(f"No file was written for {samples.source}. Check that it holds images.")
         _write_csv(predictions_csv, predicted.masks.header(samples.labelled), rows)
-        print_line(f"{len(rows)} masks -> {cfg.output_dir / 'masks'}")
+        print_line(f"{len(rows)} {predicted.masks.folder.name} -> {predicted.masks.folder}")
     elif task.per_frame:
         rows = _write_framewise(cfg, run, task, samples, class_names, predicted)
     else:
@@ -282,8 +282,10 @@ def _run_model(
     loader = one_pass_loader(dataset, loading, modality.collate)
     if cfg.tta != "none" and task.dense:
         raise ValueError("tta='hflip' averages class scores per sample; this run predicts label maps. Use --tta none.")
-    masks = None
-    if task.dense:
+    masks: MaskWriter | ImageWriter | None = None
+    if getattr(task, "predicts_images", False):
+        masks = ImageWriter(cfg.output_dir / "images", samples.ids)
+    elif task.dense:
         ignore_index = int(getattr(root.data, "ignore_index", 255))
         record = dict(run.resolved.get("augmentation") or {})
         writer = cast(LabelMapFiles, modality)

@@ -72,13 +72,15 @@ def rebuild_model(
     from glovita.tasks.factory import build_task
 
     root = run.config
+    task = build_task(root.data)
     model = build_model(
         without_pretrained_weights(model_cfg if model_cfg is not None else root.model),
         peft if peft is not None else root.peft,
         root.data.num_classes,
         label_smoothing=0.0,
-        multilabel=build_task(root.data).multilabel,
+        multilabel=task.multilabel,
         standardize_features=standardizes_features(root.data),
+        image_targets=getattr(task, "predicts_images", False),
     )
     if root.model.input_mask.checkpoint_path is not None:
         from glovita.training.input_mask import rebuild_input_mask

@@ -14,7 +14,7 @@ from glovita.augmentation.factory import build_policy_transforms
 from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
 from glovita.models.preprocessing import adapt_statistics
-from glovita.runtime.batch import INPUT, LABEL_MAP, Batch, Sample, covering_fields
+from glovita.runtime.batch import INPUT, LABEL_MAP, TARGET_IMAGE, Batch, Sample, covering_fields
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
 
@@ -103,7 +103,8 @@ def resolve_augmentation(
 class JointImageTransform:
     """A 2D policy applied to a whole sample in one torchvision v2 call: the image and its label map (as
     tv_tensors.Mask: geometric ops move it with nearest interpolation, photometric ops and normalisation leave it
-    alone) draw the same random parameters. A sample without a label map takes exactly the image-only path."""
+    alone) draw the same random parameters; a target image (label-free tasks) moves like the image, untouched by
+    colour changes and normalisation. A sample without either takes exactly the image-only path."""
 
     def __init__(self, transform: Any, policy: str) -> None:
         self.transform = transform
@@ -114,6 +115,11 @@ class JointImageTransform:
         covering = covering_fields(sample)
         if not covering:
             return {**sample, INPUT: self.transform(sample[INPUT])}
+        if covering == [TARGET_IMAGE]:  # label-free: the target moves with the image; colour changes are the input's
+            from glovita.augmentation.target_image import TargetImage
+
+            image, moved = self.transform(sample[INPUT], TargetImage(sample[TARGET_IMAGE]))
+            return {**sample, INPUT: image, TARGET_IMAGE: moved.as_subclass(torch.Tensor)}
         if covering != [LABEL_MAP]:
             raise ValueError(f"2D image transforms move a {LABEL_MAP} with the image; {covering} is not supported yet.")
         from torchvision import tv_tensors

@@ -289,13 +289,15 @@ def build_head(
     class_weight: list[float] | None = None,
     encoder: Encoder | None = None,
     ignore_index: int = 255,
+    image_targets: bool = False,
 ) -> Head:
     """The head of `cfg.head` on `in_dim` features with `num_outputs` outputs; dense heads read the `encoder`'s
-    levels (and skip pixels labelled `ignore_index` in their loss)."""
+    levels (and skip pixels labelled `ignore_index` in their loss; `image_targets`: they predict images, with a
+    squared-error loss)."""
     head = cfg.head
     match head:
         case UnetHeadConfig() | TorchvisionSegmentationHeadConfig():
-            return _build_dense_head(head, encoder, num_outputs, ignore_index)
+            return _build_dense_head(head, encoder, num_outputs, ignore_index, image_targets)
         case ClassificationHeadConfig():
             import torch
 
@@ -349,10 +351,18 @@ def build_head(
 
 def _build_dense_head(
     head: UnetHeadConfig | TorchvisionSegmentationHeadConfig, encoder: Encoder | None, num_classes: int,
-    ignore_index: int,
+    ignore_index: int, image_targets: bool = False,
 ) -> Head:  # fmt: skip
-    """A head with a class per pixel over the encoder's pyramid."""
-    from glovita.models.heads.dense import DenseHead, DenseLoss, StagesDecoder, TorchvisionClassifier, UnetDecoder
+    """A head with a class per pixel (or, `image_targets`, a value per pixel and channel) over the encoder's
+    pyramid."""
+    from glovita.models.heads.dense import (
+        DenseHead,
+        DenseLoss,
+        ImageLoss,
+        StagesDecoder,
+        TorchvisionClassifier,
+        UnetDecoder,
+    )
 
     channels = getattr(encoder, "pyramid_channels", None)
     if encoder is None or channels is None:
@@ -361,7 +371,7 @@ def _build_dense_head(
             "does not give them. Use --model.encoder.encoder_type timm (a CNN such as resnet18) or "
             "torchvision_segmentation."
         )
-    loss = DenseLoss(ignore_index, head.dice_weight)
+    loss: DenseLoss | ImageLoss = ImageLoss() if image_targets else DenseLoss(ignore_index, head.dice_weight)
     own_decoder = getattr(encoder, "unet_decoder", None)  # nnU-Net encoders come with nnU-Net's decoder (2D and 3D)
     if isinstance(head, UnetHeadConfig) and own_decoder is not None:
         return DenseHead(StagesDecoder(own_decoder(num_classes)), loss)
@@ -419,17 +429,20 @@ def build_model(
     class_weight: list[float] | None = None,
     standardize_features: bool = False,
     ignore_index: int = 255,
+    image_targets: bool = False,
 ) -> GlovitaModel:
     """Encoder + head (+ the named heads of model.heads) with PEFT applied; the head has `num_outputs` outputs
     (data.num_classes).
 
     `class_weight` weights the classification loss per class (multilabel: BCE pos_weight of each label);
     `standardize_features` (data.standardize_features) gives the precomputed encoder its statistics buffers;
-    `ignore_index` (data.ignore_index) is the label-map value dense heads leave out of their loss."""
+    `ignore_index` (data.ignore_index) is the label-map value dense heads leave out of their loss; `image_targets`
+    (a label-free task) makes a dense head predict images."""
     encoder = build_encoder(cfg, standardize_features)
     head = build_head(
-        cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight, encoder, ignore_index
-    )
+        cfg, encoder.out_dim, num_outputs, label_smoothing, multilabel, class_weight, encoder, ignore_index,
+        image_targets,
+    )  # fmt: skip
     named = {
         name: (
             build_head(cfg.model_copy(update={"head": spec.head}), encoder.out_dim, spec.num_outputs, 0.0,

@@ -417,6 +417,8 @@ def write_run_report(run_dir: Path) -> Path:
              _png(run_dir / "reliability_diagram.png", "reliability diagram"),
              _png(run_dir / "val_overlays.png", "validation images, true and predicted label maps"),
              _png(run_dir / "test_overlays.png", "test images, true and predicted label maps"),
+             _png(run_dir / "val_predictions.png", "validation images, targets and predicted images"),
+             _png(run_dir / "test_predictions.png", "test images, targets and predicted images"),
              _png(run_dir / "val_saliency.png", "validation images, annotated segments and saliency maps"),
              _png(run_dir / "test_saliency.png", "test images, annotated segments and saliency maps")]  # fmt: skip
     if any(plots):

@@ -12,6 +12,10 @@ def build_task(data: DataConfig) -> Task:
         from glovita.tasks.segmentation import SegmentationTask
 
         return SegmentationTask(data.num_classes, int(getattr(data, "ignore_index", 255)))
+    if data.task == "LabelFree":
+        from glovita.tasks.labelfree import LabelFreeTask
+
+        return LabelFreeTask(data.num_classes)
     return task_of(data.task, data.subtask, data.num_classes)
 
 

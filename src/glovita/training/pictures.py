@@ -100,3 +100,39 @@ def save_worst_errors(
     if not tiles:
         return None
     return save_tiles(tiles, run_dir / "test_worst_errors.png", title)
+
+
+PREDICTED_IMAGES = 6
+"""Images per split drawn in <split>_predictions.png of a label-free run."""
+
+
+def as_picture(image: torch.Tensor) -> np.ndarray:
+    """A (C, H, W) image in [0, 1] (C 1 or 3) as a picture (H, W) or (H, W, 3), clipped to [0, 1]."""
+    values = image.detach().float().clamp(0.0, 1.0).cpu().numpy()
+    return values[0] if values.shape[0] == 1 else values.transpose(1, 2, 0)
+
+
+def save_predicted_images(
+    model: torch.nn.Module, device: torch.device, loaders: dict[str, DataLoader], pipeline: Pipeline, run_dir: Path
+) -> list[Path]:
+    """<split>_predictions.png of a label-free run: the first images of each split, each row the input (as the
+    model saw it), its target and the prediction (best.pt's weights after the test pass)."""
+    from glovita.runtime.batch import TARGET_IMAGE
+
+    if pipeline.display is None:
+        return []
+    model.eval()
+    written = []
+    for split, loader in loaders.items():
+        batch = next(iter(loader)).to(device)
+        count = min(PREDICTED_IMAGES, len(batch))
+        with torch.no_grad():
+            predicted = model.head.predict(model.main_outputs(model(batch.inputs[:count], None)))  # type: ignore[operator,union-attr]
+        tiles = []
+        for i in range(count):
+            tiles.append(Tile(pipeline.display(batch.inputs[i].float().cpu()), ("input",), row_start=True))
+            tiles.append(Tile(as_picture(batch.read(TARGET_IMAGE)[i]), ("target",)))
+            tiles.append(Tile(as_picture(predicted[i]), ("predicted",)))
+        path = run_dir / f"{split}_predictions.png"
+        written.append(save_tiles(tiles, path, f"{split}: input, target and predicted image"))
+    return written

@@ -249,6 +249,7 @@ def _train_prepared(
         plan.pos_weight or plan.class_weight,
         standardize_features=standardizes_features(cfg.data),
         ignore_index=int(getattr(cfg.data, "ignore_index", 255)),
+        image_targets=getattr(task, "predicts_images", False),
     )
     if splits.standardization is not None:
         cast(PrecomputedEncoder, model.encoder).set_statistics(*splits.standardization)
@@ -727,9 +728,16 @@ def _fit_and_test(
             clock.mark("test")
         else:
             print_line("No test split: test_metrics.json is not written.")
-        if dist.is_main and build_task(cfg.data).dense:
+        task = build_task(cfg.data)
+        if dist.is_main and task.dense:
             splits = {"val": data.val, **({"test": data.test} if data.test is not None else {})}
-            for plot in _save_overlays(trainer, splits, data.pipeline, run_dir, cfg.data.num_classes):
+            if getattr(task, "predicts_images", False):
+                from glovita.training.pictures import save_predicted_images
+
+                drawn = save_predicted_images(trainer.module, trainer.device, splits, data.pipeline, run_dir)
+            else:
+                drawn = _save_overlays(trainer, splits, data.pipeline, run_dir, cfg.data.num_classes)
+            for plot in drawn:
                 logger.log_artifact(plot)
         maps_of = getattr(trainer.step, "maps", None)  # steps that explain their classes draw their maps
         if dist.is_main and maps_of is not None:

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glovita.runtime.batch import LABEL_MAP, Batch
+from glovita.runtime.batch import LABEL_MAP, TARGET_IMAGE, Batch
 
 
 def soft_dice_loss(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int, eps: float = 1.0) -> torch.Tensor:
@@ -39,13 +39,22 @@ class DenseLoss:
         return loss
 
 
+class ImageLoss:
+    """Mean squared error of predicted images against the batch's target images (label-free tasks)."""
+
+    predicts_images = True
+
+    def __call__(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
+        return F.mse_loss(outputs.float(), batch.read(TARGET_IMAGE).float())
+
+
 class DenseHead(nn.Module):
     """pyramid [input (B, C, H, W), then feature maps coarser by level] -> logits (B, K, H, W) by its `decoder`;
     owns the dense loss (cross-entropy + soft Dice against the batch's label map)."""
 
     consumes: Literal["pyramid"] = "pyramid"
 
-    def __init__(self, decoder: nn.Module, loss: DenseLoss) -> None:
+    def __init__(self, decoder: nn.Module, loss: "DenseLoss | ImageLoss") -> None:
         super().__init__()
         self.decoder = decoder
         self.dense_loss = loss
@@ -57,7 +66,9 @@ class DenseHead(nn.Module):
         return self.dense_loss(outputs, batch)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (B, K, H, W)."""
+        """Class probabilities (B, K, H, W); predicted images (label-free) clipped to [0, 1]."""
+        if getattr(self.dense_loss, "predicts_images", False):
+            return outputs.float().clamp(0.0, 1.0)
         return outputs.float().softmax(dim=1)
 
     def logits(self, outputs: torch.Tensor) -> torch.Tensor:

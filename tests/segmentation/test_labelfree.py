@@ -1,0 +1,112 @@
+"""Label-free (image-to-image) runs: a dense head learns to predict a target image from a source image; the target
+moves with the image through geometric transforms and keeps its values through colour ones; glovita_infer writes the
+predicted images, listed in predictions.csv, and reproduces the run's test metrics."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from glovita.augmentation.target_image import TargetImage
+from glovita.cli.infer import main as infer
+from glovita.cli.train import main as train
+from tests.segmentation.data import labelfree_pairs
+
+ARGS = [
+    "--data.dataset", "generic_image_dataset", "--data.split_source", "subdirs", "--data.task", "LabelFree",
+    "--data.targets_dir", "targets", "--data.num_classes", "1", "--data.augmentation.image_size", "32",
+    "--data.augmentation.resize_size", "32", "--model.encoder.type", "test_resnet", "--model.encoder.no_pretrained",
+    "--model.head.head_type", "unet", "--model.head.decoder_channels", "8", "8", "8", "8", "8",
+    "--optimizer.lr", "3e-3", "--dataloading.batch_size", "8", "--dataloading.num_workers", "0",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def labelfree_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(data root, run directory) of a 6-epoch U-Net run on 48 microscopy-like pairs."""
+    root = labelfree_pairs(tmp_path_factory.mktemp("labelfree") / "pairs")
+    train([*ARGS, "--data.data_root_dir", str(root), "--training.epochs", "6", "--experiments_dir",
+           str(root.parent / "exp"), "--group", "lf"])  # fmt: skip
+    return root, root.parent / "exp" / "generic_image_dataset" / "lf" / "0"
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return 10 * math.log10(1.0 / float(np.mean((a - b) ** 2)))
+
+
+def test_a_labelfree_model_beats_its_input_and_infer_writes_its_images(
+    labelfree_run: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, run_dir = labelfree_run
+    tested = json.loads((run_dir / "test_metrics.json").read_text())
+    assert set(tested) == {"test_loss", "test_psnr", "test_ssim", "test_mae", "test_mse"}
+    targets = sorted((root / "targets" / "test" / "x").glob("*.png"))
+    truth = [np.asarray(Image.open(p), np.float32) / 255 for p in targets]
+    sources = [np.asarray(Image.open(root / "images" / "test" / "x" / p.name).convert("L"), np.float32) / 255
+               for p in targets]  # fmt: skip
+    as_is = np.mean([_psnr(s, t) for s, t in zip(sources, truth, strict=True)])  # the trivial baseline: the input
+    mean_image = np.mean([_psnr(np.full_like(t, np.mean(truth)), t) for t in truth])  # the mean brightness
+    assert tested["test_psnr"] > max(as_is, mean_image) + 2, (tested, as_is, mean_image)
+    resolved = json.loads((run_dir / "resolved_config.json").read_text())
+    assert resolved["best_metric"] == "val_psnr" and resolved["best_metric_mode"] == "max"
+    assert (run_dir / "test_predictions.png").is_file() and "test images, targets and predicted images" in (
+        run_dir / "report.html"
+    ).read_text()
+
+    infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path),
+           "--dataloading.num_workers", "0"])  # fmt: skip
+    predicted = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("psnr", "ssim", "mae", "mse"):
+        assert predicted[key] == pytest.approx(tested[f"test_{key}"], abs=1e-6), key
+    rows = list(csv.DictReader((tmp_path / "predictions.csv").open()))
+    assert len(rows) == len(targets) and list(rows[0]) == ["id", "image_file", "psnr", "ssim", "mae"]
+    assert np.mean([float(r["psnr"]) for r in rows]) == pytest.approx(tested["test_psnr"], abs=1e-3)
+    for row in rows:  # 8-bit PNGs at the model's size, whose PSNR against the target is the row's
+        image = Image.open(tmp_path / row["image_file"])
+        assert image.mode == "L" and image.size == (32, 32)
+        target = np.asarray(Image.open(root / "targets" / "test" / "x" / Path(row["id"]).name), np.float32) / 255
+        assert _psnr(np.asarray(image, np.float32) / 255, target) == pytest.approx(float(row["psnr"]), abs=0.05)
+
+
+def test_a_target_image_moves_with_its_image_and_keeps_its_values() -> None:
+    values = torch.rand(1, 40, 50)
+    image = tv_tensors.Image(values.repeat(3, 1, 1))
+    geometric = v2.Compose([v2.RandomResizedCrop(24), v2.RandomHorizontalFlip(), v2.RandomAffine(20)])
+    for seed in range(3):
+        torch.manual_seed(seed)
+        moved_image, moved_target = geometric(image, TargetImage(values))
+        assert isinstance(moved_target, TargetImage) and torch.allclose(moved_image[0], moved_target[0], atol=1e-6)
+    colour = v2.Compose([v2.ColorJitter(0.8, 0.8), v2.GaussianBlur(3), v2.Normalize([0.5] * 3, [0.2] * 3)])
+    changed, kept = colour(image, TargetImage(values))
+    assert not torch.allclose(changed[0], values[0]) and torch.equal(kept.as_subclass(torch.Tensor), values)
+
+
+def test_labelfree_settings_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = labelfree_pairs(tmp_path / "pairs", counts=(("train", 4), ("val", 2)))
+    (root / "targets" / "val" / "x" / "001.png").unlink()
+    Image.new("L", (16, 16)).save(root / "targets" / "val" / "x" / "001.png")  # a target of another size
+    cases = [
+        (
+            ["--data.task", "Classification", "--data.num_classes", "3"],
+            "data.task LabelFree reads its target images from --data.targets_dir",
+        ),
+        (["--data.num_classes", "2"], "a LabelFree target image has 1 (grayscale) or 3 (RGB) channels"),
+        (["--model.head.head_type", "classification"], "target images (--data.task LabelFree) go with a dense head"),
+        (["--data.targets_dir", "nothing"], "data.targets_dir: '"),
+        ([], "is 16x16 but its image"),
+    ]
+    head = ARGS.index("--model.head.head_type")
+    plain = ARGS[:head] + ARGS[head + 8 :]  # without the U-Net head and its decoder channels
+    for extra, message in cases:
+        base = plain if "--model.head.head_type" in extra else ARGS
+        with pytest.raises(SystemExit):
+            train([*base, "--data.data_root_dir", str(root), "--experiments_dir", str(tmp_path / "exp"), *extra])
+        error = capsys.readouterr().err
+        assert message in error and "Traceback" not in error, (extra, error)

@@ -110,3 +110,19 @@ def test_labelfree_settings_are_checked(tmp_path: Path, capsys: pytest.CaptureFi
             train([*base, "--data.data_root_dir", str(root), "--experiments_dir", str(tmp_path / "exp"), *extra])
         error = capsys.readouterr().err
         assert message in error and "Traceback" not in error, (extra, error)
+
+
+def test_the_image_loss_is_the_chosen_error() -> None:
+    from glovita.cli.train import parse_root_config
+    from glovita.models.factory import build_model
+    from glovita.models.heads.dense import ImageLoss
+    from glovita.runtime.batch import TARGET_IMAGE, Batch
+
+    predicted, target = torch.tensor([[[[0.0, 1.0]]]]), torch.tensor([[[[0.5, 0.0]]]])
+    batch = Batch(inputs=torch.empty(1, 0), targets=torch.zeros(1), fields={TARGET_IMAGE: target})
+    assert float(ImageLoss("mse")(predicted, batch)) == pytest.approx((0.25 + 1.0) / 2)
+    assert float(ImageLoss("l1")(predicted, batch)) == pytest.approx((0.5 + 1.0) / 2)
+    cfg = parse_root_config([*ARGS, "--data.data_root_dir", ".", "--model.head.image_loss", "l1"])
+    model = build_model(cfg.model, cfg.peft, 1, 0.0, image_targets=True)
+    assert model.head.dense_loss.kind == "l1"  # type: ignore[union-attr]
+    assert float(model.head.predict(torch.tensor([[[[-0.5, 1.5]]]])).max()) == 1.0  # type: ignore[operator]

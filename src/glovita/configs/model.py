@@ -484,6 +484,8 @@ class UnetHeadConfig(GlovitaConfig):
     """Channel dropout before the last convolution."""
     dice_weight: float = Field(1.0, ge=0)
     """Weight of the soft Dice loss added to the cross-entropy (0: cross-entropy alone)."""
+    image_loss: Literal["mse", "l1"] = "mse"
+    """data.task LabelFree: the loss against the target image, mean squared or mean absolute error."""
 
 
 class TorchvisionSegmentationHeadConfig(GlovitaConfig):
@@ -496,6 +498,8 @@ class TorchvisionSegmentationHeadConfig(GlovitaConfig):
     """What the head takes: the encoder's feature maps, and the input."""
     dice_weight: float = Field(0.0, ge=0)
     """Weight of the soft Dice loss added to the cross-entropy (torchvision's recipe trains cross-entropy alone)."""
+    image_loss: Literal["mse", "l1"] = "mse"
+    """data.task LabelFree: the loss against the target image, mean squared or mean absolute error."""
 
 
 EncoderConfigMembers = (

@@ -371,7 +371,9 @@ def _build_dense_head(
             "does not give them. Use --model.encoder.encoder_type timm (a CNN such as resnet18) or "
             "torchvision_segmentation."
         )
-    loss: DenseLoss | ImageLoss = ImageLoss() if image_targets else DenseLoss(ignore_index, head.dice_weight)
+    loss: DenseLoss | ImageLoss = (
+        ImageLoss(head.image_loss) if image_targets else DenseLoss(ignore_index, head.dice_weight)
+    )
     own_decoder = getattr(encoder, "unet_decoder", None)  # nnU-Net encoders come with nnU-Net's decoder (2D and 3D)
     if isinstance(head, UnetHeadConfig) and own_decoder is not None:
         return DenseHead(StagesDecoder(own_decoder(num_classes)), loss)

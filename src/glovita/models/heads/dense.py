@@ -40,12 +40,17 @@ class DenseLoss:
 
 
 class ImageLoss:
-    """Mean squared error of predicted images against the batch's target images (label-free tasks)."""
+    """Mean squared (`mse`) or absolute (`l1`) error of predicted images against the batch's target images
+    (label-free tasks)."""
 
     predicts_images = True
 
+    def __init__(self, kind: str = "mse") -> None:
+        self.kind = kind
+
     def __call__(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
-        return F.mse_loss(outputs.float(), batch.read(TARGET_IMAGE).float())
+        loss = F.l1_loss if self.kind == "l1" else F.mse_loss
+        return loss(outputs.float(), batch.read(TARGET_IMAGE).float())
 
 
 class DenseHead(nn.Module):

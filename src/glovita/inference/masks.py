@@ -108,11 +108,12 @@ class ImageWriter:
         from PIL import Image
         from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
+        from glovita.reports.tiles import as_picture
+
         for index in range(len(predicted)):
             sample_id = self.ids[len(self.rows)]
             image = predicted[index].float().clamp(0.0, 1.0).cpu()
-            pixels = (image * 255).round().to(torch.uint8).numpy()
-            picture = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+            picture = (as_picture(image) * 255).round().astype(np.uint8)
             path = output_stem(self.folder, self.common, sample_id).with_suffix(".png")
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(np.ascontiguousarray(picture)).save(path)

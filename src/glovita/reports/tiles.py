@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from glovita.runtime.io import atomic_path
@@ -31,6 +32,12 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # a Pillow without FreeType: the fixed bitmap font
         return ImageFont.load_default()
+
+
+def as_picture(image: torch.Tensor) -> np.ndarray:
+    """A (C, H, W) image of [0, 1] values (C 1 or 3) as a picture (H, W) or (H, W, 3), clipped to [0, 1]."""
+    values = image.detach().float().clamp(0.0, 1.0).cpu().numpy()
+    return values[0] if values.shape[0] == 1 else values.transpose(1, 2, 0)
 
 
 def picture_image(picture: np.ndarray, height: int = TILE_HEIGHT, max_width: int = MAX_WIDTH) -> Image.Image:

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from glovita.modalities.base import Pipeline
-from glovita.reports.tiles import Tile, save_tiles
+from glovita.reports.tiles import Tile, as_picture, save_tiles
 from glovita.runtime.batch import ID, INPUT, TARGETS, as_sample
 from glovita.runtime.io import save_json
 
@@ -104,12 +104,6 @@ def save_worst_errors(
 
 PREDICTED_IMAGES = 6
 """Images per split drawn in <split>_predictions.png of a label-free run."""
-
-
-def as_picture(image: torch.Tensor) -> np.ndarray:
-    """A (C, H, W) image in [0, 1] (C 1 or 3) as a picture (H, W) or (H, W, 3), clipped to [0, 1]."""
-    values = image.detach().float().clamp(0.0, 1.0).cpu().numpy()
-    return values[0] if values.shape[0] == 1 else values.transpose(1, 2, 0)
 
 
 def save_predicted_images(

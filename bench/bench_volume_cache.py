@@ -5,8 +5,10 @@ The data: `--volumes` gzip-compressed .nii.gz volumes of 160 x 160 x 160 voxels 
 to (1.25, 1.0, 1.0) (128^3) and used at volume_size 128^3. The model is deliberately small (a 3-stage residual
 encoder, 8-16-32 features) so the time is the data's, as on a GPU where the model is fast and the loader is the
 bottleneck. Each "cached" run starts from an empty cache folder: its first epoch fills it, its second reads it.
+`--labelfree` writes a target volume per volume (the bright cube, in 0..1000) and trains a label-free U-Net on it
+(data.task LabelFree): the cache then holds each volume with its prepared target.
 
-    .venv/bin/python bench/bench_volume_cache.py [--volumes 24] [--rounds 2] [--workers 0]
+    .venv/bin/python bench/bench_volume_cache.py [--volumes 24] [--rounds 2] [--workers 0] [--labelfree]
 """
 
 import argparse
@@ -22,7 +24,7 @@ import numpy as np
 from glovita.cli.train import main as train_main
 
 
-def write_volumes(root: Path, count: int) -> None:
+def write_volumes(root: Path, count: int, targets: bool) -> None:
     import nibabel
 
     rng = np.random.default_rng(0)
@@ -36,6 +38,11 @@ def write_volumes(root: Path, count: int) -> None:
             volume[50:110, 50:110, 50:110] += 1.5
         name = f"case_{index:03d}.nii.gz"
         nibabel.save(nibabel.Nifti1Image(volume, affine), str(root / "volumes" / name))
+        if targets:
+            (root / "targets").mkdir(exist_ok=True)
+            target = np.zeros((160, 160, 160), np.float32)
+            target[50:110, 50:110, 50:110] = 1000.0 * label
+            nibabel.save(nibabel.Nifti1Image(target, affine), str(root / "targets" / name))
         ids.append(name)
         labels[name] = label
     cut = count * 3 // 4
@@ -43,7 +50,7 @@ def write_volumes(root: Path, count: int) -> None:
     (root / "labels.json").write_text(json.dumps(labels))
 
 
-def run(work: Path, name: str, workers: int, cache: Path | None) -> list[tuple[float, float]]:
+def run(work: Path, name: str, workers: int, cache: Path | None, labelfree: bool) -> list[tuple[float, float]]:
     args = [
         "--data.dataset", "generic_volume_dataset", "--data.data_root_dir", str(work / "data"),
         "--data.num_classes", "2", "--data.volume_size", "128", "128", "128",
@@ -56,6 +63,9 @@ def run(work: Path, name: str, workers: int, cache: Path | None) -> list[tuple[f
     ]  # fmt: skip
     if cache is not None:
         args += ["--data.cache_dir", str(cache)]
+    if labelfree:
+        args += ["--data.task", "LabelFree", "--data.targets_dir", "targets", "--data.num_classes", "1",
+                 "--data.target_range", "0", "1000", "--model.head.head_type", "unet"]  # fmt: skip
     train_main(args)
     records = (work / "exp" / "generic_volume_dataset" / name / "0" / "metrics.jsonl").read_text().splitlines()
     return [(json.loads(line)["epoch_seconds"], json.loads(line)["train_data_seconds"]) for line in records]
@@ -66,20 +76,22 @@ def main() -> None:
     parser.add_argument("--volumes", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--labelfree", action="store_true")
     options = parser.parse_args()
     times: dict[str, list[list[tuple[float, float]]]] = {"no cache": [], "cache": []}
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         os.chdir(work)
-        write_volumes(work / "data", options.volumes)
-        size = sum(p.stat().st_size for p in (work / "data" / "volumes").iterdir()) / 2**20
+        write_volumes(work / "data", options.volumes, options.labelfree)
+        size = sum(p.stat().st_size for p in (work / "data").rglob("*.nii.gz")) / 2**20
         for round_index in range(options.rounds):
-            times["no cache"].append(run(work, f"plain_{round_index}", options.workers, None))
+            times["no cache"].append(run(work, f"plain_{round_index}", options.workers, None, options.labelfree))
             cache = work / f"cache_{round_index}"
-            times["cache"].append(run(work, f"cached_{round_index}", options.workers, cache))
+            times["cache"].append(run(work, f"cached_{round_index}", options.workers, cache, options.labelfree))
             cached = sum(p.stat().st_size for p in cache.rglob("*.npz")) / 2**20
             shutil.rmtree(cache)
-    print(f"{options.volumes} volumes, {size:.0f} MiB compressed; cache {cached:.0f} MiB")
+    kind = "label-free volume + target pairs" if options.labelfree else "volumes"
+    print(f"{options.volumes} {kind}, {size:.0f} MiB compressed; cache {cached:.0f} MiB")
     print("| run | epoch 1 (s) | of it waiting for data | epoch 2 (s) | of it waiting for data |")
     print("|---|---|---|---|---|")
     for name, rounds in times.items():

@@ -51,7 +51,7 @@ from tests.conftest import series_args, write_feature_file, write_images
 from tests.datasets.test_chestxray14 import make_fake_chestxray14
 from tests.datasets.test_digits_cifar import _write_fake_cifar10
 from tests.datasets.volume_data import make_volume_dataset, make_volume_segmentation_dataset
-from tests.segmentation.data import labelfree_pairs
+from tests.segmentation.data import labelfree_pairs, labelfree_volume_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -267,6 +267,7 @@ def _prepare_data(cwd: Path) -> None:
     (folds / "splits.json").write_text(json.dumps({**partitions, "test": test}))
     (cwd / "my_images.csv").write_text("path,label\ndata/digits/images/3/0003.png,3\ndata/digits/images/7/0007.png,7\n")
     labelfree_pairs(cwd / "data" / "MyLabelFree", counts=(("train", 16), ("val", 4), ("test", 4)))
+    labelfree_volume_pairs(cwd / "data" / "MyLabelFreeVolumes", count=8, size=32)
     make_volume_dataset(cwd / "data" / "MyVolumes", per_class=16, size=(32, 32, 32))
     make_volume_segmentation_dataset(cwd / "data" / "MyVolumeMasks", count=8)
     (cwd / "data" / "MySeries").mkdir()
@@ -361,6 +362,9 @@ def test_documented_commands_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "test_iou_class_2" in json.loads(volume_unet.read_text())
     predicted_images = list((tmp_path / "predictions" / "labelfree" / "images").rglob("*.png"))
     assert len(predicted_images) == 4  # the label-free run's test images, predicted
+    predicted_volumes = sorted(p.name for p in (tmp_path / "predictions" / "labelfree_3d" / "images").iterdir())
+    volume_tests = json.loads((tmp_path / "data" / "MyLabelFreeVolumes" / "splits.json").read_text())["test"]
+    assert predicted_volumes == sorted(volume_tests) and list((tmp_path / "cache").rglob("*.npz"))
     masks = list((tmp_path / "predictions" / "digit_masks" / "masks").rglob("*.png"))
     mask_tests = json.loads((tmp_path / "data" / "digit_masks" / "splits.json").read_text())["test"]
     assert len(masks) == len(mask_tests) and (tmp_path / "exported" / "unet" / "model.onnx").is_file()

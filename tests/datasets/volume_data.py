@@ -73,14 +73,24 @@ def make_volume_segmentation_dataset(root: Path, count: int = 16, size: tuple[in
             volume[box] += shift
             mask[box] = value
         sample_id = f"case_{index:03d}.{('nii.gz', 'npy')[index % 2]}"
-        for folder, array in (("volumes", volume), ("masks", mask)):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            write_volume(root / folder / sample_id, array)
+        write_pair(root, sample_id, {"volumes": volume, "masks": mask})
         ids.append(sample_id)
-    quarter = count // 4
+    write_quarter_splits(root, ids)
+    return root
+
+
+def write_pair(root: Path, sample_id: str, arrays: dict[str, np.ndarray]) -> None:
+    """Each array at <root>/<folder>/<sample_id> (a volume and its mask or target)."""
+    for folder, array in arrays.items():
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        write_volume(root / folder / sample_id, array)
+
+
+def write_quarter_splits(root: Path, ids: list[str]) -> None:
+    """splits.json with half of `ids` for train, a quarter each for val and test."""
+    quarter = len(ids) // 4
     splits = {"train": ids[: 2 * quarter], "val": ids[2 * quarter : 3 * quarter], "test": ids[3 * quarter :]}
     (root / "splits.json").write_text(json.dumps(splits))
-    return root
 
 
 def make_volume_annotation_dataset(root: Path, count: int = 16, size: tuple[int, int, int] = (16, 16, 16)) -> Path:

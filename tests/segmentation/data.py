@@ -63,3 +63,28 @@ def labelfree_pairs(root: Path, counts: tuple[tuple[str, int], ...] = (("train",
                 path.parent.mkdir(parents=True, exist_ok=True)
                 image.save(path)
     return root
+
+
+def labelfree_volume_pairs(root: Path, count: int = 24, size: int = 16, scale: float = 1000.0) -> Path:
+    """3D microscopy-like pairs: volumes/<id> and targets/<id> (NIfTI and .npy alternately), the target 2-3 bright
+    balls ("nuclei") of value up to `scale` on 0, the source the target blurred, dimmed, lifted and with noise (its own
+    units); splits.json 50/25/25."""
+    from scipy.ndimage import gaussian_filter
+
+    from tests.datasets.volume_data import write_pair, write_quarter_splits
+
+    rng = np.random.default_rng(0)
+    zz, yy, xx = np.mgrid[:size, :size, :size]
+    ids = []
+    for index in range(count):
+        target = np.zeros((size, size, size), np.float32)
+        for _ in range(rng.integers(2, 4)):
+            centre, radius = rng.uniform(3, size - 3, 3), rng.uniform(2, 3.5)
+            inside = (zz - centre[0]) ** 2 + (yy - centre[1]) ** 2 + (xx - centre[2]) ** 2 <= radius**2
+            target[inside] = rng.uniform(0.6, 1.0) * scale
+        source = 0.5 * gaussian_filter(target / scale, 1.5) + 0.2 + rng.normal(0, 0.05, target.shape)
+        sample_id = f"cell_{index:03d}.{('nii.gz', 'npy')[index % 2]}"
+        write_pair(root, sample_id, {"volumes": source.astype(np.float32), "targets": target})
+        ids.append(sample_id)
+    write_quarter_splits(root, ids)
+    return root

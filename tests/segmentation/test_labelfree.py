@@ -6,6 +6,7 @@ import csv
 import json
 import math
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from torchvision.transforms import v2
 from glovita.augmentation.target_image import TargetImage
 from glovita.cli.infer import main as infer
 from glovita.cli.train import main as train
-from tests.segmentation.data import labelfree_pairs
+from tests.segmentation.data import labelfree_pairs, labelfree_volume_pairs
 
 ARGS = [
     "--data.dataset", "generic_image_dataset", "--data.split_source", "subdirs", "--data.task", "LabelFree",
@@ -95,7 +96,7 @@ def test_labelfree_settings_are_checked(tmp_path: Path, capsys: pytest.CaptureFi
     cases = [
         (
             ["--data.task", "Classification", "--data.num_classes", "3"],
-            "data.task LabelFree reads its target images from --data.targets_dir",
+            "data.task LabelFree reads its targets from --data.targets_dir",
         ),
         (["--data.num_classes", "2"], "a LabelFree target image has 1 (grayscale) or 3 (RGB) channels"),
         (["--model.head.head_type", "classification"], "target images (--data.task LabelFree) go with a dense head"),
@@ -126,3 +127,95 @@ def test_the_image_loss_is_the_chosen_error() -> None:
     model = build_model(cfg.model, cfg.peft, 1, 0.0, image_targets=True)
     assert model.head.dense_loss.kind == "l1"  # type: ignore[union-attr]
     assert float(model.head.predict(torch.tensor([[[[-0.5, 1.5]]]])).max()) == 1.0  # type: ignore[operator]
+
+
+VOLUME_ARGS = [
+    "--data.dataset", "generic_volume_dataset", "--data.task", "LabelFree", "--data.targets_dir", "targets",
+    "--data.num_classes", "1", "--data.target_range", "0", "1000", "--data.volume_size", "16", "16", "16",
+    "--model.encoder.encoder_type", "residual_encoder", "--model.encoder.spatial_dims", "3",
+    "--model.encoder.input_channels", "1", "--model.encoder.features_per_stage", "8", "16",
+    "--model.encoder.blocks_per_stage", "1", "1", "--model.encoder.strides", "1", "2", "--model.head.head_type", "unet",
+    "--optimizer.lr", "3e-3", "--dataloading.batch_size", "2", "--dataloading.num_workers", "0",
+]  # fmt: skip
+
+
+def _read_volume(path: Path) -> np.ndarray:
+    from glovita.runtime.volume_files import read_volume
+
+    return np.asarray(read_volume(path), np.float32)
+
+
+def test_a_3d_labelfree_model_with_a_cache_beats_its_input_and_infer_writes_volumes(tmp_path: Path) -> None:
+    """Target volumes in their own units (0..1000, data.target_range) are prepared with their volumes and cached
+    with them; the U-Net beats the input and the mean volume; glovita_infer writes each prediction back in those units
+    (NIfTI with the source's affine, or .npy), scored as the run scored it."""
+    root = labelfree_volume_pairs(tmp_path / "pairs")
+    train([*VOLUME_ARGS, "--data.data_root_dir", str(root), "--data.cache_dir", str(tmp_path / "cache"),
+           "--training.epochs", "6", "--experiments_dir", str(tmp_path / "exp"), "--group", "lf3d"])  # fmt: skip
+    run_dir = tmp_path / "exp" / "generic_volume_dataset" / "lf3d" / "0"
+    tested = json.loads((run_dir / "test_metrics.json").read_text())
+    splits = json.loads((root / "splits.json").read_text())
+    assert len(list((tmp_path / "cache").rglob("*.npz"))) == sum(len(ids) for ids in splits.values())
+    mean = np.mean([_read_volume(root / "targets" / i).mean() / 1000 for i in splits["train"]])
+    as_is, mean_volume = [], []
+    for sample_id in splits["test"]:
+        target = _read_volume(root / "targets" / sample_id) / 1000
+        as_is.append(_psnr(np.clip(_read_volume(root / "volumes" / sample_id), 0, 1), target))
+        mean_volume.append(_psnr(np.full_like(target, mean), target))
+    assert tested["test_psnr"] > max(np.mean(as_is), np.mean(mean_volume)) + 1.5, (tested, as_is, mean_volume)
+    assert (run_dir / "test_predictions.png").is_file()
+
+    infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path / "pred"),
+           "--dataloading.num_workers", "0"])  # fmt: skip
+    predicted = json.loads((tmp_path / "pred" / "metrics.json").read_text())
+    for key in ("psnr", "ssim", "mae", "mse"):
+        assert predicted[key] == pytest.approx(tested[f"test_{key}"], abs=1e-6), key
+    rows = list(csv.DictReader((tmp_path / "pred" / "predictions.csv").open()))
+    assert [Path(r["id"]).name for r in rows] == splits["test"]
+    for row in rows:
+        written = tmp_path / "pred" / row["image_file"]
+        assert written.name == Path(row["id"]).name  # NIfTI stays NIfTI, .npy stays .npy
+        values = _read_volume(written)
+        assert values.shape == (16, 16, 16) and values.min() >= 0 and values.max() <= 1000
+        target = _read_volume(root / "targets" / written.name) / 1000
+        assert _psnr(values / 1000, target) == pytest.approx(float(row["psnr"]), abs=1e-3)
+        if written.name.endswith(".nii.gz"):
+            import nibabel
+
+            source: Any = nibabel.load(str(root / "volumes" / written.name))
+            assert np.array_equal(cast(Any, nibabel.load(str(written))).affine, source.affine)
+
+
+def test_a_target_volume_moves_with_its_volume_and_keeps_its_values() -> None:
+    """batchgeneratorsv2's spatial transforms move the target as the volume (linearly); intensity ones and the
+    z-score leave it alone."""
+    from batchgeneratorsv2.transforms.intensity.gaussian_noise import GaussianNoiseTransform
+    from batchgeneratorsv2.transforms.spatial.mirroring import MirrorTransform
+
+    from glovita.augmentation.policies.shared_3d import VolumePolicy, zscore
+
+    volume = torch.rand(1, 8, 10, 12) * 50 + 7
+    target = (volume - 7) / 50  # the same picture in [0, 1]
+    flips = VolumePolicy([MirrorTransform(allowed_axes=(0, 1, 2))])
+    for seed in range(3):
+        torch.manual_seed(seed)
+        moved_volume, moved_target = flips.joint_target(volume, target)
+        expected = zscore(moved_target * 50 + 7)
+        assert torch.allclose(moved_volume, expected, atol=1e-5)
+    noisy = VolumePolicy([GaussianNoiseTransform(noise_variance=(0.5, 0.5), p_per_channel=1)])
+    changed, kept = noisy.joint_target(volume, target)
+    assert not torch.allclose(changed, zscore(volume), atol=1e-2) and torch.equal(kept, target)
+
+
+def test_3d_labelfree_targets_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = labelfree_volume_pairs(tmp_path / "pairs", count=8)
+    cases = [
+        (["--data.target_range", "0", "1"], "outside data.target_range=(0.0, 1.0). Set --data.target_range 0 "),
+        (["--data.target_range", "5", "5"], "give (low, high) with low < high"),
+        (["--data.num_classes", "2"], "has 1 channel(s) but data.num_classes=2. Set --data.num_classes 1."),
+    ]
+    for extra, message in cases:
+        with pytest.raises(SystemExit):
+            train([*VOLUME_ARGS, "--data.data_root_dir", str(root), "--experiments_dir", str(tmp_path / "exp"), *extra])
+        error = capsys.readouterr().err
+        assert message in error and "Traceback" not in error, (extra, error)

@@ -74,9 +74,7 @@ class GenericImageDatasetConfig(DatasetFields):
 
     @model_validator(mode="after")
     def _check_masks(self) -> "GenericImageDatasetConfig":
-        if (self.task == "LabelFree") != (self.targets_dir is not None):
-            raise ValueError("data.task LabelFree reads its target images from --data.targets_dir, and only it does: "
-                             "set both or neither.")  # fmt: skip
+        check_target_fields(self.task, self.targets_dir)
         if self.task == "LabelFree" and self.num_classes not in (1, 3):
             raise ValueError(f"data.num_classes={self.num_classes}: a LabelFree target image has 1 (grayscale) or 3 "
                              "(RGB) channels. Set --data.num_classes 1 or 3.")  # fmt: skip
@@ -106,6 +104,13 @@ def check_manifest_fields(split_source: str, masks: Path | None) -> None:
             "data.split_source='csv' reads images and their class/number targets from a manifest; label maps "
             "(data.masks_dir, data.coco_file) are read with --data.split_source splits_json or subdirs."
         )
+
+
+def check_target_fields(task: str, targets_dir: Path | None) -> None:
+    """data.task LabelFree reads its targets from data.targets_dir, and only it does."""
+    if (task == "LabelFree") != (targets_dir is not None):
+        raise ValueError("data.task LabelFree reads its targets from --data.targets_dir, and only it does: set both "
+                         "or neither.")  # fmt: skip
 
 
 def check_label_map_fields(
@@ -191,11 +196,24 @@ class GenericVolumeDatasetConfig(DatasetFields):
     """Label-map value that marks voxels without a label: skipped by the loss and the metrics."""
     augmentation: VolumeAugmentationConfig = VolumeAugmentationConfig()
     """Augmentation policies (3D ones: default_3d, default_3d_1..4, default_nnunet, default_nnunet_DA5)."""
+    targets_dir: Path | None = None
+    """data.task LabelFree: the folder of target volumes, mirroring volumes_dir (the same relative path; any volume
+    format), relative to data_root_dir; each has its volume's shape and data.num_classes channels, and is resampled
+    and cropped / padded with it."""
+    target_range: tuple[float, float] = (0.0, 1.0)
+    """data.task LabelFree: the values (low, high) of the target volumes, mapped to [0, 1] for the loss and the
+    metrics and back for the predicted volumes glovita_infer writes; a target outside it stops the run naming the
+    file."""
 
     label_maps: ClassVar[bool] = True
+    target_images: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _check_masks(self) -> "GenericVolumeDatasetConfig":
+        check_target_fields(self.task, self.targets_dir)
+        if self.target_range[1] <= self.target_range[0]:
+            raise ValueError(f"data.target_range={self.target_range}: give (low, high) with low < high, e.g. "
+                             "--data.target_range 0 1000.")  # fmt: skip
         check_manifest_fields(self.split_source, self.masks_dir)
         check_label_map_fields(self.task, self.subtask, self.num_classes, self.masks_dir, self.ignore_index, True)
         return self

@@ -181,17 +181,35 @@ def _target_images(cfg: GenericImageDatasetConfig, items: list) -> Any:
     """data.task LabelFree: each image's target, the same relative path under data.targets_dir (any image suffix),
     read with data.num_classes channels."""
     from glovita.datasets.generic_image import IMAGE_SUFFIXES, TargetImages
+
+    paths = _target_paths(cfg.data_root_dir, cfg.images_dir, cfg.targets_dir, items, IMAGE_SUFFIXES, "images")
+    return TargetImages(paths, "L" if cfg.num_classes == 1 else "RGB")
+
+
+def _target_volumes(cfg: GenericVolumeDatasetConfig, items: list) -> Any:
+    """data.task LabelFree: each volume's target, the same relative path under data.targets_dir (any volume
+    suffix), its values mapped from data.target_range to [0, 1]."""
+    from glovita.datasets.volumes import TargetVolumes
+    from glovita.runtime.volume_files import VOLUME_SUFFIXES
+
+    paths = _target_paths(cfg.data_root_dir, cfg.volumes_dir, cfg.targets_dir, items, VOLUME_SUFFIXES, "volumes")
+    return TargetVolumes(paths, (float(cfg.target_range[0]), float(cfg.target_range[1])))
+
+
+def _target_paths(
+    root: Path, inputs_dir: Path, targets_dir: Path | None, items: list, suffixes: tuple[str, ...], noun: str
+) -> dict[Path, Path]:
+    """Each input's target file: the same relative path under data.targets_dir, as stored or with one of
+    `suffixes`."""
     from glovita.datasets.label_maps import mask_path
 
-    target_root = cfg.data_root_dir / str(cfg.targets_dir)
+    target_root = root / str(targets_dir)
     if not target_root.is_dir():
         raise FileNotFoundError(
-            f"data.targets_dir: '{target_root}' does not exist. Put the target images there (same relative paths as "
-            "the images) or point --data.targets_dir at them."
+            f"data.targets_dir: '{target_root}' does not exist. Put the target {noun} there (same relative paths as "
+            f"the {noun}) or point --data.targets_dir at them."
         )
-    image_root = cfg.data_root_dir / cfg.images_dir
-    paths = {path: mask_path(path, image_root, target_root, IMAGE_SUFFIXES) for path, _ in items}
-    return TargetImages(paths, "L" if cfg.num_classes == 1 else "RGB")
+    return {path: mask_path(path, root / inputs_dir, target_root, suffixes) for path, _ in items}
 
 
 def _label_map_reading(
@@ -382,9 +400,12 @@ def _build_volume_datasets(
     from glovita.modalities.volumes import VolumeModality
 
     segmentation = cfg.task == "Segmentation"  # else masks, when given, are annotated segments (binary)
+    labelfree = cfg.task == "LabelFree"
     samples = _generic_samples(
-        cfg, cfg.volumes_dir, cfg.split_source, labelled=not segmentation, **_manifest_listing(cfg, columns)
-    )
+        cfg, cfg.volumes_dir, cfg.split_source, labelled=not (segmentation or labelfree),
+        **_manifest_listing(cfg, columns),
+    )  # fmt: skip
+    target_files = _target_volumes(cfg, [*samples.train, *samples.val, *samples.test]) if labelfree else None
     pad_crop = cfg.shape_mismatch == "pad_crop"
     spacings = None
     if cfg.target_spacing is not None and (cfg.data_root_dir / cfg.spacing_file).is_file():
@@ -414,7 +435,7 @@ def _build_volume_datasets(
             masks = MaskReading(paths, classes, cfg.ignore_index, cfg.subtask == "binary" or not segmentation)
         return VolumeDataset(
             items, channels, cfg.volume_size, pad_crop, cfg.target_spacing, spacings, masks, samples.fields,
-            cfg.cache_dir,
+            cfg.cache_dir, target_files, cfg.num_classes,
         )  # fmt: skip
 
     train = dataset(samples.train)

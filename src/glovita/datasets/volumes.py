@@ -6,6 +6,7 @@ Layout: docs/datasets/DATASET_STRUCTURE.md.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from torch.utils.data import Dataset
 
 from glovita.datasets.label_maps import MaskReading, load_volume_mask
 from glovita.datasets.sample_cache import SampleCache
-from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGETS
+from glovita.runtime.batch import ID, INPUT, LABEL_MAP, TARGET_IMAGE, TARGETS
 from glovita.runtime.volume_files import check_volume, nifti_spacing, read_volume
 
 
@@ -51,6 +52,40 @@ def resample_labels(labels: np.ndarray, spacing: tuple[float, ...], target: tupl
     return torch.nn.functional.interpolate(tensor, size=shape, mode="nearest")[0, 0].long().numpy()
 
 
+@dataclass(frozen=True)
+class TargetVolumes:
+    """data.task LabelFree: each volume's target volume file and the range (low, high) of target values mapped to
+    [0, 1]."""
+
+    of: dict[Path, Path]
+    value_range: tuple[float, float]
+
+    def read(self, volume: Path) -> np.ndarray:
+        """The target of `volume` as stored, float32 (C, D, H, W) (a 3D array gets one channel)."""
+        target = read_volume(self.of[volume]).astype(np.float32, copy=False)
+        return target[None] if target.ndim == 3 else target
+
+    def scaled(self, target: np.ndarray) -> np.ndarray:
+        """Target values mapped from value_range to [0, 1]."""
+        low, high = self.value_range
+        return ((target - low) / (high - low)).astype(np.float32, copy=False)
+
+    def check(self, volume: Path, shape: tuple[int, ...], channels: int) -> None:
+        """The target has its volume's spatial shape, `channels` channels and values inside value_range."""
+        target = self.read(volume)
+        path = self.of[volume]
+        if tuple(target.shape[1:]) != tuple(shape[-3:]):
+            raise ValueError(f"Target volume '{path}' has shape {tuple(target.shape[1:])} but its volume '{volume}' "
+                             f"has {tuple(shape[-3:])}. Make the target the volume's shape.")  # fmt: skip
+        if target.shape[0] != channels:
+            raise ValueError(f"Target volume '{path}' has {target.shape[0]} channel(s) but data.num_classes="
+                             f"{channels}. Set --data.num_classes {target.shape[0]}.")  # fmt: skip
+        low, high = float(target.min()), float(target.max())
+        if low < self.value_range[0] or high > self.value_range[1]:
+            raise ValueError(f"Target volume '{path}' holds values {low:g}..{high:g}, outside data.target_range="
+                             f"{self.value_range}. Set --data.target_range {low:g} {high:g} (or wider).")  # fmt: skip
+
+
 class VolumeDataset(Dataset):
     """(volume tensor (C, D, H, W) float32, target) pairs at `size`; `channels` None accepts any count. With label
     maps (`masks`), samples are records {input, targets, label_map (D, H, W), id}: the label map is resampled
@@ -67,9 +102,14 @@ class VolumeDataset(Dataset):
         masks: MaskReading | None = None,
         fields: dict[Path, dict[str, Any]] | None = None,
         cache_dir: Path | None = None,
+        targets: TargetVolumes | None = None,
+        target_channels: int = 1,
     ) -> None:
         self.samples = list(samples)
         self.masks = masks
+        self.target_volumes = targets
+        """data.task LabelFree: each volume's target volume, prepared (resampled, cropped / padded) with it."""
+        self.target_channels = target_channels
         self.fields = fields or {}
         """Further fields per volume path (a manifest's target columns), added to its sample."""
         self._mask_of = {} if masks is None else dict(zip((p for p, _ in self.samples), masks.paths, strict=True))
@@ -85,6 +125,8 @@ class VolumeDataset(Dataset):
             mask_settings = None if masks is None else (masks.num_classes, masks.ignore_index, masks.binary)
             settings = f"channels={channels}|size={self.size}|pad_crop={pad_crop}|spacing={target_spacing}|" \
                        f"masks={mask_settings}"  # fmt: skip
+            if targets is not None:
+                settings += f"|targets={targets.value_range}"
             self.cache = SampleCache(cache_dir, "volumes", settings)
 
     def __len__(self) -> int:
@@ -99,9 +141,13 @@ class VolumeDataset(Dataset):
         shape = check_volume(path)
         if self.masks is not None:
             self._check_shape(path, shape, self.load_label_map(self._mask_of[path]))
+        if self.target_volumes is not None:
+            self.target_volumes.check(path, shape, self.target_channels)
 
     def check_inputs(self, path: Path) -> list[Path]:
-        """The files the check reads (a changed label map is checked again)."""
+        """The files the check reads (a changed label map or target volume is checked again)."""
+        if self.target_volumes is not None:
+            return [path, self.target_volumes.of[path]]
         return [path] if self.masks is None else [path, self._mask_of[path]]
 
     def load_label_map(self, mask: Path) -> np.ndarray:
@@ -125,6 +171,9 @@ class VolumeDataset(Dataset):
         volume, labels = self._prepared(path)
         tensor = torch.from_numpy(np.ascontiguousarray(volume))
         value = torch.tensor(target, dtype=torch.float32) if isinstance(target, tuple) else target
+        if self.target_volumes is not None:
+            assert labels is not None  # the prepared target volume, in [0, 1]
+            return {INPUT: tensor, TARGETS: value, TARGET_IMAGE: torch.from_numpy(labels), ID: str(path)}
         if labels is None:
             if not self.fields:
                 return tensor, value
@@ -133,11 +182,11 @@ class VolumeDataset(Dataset):
                 **self.fields.get(path, {})}  # fmt: skip
 
     def _prepared(self, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-        """The volume (C, D, H, W) float32 at `size` and its label map (D, H, W), from the cache when it holds
-        them (data.cache_dir), else read and prepared (and stored there)."""
+        """The volume (C, D, H, W) float32 at `size` and its label map (D, H, W) or target volume (C, D, H, W) in
+        [0, 1], from the cache when it holds them (data.cache_dir), else read and prepared (and stored there)."""
         if self.cache is None:
             return self._prepare(path)
-        files = [path] if self.masks is None else [path, self._mask_of[path]]
+        files = self.check_inputs(path)
         key = self.cache.key(files, f"file_spacing={self.spacings.get(str(path))}")
         stored = self.cache.load(key)
         if stored is not None:
@@ -147,12 +196,18 @@ class VolumeDataset(Dataset):
         return volume, labels
 
     def _prepare(self, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-        """Read, check, resample and crop / pad a volume and its label map: the deterministic part of a sample."""
+        """Read, check, resample and crop / pad a volume and its label map or target volume: the deterministic part
+        of a sample."""
         volume = read_volume(path).astype(np.float32, copy=False)
         labels = None
         if self.masks is not None:
             labels = self.load_label_map(self._mask_of[path])
             self._check_shape(path, volume.shape[-3:], labels)
+        if self.target_volumes is not None:  # prepared as its volume is (trilinear resampling, crop / pad)
+            target = self.target_volumes.read(path)
+            if target.shape[1:] != volume.shape[-3:]:
+                self.target_volumes.check(path, volume.shape, self.target_channels)
+            labels = self.target_volumes.scaled(target)
         if volume.ndim == 3:
             volume = volume[None]
         if self.channels is not None and volume.shape[0] != self.channels:
@@ -168,7 +223,9 @@ class VolumeDataset(Dataset):
                     f'(e.g. {{"{path.name}": [1.0, 1.0, 1.0]}}) or unset --data.target_spacing.'
                 )
             volume = resample(volume, spacing, self.target_spacing)
-            if labels is not None:
+            if labels is not None and self.target_volumes is not None:
+                labels = resample(labels, spacing, self.target_spacing)
+            elif labels is not None:
                 labels = resample_labels(labels, spacing, self.target_spacing)
         if volume.shape[1:] != self.size:
             if not self.pad_crop:
@@ -177,6 +234,8 @@ class VolumeDataset(Dataset):
                     "Set --data.volume_size, or --data.shape_mismatch pad_crop to centre-crop / zero-pad."
                 )
             volume = fit_shape(volume, self.size)
-            if labels is not None:
+            if labels is not None and self.target_volumes is not None:
+                labels = fit_shape(labels, self.size)
+            elif labels is not None:
                 labels = fit_shape(labels[None], self.size)[0]
-        return np.ascontiguousarray(volume), labels
+        return np.ascontiguousarray(volume), None if labels is None else np.ascontiguousarray(labels)

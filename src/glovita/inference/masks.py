@@ -91,32 +91,43 @@ class MaskWriter:
         return ["id", "mask_file", *(["miou", "dice", "pixel_accuracy"] if labelled else [])]
 
 
-class ImageWriter:
-    """Label-free runs: writes OUTPUT_DIR/images/<id relative to the ids' common folder>.png for each sample, the
-    predicted image at the size the model saw (the run's evaluation geometry), postprocessed with `rescale`: values
-    clipped to [0, 1] and stored as 8-bit (x 255, rounded); a predictions.csv row per image with its PSNR, SSIM and
-    MAE when the target is known (those of the image the model saw, as test_metrics.json averages them)."""
+class PredictedImageFiles(Protocol):
+    """What a modality knows about writing a label-free run's predicted images (images and volumes have it)."""
 
-    def __init__(self, folder: Path, ids: list[str]) -> None:
+    def save_predicted_image(
+        self, path: Path, values: torch.Tensor, source: Path, value_range: tuple[float, float]
+    ) -> Path:
+        """Write a predicted image (C, ...) of [0, 1] values at `path` + the format's suffix; returns the file."""
+        ...
+
+
+class ImageWriter:
+    """Label-free runs: writes OUTPUT_DIR/images/<id relative to the ids' common folder> for each sample, the
+    predicted image at the size the model saw (the run's evaluation geometry) in its modality's format: images as
+    8-bit PNG (values clipped to [0, 1], x 255 rounded), volumes as float32 NIfTI or .npy in data.target_range's
+    units; a predictions.csv row per image with its PSNR, SSIM and MAE when the target is known (those of the image
+    the model saw, as test_metrics.json averages them)."""
+
+    def __init__(
+        self, folder: Path, ids: list[str], modality: PredictedImageFiles, value_range: tuple[float, float]
+    ) -> None:
         self.folder = folder
         self.ids = ids
+        self.modality = modality
+        self.value_range = value_range
         self.common = common_folder(ids)
         self.rows: list[list[object]] = []
 
     def add(self, predicted: torch.Tensor, targets: torch.Tensor | None) -> None:
-        """A batch's predicted images (B, C, H, W) in [0, 1] and, when known, their targets."""
-        from PIL import Image
+        """A batch's predicted images (B, C, ...) in [0, 1] and, when known, their targets."""
         from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
-
-        from glovita.reports.tiles import as_picture
 
         for index in range(len(predicted)):
             sample_id = self.ids[len(self.rows)]
             image = predicted[index].float().clamp(0.0, 1.0).cpu()
-            picture = (as_picture(image) * 255).round().astype(np.uint8)
-            path = output_stem(self.folder, self.common, sample_id).with_suffix(".png")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.ascontiguousarray(picture)).save(path)
+            stem = output_stem(self.folder, self.common, sample_id)
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            path = self.modality.save_predicted_image(stem, image, Path(sample_id), self.value_range)
             row: list[object] = [sample_id, path.relative_to(self.folder.parent).as_posix()]
             if targets is not None:
                 truth = targets[index].float().cpu()[None]

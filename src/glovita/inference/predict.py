@@ -24,7 +24,7 @@ from glovita.datasets.sources import (
     video_dir_samples,
 )
 from glovita.inference.attention import AttentionRecord, branch_names, write_attention
-from glovita.inference.masks import ImageWriter, LabelMapFiles, MaskWriter
+from glovita.inference.masks import ImageWriter, LabelMapFiles, MaskWriter, PredictedImageFiles
 from glovita.inference.restore import RestoredRun, load_run, rebuild_model
 from glovita.inference.saliency import SaliencyWriter
 from glovita.modalities.base import Modality, Pipeline
@@ -284,7 +284,9 @@ def _run_model(
         raise ValueError("tta='hflip' averages class scores per sample; this run predicts label maps. Use --tta none.")
     masks: MaskWriter | ImageWriter | None = None
     if getattr(task, "predicts_images", False):
-        masks = ImageWriter(cfg.output_dir / "images", samples.ids)
+        low, high = getattr(root.data, "target_range", (0.0, 1.0))
+        files = cast(PredictedImageFiles, modality)
+        masks = ImageWriter(cfg.output_dir / "images", samples.ids, files, (float(low), float(high)))
     elif task.dense:
         ignore_index = int(getattr(root.data, "ignore_index", 255))
         record = dict(run.resolved.get("augmentation") or {})

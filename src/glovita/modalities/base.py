@@ -33,6 +33,9 @@ class Pipeline:
     """A label map as the picture `display` draws its sample (the same slices, same layout), class indices kept."""
     display_map: Callable[[torch.Tensor], np.ndarray] | None = None
     """A map of values over a sample's pixels or voxels (a saliency map) as `display` draws its sample, values kept."""
+    display_values: Callable[[torch.Tensor], np.ndarray] | None = None
+    """A target or predicted image (C, ...) of [0, 1] values (label-free tasks) as `display` draws its sample, clipped
+    to [0, 1]."""
     size_text: str = ""
     """Sample size for titles (e.g. 224x224)."""
     size_tag: str = ""

@@ -14,6 +14,7 @@ from glovita.augmentation.factory import build_policy_transforms
 from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
 from glovita.models.preprocessing import adapt_statistics
+from glovita.reports.tiles import as_picture
 from glovita.runtime.batch import INPUT, LABEL_MAP, TARGET_IMAGE, Batch, Sample, covering_fields
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
@@ -212,6 +213,7 @@ class ImageModality:
             display=display,
             display_labels=lambda labels: labels.long().numpy(),
             display_map=lambda values: values.float().numpy(),
+            display_values=as_picture,
             size_text=f"{resolved.image_size}x{resolved.image_size}",
             size_tag=str(resolved.image_size),
             encoder_preprocessing=used,
@@ -252,6 +254,20 @@ class ImageModality:
         written = path.with_name(path.name + ".png")
         with atomic_path(written) as tmp:
             Image.fromarray(labels.astype(np.uint8), mode="L").save(tmp, format="PNG")
+        return written
+
+    def save_predicted_image(
+        self, path: Path, values: torch.Tensor, source: Path, value_range: tuple[float, float]
+    ) -> Path:
+        """A predicted image (C, H, W) of [0, 1] values at the model's size, clipped and stored as an 8-bit PNG
+        (path + .png, x 255 rounded: `rescale`), written atomically; target images are read to [0, 1] from their
+        own bit depth, so `value_range` is (0, 1)."""
+        from glovita.runtime.io import atomic_path
+
+        picture = (as_picture(values) * 255).round().astype(np.uint8)
+        written = path.with_name(path.name + ".png")
+        with atomic_path(written) as tmp:
+            Image.fromarray(np.ascontiguousarray(picture)).save(tmp, format="PNG")
         return written
 
     def train_sampler(self, plan: EpochPlan, batch_size: int, drop_last: bool) -> Sampler:

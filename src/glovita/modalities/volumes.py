@@ -10,7 +10,7 @@ from torch.utils.data import Sampler
 
 from glovita.augmentation.preprocessing import Preprocessing
 from glovita.modalities.base import Pipeline, collate_samples
-from glovita.runtime.batch import INPUT, LABEL_MAP, Batch, Sample, covering_fields
+from glovita.runtime.batch import INPUT, LABEL_MAP, TARGET_IMAGE, Batch, Sample, covering_fields
 from glovita.runtime.loaders import EpochPlan, SeededSampler
 
 
@@ -56,12 +56,16 @@ def fit_region(have: tuple[int, ...], want: tuple[int, ...]) -> tuple[tuple[slic
 
 
 def joint_volume_transform(policy: Any) -> Any:
-    """A 3D policy on a whole sample: the volume and its label map move together (batchgeneratorsv2)."""
+    """A 3D policy on a whole sample: the volume and its label map, or its target volume, move together
+    (batchgeneratorsv2)."""
 
     def apply(sample: Sample) -> Sample:
         covering = covering_fields(sample)
         if not covering:
             return {**sample, INPUT: policy(sample[INPUT])}
+        if covering == [TARGET_IMAGE]:
+            volume, target = policy.joint_target(sample[INPUT], torch.as_tensor(sample[TARGET_IMAGE]))
+            return {**sample, INPUT: volume, TARGET_IMAGE: target}
         if covering != [LABEL_MAP]:
             raise ValueError(
                 f"3D volume transforms move a {LABEL_MAP} with the volume; {covering} is not supported yet."
@@ -127,25 +131,16 @@ class VolumeModality:
     def save_label_map(self, path: Path, labels: np.ndarray, source: Path) -> Path:
         """`labels` as NIfTI with the source volume's affine and header when it is NIfTI (path + .nii.gz), else as
         .npy; written atomically."""
-        from glovita.runtime.io import atomic_path
+        return _save_volume(path, labels.astype(np.uint8, copy=False), source)
 
-        if source.name.lower().endswith((".nii", ".nii.gz")):
-            import nibabel
-
-            image: Any = nibabel.load(str(source))
-            written = path.with_name(path.name + ".nii.gz")
-            header = image.header.copy()
-            header.set_data_dtype(np.uint8)
-            with atomic_path(written) as tmp:
-                nibabel.save(
-                    nibabel.Nifti1Image(labels, image.affine, header), str(tmp.with_name(tmp.name + ".nii.gz"))
-                )
-                tmp.with_name(tmp.name + ".nii.gz").rename(tmp)
-            return written
-        written = path.with_name(path.name + ".npy")
-        with atomic_path(written) as tmp, tmp.open("wb") as handle:
-            np.save(handle, labels)
-        return written
+    def save_predicted_image(
+        self, path: Path, values: torch.Tensor, source: Path, value_range: tuple[float, float]
+    ) -> Path:
+        """A predicted target volume (C, D, H, W) of [0, 1] values at the model's volume size, clipped and mapped back
+        to data.target_range, as float32 NIfTI (with the source's affine) or .npy; one channel is stored (D, H, W)."""
+        low, high = value_range
+        volume = (values.detach().float().clamp(0.0, 1.0).cpu().numpy() * (high - low) + low).astype(np.float32)
+        return _save_volume(path, volume[0] if volume.shape[0] == 1 else volume, source)
 
     def pipeline(
         self, preprocessing: Preprocessing | None, input_channels: int, record: dict[str, Any] | None = None
@@ -171,6 +166,7 @@ class VolumeModality:
             display=mid_slices,
             display_labels=mid_label_slices,
             display_map=lambda values: _side_by_side(values.float()).numpy(),
+            display_values=lambda values: _side_by_side(values[0].float()).clamp(0.0, 1.0).numpy(),
             size_text="x".join(map(str, self.volume_size)),
             size_tag="x".join(map(str, self.volume_size)),
         )
@@ -183,3 +179,25 @@ class VolumeModality:
 
     def memory_format(self, channels_last: bool) -> torch.memory_format | None:
         return None  # channels_last is a 2D format; 5-D tensors keep the default layout
+
+
+def _save_volume(path: Path, array: np.ndarray, source: Path) -> Path:
+    """`array` as NIfTI with the source volume's affine and header (its data type set to the array's) when the source
+    is NIfTI (path + .nii.gz), else as .npy; written atomically."""
+    from glovita.runtime.io import atomic_path
+
+    if source.name.lower().endswith((".nii", ".nii.gz")):
+        import nibabel
+
+        image: Any = nibabel.load(str(source))
+        written = path.with_name(path.name + ".nii.gz")
+        header = image.header.copy()
+        header.set_data_dtype(array.dtype)
+        with atomic_path(written) as tmp:
+            nibabel.save(nibabel.Nifti1Image(array, image.affine, header), str(tmp.with_name(tmp.name + ".nii.gz")))
+            tmp.with_name(tmp.name + ".nii.gz").rename(tmp)
+        return written
+    written = path.with_name(path.name + ".npy")
+    with atomic_path(written) as tmp, tmp.open("wb") as handle:
+        np.save(handle, array)
+    return written

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from glovita.modalities.base import Pipeline
-from glovita.reports.tiles import Tile, as_picture, save_tiles
+from glovita.reports.tiles import Tile, save_tiles
 from glovita.runtime.batch import ID, INPUT, TARGETS, as_sample
 from glovita.runtime.io import save_json
 
@@ -113,7 +113,7 @@ def save_predicted_images(
     model saw it), its target and the prediction (best.pt's weights after the test pass)."""
     from glovita.runtime.batch import TARGET_IMAGE
 
-    if pipeline.display is None:
+    if pipeline.display is None or pipeline.display_values is None:
         return []
     model.eval()
     written = []
@@ -125,8 +125,8 @@ def save_predicted_images(
         tiles = []
         for i in range(count):
             tiles.append(Tile(pipeline.display(batch.inputs[i].float().cpu()), ("input",), row_start=True))
-            tiles.append(Tile(as_picture(batch.read(TARGET_IMAGE)[i]), ("target",)))
-            tiles.append(Tile(as_picture(predicted[i]), ("predicted",)))
+            tiles.append(Tile(pipeline.display_values(batch.read(TARGET_IMAGE)[i].float().cpu()), ("target",)))
+            tiles.append(Tile(pipeline.display_values(predicted[i].float().cpu()), ("predicted",)))
         path = run_dir / f"{split}_predictions.png"
         written.append(save_tiles(tiles, path, f"{split}: input, target and predicted image"))
     return written

@@ -41,6 +41,16 @@ class VolumePolicy:
         out = self.pipeline(image=volume, segmentation=label_map[None].to(torch.int16))
         return out["image"].contiguous(), out["segmentation"][0].long()
 
+    def joint_target(self, volume: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A volume and its target volume (C, D, H, W) (label-free tasks): batchgeneratorsv2's regression_target,
+        moved by the spatial transforms as the image is (linear interpolation) and left alone by the intensity ones
+        and the z-score."""
+        volume = zscore(volume.float())
+        if self.pipeline is None:
+            return volume.contiguous(), target
+        out = self.pipeline(image=volume, regression_target=target.float())
+        return out["image"].contiguous(), out["regression_target"].contiguous()
+
 
 def _compose(transforms: list) -> VolumePolicy:
     return VolumePolicy(transforms)

@@ -78,8 +78,9 @@ def _chromium() -> str | None:
     return next((name for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)), None)
 
 
-def chromium_screenshot(page: Path, tmp_path: Path) -> Path:
-    """A 1100 x 1600 screenshot of `page` by headless Chromium, which must log no console error or failed load."""
+def chromium_screenshot(page: Path, tmp_path: Path, height: int = 1600) -> Path:
+    """A 1100 x `height` screenshot of `page` by headless Chromium, which must log no console error or failed
+    load."""
     browser = _chromium()
     if browser is None:
         pytest.skip("Chromium is not installed (Debian: apt-get install chromium)")
@@ -87,7 +88,7 @@ def chromium_screenshot(page: Path, tmp_path: Path) -> Path:
     result = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
          "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1100,1600",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", f"--window-size=1100,{height}",
          page.as_uri()],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
@@ -144,3 +145,48 @@ def test_tiles_keep_each_pictures_aspect_and_wrap_rows(tmp_path: Path) -> None:
     assert tuple(image[24 + 50, 8 + 112 + 8 + 100]) == (128, 128, 128)  # the volume keeps its 3:1 aspect
     assert tuple(image[24 + row + 8 + 50, 8 + 400]) == (0, 0, 255)  # the 896 px strip opens the next row
     assert image.shape[1] <= 1000 + 8 and image.shape[0] == 24 + 3 * (row + 8)  # the series curve: a third row
+
+
+def _find(template: np.ndarray, page: np.ndarray) -> tuple[int, int, float]:
+    """Where `template` (gray, H x W) sits in `page` (gray): the top-left corner of the best cross-correlation (FFT),
+    and the mean absolute difference there."""
+    t = template - template.mean()
+    shape = [page.shape[0] + t.shape[0], page.shape[1] + t.shape[1]]
+    scores = np.fft.irfft2(np.fft.rfft2(page - page.mean(), shape) * np.conj(np.fft.rfft2(t, shape)), shape)
+    row, col = np.unravel_index(np.argmax(scores[: page.shape[0] - t.shape[0], : page.shape[1] - t.shape[1]]),
+                                (page.shape[0] - t.shape[0], page.shape[1] - t.shape[1]))  # fmt: skip
+    window = page[row : row + t.shape[0], col : col + t.shape[1]]
+    return int(row), int(col), float(np.abs(window - template).mean())
+
+
+def test_an_image_runs_report_reads_in_chromium_while_it_runs_and_after_with_its_worst_errors(
+    subdirs_dataset: Path, tmp_path: Path
+) -> None:
+    """The live page (after epoch 1, reloading itself) and the final one of an image run render in headless Chromium
+    without console errors; the final one shows the worst-errors grid pixel for pixel."""
+    from glovita.reports import html as html_module
+    from tests.conftest import generic_args
+
+    snapshots: list[Path] = []
+    original = html_module.write_run_report
+
+    def keeping(folder: Path) -> Path:
+        path = original(folder)
+        if 'http-equiv="refresh"' in path.read_text() and not snapshots:
+            snapshots.append(Path(shutil.copy(path, tmp_path / "running.html")))
+        return path
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(html_module, "write_run_report", keeping)
+        train(generic_args(subdirs_dataset, tmp_path / "exp", 3, "--training.epochs", "2", "--group", "page"))
+    run_dir = tmp_path / "exp" / "generic_image_dataset" / "page" / "0"
+    assert snapshots and "<td>status</td><td>running</td>" in snapshots[0].read_text()
+    live = np.asarray(Image.open(chromium_screenshot(snapshots[0], tmp_path)).convert("L"), np.float32)
+    assert live.std() > 10 and (live < 100).mean() > 0.005
+    worst = json.loads((run_dir / "test_worst_errors.json").read_text())["samples"]
+    assert worst, "a 2-epoch run on 12 test images misses some"
+    shot = chromium_screenshot(run_dir / "report.html", tmp_path, height=6000)
+    page = np.asarray(Image.open(shot).convert("L"), np.float32)
+    grid = np.asarray(Image.open(run_dir / "test_worst_errors.png").convert("L"), np.float32)
+    row, _, difference = _find(grid, page)
+    assert difference < 2.0, (row, difference)  # drawn at its own size, as the run wrote it

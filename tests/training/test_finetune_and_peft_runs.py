@@ -23,6 +23,9 @@ def digits_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("digits") / "digits"
     prepare_digits(root)
+    splits_file = root / "splits.json"  # every other id of each split: the runs compare, they need not excel
+    splits = json.loads(splits_file.read_text())
+    splits_file.write_text(json.dumps({split: sorted(ids)[::2] for split, ids in splits.items()}))
     return root
 
 

@@ -193,7 +193,7 @@ def _target_volumes(cfg: GenericVolumeDatasetConfig, items: list) -> Any:
     from glovita.runtime.volume_files import VOLUME_SUFFIXES
 
     paths = _target_paths(cfg.data_root_dir, cfg.volumes_dir, cfg.targets_dir, items, VOLUME_SUFFIXES, "volumes")
-    return TargetVolumes(paths, (float(cfg.target_range[0]), float(cfg.target_range[1])))
+    return TargetVolumes(paths, (float(cfg.target_range[0]), float(cfg.target_range[1])), cfg.num_classes)
 
 
 def _target_paths(
@@ -435,7 +435,7 @@ def _build_volume_datasets(
             masks = MaskReading(paths, classes, cfg.ignore_index, cfg.subtask == "binary" or not segmentation)
         return VolumeDataset(
             items, channels, cfg.volume_size, pad_crop, cfg.target_spacing, spacings, masks, samples.fields,
-            cfg.cache_dir, target_files, cfg.num_classes,
+            cfg.cache_dir, target_files,
         )  # fmt: skip
 
     train = dataset(samples.train)

@@ -54,11 +54,12 @@ def resample_labels(labels: np.ndarray, spacing: tuple[float, ...], target: tupl
 
 @dataclass(frozen=True)
 class TargetVolumes:
-    """data.task LabelFree: each volume's target volume file and the range (low, high) of target values mapped to
-    [0, 1]."""
+    """data.task LabelFree: each volume's target volume file, the range (low, high) of target values mapped to
+    [0, 1], and the channels every target has (data.num_classes)."""
 
     of: dict[Path, Path]
     value_range: tuple[float, float]
+    channels: int
 
     def read(self, volume: Path) -> np.ndarray:
         """The target of `volume` as stored, float32 (C, D, H, W) (a 3D array gets one channel)."""
@@ -70,16 +71,16 @@ class TargetVolumes:
         low, high = self.value_range
         return ((target - low) / (high - low)).astype(np.float32, copy=False)
 
-    def check(self, volume: Path, shape: tuple[int, ...], channels: int) -> None:
-        """The target has its volume's spatial shape, `channels` channels and values inside value_range."""
+    def check(self, volume: Path, shape: tuple[int, ...]) -> None:
+        """The target has its volume's spatial shape, its channels and values inside value_range."""
         target = self.read(volume)
         path = self.of[volume]
         if tuple(target.shape[1:]) != tuple(shape[-3:]):
             raise ValueError(f"Target volume '{path}' has shape {tuple(target.shape[1:])} but its volume '{volume}' "
                              f"has {tuple(shape[-3:])}. Make the target the volume's shape.")  # fmt: skip
-        if target.shape[0] != channels:
+        if target.shape[0] != self.channels:
             raise ValueError(f"Target volume '{path}' has {target.shape[0]} channel(s) but data.num_classes="
-                             f"{channels}. Set --data.num_classes {target.shape[0]}.")  # fmt: skip
+                             f"{self.channels}. Set --data.num_classes {target.shape[0]}.")  # fmt: skip
         low, high = float(target.min()), float(target.max())
         if low < self.value_range[0] or high > self.value_range[1]:
             raise ValueError(f"Target volume '{path}' holds values {low:g}..{high:g}, outside data.target_range="
@@ -103,13 +104,11 @@ class VolumeDataset(Dataset):
         fields: dict[Path, dict[str, Any]] | None = None,
         cache_dir: Path | None = None,
         targets: TargetVolumes | None = None,
-        target_channels: int = 1,
     ) -> None:
         self.samples = list(samples)
         self.masks = masks
         self.target_volumes = targets
         """data.task LabelFree: each volume's target volume, prepared (resampled, cropped / padded) with it."""
-        self.target_channels = target_channels
         self.fields = fields or {}
         """Further fields per volume path (a manifest's target columns), added to its sample."""
         self._mask_of = {} if masks is None else dict(zip((p for p, _ in self.samples), masks.paths, strict=True))
@@ -142,7 +141,7 @@ class VolumeDataset(Dataset):
         if self.masks is not None:
             self._check_shape(path, shape, self.load_label_map(self._mask_of[path]))
         if self.target_volumes is not None:
-            self.target_volumes.check(path, shape, self.target_channels)
+            self.target_volumes.check(path, shape)
 
     def check_inputs(self, path: Path) -> list[Path]:
         """The files the check reads (a changed label map or target volume is checked again)."""
@@ -206,7 +205,7 @@ class VolumeDataset(Dataset):
         if self.target_volumes is not None:  # prepared as its volume is (trilinear resampling, crop / pad)
             target = self.target_volumes.read(path)
             if target.shape[1:] != volume.shape[-3:]:
-                self.target_volumes.check(path, volume.shape, self.target_channels)
+                self.target_volumes.check(path, volume.shape)
             labels = self.target_volumes.scaled(target)
         if volume.ndim == 3:
             volume = volume[None]

@@ -130,7 +130,7 @@ HEADS = {
 
 
 def test_a_two_task_run_from_a_manifest_trains_infers_and_exports_every_head(tmp_path: Path) -> None:
-    _write(tmp_path / "data", {"train": 8, "val": 3, "test": 3})
+    rows = _write(tmp_path / "data", {"train": 8, "val": 3, "test": 3})
     (tmp_path / "heads.json").write_text(json.dumps(HEADS))
     args = [
         "--config", str(tmp_path / "heads.json"), "--data.dataset", "generic_image_dataset",
@@ -147,6 +147,12 @@ def test_a_two_task_run_from_a_manifest_trains_infers_and_exports_every_head(tmp
     resolved = json.loads((run / "resolved_config.json").read_text())
     assert resolved["head_class_names"] == {"parity": ["even", "odd"]}
     assert resolved["best_metric"] == "val_ink_mae"
+    ink = np.array([float(r["ink"]) for r in rows if r["split"] == "train"])  # the ink head learns it standardised
+    assert resolved["target_statistics"] == {
+        "ink": {"mean": pytest.approx([ink.mean()]), "std": pytest.approx([ink.std()])}
+    }
+    head = torch.load(run / "checkpoints" / "best.pt", weights_only=True)["model"]
+    assert head["heads.ink.target_mean"].tolist() == pytest.approx([ink.mean()])
 
     best = str(run / "checkpoints" / "best.pt")
     infer_main(["--checkpoint_path", best, "--output_dir", str(tmp_path / "pred")])

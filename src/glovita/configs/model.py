@@ -389,6 +389,10 @@ class RegressionHeadConfig(GlovitaConfig):
     """Width of an optional hidden layer (GELU); unset gives a linear regressor."""
     loss: Literal["mse", "l1", "smooth_l1"] = "mse"
     """Regression loss."""
+    standardize_targets: bool = True
+    """Learn the targets standardised by the training split's mean and std per output (resolved_config.json:
+    target_statistics), so the loss is in standard units whatever the targets' scale (a head beside a classifier
+    weighs the same for ages in years as for fractions); predictions come out in the targets' units."""
 
 
 class AbmilHeadConfig(GlovitaConfig):

@@ -55,6 +55,19 @@ class DatasetSplits:
     field_classes: dict[str, list[str]] = field(default_factory=dict)
     """A manifest's class columns (named heads' targets): their class names in index order, by field."""
 
+    def train_field_values(self, name: str) -> list | None:
+        """A named field's value for every training sample (None where its cell is empty), when the dataset lists
+        its samples' fields (a manifest's columns); None when it does not (the field is made per sample)."""
+        dataset: Any = self.train
+        indices = None
+        if isinstance(dataset, Subset):
+            dataset, indices = dataset.dataset, list(dataset.indices)
+        fields, samples = getattr(dataset, "fields", None), getattr(dataset, "samples", None)
+        if not fields or samples is None:
+            return None
+        kept = [samples[i] for i in indices] if indices is not None else samples
+        return [fields.get(path, {}).get(name) for path, _ in kept]
+
 
 def image_mode(input_channels: int) -> str:
     """PIL mode that gives `input_channels` channels."""

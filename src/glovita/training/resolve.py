@@ -42,6 +42,9 @@ class ResolvedRun:
     """Named heads' class names in index order, where a manifest column named them."""
     pos_weight: list[float] | None = None
     class_weight: list[float] | None = None
+    target_statistics: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """Regression heads with standardize_targets: the training targets' mean and std per output, by head ('' is the
+    main head)."""
     world_size: int = 1
     global_batch_size: int = 0
     optimizer_steps_per_epoch: int = 0
@@ -152,6 +155,18 @@ def resolve_group(cfg: RootConfig, experiments_dir: Path, now: datetime) -> str:
 def run_directory(cfg: RootConfig, group: str) -> Path:
     """<experiments_dir>/<dataset>/<group>/<fold>."""
     return cfg.experiments_dir / cfg.data.dataset / group / str(cfg.data.fold)
+
+
+def resolve_target_statistics(values: list) -> dict[str, list[float]]:
+    """Mean and std (population; 1 where the targets do not vary) per output of regression targets (numbers or
+    tuples; None, an unlabelled sample, left out)."""
+    known = [v if isinstance(v, tuple | list) else (v,) for v in values if v is not None]
+    if not known:
+        raise ValueError("No training sample has a regression target, so its scale cannot be learned. Label some "
+                         "training samples, or set --model.head.no_standardize_targets.")  # fmt: skip
+    table = torch.as_tensor(known, dtype=torch.float64)
+    std = table.std(dim=0, unbiased=False)
+    return {"mean": table.mean(dim=0).tolist(), "std": torch.where(std > 1e-12, std, 1.0).tolist()}
 
 
 def resolve_pos_weight(train_targets: list, num_classes: int) -> list[float]:

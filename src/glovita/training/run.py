@@ -59,6 +59,7 @@ from glovita.training.resolve import (
     resolve_pos_weight,
     resolve_run,
     resolve_shared_group,
+    resolve_target_statistics,
     with_feature_dim,
 )
 from glovita.training.steps.base import Step, StepFacts
@@ -253,6 +254,9 @@ def _train_prepared(
     )
     if splits.standardization is not None:
         cast(PrecomputedEncoder, model.encoder).set_statistics(*splits.standardization)
+    for name, statistics in plan.target_statistics.items():
+        head = model.heads[name] if name else model.head
+        cast(Any, head).set_target_statistics(statistics["mean"], statistics["std"])
     clock.mark("model")
     device = torch.device(plan.device)
     data = _build_data(cfg, splits, model, device, dist)
@@ -391,7 +395,24 @@ def _with_loss_weights(cfg: RootConfig, plan: ResolvedRun, splits: DatasetSplits
         head_class_names=head_class_names,
         pos_weight=pos_weight,
         class_weight=class_weight,
+        target_statistics=_target_statistics(cfg, splits),
     )
+
+
+def _target_statistics(cfg: RootConfig, splits: DatasetSplits) -> dict[str, dict[str, list[float]]]:
+    """The training targets' mean and std of every head that standardises its targets ('' is the main head); a
+    named head whose values the dataset does not list (made per sample) learns them as they are."""
+    wanted = {"": (cfg.model.head, None)} | {
+        name: (spec.head, spec.target_field) for name, spec in cfg.model.heads.items()
+    }
+    statistics = {}
+    for name, (head, target_field) in wanted.items():
+        if not getattr(head, "standardize_targets", False):
+            continue
+        values = splits.train_targets if target_field is None else splits.train_field_values(target_field)
+        if values is not None:
+            statistics[name] = resolve_target_statistics(values)
+    return statistics
 
 
 def _build_data(

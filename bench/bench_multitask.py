@@ -6,7 +6,7 @@ Every run is a glovita_train command on the manifest (--data.split_source csv): 
 AdamW lr 0.003, the same epochs for all. The two-task model adds the ink head's loss (MSE, weight --ink_weight)
 to the cross-entropy.
 
-    .venv/bin/python bench/bench_multitask.py [--epochs 15] [--seeds 0 1 2] [--ink_weight 100] [--runs class ink two]
+    .venv/bin/python bench/bench_multitask.py [--epochs 15] [--seeds 0 1 2] [--ink_weight 1] [--runs class ink two]
 """
 
 import argparse
@@ -63,7 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--ink_weight", type=float, default=100.0)
+    parser.add_argument("--ink_weight", type=float, default=1.0)
     parser.add_argument("--runs", nargs="+", default=["class", "ink", "two"], choices=["class", "ink", "two"])
     options = parser.parse_args()
     accuracy: dict[str, list[float]] = {"class only": [], "two-task": []}

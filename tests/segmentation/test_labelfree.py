@@ -146,21 +146,28 @@ def _read_volume(path: Path) -> np.ndarray:
 
 
 def test_a_3d_labelfree_model_with_a_cache_beats_its_input_and_infer_writes_volumes(tmp_path: Path) -> None:
-    """Target volumes in their own units (0..1000, data.target_range) are prepared with their volumes and cached
-    with them; the U-Net beats the input and the mean volume; glovita_infer writes each prediction back in those units
-    (NIfTI with the source's affine, or .npy), scored as the run scored it."""
-    root = labelfree_volume_pairs(tmp_path / "pairs")
+    """Target volumes in their own units (0..1000, data.target_range) are prepared with their volumes (20^3 cropped
+    to 16^3) and cached with them; the U-Net beats the input and the mean volume; glovita_infer writes each
+    prediction back in those units on its source's grid (NIfTI with the source's affine, or .npy), scored as the run
+    scored it."""
+    from glovita.datasets.volumes import fit_shape
+
+    root = labelfree_volume_pairs(tmp_path / "pairs", size=20)
     train([*VOLUME_ARGS, "--data.data_root_dir", str(root), "--data.cache_dir", str(tmp_path / "cache"),
            "--training.epochs", "6", "--experiments_dir", str(tmp_path / "exp"), "--group", "lf3d"])  # fmt: skip
     run_dir = tmp_path / "exp" / "generic_volume_dataset" / "lf3d" / "0"
     tested = json.loads((run_dir / "test_metrics.json").read_text())
     splits = json.loads((root / "splits.json").read_text())
     assert len(list((tmp_path / "cache").rglob("*.npz"))) == sum(len(ids) for ids in splits.values())
-    mean = np.mean([_read_volume(root / "targets" / i).mean() / 1000 for i in splits["train"]])
+
+    def seen(array: np.ndarray) -> np.ndarray:  # what the model sees of a 20^3 array: its centre 16^3
+        return fit_shape(array[None], (16, 16, 16))[0]
+
+    mean = np.mean([seen(_read_volume(root / "targets" / i)).mean() / 1000 for i in splits["train"]])
     as_is, mean_volume = [], []
     for sample_id in splits["test"]:
-        target = _read_volume(root / "targets" / sample_id) / 1000
-        as_is.append(_psnr(np.clip(_read_volume(root / "volumes" / sample_id), 0, 1), target))
+        target = seen(_read_volume(root / "targets" / sample_id)) / 1000
+        as_is.append(_psnr(np.clip(seen(_read_volume(root / "volumes" / sample_id)), 0, 1), target))
         mean_volume.append(_psnr(np.full_like(target, mean), target))
     assert tested["test_psnr"] > max(np.mean(as_is), np.mean(mean_volume)) + 1.5, (tested, as_is, mean_volume)
     assert (run_dir / "test_predictions.png").is_file()
@@ -176,9 +183,10 @@ def test_a_3d_labelfree_model_with_a_cache_beats_its_input_and_infer_writes_volu
         written = tmp_path / "pred" / row["image_file"]
         assert written.name == Path(row["id"]).name  # NIfTI stays NIfTI, .npy stays .npy
         values = _read_volume(written)
-        assert values.shape == (16, 16, 16) and values.min() >= 0 and values.max() <= 1000
-        target = _read_volume(root / "targets" / written.name) / 1000
-        assert _psnr(values / 1000, target) == pytest.approx(float(row["psnr"]), abs=1e-3)
+        assert values.shape == (20, 20, 20) and values.min() >= 0 and values.max() <= 1000  # the source's grid
+        assert not values[:2].any() and not values[-2:].any()  # what the crop cut off: the range's low end
+        target = seen(_read_volume(root / "targets" / written.name)) / 1000
+        assert _psnr(seen(values) / 1000, target) == pytest.approx(float(row["psnr"]), abs=1e-3)
         if written.name.endswith(".nii.gz"):
             import nibabel
 

@@ -103,10 +103,10 @@ class PredictedImageFiles(Protocol):
 
 class ImageWriter:
     """Label-free runs: writes OUTPUT_DIR/images/<id relative to the ids' common folder> for each sample, the
-    predicted image at the size the model saw (the run's evaluation geometry) in its modality's format: images as
-    8-bit PNG (values clipped to [0, 1], x 255 rounded), volumes as float32 NIfTI or .npy in data.target_range's
-    units; a predictions.csv row per image with its PSNR, SSIM and MAE when the target is known (those of the image
-    the model saw, as test_metrics.json averages them)."""
+    predicted image in its modality's format: images as 8-bit PNG at the size the model saw (values clipped to
+    [0, 1], x 255 rounded), volumes as float32 NIfTI or .npy on their source's grid in data.target_range's units; a
+    predictions.csv row per image with its PSNR, SSIM and MAE when the target is known (those of the image the
+    model saw, as test_metrics.json averages them)."""
 
     def __init__(
         self, folder: Path, ids: list[str], modality: PredictedImageFiles, value_range: tuple[float, float]

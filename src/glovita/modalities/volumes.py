@@ -102,6 +102,13 @@ class VolumeModality:
         """The label map (D, H, W) of the volume file `source` from its class scores (K, *volume_size): the centre
         crop / zero pad undone, then the resampling to data.target_spacing (trilinear on the scores); voxels the
         crop left out get `outside`."""
+        canvas, covered = self.on_source_grid(scores, source)
+        return np.where(covered.numpy(), canvas.argmax(dim=0).numpy(), outside).astype(np.uint8)
+
+    def on_source_grid(self, values: torch.Tensor, source: Path) -> tuple[torch.Tensor, torch.Tensor]:
+        """Values (C, *volume_size) on the voxel grid of the volume file `source` (C, *its shape): the centre crop /
+        zero pad undone, then the resampling to data.target_spacing (trilinear); and where the model saw the volume
+        (bool, its shape; 0 elsewhere in the values)."""
         from glovita.runtime.volume_files import check_volume_header, nifti_spacing
 
         shape = check_volume_header(source)  # the header's shape: the volume itself need not be read again
@@ -110,23 +117,22 @@ class VolumeModality:
             spacing = nifti_spacing(source)
             if spacing is None:
                 raise ValueError(
-                    f"'{source}' has no spacing in its file, so its mask cannot be brought back from "
+                    f"'{source}' has no spacing in its file, so its prediction cannot be brought back from "
                     "data.target_spacing. Predict NIfTI volumes, or train without --data.target_spacing."
                 )
             resampled = tuple(
                 max(1, round(n * s / t)) for n, s, t in zip(shape, spacing, self.target_spacing, strict=True)
             )
         source_region, model_region = fit_region(resampled, self.volume_size)
-        canvas = torch.zeros((scores.shape[0], *resampled), dtype=torch.float32)
+        canvas = torch.zeros((values.shape[0], *resampled), dtype=torch.float32)
         covered = torch.zeros((1, 1, *resampled), dtype=torch.float32)
         everything = (slice(None),)
-        canvas[everything + source_region] = scores.float()[everything + model_region]
+        canvas[everything + source_region] = values.float()[everything + model_region]
         covered[(0, 0) + source_region] = 1.0
         if resampled != shape:
             canvas = torch.nn.functional.interpolate(canvas[None], size=shape, mode="trilinear")[0]
             covered = torch.nn.functional.interpolate(covered, size=shape, mode="nearest")
-        labels = canvas.argmax(dim=0).numpy()
-        return np.where(covered[0, 0].numpy() > 0, labels, outside).astype(np.uint8)
+        return canvas, covered[0, 0] > 0
 
     def save_label_map(self, path: Path, labels: np.ndarray, source: Path) -> Path:
         """`labels` as NIfTI with the source volume's affine and header when it is NIfTI (path + .nii.gz), else as
@@ -136,10 +142,15 @@ class VolumeModality:
     def save_predicted_image(
         self, path: Path, values: torch.Tensor, source: Path, value_range: tuple[float, float]
     ) -> Path:
-        """A predicted target volume (C, D, H, W) of [0, 1] values at the model's volume size, clipped and mapped back
-        to data.target_range, as float32 NIfTI (with the source's affine) or .npy; one channel is stored (D, H, W)."""
+        """A predicted target volume (C, D, H, W) of [0, 1] values, brought to the source volume's own grid (crop /
+        pad and resampling undone; voxels the model did not see get data.target_range's low end; an id that names
+        no file keeps the model's size), clipped and mapped back to data.target_range, as float32 NIfTI (with the
+        source's affine) or .npy; one channel is stored (D, H, W)."""
+        values = values.detach().float().clamp(0.0, 1.0).cpu()
+        if source.is_file():
+            values = self.on_source_grid(values, source)[0]
         low, high = value_range
-        volume = (values.detach().float().clamp(0.0, 1.0).cpu().numpy() * (high - low) + low).astype(np.float32)
+        volume = (values.numpy() * (high - low) + low).astype(np.float32)
         return _save_volume(path, volume[0] if volume.shape[0] == 1 else volume, source)
 
     def pipeline(

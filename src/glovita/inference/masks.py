@@ -62,6 +62,8 @@ class MaskWriter:
         self.record = record
         self.common = common_folder(ids)
         self.rows: list[list[object]] = []
+        self.what = "masks"
+        """What the files are, for the line that reports them."""
 
     def _stem(self, sample_id: str) -> Path:
         return output_stem(self.folder, self.common, sample_id)
@@ -117,6 +119,8 @@ class ImageWriter:
         self.value_range = value_range
         self.common = common_folder(ids)
         self.rows: list[list[object]] = []
+        self.what = "predicted images"
+        """What the files are, for the line that reports them."""
 
     def add(self, predicted: torch.Tensor, targets: torch.Tensor | None) -> None:
         """A batch's predicted images (B, C, ...) in [0, 1] and, when known, their targets."""

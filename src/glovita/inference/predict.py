@@ -217,9 +217,11 @@ def predict(cfg: InferConfig) -> Prediction:
     if predicted.masks is not None:
         rows = predicted.masks.rows
         if not rows:
-            raise ValueError(f"No file was written for {samples.source}. Check that it holds images.")
+            raise ValueError(
+                f"No file was written for {samples.source}. Check that it holds {samples.modality.sample_noun}."
+            )
         _write_csv(predictions_csv, predicted.masks.header(samples.labelled), rows)
-        print_line(f"{len(rows)} {predicted.masks.folder.name} -> {predicted.masks.folder}")
+        print_line(f"{len(rows)} {predicted.masks.what} -> {predicted.masks.folder}")
     elif task.per_frame:
         rows = _write_framewise(cfg, run, task, samples, class_names, predicted)
     else:
@@ -287,6 +289,7 @@ def _run_model(
         low, high = getattr(root.data, "target_range", (0.0, 1.0))
         files = cast(PredictedImageFiles, modality)
         masks = ImageWriter(cfg.output_dir / "images", samples.ids, files, (float(low), float(high)))
+        masks.what = f"predicted {modality.sample_noun}"
     elif task.dense:
         ignore_index = int(getattr(root.data, "ignore_index", 255))
         record = dict(run.resolved.get("augmentation") or {})

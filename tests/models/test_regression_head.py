@@ -37,5 +37,7 @@ def test_statistics_travel_in_the_state_dict_and_older_checkpoints_load_unstanda
 def test_statistics_are_the_training_targets_mean_and_std() -> None:
     assert resolve_target_statistics([1.0, 3.0, None]) == {"mean": [2.0], "std": [1.0]}
     assert resolve_target_statistics([(1.0, 5.0), (1.0, 9.0)]) == {"mean": [1.0, 7.0], "std": [1.0, 2.0]}
+    manifest_cells = [torch.tensor([2.0]), torch.tensor([float("nan")]), torch.tensor([6.0])]  # NaN: an empty cell
+    assert resolve_target_statistics(manifest_cells) == {"mean": [4.0], "std": [2.0]}
     with pytest.raises(ValueError, match="no_standardize_targets"):
         resolve_target_statistics([None, None])

@@ -158,13 +158,14 @@ def run_directory(cfg: RootConfig, group: str) -> Path:
 
 
 def resolve_target_statistics(values: list) -> dict[str, list[float]]:
-    """Mean and std (population; 1 where the targets do not vary) per output of regression targets (numbers or
-    tuples; None, an unlabelled sample, left out)."""
-    known = [v if isinstance(v, tuple | list) else (v,) for v in values if v is not None]
+    """Mean and std (population; 1 where the targets do not vary) per output of regression targets (numbers, tuples
+    or tensors; an unlabelled sample — None, or NaN as a manifest's empty cell reads — left out)."""
+    rows = [torch.as_tensor(v, dtype=torch.float64).reshape(-1) for v in values if v is not None]
+    known = [row for row in rows if not torch.isnan(row).any()]
     if not known:
         raise ValueError("No training sample has a regression target, so its scale cannot be learned. Label some "
                          "training samples, or set --model.head.no_standardize_targets.")  # fmt: skip
-    table = torch.as_tensor(known, dtype=torch.float64)
+    table = torch.stack(known)
     std = table.std(dim=0, unbiased=False)
     return {"mean": table.mean(dim=0).tolist(), "std": torch.where(std > 1e-12, std, 1.0).tolist()}
 

@@ -101,6 +101,7 @@ def test_labelfree_settings_are_checked(tmp_path: Path, capsys: pytest.CaptureFi
         (["--data.num_classes", "2"], "a LabelFree target image has 1 (grayscale) or 3 (RGB) channels"),
         (["--model.head.head_type", "classification"], "target images (--data.task LabelFree) go with a dense head"),
         (["--data.targets_dir", "nothing"], "data.targets_dir: '"),
+        (["--data.csv_target_column", "target"], "data.csv_target_column names a column of the manifest"),
         ([], "is 16x16 but its image"),
     ]
     head = ARGS.index("--model.head.head_type")
@@ -227,3 +228,37 @@ def test_3d_labelfree_targets_are_checked(tmp_path: Path, capsys: pytest.Capture
             train([*VOLUME_ARGS, "--data.data_root_dir", str(root), "--experiments_dir", str(tmp_path / "exp"), *extra])
         error = capsys.readouterr().err
         assert message in error and "Traceback" not in error, (extra, error)
+
+
+def test_a_manifest_names_each_images_target(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--data.split_source csv with --data.csv_target_column: each row names its image and its target file (paths
+    relative to the CSV); the run reads exactly those pairs; a target that does not exist is named with its line."""
+    root = labelfree_pairs(tmp_path / "pairs", counts=(("train", 8), ("val", 2), ("test", 2)))
+    rows = ["file,split,target"]
+    for image in sorted((root / "images").rglob("*.png")):
+        relative = image.relative_to(root / "images")
+        target = Path("..") / "targets" / relative  # the CSV lives in lists/
+        rows.append(f"../images/{relative.as_posix()},{relative.parts[0]},{target.as_posix()}")
+    (root / "lists").mkdir()
+    (root / "lists" / "pairs.csv").write_text("\n".join(rows) + "\n")
+    args = [a for a in ARGS if a not in ("--data.targets_dir", "targets")]
+    args[args.index("subdirs")] = "csv"
+    args += ["--data.manifest_file", "lists/pairs.csv", "--data.csv_id_column", "file", "--data.csv_target_column",
+             "target", "--data.data_root_dir", str(root), "--experiments_dir", str(tmp_path / "exp")]  # fmt: skip
+    train([*args, "--training.epochs", "1", "--group", "csv"])
+    run_dir = tmp_path / "exp" / "generic_image_dataset" / "csv" / "0"
+    infer(["--checkpoint_path", str(run_dir / "checkpoints" / "best.pt"), "--output_dir", str(tmp_path / "pred"),
+           "--dataloading.num_workers", "0"])  # fmt: skip
+    predicted = json.loads((tmp_path / "pred" / "metrics.json").read_text())
+    tested = json.loads((run_dir / "test_metrics.json").read_text())
+    assert predicted["num_samples"] == 2 and predicted["psnr"] == pytest.approx(tested["test_psnr"], abs=1e-6)
+    for row in csv.DictReader((tmp_path / "pred" / "predictions.csv").open()):  # scored against the row's target
+        picture = np.asarray(Image.open(tmp_path / "pred" / row["image_file"]), np.float32) / 255
+        target = np.asarray(Image.open(root / "targets" / "test" / "x" / Path(row["id"]).name), np.float32) / 255
+        assert _psnr(picture, target) == pytest.approx(float(row["psnr"]), abs=0.05)
+
+    (root / "lists" / "pairs.csv").write_text("\n".join([*rows, "../images/val/x/000.png,val,../targets/nope.png"]))
+    with pytest.raises(SystemExit):
+        train([*args, "--training.epochs", "1", "--group", "missing"])
+    error = capsys.readouterr().err
+    assert f"pairs.csv' line {len(rows) + 1}, column 'target'" in error and "nope.png' does not exist" in error

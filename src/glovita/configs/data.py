@@ -68,13 +68,16 @@ class GenericImageDatasetConfig(DatasetFields):
     targets_dir: Path | None = None
     """data.task LabelFree: the folder of target images, mirroring images_dir (the same relative path; any image
     format), relative to data_root_dir; each is read at the image's size, with data.num_classes channels."""
+    csv_target_column: str | None = None
+    """data.task LabelFree with split_source csv: the manifest column naming each row's target file (relative to the
+    CSV's folder), instead of data.targets_dir."""
 
     label_maps: ClassVar[bool] = True
     target_images: ClassVar[bool] = True
 
     @model_validator(mode="after")
     def _check_masks(self) -> "GenericImageDatasetConfig":
-        check_target_fields(self.task, self.targets_dir)
+        check_target_fields(self.task, self.targets_dir, self.csv_target_column, self.split_source)
         if self.task == "LabelFree" and self.num_classes not in (1, 3):
             raise ValueError(f"data.num_classes={self.num_classes}: a LabelFree target image has 1 (grayscale) or 3 "
                              "(RGB) channels. Set --data.num_classes 1 or 3.")  # fmt: skip
@@ -106,11 +109,17 @@ def check_manifest_fields(split_source: str, masks: Path | None) -> None:
         )
 
 
-def check_target_fields(task: str, targets_dir: Path | None) -> None:
-    """data.task LabelFree reads its targets from data.targets_dir, and only it does."""
-    if (task == "LabelFree") != (targets_dir is not None):
-        raise ValueError("data.task LabelFree reads its targets from --data.targets_dir, and only it does: set both "
-                         "or neither.")  # fmt: skip
+def check_target_fields(task: str, targets_dir: Path | None, target_column: str | None, split_source: str) -> None:
+    """data.task LabelFree reads its targets from data.targets_dir or a manifest's data.csv_target_column (one of
+    them), and only it does."""
+    if target_column is not None and split_source != "csv":
+        raise ValueError("data.csv_target_column names a column of the manifest: set --data.split_source csv, or "
+                         "give the targets' folder with --data.targets_dir.")  # fmt: skip
+    if targets_dir is not None and target_column is not None:
+        raise ValueError("data.targets_dir and data.csv_target_column are two sources of target files; set one.")
+    if (task == "LabelFree") != (targets_dir is not None or target_column is not None):
+        raise ValueError("data.task LabelFree reads its targets from --data.targets_dir (or a manifest's "
+                         "--data.csv_target_column), and only it does: set both or neither.")  # fmt: skip
 
 
 def check_label_map_fields(
@@ -200,6 +209,9 @@ class GenericVolumeDatasetConfig(DatasetFields):
     """data.task LabelFree: the folder of target volumes, mirroring volumes_dir (the same relative path; any volume
     format), relative to data_root_dir; each has its volume's shape and data.num_classes channels, and is resampled
     and cropped / padded with it."""
+    csv_target_column: str | None = None
+    """data.task LabelFree with split_source csv: the manifest column naming each row's target file (relative to the
+    CSV's folder), instead of data.targets_dir."""
     target_range: tuple[float, float] = (0.0, 1.0)
     """data.task LabelFree: the values (low, high) of the target volumes, mapped to [0, 1] for the loss and the
     metrics and back for the predicted volumes glovita_infer writes; a target outside it stops the run naming the
@@ -210,7 +222,7 @@ class GenericVolumeDatasetConfig(DatasetFields):
 
     @model_validator(mode="after")
     def _check_masks(self) -> "GenericVolumeDatasetConfig":
-        check_target_fields(self.task, self.targets_dir)
+        check_target_fields(self.task, self.targets_dir, self.csv_target_column, self.split_source)
         if self.target_range[1] <= self.target_range[0]:
             raise ValueError(f"data.target_range={self.target_range}: give (low, high) with low < high, e.g. "
                              "--data.target_range 0 1000.")  # fmt: skip

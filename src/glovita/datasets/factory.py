@@ -149,7 +149,10 @@ def head_columns(model: ModelConfig) -> list[TargetColumn]:
 def _manifest_listing(
     cfg: GenericImageDatasetConfig | GenericVolumeDatasetConfig, columns: Sequence[TargetColumn]
 ) -> dict[str, Any]:
-    """What collect_generic_samples reads from a manifest (data.split_source csv)."""
+    """What collect_generic_samples reads from a manifest (data.split_source csv): a label-free run's target
+    column (data.csv_target_column) beside the named heads' `columns`."""
+    if cfg.csv_target_column is not None:
+        columns = [*columns, TargetColumn(cfg.csv_target_column, False, 1, paths=True)]
     return {"manifest_file": cfg.manifest_file, "csv_split_column": cfg.csv_split_column, "columns": columns}
 
 
@@ -170,7 +173,7 @@ def _build_generic_split_datasets(
     reading, class_names = _label_map_reading(cfg) if segmentation else (None, samples.class_names)
     if not segmentation and cfg.masks_dir is not None:  # annotated segments beside the class labels
         reading, _ = _label_map_reading(cfg, foreground=True)
-    target_files = _target_images(cfg, [*samples.train, *samples.val, *samples.test]) if labelfree else None
+    target_files = _target_images(cfg, samples) if labelfree else None
 
     def dataset(items: list) -> GenericImageDataset:
         masks = reading(items) if reading is not None else None
@@ -190,33 +193,41 @@ def _build_generic_split_datasets(
     )
 
 
-def _target_images(cfg: GenericImageDatasetConfig, items: list) -> Any:
-    """data.task LabelFree: each image's target, the same relative path under data.targets_dir (any image suffix),
-    read with data.num_classes channels."""
+def _target_images(cfg: GenericImageDatasetConfig, samples: Any) -> Any:
+    """data.task LabelFree: each image's target, named by the manifest's data.csv_target_column or the same
+    relative path under data.targets_dir (any image suffix), read with data.num_classes channels."""
     from glovita.datasets.generic_image import IMAGE_SUFFIXES, TargetImages
 
-    paths = _target_paths(cfg.data_root_dir, cfg.images_dir, cfg.targets_dir, items, IMAGE_SUFFIXES, "images")
+    paths = _target_paths(cfg, cfg.images_dir, samples, IMAGE_SUFFIXES, "images")
     return TargetImages(paths, "L" if cfg.num_classes == 1 else "RGB")
 
 
-def _target_volumes(cfg: GenericVolumeDatasetConfig, items: list) -> Any:
-    """data.task LabelFree: each volume's target, the same relative path under data.targets_dir (any volume
-    suffix), its values mapped from data.target_range to [0, 1]."""
+def _target_volumes(cfg: GenericVolumeDatasetConfig, samples: Any) -> Any:
+    """data.task LabelFree: each volume's target, named by the manifest's data.csv_target_column or the same
+    relative path under data.targets_dir (any volume suffix), its values mapped from data.target_range to [0, 1]."""
     from glovita.datasets.volumes import TargetVolumes
     from glovita.runtime.volume_files import VOLUME_SUFFIXES
 
-    paths = _target_paths(cfg.data_root_dir, cfg.volumes_dir, cfg.targets_dir, items, VOLUME_SUFFIXES, "volumes")
+    paths = _target_paths(cfg, cfg.volumes_dir, samples, VOLUME_SUFFIXES, "volumes")
     return TargetVolumes(paths, (float(cfg.target_range[0]), float(cfg.target_range[1])), cfg.num_classes)
 
 
 def _target_paths(
-    root: Path, inputs_dir: Path, targets_dir: Path | None, items: list, suffixes: tuple[str, ...], noun: str
+    cfg: GenericImageDatasetConfig | GenericVolumeDatasetConfig,
+    inputs_dir: Path,
+    samples: Any,
+    suffixes: tuple[str, ...],
+    noun: str,
 ) -> dict[Path, Path]:
-    """Each input's target file: the same relative path under data.targets_dir, as stored or with one of
-    `suffixes`."""
+    """Each input's target file: its manifest row's data.csv_target_column, or the same relative path under
+    data.targets_dir, as stored or with one of `suffixes`."""
     from glovita.datasets.label_maps import mask_path
 
-    target_root = root / str(targets_dir)
+    items = [*samples.train, *samples.val, *samples.test]
+    if cfg.csv_target_column is not None:
+        return {path: samples.fields[path][cfg.csv_target_column] for path, _ in items}
+    root = cfg.data_root_dir
+    target_root = root / str(cfg.targets_dir)
     if not target_root.is_dir():
         raise FileNotFoundError(
             f"data.targets_dir: '{target_root}' does not exist. Put the target {noun} there (same relative paths as "
@@ -418,7 +429,7 @@ def _build_volume_datasets(
         cfg, cfg.volumes_dir, cfg.split_source, labelled=not (segmentation or labelfree),
         **_manifest_listing(cfg, columns),
     )  # fmt: skip
-    target_files = _target_volumes(cfg, [*samples.train, *samples.val, *samples.test]) if labelfree else None
+    target_files = _target_volumes(cfg, samples) if labelfree else None
     pad_crop = cfg.shape_mismatch == "pad_crop"
     spacings = None
     if cfg.target_spacing is not None and (cfg.data_root_dir / cfg.spacing_file).is_file():

@@ -20,11 +20,13 @@ SPLIT_FILES = {"train": ("train.csv",), "val": ("valid.csv", "val.csv"), "test":
 @dataclass(frozen=True)
 class TargetColumn:
     """A manifest column read as a sample field of the same name (a named head's targets): class indices or names
-    (`classes`), or `num_outputs` numbers separated by ';'. An empty cell is "no label": class -1, values NaN."""
+    (`classes`), or `num_outputs` numbers separated by ';'. An empty cell is "no label": class -1, values NaN. With
+    `paths`, the column names a file per row (a label-free target, relative to the CSV's folder), which must exist."""
 
     column: str
     classes: bool
     num_outputs: int
+    paths: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,10 @@ def _rows(location: Path, split_column: str, needed: list[tuple[str, str]]) -> l
     return rows
 
 
-def _input_path(row: _Row, column: str) -> Path:
+def _input_path(row: _Row, column: str, what: str = "input") -> Path:
     text = row.cells[column]
     if not text:
-        raise ValueError(f"{row.where}, column {column!r}: the input path is empty. Name the file or drop the row.")
+        raise ValueError(f"{row.where}, column {column!r}: the {what} path is empty. Name the file or drop the row.")
     path = Path(text) if Path(text).is_absolute() else row.folder / text
     if not path.is_file():
         raise FileNotFoundError(
@@ -217,7 +219,10 @@ def read_manifest(source: ManifestSource) -> Manifest:
     column_classes: dict[str, list[str]] = {}
     for target in columns:
         cells = [(row.where, row.cells[target.column]) for row in rows]
-        if target.classes:
+        if target.paths:
+            for path, row in zip(paths, rows, strict=True):
+                fields[path][target.column] = _input_path(row, target.column, "target")
+        elif target.classes:
             indices, names = _parse_classes(cells, target.column, target.num_outputs, f"model.heads' num_outputs of "
                                             f"{target.column!r}")  # fmt: skip
             column_classes[target.column] = names

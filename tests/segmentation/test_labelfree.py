@@ -220,6 +220,7 @@ def test_3d_labelfree_targets_are_checked(tmp_path: Path, capsys: pytest.Capture
     root = labelfree_volume_pairs(tmp_path / "pairs", count=8)
     cases = [
         (["--data.target_range", "0", "1"], "outside data.target_range=(0.0, 1.0). Set --data.target_range 0 "),
+        (["--data.target_range", "0", "1", "--data.no_check_files"], "outside data.target_range=(0.0, 1.0)."),
         (["--data.target_range", "5", "5"], "give (low, high) with low < high"),
         (["--data.num_classes", "2"], "has 1 channel(s) but data.num_classes=2. Set --data.num_classes 1."),
     ]

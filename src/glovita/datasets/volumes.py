@@ -71,9 +71,10 @@ class TargetVolumes:
         low, high = self.value_range
         return ((target - low) / (high - low)).astype(np.float32, copy=False)
 
-    def check(self, volume: Path, shape: tuple[int, ...]) -> None:
-        """The target has its volume's spatial shape, its channels and values inside value_range."""
-        target = self.read(volume)
+    def check(self, volume: Path, shape: tuple[int, ...], target: np.ndarray | None = None) -> None:
+        """The target (read here unless given) has its volume's spatial shape, its channels and values inside
+        value_range."""
+        target = self.read(volume) if target is None else target
         path = self.of[volume]
         if tuple(target.shape[1:]) != tuple(shape[-3:]):
             raise ValueError(f"Target volume '{path}' has shape {tuple(target.shape[1:])} but its volume '{volume}' "
@@ -204,8 +205,7 @@ class VolumeDataset(Dataset):
             self._check_shape(path, volume.shape[-3:], labels)
         if self.target_volumes is not None:  # prepared as its volume is (trilinear resampling, crop / pad)
             target = self.target_volumes.read(path)
-            if target.shape[1:] != volume.shape[-3:]:
-                self.target_volumes.check(path, volume.shape)
+            self.target_volumes.check(path, volume.shape, target)  # also when data.no_check_files skipped the check
             labels = self.target_volumes.scaled(target)
         if volume.ndim == 3:
             volume = volume[None]

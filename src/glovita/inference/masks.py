@@ -96,6 +96,8 @@ class MaskWriter:
 class PredictedImageFiles(Protocol):
     """What a modality knows about writing a label-free run's predicted images (images and volumes have it)."""
 
+    sample_noun: str
+
     def save_predicted_image(
         self, path: Path, values: torch.Tensor, source: Path, value_range: tuple[float, float]
     ) -> Path:
@@ -119,7 +121,7 @@ class ImageWriter:
         self.value_range = value_range
         self.common = common_folder(ids)
         self.rows: list[list[object]] = []
-        self.what = "predicted images"
+        self.what = f"predicted {modality.sample_noun}"
         """What the files are, for the line that reports them."""
 
     def add(self, predicted: torch.Tensor, targets: torch.Tensor | None) -> None:

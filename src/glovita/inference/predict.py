@@ -285,11 +285,10 @@ def _run_model(
     if cfg.tta != "none" and task.dense:
         raise ValueError("tta='hflip' averages class scores per sample; this run predicts label maps. Use --tta none.")
     masks: MaskWriter | ImageWriter | None = None
-    if getattr(task, "predicts_images", False):
+    if task.predicts_images:
         low, high = getattr(root.data, "target_range", (0.0, 1.0))
         files = cast(PredictedImageFiles, modality)
         masks = ImageWriter(cfg.output_dir / "images", samples.ids, files, (float(low), float(high)))
-        masks.what = f"predicted {modality.sample_noun}"
     elif task.dense:
         ignore_index = int(getattr(root.data, "ignore_index", 255))
         record = dict(run.resolved.get("augmentation") or {})

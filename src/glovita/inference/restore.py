@@ -80,7 +80,7 @@ def rebuild_model(
         label_smoothing=0.0,
         multilabel=task.multilabel,
         standardize_features=standardizes_features(root.data),
-        image_targets=getattr(task, "predicts_images", False),
+        image_targets=task.predicts_images,
     )
     if root.model.input_mask.checkpoint_path is not None:
         from glovita.training.input_mask import rebuild_input_mask

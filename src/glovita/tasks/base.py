@@ -25,6 +25,8 @@ class Task(Protocol):
     """Each output is an independent yes/no (sigmoid + binary cross-entropy)."""
     dense: bool
     """Targets and predictions are label maps over the input's pixels (predictions are written as files)."""
+    predicts_images: bool
+    """Dense predictions are images (a value per pixel and channel, a label-free task), not label maps."""
     target_field: str
     """The batch field the metrics read the targets from (TARGETS; LABEL_MAP for segmentation)."""
     probabilities_text: str

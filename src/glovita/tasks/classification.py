@@ -46,6 +46,7 @@ class ClassificationTask:
     classifies = True
     per_frame = False
     dense = False
+    predicts_images = False
     target_field = TARGETS
     multilabel = False
     probabilities_text = "softmax"

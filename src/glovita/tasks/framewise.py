@@ -18,6 +18,7 @@ class FramewiseTask:
     classifies = True
     per_frame = True
     dense = False
+    predicts_images = False
     target_field = TARGETS
     multilabel = False
     probabilities_text = "softmax"

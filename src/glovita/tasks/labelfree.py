@@ -20,7 +20,6 @@ class LabelFreeTask:
     multilabel = False
     dense = True
     predicts_images = True
-    """Its dense head predicts values per pixel and channel (a squared-error loss), not classes."""
     target_field = TARGET_IMAGE
     probabilities_text = "predicted image values (B, C, H, W), clipped to [0, 1] when saved and scored"
 

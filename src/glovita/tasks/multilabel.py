@@ -17,6 +17,7 @@ class MultilabelTask:
     classifies = True
     per_frame = False
     dense = False
+    predicts_images = False
     target_field = TARGETS
     multilabel = True
     probabilities_text = "sigmoid (per class)"

@@ -16,6 +16,7 @@ class RegressionTask:
     classifies = False
     per_frame = False
     dense = False
+    predicts_images = False
     target_field = TARGETS
     multilabel = False
     probabilities_text = "none (the logits are the predicted values)"

@@ -18,6 +18,7 @@ class SegmentationTask:
     per_frame = False
     multilabel = False
     dense = True
+    predicts_images = False
     target_field = LABEL_MAP
     probabilities_text = "softmax over the class axis (dim 1) of (B, K, H, W)"
 

@@ -250,7 +250,7 @@ def _train_prepared(
         plan.pos_weight or plan.class_weight,
         standardize_features=standardizes_features(cfg.data),
         ignore_index=int(getattr(cfg.data, "ignore_index", 255)),
-        image_targets=getattr(task, "predicts_images", False),
+        image_targets=task.predicts_images,
     )
     if splits.standardization is not None:
         cast(PrecomputedEncoder, model.encoder).set_statistics(*splits.standardization)
@@ -752,7 +752,7 @@ def _fit_and_test(
         task = build_task(cfg.data)
         if dist.is_main and task.dense:
             splits = {"val": data.val, **({"test": data.test} if data.test is not None else {})}
-            if getattr(task, "predicts_images", False):
+            if task.predicts_images:
                 from glovita.training.pictures import save_predicted_images
 
                 drawn = save_predicted_images(trainer.module, trainer.device, splits, data.pipeline, run_dir)

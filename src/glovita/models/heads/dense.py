@@ -38,12 +38,14 @@ class DenseLoss:
             loss = loss + self.dice_weight * soft_dice_loss(logits, labels, self.ignore_index)
         return loss
 
+    def predict(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (B, K, ...)."""
+        return logits.float().softmax(dim=1)
+
 
 class ImageLoss:
     """Mean squared (`mse`) or absolute (`l1`) error of predicted images against the batch's target images
     (label-free tasks)."""
-
-    predicts_images = True
 
     def __init__(self, kind: str = "mse") -> None:
         self.kind = kind
@@ -51,6 +53,10 @@ class ImageLoss:
     def __call__(self, outputs: torch.Tensor, batch: Batch) -> torch.Tensor:
         loss = F.l1_loss if self.kind == "l1" else F.mse_loss
         return loss(outputs.float(), batch.read(TARGET_IMAGE).float())
+
+    def predict(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Predicted images (B, C, ...) clipped to [0, 1]."""
+        return outputs.float().clamp(0.0, 1.0)
 
 
 class DenseHead(nn.Module):
@@ -71,10 +77,8 @@ class DenseHead(nn.Module):
         return self.dense_loss(outputs, batch)
 
     def predict(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (B, K, H, W); predicted images (label-free) clipped to [0, 1]."""
-        if getattr(self.dense_loss, "predicts_images", False):
-            return outputs.float().clamp(0.0, 1.0)
-        return outputs.float().softmax(dim=1)
+        """Class probabilities (B, K, H, W), or predicted images (label-free): as its loss reads the outputs."""
+        return self.dense_loss.predict(outputs)
 
     def logits(self, outputs: torch.Tensor) -> torch.Tensor:
         return outputs

@@ -47,6 +47,45 @@ def test_every_volume_format_reads_back(tmp_path: Path, suffix: str) -> None:
     np.testing.assert_array_equal(read_volume(path), volume)
 
 
+def test_numpy_volumes_read_in_threads_never_parse_two_headers_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file check reads volumes in a thread pool; NumPy parses .npy headers with ast.literal_eval, which CPython
+    3.11 cannot run in two threads at once (a flaky SystemError). Every header parse is held to one at a time."""
+    import ast
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from glovita.runtime.volume_files import check_volume_header
+
+    paths = []
+    for i in range(8):
+        for suffix in ("npy", "npz"):
+            paths.append(tmp_path / f"v{i}.{suffix}")
+            write_volume(paths[-1], class_volume(i % 2, i, (4, 5, 6)))
+    literal_eval, inside, overlaps = ast.literal_eval, [0], []
+    guard = threading.Lock()
+
+    def watched(text: str) -> object:
+        with guard:
+            inside[0] += 1
+            overlaps.append(inside[0] > 1)
+        time.sleep(0.002)  # a thread switch in the middle of a parse, as a garbage collection can cause
+        try:
+            return literal_eval(text)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    monkeypatch.setattr(ast, "literal_eval", watched)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        arrays = list(pool.map(read_volume, paths))
+        shapes = list(pool.map(check_volume_header, paths))
+    assert len(overlaps) >= 2 * len(paths) and not any(overlaps)
+    assert [a.shape for a in arrays] == [(4, 5, 6)] * len(paths) and shapes == [(4, 5, 6)] * len(paths)
+
+
 def test_shapes_are_padded_cropped_or_refused(tmp_path: Path) -> None:
     volume = np.arange(2 * 4 * 6 * 8, dtype=np.float32).reshape(2, 4, 6, 8)
     fitted = fit_shape(volume, (6, 6, 4))

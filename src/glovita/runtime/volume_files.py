@@ -1,6 +1,7 @@
 """Volume files (.npy, .npz, .nii/.nii.gz, .tif/.tiff): their arrays, headers and spacing, for the datasets that
 read them and the modality that writes predicted label maps beside them."""
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -8,17 +9,36 @@ import numpy as np
 
 VOLUME_SUFFIXES = (".npy", ".npz", ".nii", ".nii.gz", ".tif", ".tiff")
 
+_NUMPY_HEADERS = threading.Lock()
+"""Held while NumPy parses an .npy header (ast.literal_eval): CPython 3.11 keeps the AST constructor's recursion
+depth per interpreter, so two threads parsing at once (the file check reads volumes in a thread pool) can fail with
+`SystemError: AST constructor recursion depth mismatch` (python/cpython#106905)."""
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    """An .npy file's array: the header parsed under the lock (memory-mapped), the body read outside it."""
+    with _NUMPY_HEADERS:
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    return np.array(mapped)
+
+
+def _load_npz_member(path: Path, shape_only: bool = False) -> Any:
+    """The `data` array (else the first) of an .npz archive, or its shape; members are read under the lock."""
+    with _NUMPY_HEADERS, np.load(path, allow_pickle=False) as archive:
+        if not archive.files:
+            raise ValueError("the archive holds no array")
+        array = archive["data" if "data" in archive.files else archive.files[0]]
+    return array.shape if shape_only else array
+
 
 def read_volume(path: Path) -> np.ndarray:
     """The array in a volume file (nibabel for NIfTI, tifffile for TIFF); names the file when that fails."""
     name = path.name.lower()
     try:
         if name.endswith(".npy"):
-            array = np.load(path, allow_pickle=False)
+            array = _load_npy(path)
         elif name.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as archive:
-                keys = list(archive.keys())
-                array = archive["data"] if "data" in archive else archive[keys[0]]
+            array = _load_npz_member(path)
         elif name.endswith((".nii", ".nii.gz")):
             import nibabel
 
@@ -64,12 +84,10 @@ def check_volume_header(path: Path) -> tuple[int, ...]:
     name = path.name.lower()
     try:
         if name.endswith(".npy"):
-            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+            with _NUMPY_HEADERS:
+                shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
         elif name.endswith(".npz"):
-            with np.load(path, allow_pickle=False) as archive:
-                if not archive.files:
-                    raise ValueError("the archive holds no array")
-                shape = archive["data" if "data" in archive else archive.files[0]].shape
+            shape = _load_npz_member(path, shape_only=True)
         elif name.endswith((".nii", ".nii.gz")):
             import nibabel
 
